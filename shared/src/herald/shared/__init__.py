@@ -1,0 +1,1 @@
+"""Herald shared library: contracts, configuration schema and service plumbing."""

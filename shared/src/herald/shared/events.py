@@ -1,0 +1,172 @@
+"""Event contracts exchanged over NATS JetStream.
+
+Every event is a frozen pydantic model with an `event_id`, an `occurred_at` and a
+`kind` literal; the union of all kinds is discriminated on `kind`. Adding a field
+is fine; a breaking change is a new `kind`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class Contract(BaseModel):
+    """Base of every contract model: immutable, unknown fields ignored (forward compatible)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class AlertState(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class ComponentStatus(StrEnum):
+    """Atlassian Statuspage v2 component statuses, best first."""
+
+    OPERATIONAL = "operational"
+    DEGRADED_PERFORMANCE = "degraded_performance"
+    PARTIAL_OUTAGE = "partial_outage"
+    MAJOR_OUTAGE = "major_outage"
+    UNDER_MAINTENANCE = "under_maintenance"
+
+
+class IncidentStatus(StrEnum):
+    """Atlassian Statuspage v2 incident statuses."""
+
+    INVESTIGATING = "investigating"
+    IDENTIFIED = "identified"
+    MONITORING = "monitoring"
+    RESOLVED = "resolved"
+    POSTMORTEM = "postmortem"
+
+
+class Impact(StrEnum):
+    """Atlassian Statuspage v2 incident impact (also the page status indicator)."""
+
+    NONE = "none"
+    MINOR = "minor"
+    MAJOR = "major"
+    CRITICAL = "critical"
+
+
+class AlertReceived(Contract):
+    """One alert of an Alertmanager notification, normalized by ingest."""
+
+    kind: Literal["alert.received"] = "alert.received"
+    event_id: str
+    """Identity of this alert event: derived from (integration, fingerprint, status, startsAt)."""
+    occurred_at: datetime
+    """Event time: `startsAt` for a firing alert, `endsAt` for a resolved one."""
+    received_at: datetime
+    """Arrival time at ingest (informational only; ordering uses event time)."""
+    integration: str
+    """Id of the inbound integration (from the config) that received it."""
+    fingerprint: str
+    """Alertmanager's fingerprint of the label set."""
+    status: AlertState
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime | None = None
+    """None for a firing alert without an end (Alertmanager sends 0001-01-01T00:00:00Z)."""
+    generator_url: str = ""
+    receiver: str = ""
+    group_key: str = ""
+    external_url: str = ""
+
+
+class AlertSummary(Contract):
+    """An alert as part of an incident."""
+
+    fingerprint: str
+    alertname: str
+    severity: str | None = None
+    status: AlertState
+    starts_at: datetime
+    ends_at: datetime | None = None
+    summary: str = ""
+    """The alert's `summary` annotation (untrusted text)."""
+
+
+class Incident(Contract):
+    """Snapshot of one incident of one status-page service."""
+
+    id: str
+    service: str
+    """Id of the status-page service (the config's key)."""
+    title: str
+    """From the `summary` annotation of the opening alert, else its alertname (untrusted text)."""
+    body: str
+    """From the `description` annotation (untrusted text)."""
+    status: IncidentStatus
+    impact: Impact
+    component_status: ComponentStatus
+    started_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    alerts: tuple[AlertSummary, ...] = ()
+
+
+class ServiceStatus(Contract):
+    """What the public page knows about one service: the correlator's projection, also in Redis."""
+
+    service: str
+    version: int = 0
+    """Incremented on every change; an event or snapshot with a lower version is stale."""
+    component_status: ComponentStatus = ComponentStatus.OPERATIONAL
+    incident: Incident | None = None
+    """The open incident, if any."""
+    recent: tuple[Incident, ...] = ()
+    """Recently resolved incidents, newest first."""
+    updated_at: datetime | None = None
+
+
+class _ServiceEvent(Contract):
+    event_id: str
+    occurred_at: datetime
+    service: str
+    version: int
+    """The service's version after this event (see ServiceStatus.version)."""
+
+
+class IncidentOpened(_ServiceEvent):
+    kind: Literal["incident.opened"] = "incident.opened"
+    incident: Incident
+
+
+class IncidentUpdated(_ServiceEvent):
+    kind: Literal["incident.updated"] = "incident.updated"
+    incident: Incident
+
+
+class IncidentResolved(_ServiceEvent):
+    kind: Literal["incident.resolved"] = "incident.resolved"
+    incident: Incident
+
+
+class ComponentStatusChanged(_ServiceEvent):
+    kind: Literal["component.status_changed"] = "component.status_changed"
+    status: ComponentStatus
+    previous_status: ComponentStatus
+
+
+IncidentEvent = Annotated[
+    IncidentOpened | IncidentUpdated | IncidentResolved | ComponentStatusChanged,
+    Field(discriminator="kind"),
+]
+"""Everything published on the INCIDENTS stream."""
+
+INCIDENT_EVENT_ADAPTER: TypeAdapter[IncidentEvent] = TypeAdapter(IncidentEvent)
+
+INCIDENT_EVENT_NAMES: dict[str, str] = {
+    "incident.opened": "opened",
+    "incident.updated": "updated",
+    "incident.resolved": "resolved",
+    "component.status_changed": "component",
+}
+"""The last subject token for each incident-event kind."""

@@ -1,0 +1,49 @@
+"""Process settings from the environment (where the infrastructure is, ports, config path)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_CONFIG = "examples/herald.yaml"
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value we cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    nats_url: str
+    redis_url: str
+    config_path: str
+    host: str
+    port: int
+    log_level: str
+    log_format: str
+
+    @classmethod
+    def from_env(cls, *, port_var: str, default_port: int, env: dict[str, str] | None = None) -> Settings:
+        """Read the settings of one service; `port_var` names its port variable."""
+        e = os.environ if env is None else env
+        raw_port = e.get(port_var) or str(default_port)
+        try:
+            port = int(raw_port)
+            if not 0 <= port <= 65535:
+                raise ValueError
+        except ValueError:
+            raise SettingsError(f"{port_var}={raw_port!r} is not a TCP port (0-65535)") from None
+        log_format = (e.get("HERALD_LOG_FORMAT") or "json").lower()
+        if log_format not in {"json", "text"}:
+            raise SettingsError(f"HERALD_LOG_FORMAT={log_format!r}: expected 'json' or 'text'")
+        return cls(
+            nats_url=e.get("NATS_URL") or DEFAULT_NATS_URL,
+            redis_url=e.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            config_path=e.get("HERALD_CONFIG") or DEFAULT_CONFIG,
+            host=e.get("HERALD_HOST") or "127.0.0.1",
+            port=port,
+            log_level=(e.get("HERALD_LOG_LEVEL") or "INFO").upper(),
+            log_format=log_format,
+        )

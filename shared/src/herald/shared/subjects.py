@@ -1,0 +1,39 @@
+"""Stream, subject and durable-consumer names: each written once, here.
+
+Streams are upper-case single tokens; subjects are lower-case and dotted;
+durable consumers are named after the service that owns them.
+"""
+
+from __future__ import annotations
+
+import re
+
+ALERTS_STREAM = "ALERTS"
+"""JetStream stream holding every normalized alert event published by ingest."""
+
+INCIDENTS_STREAM = "INCIDENTS"
+"""JetStream stream holding every incident and component-status event of the correlator."""
+
+ALERTS_SUBJECTS = "alerts.>"
+INCIDENTS_SUBJECTS = "incidents.>"
+
+CORRELATOR_DURABLE = "correlator"
+NOTIFIER_DURABLE = "notifier"
+
+_TOKEN_UNSAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+def subject_token(value: str) -> str:
+    """Make `value` safe as one NATS subject token (no dots, spaces or wildcards)."""
+    token = _TOKEN_UNSAFE.sub("_", value.lower()).strip("_")
+    return token or "_"
+
+
+def alert_subject(integration: str) -> str:
+    """Subject an alert received through `integration` is published on."""
+    return f"alerts.{subject_token(integration)}"
+
+
+def incident_subject(service: str, event: str) -> str:
+    """Subject of an incident-stream event, e.g. `incidents.payments-api.opened`."""
+    return f"incidents.{subject_token(service)}.{subject_token(event)}"
