@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import nats
 import pytest
@@ -18,7 +18,7 @@ def infra_servers() -> Iterator[Infra]:
 
 
 @pytest.fixture
-async def infra(infra_servers: Infra) -> AsyncIterator[Infra]:
+async def infra(infra_servers: Infra) -> Infra:
     """Running NATS + Redis, wiped clean before the test when they are ours."""
     if infra_servers.owned:
         if infra_servers.nats is not None and infra_servers.nats.proc is None:
@@ -33,4 +33,4 @@ async def infra(infra_servers: Infra) -> AsyncIterator[Infra]:
         r = aioredis.from_url(infra_servers.redis_url)
         await r.flushall()
         await r.aclose()
-    yield infra_servers
+    return infra_servers

@@ -36,7 +36,11 @@ def free_port() -> int:
 
 def find_binary(name: str) -> str | None:
     return shutil.which(name) or next(
-        (str(p) for d in ("/usr/sbin", "/usr/local/sbin", "/usr/local/bin") if (p := Path(d) / name).exists()),
+        (
+            str(p)
+            for d in ("/usr/sbin", "/usr/local/sbin", "/usr/local/bin")
+            if (p := Path(d) / name).exists()
+        ),
         None,
     )
 
@@ -66,7 +70,9 @@ class ServerProcess:
 
     def start(self) -> None:
         log = (self.workdir / "server.log").open("ab")
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+        )
         wait_for_port(self.port, self.proc)
 
     def stop(self) -> None:
@@ -96,8 +102,19 @@ def redis_process(workdir: Path) -> ServerProcess | None:
     if binary is None:
         return None
     port = free_port()
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(workdir)]
+    argv = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
     return ServerProcess(argv=argv, port=port, workdir=workdir)
 
 
@@ -141,7 +158,12 @@ def real_infra() -> Iterator[Infra]:
                 nats.stop()
                 raise
             try:
-                yield Infra(f"nats://127.0.0.1:{nats.port}", f"redis://127.0.0.1:{redis.port}/0", nats, redis)
+                yield Infra(
+                    f"nats://127.0.0.1:{nats.port}",
+                    f"redis://127.0.0.1:{redis.port}/0",
+                    nats,
+                    redis,
+                )
             finally:
                 nats.stop()
                 redis.stop()
@@ -162,8 +184,10 @@ def _containers() -> Iterator[Infra]:  # pragma: no cover - only where a Docker 
     from testcontainers.core.container import DockerContainer  # type: ignore[import-not-found]
     from testcontainers.redis import RedisContainer  # type: ignore[import-not-found]
 
-    with DockerContainer("nats:2.10").with_command("-js").with_exposed_ports(4222) as n, \
-            RedisContainer("redis:7") as r:
+    with (
+        DockerContainer("nats:2.10").with_command("-js").with_exposed_ports(4222) as n,
+        RedisContainer("redis:7") as r,
+    ):
         nurl = f"nats://{n.get_container_host_ip()}:{n.get_exposed_port(4222)}"
         rurl = f"redis://{r.get_container_host_ip()}:{r.get_exposed_port(6379)}/0"
         with suppress(Exception):

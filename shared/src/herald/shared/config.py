@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
+from herald.shared.events import ComponentStatus
+from herald.shared.matchers import Matcher
+from herald.shared.secret import SecretRef
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,10 +22,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from herald.shared.events import ComponentStatus
-from herald.shared.matchers import Matcher
-from herald.shared.secret import SecretRef
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=63)]
@@ -217,7 +216,9 @@ def parse_config(text: str, source: str = "<config>") -> HeraldConfig:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            loc = tuple(
+                p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+            )
             # Drop discriminator tags pydantic inserts (e.g. 'webhook') that are not YAML keys.
             line = _line_of(node, loc)
             field = ".".join(str(p) for p in loc) or "(root)"
@@ -260,5 +261,3 @@ def resolve_secrets_check(config: HeraldConfig, environ: dict[str, str] | None =
             for name, ref in ch.headers.items():
                 check(f"channels.{cid}.headers.{name}", ref)
     return problems
-
-

@@ -11,7 +11,7 @@ from typing import Literal
 
 Op = Literal["=", "!=", "=~", "!~"]
 
-_MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
+_MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,9 @@ class SecretRef(BaseModel):
                 found = Path(self.file).read_text(encoding="utf-8").rstrip("\r\n") or None
             except OSError as exc:
                 if self.default is None and not self.optional:
-                    raise ValueError(f"cannot read secret {self.describe()}: {exc.strerror}") from exc
+                    raise ValueError(
+                        f"cannot read secret {self.describe()}: {exc.strerror}"
+                    ) from exc
         if found is None:
             found = self.default
         if found is None and not self.optional:

@@ -25,7 +25,9 @@ class Settings:
     log_format: str
 
     @classmethod
-    def from_env(cls, *, port_var: str, default_port: int, env: dict[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, *, port_var: str, default_port: int, env: dict[str, str] | None = None
+    ) -> Settings:
         """Read the settings of one service; `port_var` names its port variable."""
         e = os.environ if env is None else env
         raw_port = e.get(port_var) or str(default_port)

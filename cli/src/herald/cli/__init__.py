@@ -1,0 +1,1 @@
+"""The `herald` operator command."""

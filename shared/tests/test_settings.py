@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import pytest
+from herald.shared.settings import Settings, SettingsError
+
+
+def test_defaults_and_overrides() -> None:
+    s = Settings.from_env(port_var="P", default_port=8081, env={})
+    assert (s.port, s.nats_url, s.config_path) == (
+        8081,
+        "nats://127.0.0.1:4222",
+        "examples/herald.yaml",
+    )
+    s = Settings.from_env(
+        port_var="P", default_port=8081, env={"P": "9000", "NATS_URL": "nats://n:1"}
+    )
+    assert (s.port, s.nats_url) == (9000, "nats://n:1")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"), [({"P": "http"}, "P="), ({"HERALD_LOG_FORMAT": "xml"}, "HERALD_LOG_FORMAT")]
+)
+def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env(port_var="P", default_port=1, env=env)
