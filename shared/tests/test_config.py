@@ -95,3 +95,15 @@ def test_secret_from_file(tmp_path: Path) -> None:
 def test_secret_needs_exactly_one_source() -> None:
     with pytest.raises(ConfigError, match="exactly one"):
         parse_config("integrations:\n  am:\n    token: {env: A, file: /b}\n")
+
+
+def test_reference_errors_point_at_their_line() -> None:
+    text = (
+        "services:\n  api:\n    name: API\n    oncall: nobody\n"
+        "oncall:\n  team:\n    channels: [console, ghost]\n"
+        "channels:\n  console: {type: console}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "c.yaml")
+    assert "c.yaml:4: services.api.oncall: unknown on-call target 'nobody'" in str(err.value)
+    assert "c.yaml:7: oncall.team.channels.1: unknown channel 'ghost'" in str(err.value)

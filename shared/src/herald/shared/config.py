@@ -148,21 +148,23 @@ class HeraldConfig(Strict):
     oncall: dict[Id, OnCall] = Field(default_factory=dict)
     channels: dict[Id, Channel] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _references(self) -> HeraldConfig:
-        problems: list[str] = []
+    def reference_problems(self) -> list[tuple[tuple[str, ...], str]]:
+        """Names that point at nothing: (location, message) pairs; empty when all resolve."""
+        problems: list[tuple[tuple[str, ...], str]] = []
         for sid, svc in self.services.items():
             if svc.group is not None and svc.group not in self.groups:
-                problems.append(f"services.{sid}.group: unknown group {svc.group!r}")
+                problems.append((("services", sid, "group"), f"unknown group {svc.group!r}"))
             if svc.oncall is not None and svc.oncall not in self.oncall:
-                problems.append(f"services.{sid}.oncall: unknown on-call target {svc.oncall!r}")
+                problems.append(
+                    (("services", sid, "oncall"), f"unknown on-call target {svc.oncall!r}")
+                )
         for oid, target in self.oncall.items():
-            for ch in target.channels:
+            for i, ch in enumerate(target.channels):
                 if ch not in self.channels:
-                    problems.append(f"oncall.{oid}.channels: unknown channel {ch!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+                    problems.append(
+                        (("oncall", oid, "channels", str(i)), f"unknown channel {ch!r}")
+                    )
+        return problems
 
     def service_matchers(self, service_id: str) -> tuple[Matcher, ...]:
         """The parsed matchers routing alerts to `service_id`."""
@@ -211,20 +213,23 @@ def parse_config(text: str, source: str = "<config>") -> HeraldConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the configuration must be a mapping")
+    problems: list[tuple[tuple[int | str, ...], str]] = []
     try:
-        return HeraldConfig.model_validate(data)
+        config = HeraldConfig.model_validate(data)
     except ValidationError as exc:
-        lines = []
         for err in exc.errors():
-            loc = tuple(
-                p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
-            )
-            # Drop discriminator tags pydantic inserts (e.g. 'webhook') that are not YAML keys.
-            line = _line_of(node, loc)
-            field = ".".join(str(p) for p in loc) or "(root)"
             msg = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{source}:{line or 1}: {field}: {msg}")
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+            problems.append((tuple(err["loc"]), msg))
+    else:
+        problems.extend(config.reference_problems())
+        if not problems:
+            return config
+    lines = []
+    for loc, msg in problems:
+        path = tuple(int(p) if isinstance(p, str) and p.isdigit() else p for p in loc)
+        field = ".".join(str(p) for p in loc) or "(root)"
+        lines.append(f"{source}:{_line_of(node, path) or 1}: {field}: {msg}")
+    raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
 
 
 def load_config(path: str | os.PathLike[str]) -> HeraldConfig:
