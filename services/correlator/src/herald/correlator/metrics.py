@@ -1,0 +1,26 @@
+"""Prometheus metrics of one correlator app (on its own registry)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+class CorrelatorMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.alerts = Counter(
+            "herald_correlator_alerts",
+            "Alert events consumed, by outcome (applied, unchanged, unrouted, invalid).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.published = Counter(
+            "herald_correlator_incident_events_published",
+            "Incident events published to JetStream (republished duplicates included).",
+            ["kind"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "herald_correlator_failures",
+            "Alert events whose processing failed and that will be redelivered.",
+            registry=registry,
+        )

@@ -1,0 +1,133 @@
+"""Redis storage of the correlator: per-service state, public status and outbox.
+
+Keys of one service share the hash tag `{service}` (herald.shared.keys), so the atomic
+step below works on Redis Cluster too:
+- `herald:{svc}:state`  the ServiceState (JSON);
+- `herald:{svc}:status` the public ServiceStatus projection (JSON), read by the status page;
+- `herald:{svc}:outbox` incident events (JSON) stored but not yet acknowledged by JetStream.
+
+One alert is one atomic step: WATCH state, GET, pure `apply`, MULTI SET state, SET status,
+RPUSH outbox, EXEC (retried on WatchError). Publishing happens after, from the outbox, and an
+event leaves the outbox only once JetStream has acknowledged it; a crash in between means the
+next flush republishes it with the same Nats-Msg-Id, which JetStream de-duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from herald.correlator.incident import ServiceState, apply, initial_state, projection
+from herald.shared.config import HeraldConfig
+from herald.shared.events import INCIDENT_EVENT_ADAPTER, AlertReceived, IncidentEvent
+from herald.shared.keys import UNROUTED, service_key, status_key
+
+Publish = Callable[[IncidentEvent], Awaitable[None]]
+"""Publishes one event and returns once the broker has stored it (raises otherwise)."""
+
+UNROUTED_LIMIT = 500
+"""How many unrouted fingerprints are kept (the oldest are dropped)."""
+
+# Pop the head of the list while it equals the published items, in order. An item that
+# is not at the head any more was already removed by a concurrent flush.
+_POP_PUBLISHED = """
+local n = 0
+for _, item in ipairs(ARGV) do
+  if redis.call('LINDEX', KEYS[1], 0) ~= item then break end
+  redis.call('LPOP', KEYS[1])
+  n = n + 1
+end
+return n
+"""
+
+
+def state_key(service: str) -> str:
+    return service_key(service, "state")
+
+
+def outbox_key(service: str) -> str:
+    return service_key(service, "outbox")
+
+
+def unrouted_key() -> str:
+    return service_key(UNROUTED, "alerts")
+
+
+class CorrelatorStore:
+    """The correlator's state in Redis (a client with `decode_responses=False`)."""
+
+    def __init__(self, redis: Redis, config: HeraldConfig) -> None:
+        self.redis = redis
+        self.config = config
+        self._pop_published = redis.register_script(_POP_PUBLISHED)
+
+    async def load(self, service: str, now: datetime) -> ServiceState:
+        raw = await self.redis.get(state_key(service))
+        if raw is None:
+            return initial_state(service, now)
+        return ServiceState.model_validate_json(raw)
+
+    async def apply(self, service: str, event: AlertReceived, now: datetime) -> list[IncidentEvent]:
+        """Fold `event` into the service's state atomically; return the events it produced
+        (also appended to the outbox). An event that changes nothing writes nothing."""
+        skey = state_key(service)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(skey)
+                    raw = await pipe.get(skey)
+                    state = (
+                        initial_state(service, now)
+                        if raw is None
+                        else ServiceState.model_validate_json(raw)
+                    )
+                    new_state, events = apply(state, event, service, self.config, now)
+                    if new_state == state:
+                        return []  # leaving the block resets the pipeline (UNWATCH)
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.set(skey, new_state.model_dump_json())
+                    pipe.set(status_key(service), projection(new_state).model_dump_json())
+                    if events:
+                        pipe.rpush(outbox_key(service), *(e.model_dump_json() for e in events))
+                    await pipe.execute()
+                    return events
+                except WatchError:
+                    continue
+
+    async def pending(self, service: str) -> list[IncidentEvent]:
+        raw = await self.redis.lrange(outbox_key(service), 0, -1)
+        return [INCIDENT_EVENT_ADAPTER.validate_json(item) for item in raw]
+
+    async def flush(self, service: str, publish: Publish) -> int:
+        """Publish the service's pending events in order, then drop them from the outbox.
+        Returns how many were published (some may be JetStream duplicates)."""
+        key = outbox_key(service)
+        raw: list[bytes | str] = await self.redis.lrange(key, 0, -1)
+        for item in raw:
+            await publish(INCIDENT_EVENT_ADAPTER.validate_json(item))
+        if raw:
+            await self._pop_published(keys=[key], args=raw)
+        return len(raw)
+
+    async def record_unrouted(self, event: AlertReceived) -> None:
+        """Keep the latest event per fingerprint of alerts that matched no service."""
+        key = unrouted_key()
+        await self.redis.hset(key, event.fingerprint, event.model_dump_json())
+        if await self.redis.hlen(key) > UNROUTED_LIMIT:
+            events = await self._unrouted_events()
+            stale = [e.fingerprint for e in events[UNROUTED_LIMIT:]]
+            if stale:
+                await self.redis.hdel(key, *stale)
+
+    async def unrouted(self, limit: int = 100) -> list[AlertReceived]:
+        """The latest unrouted alert events, most recently received first."""
+        return (await self._unrouted_events())[:limit]
+
+    async def _unrouted_events(self) -> list[AlertReceived]:
+        raw = await self.redis.hvals(unrouted_key())
+        events = [AlertReceived.model_validate_json(item) for item in raw]
+        events.sort(key=lambda e: e.received_at, reverse=True)
+        return events

@@ -1,0 +1,303 @@
+"""The correlator app against real NATS JetStream and Redis (the `infra` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import nats
+import pytest
+import redis.asyncio as aioredis
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from starlette.applications import Starlette
+
+from herald.correlator.app import create_app
+from herald.correlator.store import CorrelatorStore
+from herald.shared.config import parse_config
+from herald.shared.events import (
+    INCIDENT_EVENT_ADAPTER,
+    AlertReceived,
+    ComponentStatus,
+    ComponentStatusChanged,
+    IncidentEvent,
+    IncidentOpened,
+    IncidentUpdated,
+    ServiceStatus,
+)
+from herald.shared.keys import status_key
+from herald.shared.settings import Settings
+from herald.shared.streams import ensure_streams
+from herald.shared.subjects import ALERTS_STREAM, CORRELATOR_DURABLE, alert_subject
+from tests.infra import Infra
+
+pytestmark = pytest.mark.integration
+
+WAIT = 20.0
+"""Upper bound for awaiting an expected event (never a sleep: we await it)."""
+
+CONFIG = parse_config(
+    """
+integrations:
+  alertmanager: {token: t1}
+services:
+  payments-api: {name: Payments API}
+  nodes:
+    name: Nodes
+    matchers: ['alertname=~"KubeNode.*"']
+"""
+)
+SVC = "payments-api"
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+AlertFactory = Callable[..., AlertReceived]
+
+
+def settings_for(infra: Infra) -> Settings:
+    return Settings(
+        nats_url=infra.nats_url,
+        redis_url=infra.redis_url,
+        config_path="",
+        host="127.0.0.1",
+        port=0,
+        log_level="INFO",
+        log_format="text",
+    )
+
+
+@asynccontextmanager
+async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan (as uvicorn would) and give an HTTP client on it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://correlator") as client:
+            yield client
+
+
+class Bus:
+    """The test's own NATS connection: publishes alerts as ingest does, watches incidents."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.events: asyncio.Queue[IncidentEvent] = asyncio.Queue()
+
+    async def watch_incidents(self) -> None:
+        async def on_msg(msg: Msg) -> None:
+            await self.events.put(INCIDENT_EVENT_ADAPTER.validate_json(msg.data))
+            await msg.ack()
+
+        await self.js.subscribe("incidents.>", cb=on_msg, ordered_consumer=True)
+
+    async def publish(self, event: AlertReceived, msg_id: str | None = None) -> None:
+        await self.js.publish(
+            alert_subject(event.integration),
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": msg_id or event.event_id},
+        )
+
+    async def next_event(self) -> IncidentEvent:
+        return await asyncio.wait_for(self.events.get(), WAIT)
+
+    async def next_events(self, n: int) -> list[IncidentEvent]:
+        return [await self.next_event() for _ in range(n)]
+
+
+@pytest.fixture
+async def bus(infra: Infra) -> AsyncIterator[Bus]:
+    nc = await nats.connect(infra.nats_url)
+    b = Bus(nc)
+    await ensure_streams(b.js)
+    await b.watch_incidents()
+    yield b
+    await nc.drain()
+
+
+@pytest.fixture
+async def redis(infra: Infra) -> AsyncIterator[aioredis.Redis]:
+    r = aioredis.from_url(infra.redis_url)
+    yield r
+    await r.aclose()
+
+
+async def test_firing_alert_opens_incident_and_stores_status(
+    infra: Infra, bus: Bus, redis: aioredis.Redis, alert: AlertFactory
+) -> None:
+    app = create_app(CONFIG, settings_for(infra))
+    async with running(app) as http:
+        await bus.publish(alert(annotations={"summary": "Payments failing"}))
+        opened, changed = await bus.next_events(2)
+
+        assert isinstance(opened, IncidentOpened)
+        assert opened.service == SVC
+        assert opened.incident.title == "Payments failing"
+        assert opened.event_id == f"{SVC}:{opened.version}"
+        assert changed.version == opened.version + 1
+        assert isinstance(changed, ComponentStatusChanged)
+        assert changed.status is ComponentStatus.MAJOR_OUTAGE
+
+        raw = await redis.get(status_key(SVC))
+        assert raw is not None
+        status = ServiceStatus.model_validate_json(raw)
+        assert status.version == changed.version
+        assert status.component_status is ComponentStatus.MAJOR_OUTAGE
+        assert status.incident == opened.incident
+
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert (await http.get("/healthz")).status_code == 200
+        metrics = (await http.get("/metrics")).text
+        assert 'herald_correlator_alerts_total{outcome="applied"} 1.0' in metrics
+        assert (
+            'herald_correlator_incident_events_published_total{kind="incident.opened"} 1.0'
+            in metrics
+        )
+
+        # the alert resolves: the incident closes and the component is operational again
+        await bus.publish(alert(status="resolved"))
+        resolved, back = await bus.next_events(2)
+        assert resolved.kind == "incident.resolved"
+        assert isinstance(back, ComponentStatusChanged)
+        assert back.status is ComponentStatus.OPERATIONAL
+
+
+async def test_redelivered_alert_publishes_nothing_new(
+    infra: Infra, bus: Bus, alert: AlertFactory
+) -> None:
+    # one message at a time, so the duplicate is fully processed before the next alert
+    app = create_app(CONFIG, settings_for(infra), batch_size=1)
+    async with running(app):
+        first = alert()
+        await bus.publish(first)
+        opened, changed = await bus.next_events(2)
+        assert [opened.kind, changed.kind] == ["incident.opened", "component.status_changed"]
+        # the same alert event again, past JetStream's de-duplication (another Nats-Msg-Id,
+        # as after the duplicate window or from an HA peer with its own id)
+        await bus.publish(first, msg_id="resent-1")
+        await bus.publish(alert("fp2", labels={"alertname": "Slow", "service": SVC}))
+        nxt = await bus.next_event()
+        assert isinstance(nxt, IncidentUpdated)
+        assert nxt.version == changed.version + 1
+        assert [a.fingerprint for a in nxt.incident.alerts] == ["fp1", "fp2"]
+
+
+async def test_outbox_left_by_a_crash_is_published_on_redelivery(
+    infra: Infra, bus: Bus, redis: aioredis.Redis, alert: AlertFactory
+) -> None:
+    # a previous run stored the step but crashed before publishing
+    event = alert()
+    store = CorrelatorStore(redis, CONFIG)
+    stored = await store.apply(SVC, event, T0)
+    assert [e.kind for e in stored] == ["incident.opened", "component.status_changed"]
+
+    app = create_app(CONFIG, settings_for(infra))
+    async with running(app):
+        await bus.publish(event)  # the redelivery: a no-op apply, but the outbox is flushed
+        got = await bus.next_events(2)
+        assert [e.event_id for e in got] == [e.event_id for e in stored]
+    assert await store.pending(SVC) == []
+
+
+async def test_unrouted_alerts_are_listed(infra: Infra, bus: Bus, alert: AlertFactory) -> None:
+    app = create_app(CONFIG, settings_for(infra), batch_size=1)
+    async with running(app) as http:
+        await bus.publish(alert("lost", labels={"alertname": "Watchdog"}))
+        # a routed alert after it: once its events arrive, the unrouted one was processed
+        await bus.publish(alert())
+        await bus.next_events(2)
+        body = (await http.get("/api/unrouted")).json()
+        assert [a["fingerprint"] for a in body] == ["lost"]
+        assert body[0]["labels"] == {"alertname": "Watchdog"}
+        metrics = (await http.get("/metrics")).text
+        assert 'herald_correlator_alerts_total{outcome="unrouted"} 1.0' in metrics
+
+
+async def test_two_replicas_never_open_two_incidents(
+    infra: Infra, bus: Bus, redis: aioredis.Redis, alert: AlertFactory
+) -> None:
+    n = 40
+    apps = [create_app(CONFIG, settings_for(infra), batch_size=8) for _ in range(2)]
+    async with running(apps[0]), running(apps[1]):
+        await asyncio.gather(
+            *(
+                bus.publish(
+                    alert(
+                        f"fp{i}",
+                        starts_at=T0 + timedelta(seconds=i),
+                        labels={"alertname": f"A{i}", "service": SVC, "severity": "critical"},
+                    )
+                )
+                for i in range(n)
+            )
+        )
+        seen: list[IncidentEvent] = []
+        while True:
+            e = await bus.next_event()
+            seen.append(e)
+            if isinstance(e, IncidentUpdated) and len(e.incident.alerts) == n:
+                break
+
+    opened = [e for e in seen if isinstance(e, IncidentOpened)]
+    assert len(opened) == 1
+    versions = [e.version for e in seen]
+    first = versions[0]
+    assert versions == list(range(first, first + len(seen)))  # in order, none lost, none twice
+    state = await CorrelatorStore(redis, CONFIG).load(SVC, datetime.now(UTC))
+    assert state.incident is not None
+    assert state.incident.id == opened[0].incident.id
+    assert len(state.incident.alerts) == n
+
+
+async def test_concurrent_store_steps_are_atomic(infra: Infra, alert: AlertFactory) -> None:
+    """Two stores on two connections applying many alerts for one service at once."""
+    clients = [aioredis.from_url(infra.redis_url) for _ in range(2)]
+    try:
+        stores = [CorrelatorStore(c, CONFIG) for c in clients]
+        results = await asyncio.gather(
+            *(
+                stores[i % 2].apply(
+                    SVC, alert(f"fp{i}", labels={"alertname": f"A{i}", "service": SVC}), T0
+                )
+                for i in range(30)
+            )
+        )
+        events = [e for batch in results for e in batch]
+        assert sum(isinstance(e, IncidentOpened) for e in events) == 1
+        first = min(e.version for e in events)
+        assert sorted(e.version for e in events) == list(range(first, first + len(events)))
+        pending = await stores[0].pending(SVC)
+        assert sorted(e.version for e in pending) == list(range(first, first + len(events)))
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
+async def test_redis_outage_means_redelivery_not_loss(
+    infra: Infra, bus: Bus, alert: AlertFactory
+) -> None:
+    if infra.redis is None:
+        pytest.skip("needs a Redis server the tests own")
+    naked: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+
+    async def on_nak(msg: Msg) -> None:
+        await naked.put(json.loads(msg.data))
+
+    await bus.nc.subscribe(
+        f"$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.{ALERTS_STREAM}.{CORRELATOR_DURABLE}", cb=on_nak
+    )
+    app = create_app(CONFIG, settings_for(infra), batch_size=1)
+    async with running(app) as http:
+        await asyncio.to_thread(infra.redis.stop)
+        try:
+            await bus.publish(alert())
+            await asyncio.wait_for(naked.get(), WAIT)  # processing failed: nak'd, not acked
+            assert (await http.get("/readyz")).status_code == 503
+        finally:
+            await asyncio.to_thread(infra.redis.start)
+        got = await bus.next_events(2)
+        assert [e.kind for e in got] == ["incident.opened", "component.status_changed"]
+        assert (await http.get("/readyz")).status_code == 200

@@ -1,0 +1,279 @@
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from herald.correlator.incident import AlertRecord, ServiceState, apply, projection
+from herald.shared.config import parse_config
+from herald.shared.events import (
+    AlertReceived,
+    AlertState,
+    ComponentStatus,
+    ComponentStatusChanged,
+    Impact,
+    IncidentOpened,
+    IncidentResolved,
+    IncidentStatus,
+    IncidentUpdated,
+)
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+NOW = T0 + timedelta(hours=1)
+SVC = "payments-api"
+
+CONFIG = parse_config(
+    """
+page: {history_size: 2}
+integrations:
+  alertmanager: {token: t1}
+  internal: {token: t2, public: false}
+services:
+  payments-api: {name: Payments API}
+"""
+)
+
+
+def labels(alertname: str = "HighErrorRate", severity: str | None = "critical") -> dict[str, str]:
+    out = {"alertname": alertname, "service": SVC}
+    if severity is not None:
+        out["severity"] = severity
+    return out
+
+
+def ev(
+    fp: str = "fp1",
+    status: str = "firing",
+    starts_at: datetime = T0,
+    *,
+    ends_at: datetime | None = None,
+    severity: str | None = "critical",
+    alertname: str = "HighErrorRate",
+    annotations: dict[str, str] | None = None,
+    integration: str = "alertmanager",
+) -> AlertReceived:
+    state = AlertState(status)
+    if state is AlertState.RESOLVED and ends_at is None:
+        ends_at = starts_at + timedelta(minutes=5)
+    occurred = starts_at if state is AlertState.FIRING else ends_at
+    assert occurred is not None
+    return AlertReceived(
+        event_id=f"{fp}:{status}:{starts_at.isoformat()}",
+        occurred_at=occurred,
+        received_at=occurred,
+        integration=integration,
+        fingerprint=fp,
+        status=state,
+        labels=labels(alertname, severity),
+        annotations={"summary": "Payments failing", "description": "5xx above 5%"}
+        if annotations is None
+        else annotations,
+        starts_at=starts_at,
+        ends_at=ends_at,
+    )
+
+
+def run(
+    *events: AlertReceived, state: ServiceState | None = None
+) -> tuple[ServiceState, list[Any]]:
+    """Apply events in order; return the final state and every emitted event."""
+    st = state or ServiceState(service=SVC)
+    out: list[Any] = []
+    for e in events:
+        st, emitted = apply(st, e, SVC, CONFIG, NOW)
+        out.extend(emitted)
+    return st, out
+
+
+def kinds(events: list[Any]) -> list[str]:
+    return [e.kind for e in events]
+
+
+def test_first_firing_opens_incident_and_changes_component() -> None:
+    state, events = run(ev())
+    assert kinds(events) == ["incident.opened", "component.status_changed"]
+    opened, changed = events
+    assert isinstance(opened, IncidentOpened)
+    assert opened.incident.title == "Payments failing"
+    assert opened.incident.body == "5xx above 5%"
+    assert opened.incident.status is IncidentStatus.INVESTIGATING
+    assert opened.incident.impact is Impact.CRITICAL
+    assert opened.incident.component_status is ComponentStatus.MAJOR_OUTAGE
+    assert opened.incident.started_at == T0
+    assert [a.fingerprint for a in opened.incident.alerts] == ["fp1"]
+    assert isinstance(changed, ComponentStatusChanged)
+    assert changed.status is ComponentStatus.MAJOR_OUTAGE
+    assert changed.previous_status is ComponentStatus.OPERATIONAL
+    # versions and deterministic ids
+    assert [e.version for e in events] == [1, 2]
+    assert [e.event_id for e in events] == [f"{SVC}:1", f"{SVC}:2"]
+    assert state.version == 2
+    assert state.incident == opened.incident
+    assert state.component_status is ComponentStatus.MAJOR_OUTAGE
+
+
+def test_title_falls_back_to_alertname_and_empty_body() -> None:
+    _, events = run(ev(annotations={}, alertname="DiskFull"))
+    assert events[0].incident.title == "DiskFull"
+    assert events[0].incident.body == ""
+
+
+def test_second_alert_joins_open_incident() -> None:
+    state, events = run(ev("fp1", severity="warning"), ev("fp2", severity="warning"))
+    assert kinds(events) == ["incident.opened", "component.status_changed", "incident.updated"]
+    updated = events[2]
+    assert isinstance(updated, IncidentUpdated)
+    assert updated.incident.id == events[0].incident.id
+    assert [a.fingerprint for a in updated.incident.alerts] == ["fp1", "fp2"]
+    assert state.incident is not None
+    assert len(state.incident.alerts) == 2
+
+
+def test_component_status_is_worst_severity_of_firing_alerts() -> None:
+    state, events = run(
+        ev("fp1", severity="warning"),
+        ev("fp2", severity="critical"),
+        ev("fp3", severity="error"),
+    )
+    changes = [e for e in events if isinstance(e, ComponentStatusChanged)]
+    assert [(c.previous_status, c.status) for c in changes] == [
+        (ComponentStatus.OPERATIONAL, ComponentStatus.DEGRADED_PERFORMANCE),
+        (ComponentStatus.DEGRADED_PERFORMANCE, ComponentStatus.MAJOR_OUTAGE),
+    ]
+    assert state.component_status is ComponentStatus.MAJOR_OUTAGE
+    # the critical one resolves: the worst remaining is error -> partial_outage
+    state, events = run(ev("fp2", "resolved"), state=state)
+    assert kinds(events) == ["incident.updated", "component.status_changed"]
+    assert events[1].status is ComponentStatus.PARTIAL_OUTAGE
+    assert state.incident is not None
+    assert state.incident.impact is Impact.CRITICAL  # impact keeps the worst seen
+
+
+def test_incident_resolves_when_all_its_alerts_resolve() -> None:
+    state, _ = run(ev("fp1"), ev("fp2"))
+    state, events = run(ev("fp1", "resolved"), state=state)
+    assert kinds(events) == ["incident.updated"]
+    end = T0 + timedelta(minutes=30)
+    state, events = run(ev("fp2", "resolved", ends_at=end), state=state)
+    assert kinds(events) == ["incident.resolved", "component.status_changed"]
+    resolved = events[0]
+    assert isinstance(resolved, IncidentResolved)
+    assert resolved.incident.status is IncidentStatus.RESOLVED
+    assert resolved.incident.resolved_at == end
+    assert all(a.status is AlertState.RESOLVED for a in resolved.incident.alerts)
+    assert events[1].status is ComponentStatus.OPERATIONAL
+    assert state.incident is None
+    assert state.recent == (resolved.incident,)
+    assert state.component_status is ComponentStatus.OPERATIONAL
+
+
+def test_same_event_twice_is_a_no_op() -> None:
+    for event in (ev(), ev("fp1", "resolved")):
+        state, _ = run(ev(), event)
+        again, events = apply(state, event, SVC, CONFIG, NOW)
+        assert events == []
+        assert again == state
+
+
+def test_resolved_before_firing_leaves_nothing_open() -> None:
+    state, events = run(ev("fp1", "resolved"))
+    assert events == []
+    assert state.incident is None
+    assert state.alerts["fp1"].status is AlertState.RESOLVED
+    # the firing of that same startsAt arrives late: ignored
+    state, events = run(ev("fp1", "firing"), state=state)
+    assert events == []
+    assert state.incident is None
+    assert state.component_status is ComponentStatus.OPERATIONAL
+
+
+def test_stale_firing_after_resolved_is_ignored() -> None:
+    state, _ = run(ev(), ev("fp1", "resolved"))
+    assert state.incident is None
+    again, events = run(ev(), state=state)
+    assert events == []
+    assert again == state
+
+
+def test_older_firing_is_ignored() -> None:
+    state, _ = run(ev(starts_at=T0))
+    again, events = run(ev(starts_at=T0 - timedelta(hours=1)), state=state)
+    assert events == []
+    assert again == state
+
+
+def test_refire_with_newer_starts_at_reopens() -> None:
+    state, _ = run(ev(), ev("fp1", "resolved"))
+    first = state.recent[0]
+    later = T0 + timedelta(hours=2)
+    state, events = run(ev(starts_at=later), state=state)
+    assert kinds(events) == ["incident.opened", "component.status_changed"]
+    assert events[0].incident.id != first.id
+    assert events[0].incident.started_at == later
+    assert state.incident is not None
+
+
+def test_refire_joins_open_incident() -> None:
+    state, _ = run(ev("fp1"), ev("fp2"), ev("fp1", "resolved"))
+    state, events = run(ev("fp1", starts_at=T0 + timedelta(hours=1)), state=state)
+    assert kinds(events) == ["incident.updated"]
+    assert state.incident is not None
+    assert all(a.status is AlertState.FIRING for a in state.incident.alerts)
+
+
+def test_non_public_alerts_open_incident_without_touching_component() -> None:
+    state, events = run(ev(integration="internal"))
+    assert kinds(events) == ["incident.opened"]
+    assert events[0].incident.impact is Impact.NONE
+    assert state.component_status is ComponentStatus.OPERATIONAL
+    state, events = run(ev("fp2", severity="warning"), state=state)
+    assert kinds(events) == ["incident.updated", "component.status_changed"]
+    assert state.component_status is ComponentStatus.DEGRADED_PERFORMANCE
+
+
+def test_history_is_bounded_newest_first() -> None:
+    state = ServiceState(service=SVC)
+    for hour in range(3):
+        start = T0 + timedelta(hours=hour)
+        state, _ = run(ev(starts_at=start), ev("fp1", "resolved", starts_at=start), state=state)
+    assert [i.started_at for i in state.recent] == [
+        T0 + timedelta(hours=2),
+        T0 + timedelta(hours=1),
+    ]
+
+
+def test_old_resolved_records_are_pruned() -> None:
+    state, _ = run(ev("old"), ev("old", "resolved"))
+    later = NOW + timedelta(days=8)
+    state, _ = apply(state, ev("new", starts_at=later), SVC, CONFIG, later)
+    assert set(state.alerts) == {"new"}
+
+
+def test_versions_increase_across_events() -> None:
+    _, events = run(
+        ev("fp1"), ev("fp2", severity="warning"), ev("fp1", "resolved"), ev("fp2", "resolved")
+    )
+    assert [e.version for e in events] == list(range(1, len(events) + 1))
+    assert len({e.event_id for e in events}) == len(events)
+
+
+def test_state_round_trips_through_json() -> None:
+    state, _ = run(ev("fp1"), ev("fp2"), ev("fp1", "resolved"))
+    assert ServiceState.model_validate_json(state.model_dump_json()) == state
+
+
+def test_projection() -> None:
+    state, _ = run(ev("fp1"), ev("fp1", "resolved"), ev("fp1", starts_at=T0 + timedelta(hours=1)))
+    status = projection(state)
+    assert status.service == SVC
+    assert status.version == state.version
+    assert status.component_status is ComponentStatus.MAJOR_OUTAGE
+    assert status.incident == state.incident
+    assert len(status.recent) == 1
+    assert isinstance(AlertRecord.model_validate(state.alerts["fp1"].model_dump()), AlertRecord)
+
+
+def test_a_service_seen_for_the_first_time_starts_its_versions_at_now() -> None:
+    """So versions keep growing when Redis loses the state (no event id is reused)."""
+    from herald.correlator.incident import initial_state
+
+    earlier = initial_state("payments-api", datetime(2026, 5, 28, 14, 0, tzinfo=UTC))
+    later = initial_state("payments-api", datetime(2026, 5, 28, 14, 1, tzinfo=UTC))
+    assert later.version - earlier.version == 60_000

@@ -1,0 +1,50 @@
+"""`python -m herald.ingest` / `herald-ingest`: run the webhook receiver."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from herald.ingest.app import create_app
+from herald.ingest.options import IngestOptions
+from herald.shared.config import ConfigError, load_config
+from herald.shared.logs import configure_logging
+from herald.shared.settings import Settings, SettingsError
+
+PORT_VAR = "HERALD_INGEST_PORT"
+DEFAULT_PORT = 8081
+EXIT_CONFIG = 2
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env(port_var=PORT_VAR, default_port=DEFAULT_PORT)
+        options = IngestOptions.from_env()
+    except SettingsError as exc:
+        print(f"herald-ingest: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    configure_logging("ingest", settings.log_level, settings.log_format)
+    try:
+        config = load_config(settings.config_path)
+        app = create_app(config, settings, options)
+    except ConfigError as exc:
+        print(f"herald-ingest: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+    logging.getLogger("herald.ingest").info(
+        "listening", extra={"host": settings.host, "port": settings.port}
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,  # the path carries the integration token: never log it
+        server_header=False,
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Ingest's Prometheus metrics, on a registry of their own (one per app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+@dataclass
+class IngestMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    requests: Counter = field(init=False)
+    alerts_published: Counter = field(init=False)
+    alerts_duplicate: Counter = field(init=False)
+    publish_seconds: Histogram = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "herald_ingest_requests",
+            "Webhook requests answered, by HTTP status code.",
+            ["code"],
+            registry=self.registry,
+        )
+        self.alerts_published = Counter(
+            "herald_ingest_alerts_published",
+            "Alerts stored by JetStream (duplicates excluded), by integration.",
+            ["integration"],
+            registry=self.registry,
+        )
+        self.alerts_duplicate = Counter(
+            "herald_ingest_alerts_duplicate",
+            "Alerts JetStream recognised as duplicates (same Nats-Msg-Id), by integration.",
+            ["integration"],
+            registry=self.registry,
+        )
+        self.publish_seconds = Histogram(
+            "herald_ingest_publish_duration_seconds",
+            "Time from publishing a request's alerts to JetStream acknowledging all of them.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from herald.ingest.auth import Authenticator
+from herald.shared.config import ConfigError, Integration
+
+
+def integrations(**raw: dict[str, object]) -> dict[str, Integration]:
+    return {iid: Integration.model_validate(doc) for iid, doc in raw.items()}
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.fixture
+def auth() -> Authenticator:
+    return Authenticator.from_config(
+        integrations(
+            plain={"token": "tok-plain"},
+            bearer={
+                "token": {"env": "BEARER_TOKEN"},
+                "authorization": {"credentials": {"env": "BEARER_CREDS"}},
+            },
+            basic={"token": "tok-basic", "basic_auth": {"username": "am", "password": "s3cret"}},
+            disabled={"token": {"env": "UNSET", "optional": True}},
+        ),
+        environ={"BEARER_TOKEN": "tok-bearer", "BEARER_CREDS": "creds-1"},
+    )
+
+
+def test_token_selects_its_integration(auth: Authenticator) -> None:
+    assert auth.authenticate("tok-plain", None).integration == "plain"
+    assert auth.authenticate("tok-plain", "Bearer anything").integration == "plain"
+
+
+def test_unknown_token_is_rejected(auth: Authenticator) -> None:
+    for token in ("nope", "tok-plai", "tok-plainx", "", "TOK-PLAIN"):
+        result = auth.authenticate(token, None)
+        assert not result.ok
+        assert result.claimed is None
+
+
+def test_optional_unset_token_disables_the_integration(auth: Authenticator) -> None:
+    assert auth.integrations == ("plain", "bearer", "basic")
+
+
+def test_bearer_integration_needs_the_header(auth: Authenticator) -> None:
+    assert auth.authenticate("tok-bearer", "Bearer creds-1").integration == "bearer"
+    assert (
+        auth.authenticate("tok-bearer", "bearer creds-1").integration == "bearer"
+    )  # scheme is case-insensitive
+    for header in (
+        None,
+        "",
+        "Bearer",
+        "Bearer creds-2",
+        "Basic creds-1",
+        "creds-1",
+        "Bearer creds-1x",
+    ):
+        result = auth.authenticate("tok-bearer", header)
+        assert not result.ok, header
+        assert result.claimed == "bearer"
+
+
+def test_custom_authorization_type() -> None:
+    a = Authenticator.from_config(
+        integrations(x={"token": "t", "authorization": {"type": "Token", "credentials": "c"}})
+    )
+    assert a.authenticate("t", "Token c").ok
+    assert not a.authenticate("t", "Bearer c").ok
+
+
+def test_basic_auth_integration(auth: Authenticator) -> None:
+    assert auth.authenticate("tok-basic", basic("am", "s3cret")).integration == "basic"
+    assert not auth.authenticate("tok-basic", basic("am", "wrong")).ok
+    assert not auth.authenticate("tok-basic", basic("other", "s3cret")).ok
+    assert not auth.authenticate("tok-basic", None).ok
+
+
+def test_secrets_do_not_appear_in_repr(auth: Authenticator) -> None:
+    text = repr(auth._credentials) + repr(auth.authenticate("tok-bearer", "Bearer nope"))
+    for secret in ("tok-plain", "tok-bearer", "creds-1", "s3cret"):
+        assert secret not in text
+
+
+def test_unresolvable_secret_is_a_config_error_naming_the_integration() -> None:
+    with pytest.raises(ConfigError, match=r"integrations\.am: .*MISSING_VAR") as err:
+        Authenticator.from_config(integrations(am={"token": {"env": "MISSING_VAR"}}), environ={})
+    assert "MISSING_VAR" in str(err.value)
+
+
+def test_unresolvable_credentials_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"integrations\.am"):
+        Authenticator.from_config(
+            integrations(am={"token": "t", "authorization": {"credentials": {"env": "NOPE"}}}),
+            environ={},
+        )
+
+
+def test_two_integrations_with_one_token_are_refused() -> None:
+    with pytest.raises(ConfigError, match="same token"):
+        Authenticator.from_config(integrations(a={"token": "same"}, b={"token": "same"}))
+
+
+def test_token_with_slash_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"integrations\.a\.token"):
+        Authenticator.from_config(integrations(a={"token": "x/y"}))

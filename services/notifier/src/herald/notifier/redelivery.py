@@ -1,0 +1,57 @@
+"""What to do with a message once its notifications were attempted (pure).
+
+A message is acked when every channel is done (sent, or failed permanently), otherwise it is
+nak'ed with an exponential delay so that only the channels still pending are retried; on its
+last allowed delivery it is given up loudly instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_deliver: int = 10
+    """Deliveries of one message (JetStream `max_deliver`), the first included."""
+    base_delay: float = 2.0
+    """Delay before the first redelivery, in seconds; doubled for each further one."""
+    max_delay: float = 120.0
+    """Upper bound of the delay, in seconds."""
+
+    def __post_init__(self) -> None:
+        if self.max_deliver < 1 or self.base_delay < 0 or self.max_delay < self.base_delay:
+            raise ValueError(f"invalid retry policy {self!r}")
+
+    def delay(self, num_delivered: int) -> float:
+        """Delay before redelivering a message delivered `num_delivered` times (1 = first)."""
+        exponent = max(num_delivered - 1, 0)
+        if exponent >= 62:  # avoid huge floats; the cap applies long before
+            return self.max_delay
+        return float(min(self.base_delay * 2**exponent, self.max_delay))
+
+
+class Verdict(StrEnum):
+    ACK = "ack"
+    """Every channel is done: ack the message."""
+    RETRY = "retry"
+    """Some channels are pending: nak with `delay`, they are retried on redelivery."""
+    GIVE_UP = "give_up"
+    """Some channels are pending but this was the last delivery: terminate, loudly."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    delay: float = 0.0
+    pending: tuple[str, ...] = ()
+    """The channels not done yet."""
+
+
+def decide(pending: tuple[str, ...], num_delivered: int, policy: RetryPolicy) -> Decision:
+    if not pending:
+        return Decision(Verdict.ACK)
+    if num_delivered >= policy.max_deliver:
+        return Decision(Verdict.GIVE_UP, pending=pending)
+    return Decision(Verdict.RETRY, delay=policy.delay(num_delivered), pending=pending)

@@ -1,0 +1,306 @@
+"""The notifier against real NATS JetStream and Redis, paging a real local HTTP receiver."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+import httpx
+import nats
+import pytest
+from nats.js import JetStreamContext
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+
+from herald.notifier.app import create_app
+from herald.notifier.delivery import Outcome
+from herald.notifier.pager import Handled
+from herald.notifier.redelivery import RetryPolicy, Verdict
+from herald.shared.config import HeraldConfig, parse_config
+from herald.shared.events import (
+    INCIDENT_EVENT_NAMES,
+    ComponentStatus,
+    ComponentStatusChanged,
+    IncidentEvent,
+)
+from herald.shared.settings import Settings
+from herald.shared.subjects import incident_subject
+from services.notifier.tests.events import T0, opened, resolved
+from services.notifier.tests.receiver import WAIT, Receiver
+from tests.infra import Infra
+
+pytestmark = pytest.mark.integration
+
+FAST_RETRY = RetryPolicy(max_deliver=5, base_delay=0.05, max_delay=0.2)
+
+
+def config_for(receiver: Receiver) -> HeraldConfig:
+    return parse_config(
+        f"""
+page: {{title: Acme Status, url: "https://status.example.com"}}
+services:
+  payments-api: {{name: Payments API, oncall: backend}}
+  search: {{name: Search}}
+oncall:
+  backend: {{name: Backend on-call, channels: [fast, flaky, console, dormant]}}
+channels:
+  console: {{type: console}}
+  fast:
+    type: webhook
+    url: "{receiver.url("/fast")}"
+    headers: {{Authorization: "Bearer fast-token"}}
+  flaky:
+    type: webhook
+    url: "{receiver.url("/flaky")}"
+  dormant:
+    type: webhook
+    url: {{env: HERALD_TEST_UNSET_URL, optional: true}}
+"""
+    )
+
+
+def settings_for(infra: Infra) -> Settings:
+    return Settings(
+        nats_url=infra.nats_url,
+        redis_url=infra.redis_url,
+        config_path="",
+        host="127.0.0.1",
+        port=0,
+        log_level="INFO",
+        log_format="json",
+    )
+
+
+class Running:
+    """A running notifier app, the events it handled, and a JetStream client to publish with."""
+
+    def __init__(self, app: Starlette, js: JetStreamContext) -> None:
+        self.app = app
+        self.js = js
+        self.handled: asyncio.Queue[Handled] = asyncio.Queue()
+
+    async def publish(self, event: IncidentEvent, msg_id: str | None = None) -> None:
+        subject = incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind])
+        await self.js.publish(
+            subject,
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": msg_id or event.event_id},
+        )
+
+    async def next_handled(self) -> Handled:
+        return await asyncio.wait_for(self.handled.get(), WAIT)
+
+    async def until_settled(self, event_id: str) -> list[Handled]:
+        """Every delivery of `event_id` up to the one that acked or gave it up."""
+        seen: list[Handled] = []
+        while True:
+            handled = await self.next_handled()
+            assert handled.event_id == event_id
+            seen.append(handled)
+            if handled.decision.verdict is not Verdict.RETRY:
+                return seen
+
+    def metric(self, name: str, labels: dict[str, str]) -> float:
+        registry: CollectorRegistry = self.app.state.registry
+        return registry.get_sample_value(name, labels) or 0.0
+
+
+Runner = Callable[..., AbstractAsyncContextManager[Running]]
+
+
+@pytest.fixture
+def notifier(infra: Infra, receiver: Receiver) -> Runner:
+    @asynccontextmanager
+    async def run(retry: RetryPolicy = FAST_RETRY) -> AsyncIterator[Running]:
+        nc = await nats.connect(infra.nats_url)
+        holder: list[Running] = []
+        app = create_app(
+            config_for(receiver),
+            settings_for(infra),
+            retry=retry,
+            observe=lambda h: holder[0].handled.put_nowait(h),
+            environ={},
+        )
+        running = Running(app, nc.jetstream())
+        holder.append(running)
+        try:
+            async with app.router.lifespan_context(app):
+                yield running
+        finally:
+            await nc.close()
+
+    return run
+
+
+def results(handled: Handled) -> dict[str, Outcome]:
+    return {r.channel: r.outcome for r in handled.results}
+
+
+async def test_opened_pages_each_channel_once_with_the_contract_body(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    event = opened()
+    async with notifier() as n:
+        await n.publish(event)
+        fast, flaky = await receiver.next("/fast"), await receiver.next("/flaky")
+        [handled] = await n.until_settled(event.event_id)
+
+        expected = {
+            "type": "incident.opened",
+            "event_id": event.event_id,
+            "service": {"id": "payments-api", "name": "Payments API"},
+            "incident": event.incident.model_dump(mode="json"),
+            "text": "[OPENED] Payments API: Card payments failing",
+            "status_page_url": "https://status.example.com",
+        }
+        assert fast.body == expected
+        assert flaky.body == expected
+        assert fast.headers["idempotency-key"] == f"{event.event_id}:fast"
+        assert flaky.headers["idempotency-key"] == f"{event.event_id}:flaky"
+        assert fast.headers["authorization"] == "Bearer fast-token"
+        assert results(handled) == {
+            "fast": Outcome.SENT,
+            "flaky": Outcome.SENT,
+            "console": Outcome.SENT,
+            "dormant": Outcome.DISABLED,
+        }
+
+        # JetStream's de-duplication window is passed (new Nats-Msg-Id): the ledger holds.
+        await n.publish(event, msg_id="replayed-later")
+        [again] = await n.until_settled(event.event_id)
+        assert again.decision.verdict is Verdict.ACK
+        assert results(again)["fast"] is Outcome.DUPLICATE
+        assert results(again)["flaky"] is Outcome.DUPLICATE
+        assert receiver.count("/fast") == 1
+        assert receiver.count("/flaky") == 1
+
+
+async def test_resolved_tells_the_same_channels(notifier: Runner, receiver: Receiver) -> None:
+    async with notifier() as n:
+        await n.publish(opened())
+        await n.until_settled("ev-open-1")
+        await n.publish(resolved())
+        first, second = await receiver.next("/fast"), await receiver.next("/fast")
+        assert first.body["type"] == "incident.opened"
+        assert second.body["type"] == "incident.resolved"
+        assert second.body["event_id"] == "ev-resolve-1"
+        assert second.body["text"] == "[RESOLVED] Payments API: Card payments failing"
+        assert second.body["incident"]["status"] == "resolved"
+        assert (await receiver.next("/flaky")).body["type"] == "incident.opened"
+        assert (await receiver.next("/flaky")).body["type"] == "incident.resolved"
+        [handled] = await n.until_settled("ev-resolve-1")
+        assert handled.decision.verdict is Verdict.ACK
+
+
+async def test_a_failing_channel_is_retried_alone_until_it_succeeds(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    receiver.script("/flaky", 503, 503)
+    async with notifier() as n:
+        await n.publish(opened())
+        deliveries = await n.until_settled("ev-open-1")
+        assert [h.decision.verdict for h in deliveries] == [
+            Verdict.RETRY,
+            Verdict.RETRY,
+            Verdict.ACK,
+        ]
+        assert [h.num_delivered for h in deliveries] == [1, 2, 3]
+        assert results(deliveries[0]) == {
+            "fast": Outcome.SENT,
+            "flaky": Outcome.RETRYABLE,
+            "console": Outcome.SENT,
+            "dormant": Outcome.DISABLED,
+        }
+        assert results(deliveries[-1])["flaky"] is Outcome.SENT
+        assert results(deliveries[-1])["fast"] is Outcome.DUPLICATE
+        assert receiver.count("/flaky") == 3
+        assert receiver.count("/fast") == 1
+        # The healthy channel was paged in the first round, before any retry of the failing one.
+        flaky_at = [i for i, path in enumerate(receiver.arrivals) if path == "/flaky"]
+        assert receiver.arrivals.index("/fast") < flaky_at[1]
+        assert (
+            n.metric(
+                "herald_notifier_notifications_total",
+                {"channel": "flaky", "outcome": "retryable_failure"},
+            )
+            == 2
+        )
+
+
+async def test_a_rejected_page_is_not_retried(notifier: Runner, receiver: Receiver) -> None:
+    receiver.always("/flaky", 400)
+    async with notifier() as n:
+        await n.publish(opened())
+        [handled] = await n.until_settled("ev-open-1")
+        assert handled.decision.verdict is Verdict.ACK
+        assert results(handled)["flaky"] is Outcome.PERMANENT
+        assert results(handled)["fast"] is Outcome.SENT
+        # Even a replay beyond the de-duplication window does not try it again.
+        await n.publish(opened(), msg_id="replayed-later")
+        [again] = await n.until_settled("ev-open-1")
+        assert results(again)["flaky"] is Outcome.DUPLICATE
+        assert receiver.count("/flaky") == 1
+        assert (
+            n.metric(
+                "herald_notifier_notifications_total",
+                {"channel": "flaky", "outcome": "permanent_failure"},
+            )
+            == 1
+        )
+
+
+async def test_gives_up_loudly_after_the_last_delivery(
+    notifier: Runner, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.always("/flaky", 503)
+    async with notifier(retry=RetryPolicy(max_deliver=3, base_delay=0.05, max_delay=0.05)) as n:
+        await n.publish(opened())
+        deliveries = await n.until_settled("ev-open-1")
+        assert [h.decision.verdict for h in deliveries] == [
+            Verdict.RETRY,
+            Verdict.RETRY,
+            Verdict.GIVE_UP,
+        ]
+        assert deliveries[-1].decision.pending == ("flaky",)
+        assert receiver.count("/flaky") == 3
+        assert receiver.count("/fast") == 1
+        assert n.metric("herald_notifier_gave_up_total", {"channel": "flaky"}) == 1
+        assert any(r.levelname == "ERROR" and "gave up" in r.getMessage() for r in caplog.records)
+
+
+async def test_services_without_oncall_and_other_kinds_are_acked_silently(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    async with notifier() as n:
+        await n.publish(opened(service="search", event_id="ev-search"))
+        [handled] = await n.until_settled("ev-search")
+        assert handled.decision.verdict is Verdict.ACK
+        assert handled.reason == "no on-call target"
+
+        await n.publish(
+            ComponentStatusChanged(
+                event_id="ev-component",
+                occurred_at=T0,
+                service="payments-api",
+                version=1,
+                status=ComponentStatus.MAJOR_OUTAGE,
+                previous_status=ComponentStatus.OPERATIONAL,
+            )
+        )
+        [handled] = await n.until_settled("ev-component")
+        assert handled.decision.verdict is Verdict.ACK
+        assert handled.reason == "kind not notified"
+        assert receiver.count("/fast") == 0
+
+
+async def test_probes(notifier: Runner) -> None:
+    async with notifier() as n:
+        transport = httpx.ASGITransport(app=n.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"] == {"nats": "ok", "redis": "ok"}
+            metrics = await client.get("/metrics")
+            assert "herald_notifier_events_total" in metrics.text
