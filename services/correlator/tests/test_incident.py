@@ -223,9 +223,15 @@ def test_non_public_alerts_open_incident_without_touching_component() -> None:
     assert kinds(events) == ["incident.opened"]
     assert events[0].incident.impact is Impact.NONE
     assert state.component_status is ComponentStatus.OPERATIONAL
-    state, events = run(ev("fp2", severity="warning"), state=state)
+    assert events[0].incident.public is False
+    state, events = run(
+        ev("fp2", severity="warning", annotations={"summary": "Checkout is slow"}), state=state
+    )
     assert kinds(events) == ["incident.updated", "component.status_changed"]
     assert state.component_status is ComponentStatus.DEGRADED_PERFORMANCE
+    assert state.incident is not None
+    assert state.incident.public is True
+    assert state.incident.title == "Checkout is slow"  # never the internal alert's words
 
 
 def test_history_is_bounded_newest_first() -> None:

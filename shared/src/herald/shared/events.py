@@ -110,6 +110,9 @@ class Incident(Contract):
     updated_at: datetime
     resolved_at: datetime | None = None
     alerts: tuple[AlertSummary, ...] = ()
+    public: bool = True
+    """False while every alert of the incident came through a `public: false` integration:
+    on-call is paged, but the public page neither shows it nor changes for it."""
 
 
 class ServiceStatus(Contract):

@@ -205,6 +205,7 @@ def apply(
                 started_at=record.starts_at,
                 updated_at=at,
                 alerts=(_summary(record),),
+                public=record.public,
             )
             events.append(
                 IncidentOpened(
@@ -213,6 +214,16 @@ def apply(
             )
         else:
             v, eid = next_id()
+            if record.public and not incident.public:
+                # The first public alert of an internal incident: the public page must show its
+                # words, never the internal alert's.
+                incident = incident.model_copy(
+                    update={
+                        "title": record.summary or record.alertname,
+                        "body": record.description,
+                        "public": True,
+                    }
+                )
             incident = incident.model_copy(
                 update={
                     "alerts": _merge(incident.alerts, _summary(record)),
