@@ -1,0 +1,362 @@
+"""The page roll-up and the Atlassian Statuspage v2 JSON shapes.
+
+Pure: plain data in (the configuration, the projection, the time the page started), JSON-ready
+dicts out. Only services declared in the configuration appear on the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from herald.shared.config import HeraldConfig
+from herald.shared.events import ComponentStatus, Impact, Incident, IncidentStatus, ServiceStatus
+
+JSON = dict[str, Any]
+
+STATUS_WORDS: dict[ComponentStatus, str] = {
+    ComponentStatus.OPERATIONAL: "Operational",
+    ComponentStatus.DEGRADED_PERFORMANCE: "Degraded Performance",
+    ComponentStatus.PARTIAL_OUTAGE: "Partial Outage",
+    ComponentStatus.MAJOR_OUTAGE: "Major Outage",
+    ComponentStatus.UNDER_MAINTENANCE: "Under Maintenance",
+}
+"""A component status in words, as the page shows it."""
+
+INCIDENT_STATUS_WORDS: dict[IncidentStatus, str] = {
+    IncidentStatus.INVESTIGATING: "Investigating",
+    IncidentStatus.IDENTIFIED: "Identified",
+    IncidentStatus.MONITORING: "Monitoring",
+    IncidentStatus.RESOLVED: "Resolved",
+    IncidentStatus.POSTMORTEM: "Postmortem",
+}
+
+_SEVERITY: dict[ComponentStatus, int] = {
+    ComponentStatus.OPERATIONAL: 0,
+    ComponentStatus.UNDER_MAINTENANCE: 1,
+    ComponentStatus.DEGRADED_PERFORMANCE: 2,
+    ComponentStatus.PARTIAL_OUTAGE: 3,
+    ComponentStatus.MAJOR_OUTAGE: 4,
+}
+
+_IMPACT_RANK: dict[str, int] = {"none": 0, "maintenance": 1, "minor": 2, "major": 3, "critical": 4}
+
+_INDICATOR_OF_STATUS: dict[ComponentStatus, str] = {
+    ComponentStatus.OPERATIONAL: "none",
+    ComponentStatus.UNDER_MAINTENANCE: "maintenance",
+    ComponentStatus.DEGRADED_PERFORMANCE: "minor",
+    ComponentStatus.PARTIAL_OUTAGE: "major",
+    ComponentStatus.MAJOR_OUTAGE: "critical",
+}
+
+RESOLVED_BODY = "This incident has been resolved."
+
+
+def worst_status(statuses: Iterable[ComponentStatus]) -> ComponentStatus:
+    """The worst of some component statuses (operational when there are none)."""
+    return max(statuses, key=_SEVERITY.__getitem__, default=ComponentStatus.OPERATIONAL)
+
+
+@dataclass(frozen=True)
+class PageStatus:
+    """The page roll-up, as Statuspage's `status` object."""
+
+    indicator: str
+    """none, minor, major, critical (or maintenance)."""
+    description: str
+
+    def to_json(self) -> JSON:
+        return {"indicator": self.indicator, "description": self.description}
+
+
+def rollup(statuses: Iterable[ComponentStatus], impacts: Iterable[Impact] = ()) -> PageStatus:
+    """The page indicator: the worst of the components' statuses and the open incidents' impacts."""
+    worst = worst_status(statuses)
+    from_components = _INDICATOR_OF_STATUS[worst]
+    from_incidents = max((str(i) for i in impacts), key=_IMPACT_RANK.__getitem__, default="none")
+    indicator = max(from_components, from_incidents, key=_IMPACT_RANK.__getitem__)
+    if indicator == "critical":
+        description = "Major System Outage"
+    elif indicator == "major":
+        description = "Partial System Outage"
+    elif indicator == "minor":
+        only_degraded = from_incidents != "minor" and worst is ComponentStatus.DEGRADED_PERFORMANCE
+        description = "Partially Degraded Service" if only_degraded else "Minor Service Outage"
+    elif indicator == "maintenance":
+        description = "Service Under Maintenance"
+    else:
+        description = "All Systems Operational"
+    return PageStatus(indicator, description)
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and a Z, as Statuspage writes times."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def page_id_of(config: HeraldConfig) -> str:
+    """A stable page id (Statuspage ids are 12 characters), the same on every replica."""
+    seed = f"{config.page.url}|{config.page.title}".encode()
+    return hashlib.sha256(seed).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the page: a service (group_id None or set) or a group with its services."""
+
+    id: str
+    is_group: bool
+    children: tuple[str, ...] = ()
+
+
+def layout(config: HeraldConfig) -> tuple[Entry, ...]:
+    """Ungrouped services first (config order), then each non-empty group with its services."""
+    rows = [Entry(sid, False) for sid, svc in config.services.items() if svc.group is None]
+    for gid in config.groups:
+        children = tuple(sid for sid, svc in config.services.items() if svc.group == gid)
+        if children:
+            rows.append(Entry(gid, True, children))
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
+class PageView:
+    """The page at one moment: builds the Statuspage v2 documents and the event payloads."""
+
+    config: HeraldConfig
+    services: Mapping[str, ServiceStatus]
+    since: datetime
+    """When this page process started: creation time of components (we do not track it)."""
+
+    @property
+    def page_id(self) -> str:
+        return page_id_of(self.config)
+
+    def state(self, service: str) -> ServiceStatus:
+        return self.services.get(service) or ServiceStatus(service=service)
+
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """1-based display position of every service and group."""
+        order: list[str] = []
+        for row in layout(self.config):
+            order.append(row.id)
+            order.extend(row.children)
+        return {cid: n for n, cid in enumerate(order, start=1)}
+
+    def updated_at(self) -> datetime:
+        times = [s.updated_at for sid in self.config.services if (s := self.state(sid)).updated_at]
+        return max([t for t in times if t is not None], default=self.since)
+
+    def page(self) -> JSON:
+        return {
+            "id": self.page_id,
+            "name": self.config.page.title,
+            "url": self.config.page.url,
+            "time_zone": "Etc/UTC",
+            "updated_at": iso(self.updated_at()),
+        }
+
+    def open_incidents(self) -> list[Incident]:
+        """Open public incidents, newest first (internal ones never reach the page)."""
+        found = [
+            i
+            for sid in self.config.services
+            if (i := self.state(sid).incident) is not None and i.public
+        ]
+        return sorted(found, key=lambda i: i.started_at, reverse=True)
+
+    def resolved_incidents(self) -> list[Incident]:
+        found = [i for sid in self.config.services for i in self.state(sid).recent if i.public]
+        return sorted(found, key=lambda i: i.resolved_at or i.updated_at, reverse=True)
+
+    def status(self) -> PageStatus:
+        return rollup(
+            (self.state(sid).component_status for sid in self.config.services),
+            (i.impact for i in self.open_incidents()),
+        )
+
+    def group_status(self, group: str) -> ComponentStatus:
+        return worst_status(
+            self.state(sid).component_status
+            for sid, svc in self.config.services.items()
+            if svc.group == group
+        )
+
+    def component(self, service: str) -> JSON:
+        svc = self.config.services[service]
+        state = self.state(service)
+        return {
+            "id": service,
+            "name": svc.name,
+            "status": str(state.component_status),
+            "created_at": iso(self.since),
+            "updated_at": iso(state.updated_at or self.since),
+            "position": self.positions[service],
+            "description": svc.description or None,
+            "showcase": True,
+            "start_date": self.since.date().isoformat(),
+            "group_id": svc.group,
+            "page_id": self.page_id,
+            "group": False,
+            "only_show_if_degraded": False,
+        }
+
+    def group(self, group: str) -> JSON:
+        grp = self.config.groups[group]
+        children = [sid for sid, svc in self.config.services.items() if svc.group == group]
+        times = [t for sid in children if (t := self.state(sid).updated_at) is not None]
+        return {
+            "id": group,
+            "name": grp.name,
+            "status": str(self.group_status(group)),
+            "created_at": iso(self.since),
+            "updated_at": iso(max(times, default=self.since)),
+            "position": self.positions[group],
+            "description": grp.description or None,
+            "showcase": False,
+            "start_date": None,
+            "group_id": None,
+            "page_id": self.page_id,
+            "group": True,
+            "only_show_if_degraded": False,
+            "components": children,
+        }
+
+    def components(self) -> list[JSON]:
+        out: list[JSON] = []
+        for row in layout(self.config):
+            if row.is_group:
+                out.append(self.group(row.id))
+                out.extend(self.component(sid) for sid in row.children)
+            else:
+                out.append(self.component(row.id))
+        return out
+
+    def incident(self, incident: Incident) -> JSON:
+        known = incident.service in self.config.services
+        affected = [self.component(incident.service)] if known else []
+        name = self.config.services[incident.service].name if known else incident.service
+        first = {
+            "id": f"{incident.id}-opened",
+            "status": str(
+                IncidentStatus.INVESTIGATING
+                if incident.status is IncidentStatus.RESOLVED
+                else incident.status
+            ),
+            "body": incident.body,
+            "incident_id": incident.id,
+            "created_at": iso(incident.started_at),
+            "updated_at": iso(incident.updated_at),
+            "display_at": iso(incident.started_at),
+            "affected_components": [
+                {
+                    "code": incident.service,
+                    "name": name,
+                    "old_status": str(ComponentStatus.OPERATIONAL),
+                    "new_status": str(incident.component_status),
+                }
+            ],
+        }
+        updates = [first]
+        if incident.resolved_at is not None:
+            updates.insert(
+                0,
+                {
+                    "id": f"{incident.id}-resolved",
+                    "status": str(IncidentStatus.RESOLVED),
+                    "body": RESOLVED_BODY,
+                    "incident_id": incident.id,
+                    "created_at": iso(incident.resolved_at),
+                    "updated_at": iso(incident.resolved_at),
+                    "display_at": iso(incident.resolved_at),
+                    "affected_components": [
+                        {
+                            "code": incident.service,
+                            "name": name,
+                            "old_status": str(incident.component_status),
+                            "new_status": str(ComponentStatus.OPERATIONAL),
+                        }
+                    ],
+                },
+            )
+        base = self.config.page.url.rstrip("/")
+        return {
+            "id": incident.id,
+            "name": incident.title,
+            "status": str(incident.status),
+            "created_at": iso(incident.started_at),
+            "updated_at": iso(incident.updated_at),
+            "monitoring_at": (
+                iso(incident.updated_at) if incident.status is IncidentStatus.MONITORING else None
+            ),
+            "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
+            "impact": str(incident.impact),
+            "shortlink": f"{base}/#incident-{incident.id}",
+            "started_at": iso(incident.started_at),
+            "page_id": self.page_id,
+            "incident_updates": updates,
+            "components": affected,
+        }
+
+    # -- the Statuspage v2 documents ------------------------------------------------------
+
+    def summary_json(self) -> JSON:
+        return {
+            "page": self.page(),
+            "status": self.status().to_json(),
+            "components": self.components(),
+            "incidents": [self.incident(i) for i in self.open_incidents()],
+            "scheduled_maintenances": [],
+        }
+
+    def status_json(self) -> JSON:
+        return {"page": self.page(), "status": self.status().to_json()}
+
+    def components_json(self) -> JSON:
+        return {"page": self.page(), "components": self.components()}
+
+    def incidents_json(self, limit: int = 50) -> JSON:
+        every = [*self.open_incidents(), *self.resolved_incidents()][:limit]
+        return {"page": self.page(), "incidents": [self.incident(i) for i in every]}
+
+    def unresolved_json(self) -> JSON:
+        return {"page": self.page(), "incidents": [self.incident(i) for i in self.open_incidents()]}
+
+    # -- what the live page receives --------------------------------------------------------
+
+    def snapshot_json(self) -> JSON:
+        """The whole page, for a browser that connects (or resumes too late)."""
+        return {
+            "kind": "snapshot",
+            "page": self.page(),
+            "status": self.status().to_json(),
+            "components": self.components(),
+            "incidents": [self.incident(i) for i in self.open_incidents()],
+            "resolved": [self.incident(i) for i in self.resolved_incidents()],
+            "versions": {sid: self.state(sid).version for sid in self.config.services},
+        }
+
+    def change_json(self, kind: str, service: str, resolved: Incident | None = None) -> JSON:
+        """One service after a change: its component, its open incident (or the incident just
+        resolved, when `resolved` is given and none is open) and the page roll-up."""
+        state = self.state(service)
+        svc = self.config.services[service]
+        incident = state.incident or resolved
+        if incident is not None and not incident.public:
+            incident = None
+        return {
+            "kind": kind,
+            "service": service,
+            "version": state.version,
+            "component": self.component(service),
+            "group": self.group(svc.group) if svc.group is not None else None,
+            "incident": self.incident(incident) if incident is not None else None,
+            "status": self.status().to_json(),
+        }

@@ -1,0 +1,332 @@
+"""The running service against real NATS JetStream and Redis (the `infra` fixture), served by
+a real uvicorn on a free port and read with httpx streaming, as a browser would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import nats
+import pytest
+import redis.asyncio as aioredis
+import uvicorn
+from nats.js import JetStreamContext
+
+from herald.shared.config import HeraldConfig
+from herald.shared.events import ComponentStatus, Impact
+from herald.shared.keys import status_key
+from herald.shared.settings import Settings
+from herald.shared.streams import ensure_streams
+from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
+from herald.statuspage.app import Board, Server, create_app
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 10.0
+EVIL = "<script>alert(1)</script>"
+
+
+@dataclass
+class Running:
+    url: str
+    board: Board
+    server: Server
+
+
+@asynccontextmanager
+async def serving(infra: Any, config: HeraldConfig, **options: Any) -> AsyncIterator[Running]:
+    """The app under uvicorn on a socket bound up front: requests wait in the backlog until the
+    lifespan (subscribe, load snapshots) has finished, so no polling for readiness."""
+    settings = Settings(
+        nats_url=infra.nats_url,
+        redis_url=infra.redis_url,
+        config_path="",
+        host="127.0.0.1",
+        port=0,
+        log_level="INFO",
+        log_format="text",
+    )
+    app = create_app(config, settings, **options)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    server = Server(uvicorn.Config(app, log_config=None, lifespan="on"), app.state.board)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield Running(f"http://127.0.0.1:{port}", app.state.board, server)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, TIMEOUT)
+        sock.close()
+
+
+class SseReader:
+    """Reads Server-Sent Events off a streaming httpx response, one at a time."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._lines = response.aiter_lines()
+
+    async def next(self) -> dict[str, Any]:
+        return await asyncio.wait_for(self._read(), TIMEOUT)
+
+    async def _read(self) -> dict[str, Any]:
+        fields: dict[str, str] = {}
+        data: list[str] = []
+        async for line in self._lines:
+            if line == "":
+                if data:
+                    return {
+                        "id": fields.get("id"),
+                        "event": fields.get("event", "message"),
+                        "data": json.loads("\n".join(data)),
+                    }
+                fields.clear()
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            else:
+                fields[name] = value
+        raise EOFError("the event stream ended")
+
+
+@asynccontextmanager
+async def sse(
+    http: httpx.AsyncClient, last_event_id: int | None = None
+) -> AsyncIterator[SseReader]:
+    headers = {"Accept": "text/event-stream"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = str(last_event_id)
+    async with http.stream("GET", "/events", headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["cache-control"].startswith("no-cache")
+        assert response.headers["x-accel-buffering"] == "no"
+        yield SseReader(response)
+
+
+@pytest.fixture
+async def js(infra: Any) -> AsyncIterator[JetStreamContext]:
+    nc = await nats.connect(infra.nats_url)
+    try:
+        yield nc.jetstream()
+    finally:
+        await nc.close()
+
+
+async def publish(js: JetStreamContext, event: Any) -> int:
+    """Publish like the correlator does; the INCIDENTS stream sequence of the stored message."""
+    subject = incident_subject(
+        event.service,
+        {
+            "incident.opened": "opened",
+            "incident.updated": "updated",
+            "incident.resolved": "resolved",
+            "component.status_changed": "component",
+        }[event.kind],
+    )
+    ack = await js.publish(
+        subject,
+        event.model_dump_json().encode(),
+        stream=INCIDENTS_STREAM,
+        headers={"Nats-Msg-Id": event.event_id},
+    )
+    return int(ack.seq)
+
+
+async def test_a_stored_status_shows_immediately(infra, make):
+    r = aioredis.from_url(infra.redis_url)
+    incident = make.incident(
+        title=EVIL,
+        body="Card payments fail.",
+        component_status=ComponentStatus.MAJOR_OUTAGE,
+        impact=Impact.CRITICAL,
+    )
+    stored = make.status(
+        version=3,
+        component_status=ComponentStatus.MAJOR_OUTAGE,
+        incident=incident,
+        updated_at=make.t0,
+    )
+    await r.set(status_key("api"), stored.model_dump_json())
+    await r.aclose()
+
+    async with (
+        serving(infra, make.config()) as page,
+        httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
+    ):
+        html = (await http.get("/")).text
+        summary = (await http.get("/api/v2/summary.json")).json()
+        ready = await http.get("/readyz")
+
+    assert "Major System Outage" in html
+    assert "Major Outage" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert EVIL not in html
+    assert summary["status"] == {"indicator": "critical", "description": "Major System Outage"}
+    assert {c["id"]: c["status"] for c in summary["components"]}["api"] == "major_outage"
+    assert [i["name"] for i in summary["incidents"]] == [EVIL]
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"nats": "ok", "snapshot": "ok"}
+
+
+async def test_published_events_reach_an_open_browser(infra, make, js):
+    async with (
+        serving(infra, make.config()) as page,
+        httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
+        sse(http) as events,
+    ):
+        first = await events.next()
+        assert first["event"] == "snapshot"
+        assert first["id"] == "0"
+        assert first["data"]["status"]["indicator"] == "none"
+
+        seq = await publish(js, make.component(1, ComponentStatus.DEGRADED_PERFORMANCE))
+        changed = await events.next()
+
+        assert changed["id"] == str(seq)
+        assert changed["event"] == "component.status_changed"
+        assert changed["data"]["kind"] == "component.status_changed"
+        assert changed["data"]["service"] == "api"
+        assert changed["data"]["version"] == 1
+        assert changed["data"]["component"]["status"] == "degraded_performance"
+        assert changed["data"]["incident"] is None
+        assert changed["data"]["status"] == {
+            "indicator": "minor",
+            "description": "Partially Degraded Service",
+        }
+
+        opened = make.incident(
+            service="nodes", title=EVIL, component_status=ComponentStatus.MAJOR_OUTAGE
+        )
+        seq = await publish(js, make.opened(1, opened))
+        got = await events.next()
+
+        assert got["id"] == str(seq)
+        assert got["event"] == "incident.opened"
+        assert got["data"]["service"] == "nodes"
+        assert got["data"]["component"]["status"] == "major_outage"
+        assert got["data"]["group"]["status"] == "major_outage"
+        assert got["data"]["incident"]["name"] == EVIL
+        assert got["data"]["incident"]["status"] == "investigating"
+        assert got["data"]["status"]["indicator"] == "critical"
+
+        summary = (await http.get("/api/v2/summary.json")).json()
+        assert [i["id"] for i in summary["incidents"]] == [opened.id]
+        metrics = (await http.get("/metrics")).text
+        assert "herald_statuspage_sse_clients 1.0" in metrics
+        assert 'herald_statuspage_incident_events_total{result="applied"} 2.0' in metrics
+
+
+async def test_a_reconnecting_browser_gets_only_what_it_missed(infra, make, js):
+    async with (
+        serving(infra, make.config()) as page,
+        httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
+    ):
+        async with sse(http) as events:
+            assert (await events.next())["event"] == "snapshot"
+            seen = await publish(js, make.component(1, ComponentStatus.DEGRADED_PERFORMANCE))
+            assert (await events.next())["id"] == str(seen)
+
+        missed = [
+            await publish(js, make.component(2, ComponentStatus.PARTIAL_OUTAGE)),
+            await publish(js, make.opened(3)),
+        ]
+
+        async with sse(http, last_event_id=seen) as events:
+            replay = [await events.next(), await events.next()]
+            assert [e["id"] for e in replay] == [str(s) for s in missed]
+            assert [e["event"] for e in replay] == ["component.status_changed", "incident.opened"]
+            assert [e["data"]["version"] for e in replay] == [2, 3]
+
+            later = await publish(js, make.resolved(4))
+            resolved = await events.next()
+            assert resolved["id"] == str(later)
+            assert resolved["data"]["incident"]["status"] == "resolved"
+
+
+async def test_resuming_on_a_fresh_replica(infra, make, js):
+    """A browser that was on another replica resumes here: from the replay window when its id
+    is recent enough, else with a snapshot."""
+    await ensure_streams(js)
+    early = [
+        await publish(js, make.component(1, ComponentStatus.DEGRADED_PERFORMANCE)),
+        await publish(js, make.component(2, ComponentStatus.PARTIAL_OUTAGE)),
+    ]
+    r = aioredis.from_url(infra.redis_url)
+    await r.set(
+        status_key("api"),
+        make.status(version=2, component_status=ComponentStatus.PARTIAL_OUTAGE).model_dump_json(),
+    )
+    await r.aclose()
+
+    async with (
+        serving(infra, make.config(), replay=1) as page,
+        httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
+    ):
+        async with sse(http, last_event_id=early[0] - 1) as events:
+            snap = await events.next()  # its id is older than the replay window
+            assert snap["event"] == "snapshot"
+            assert snap["data"]["versions"]["api"] == 2
+            api = next(c for c in snap["data"]["components"] if c["id"] == "api")
+            assert api["status"] == "partial_outage"
+
+        async with sse(http, last_event_id=early[0]) as events:
+            got = await events.next()  # in the replay window: no snapshot
+            assert got["id"] == str(early[1])
+            assert got["event"] == "component.status_changed"
+            assert got["data"]["component"]["status"] == "partial_outage"
+
+            seq = await publish(js, make.component(3, ComponentStatus.OPERATIONAL))
+            got = await events.next()
+            assert got["id"] == str(seq)
+            assert got["data"]["component"]["status"] == "operational"
+
+
+async def test_a_stale_event_is_still_pushed_with_the_current_state(infra, make, js):
+    r = aioredis.from_url(infra.redis_url)
+    await r.set(
+        status_key("api"),
+        make.status(version=5, component_status=ComponentStatus.MAJOR_OUTAGE).model_dump_json(),
+    )
+    await r.aclose()
+
+    async with (
+        serving(infra, make.config()) as page,
+        httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
+        sse(http) as events,
+    ):
+        await events.next()
+        seq = await publish(js, make.component(4, ComponentStatus.OPERATIONAL))
+        got = await events.next()
+
+        assert got["id"] == str(seq)
+        assert got["data"]["version"] == 5
+        assert got["data"]["component"]["status"] == "major_outage"
+        summary = (await http.get("/api/v2/summary.json")).json()
+        assert {c["id"]: c["status"] for c in summary["components"]}["api"] == "major_outage"
+
+
+async def test_shutdown_ends_open_event_streams(infra, make):
+    async with (
+        serving(infra, make.config()) as page,
+        httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
+        sse(http) as events,
+    ):
+        await events.next()
+        page.server.should_exit = True  # what SIGTERM does
+
+        with pytest.raises(EOFError):
+            await events.next()
+    assert page.board.fanout.clients == set()
