@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from herald.shared.settings import Settings, SettingsError
 
 
@@ -18,8 +19,19 @@ def test_defaults_and_overrides() -> None:
 
 
 @pytest.mark.parametrize(
-    ("env", "named"), [({"P": "http"}, "P="), ({"HERALD_LOG_FORMAT": "xml"}, "HERALD_LOG_FORMAT")]
+    ("env", "named"),
+    [
+        ({"P": "http"}, "P="),
+        ({"HERALD_LOG_FORMAT": "xml"}, "HERALD_LOG_FORMAT"),
+        ({"HERALD_STREAM_REPLICAS": "7"}, "HERALD_STREAM_REPLICAS"),
+    ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(port_var="P", default_port=1, env=env)
+
+
+def test_stream_replicas() -> None:
+    assert Settings.from_env(port_var="P", default_port=1, env={}).stream_replicas == 1
+    env = {"HERALD_STREAM_REPLICAS": "3"}
+    assert Settings.from_env(port_var="P", default_port=1, env=env).stream_replicas == 3

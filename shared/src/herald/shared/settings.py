@@ -23,6 +23,8 @@ class Settings:
     port: int
     log_level: str
     log_format: str
+    stream_replicas: int = 1
+    """Replicas of the JetStream streams Herald creates (HERALD_STREAM_REPLICAS, 1-5)."""
 
     @classmethod
     def from_env(
@@ -40,6 +42,11 @@ class Settings:
         log_format = (e.get("HERALD_LOG_FORMAT") or "json").lower()
         if log_format not in {"json", "text"}:
             raise SettingsError(f"HERALD_LOG_FORMAT={log_format!r}: expected 'json' or 'text'")
+        raw_replicas = e.get("HERALD_STREAM_REPLICAS") or "1"
+        if not raw_replicas.isdigit() or not 1 <= int(raw_replicas) <= 5:
+            raise SettingsError(
+                f"HERALD_STREAM_REPLICAS={raw_replicas!r}: expected 1 to 5 (JetStream's limit)"
+            )
         return cls(
             nats_url=e.get("NATS_URL") or DEFAULT_NATS_URL,
             redis_url=e.get("REDIS_URL") or DEFAULT_REDIS_URL,
@@ -48,4 +55,5 @@ class Settings:
             port=port,
             log_level=(e.get("HERALD_LOG_LEVEL") or "INFO").upper(),
             log_format=log_format,
+            stream_replicas=int(raw_replicas),
         )

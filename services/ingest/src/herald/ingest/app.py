@@ -106,6 +106,7 @@ def create_app(
         publish_timeout=opts.publish_timeout,
         connect_timeout=opts.connect_timeout,
         reconnect_wait=opts.reconnect_wait,
+        stream_replicas=settings.stream_replicas,
     )
     now = clock or (lambda: datetime.now(UTC))
     metrics = IngestMetrics()

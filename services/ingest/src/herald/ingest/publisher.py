@@ -48,12 +48,14 @@ class AlertPublisher:
         connect_timeout: float = 2.0,
         reconnect_wait: float = 2.0,
         name: str = "herald-ingest",
+        stream_replicas: int = 1,
     ) -> None:
         self._url = url
         self._publish_timeout = publish_timeout
         self._connect_timeout = connect_timeout
         self._reconnect_wait = reconnect_wait
         self._name = name
+        self._stream_replicas = stream_replicas
         self._nc = NATS()
         self._js = self._nc.jetstream(timeout=publish_timeout)
         self._connect_task: asyncio.Task[None] | None = None
@@ -119,7 +121,7 @@ class AlertPublisher:
             return
         async with self._streams_lock:
             if not self._streams_ready:
-                await ensure_streams(self._js)
+                await ensure_streams(self._js, self._stream_replicas)
                 self._streams_ready = True
 
     async def ready(self) -> bool:

@@ -283,7 +283,7 @@ def create_app(
         redis_client = aioredis.from_url(settings.redis_url)
         try:
             js = nc.jetstream()
-            await ensure_streams(js)
+            await ensure_streams(js, settings.stream_replicas)
 
             async def on_message(msg: Msg) -> None:
                 board.receive(msg.data, msg.metadata.sequence.stream)
