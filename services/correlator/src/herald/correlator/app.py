@@ -54,9 +54,13 @@ def create_app(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = utc_now,
-    batch_size: int = 10,
+    batch_size: int = 1,
 ) -> Starlette:
-    """The correlator app; NATS and Redis are opened by its lifespan."""
+    """The correlator app; NATS and Redis are opened by its lifespan.
+
+    `batch_size` stays 1 by default: nats-py 2.15+ raises a bare asyncio.TimeoutError from an
+    empty multi-message fetch, which FastStream 0.7 does not suppress (an ERROR traceback every
+    idle poll); the one-message fetch raises the nats TimeoutError FastStream expects."""
     registry = CollectorRegistry()
     metrics = CorrelatorMetrics(registry)
     broker = NatsBroker(
@@ -127,7 +131,7 @@ def create_app(
         try:
             store = CorrelatorStore(redis, config)
             await broker.connect()
-            await ensure_streams(broker.connection.jetstream())
+            await ensure_streams(broker.connection.jetstream(), settings.stream_replicas)
             consumer = AlertConsumer(store, config, publisher(broker), metrics, clock)
             holder["consumer"] = consumer
             app.state.store = store

@@ -103,7 +103,9 @@ def create_app(
         stream=JStream(INCIDENTS_STREAM, declare=False),
         durable=NOTIFIER_DURABLE,
         config=consumer_config(policy, now()),
-        pull_sub=PullSub(batch_size=max_workers, timeout=5.0),
+        # One message per fetch: an empty multi-message fetch in nats-py 2.15+ raises a bare
+        # asyncio.TimeoutError that FastStream 0.7 logs as an ERROR; workers still run in parallel.
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
         max_workers=max_workers,
         ack_policy=AckPolicy.MANUAL,
     )
@@ -159,7 +161,7 @@ def create_app(
             runtime.pager = Pager(config, opened, Ledger(redis), metrics, policy)
             runtime.redis = redis
             connection = await broker.connect()
-            await ensure_streams(connection.jetstream())
+            await ensure_streams(connection.jetstream(), settings.stream_replicas)
             await broker.start()
             log.info("consuming %s as durable %s", INCIDENTS_STREAM, NOTIFIER_DURABLE)
             yield
