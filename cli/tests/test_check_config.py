@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from herald.cli.__main__ import check_config
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "herald.yaml")

@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
+
 from herald.shared.events import (
     INCIDENT_EVENT_ADAPTER,
     INCIDENT_EVENT_NAMES,
@@ -15,7 +17,6 @@ from herald.shared.events import (
 )
 from herald.shared.keys import status_key
 from herald.shared.subjects import alert_subject, incident_subject, subject_token
-from pydantic import ValidationError
 
 NOW = datetime(2026, 5, 28, 14, 32, tzinfo=UTC)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from herald.shared.matchers import Matcher, matches_all
 
 

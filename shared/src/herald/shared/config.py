@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from herald.shared.events import ComponentStatus
-from herald.shared.matchers import Matcher
-from herald.shared.secret import SecretRef
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,6 +19,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from herald.shared.events import ComponentStatus
+from herald.shared.matchers import Matcher
+from herald.shared.secret import SecretRef
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, max_length=63)]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
 from herald.shared.subjects import (
     ALERTS_STREAM,
     ALERTS_SUBJECTS,
     INCIDENTS_STREAM,
     INCIDENTS_SUBJECTS,
 )
-from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
 
 DUPLICATE_WINDOW_SECONDS = 10 * 60
 """JetStream de-duplicates Nats-Msg-Id within this window (first line of defence only)."""
