@@ -62,10 +62,11 @@ def install_binary(name: str) -> str:
     )
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+def wait_listening(port: int, proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
+    """Block until something accepts on 127.0.0.1:port (start-up of a server we launched)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             raise InfrastructureError(f"server exited with code {proc.returncode}; see its log")
         if answers(f"tcp://127.0.0.1:{port}"):
             return
@@ -90,55 +91,55 @@ class Infrastructure:
                 proc.kill()
 
 
+def nats_argv(binary: str, port: int, store: Path) -> list[str]:
+    """`nats-server` with JetStream on loopback, its data under `store`."""
+    return [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
+
+
+def redis_argv(binary: str, port: int, store: Path, *, persist: bool) -> list[str]:
+    """`redis-server` on loopback; `persist` keeps an append-only file under `store`."""
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(store)]
+    if persist:
+        return [*argv, "--appendonly", "yes"]
+    return [*argv, "--save", "", "--appendonly", "no"]
+
+
+def _start_local(name: str, url: str, data_dir: Path, default_port: int) -> subprocess.Popen[bytes]:
+    port = urlparse(url).port or default_port
+    store = data_dir / name
+    store.mkdir(parents=True, exist_ok=True)
+    binary = install_binary(f"{name}-server")
+    argv = (
+        nats_argv(binary, port, store)
+        if name == "nats"
+        else redis_argv(binary, port, store, persist=True)
+    )
+    log = (data_dir / f"{name}.log").open("ab")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(port, proc)
+    except BaseException:
+        proc.kill()
+        raise
+    print(f"[stack] started {name}-server on {url} (data in {store})", flush=True)
+    return proc
+
+
 def provide(data_dir: Path, env: dict[str, str]) -> Infrastructure:
     """NATS/Redis at NATS_URL/REDIS_URL (or the defaults) when they answer, else local servers."""
-    nats_url = env.get("NATS_URL") or "nats://127.0.0.1:4222"
-    redis_url = env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    infra = Infrastructure(nats_url, redis_url)
+    infra = Infrastructure(
+        env.get("NATS_URL") or "nats://127.0.0.1:4222",
+        env.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+    )
     try:
-        if answers(nats_url):
-            print(f"[stack] using NATS at {nats_url}", flush=True)
-        else:
-            port = urlparse(nats_url).port or 4222
-            store = data_dir / "nats"
-            store.mkdir(parents=True, exist_ok=True)
-            argv = [
-                install_binary("nats-server"),
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-sd",
-                str(store),
-            ]
-            log = (data_dir / "nats.log").open("ab")
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-            infra.started.append(proc)
-            wait_listening(port, proc)
-            print(f"[stack] started nats-server -js on {nats_url} (data in {store})", flush=True)
-        if answers(redis_url):
-            print(f"[stack] using Redis at {redis_url}", flush=True)
-        else:
-            port = urlparse(redis_url).port or 6379
-            store = data_dir / "redis"
-            store.mkdir(parents=True, exist_ok=True)
-            argv = [
-                install_binary("redis-server"),
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(store),
-                "--appendonly",
-                "yes",
-            ]
-            log = (data_dir / "redis.log").open("ab")
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-            infra.started.append(proc)
-            wait_listening(port, proc)
-            print(f"[stack] started redis-server on {redis_url} (data in {store})", flush=True)
+        for name, url, default_port in (
+            ("nats", infra.nats_url, 4222),
+            ("redis", infra.redis_url, 6379),
+        ):
+            if answers(url):
+                print(f"[stack] using {name} at {url}", flush=True)
+            else:
+                infra.started.append(_start_local(name, url, data_dir, default_port))
     except BaseException:
         infra.stop()
         raise

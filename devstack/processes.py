@@ -28,7 +28,22 @@ class Stack:
     env: dict[str, str]
     out: TextIO = sys.stdout
     procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    exit_codes: dict[str, int | None] = field(default_factory=dict)
+    """Filled by `stop()`."""
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def __aenter__(self) -> Stack:
+        """Start every service and wait until all are ready; stops them if one is not."""
+        await self.start()
+        try:
+            await self.wait_ready()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     @property
     def ports(self) -> dict[str, int]:
@@ -91,6 +106,7 @@ class Stack:
                 codes[name] = await proc.wait()
         for pump in self._pumps:
             pump.cancel()
+        self.exit_codes = codes
         return codes
 
 

@@ -11,15 +11,17 @@ Order of preference (see README, "Tests"):
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from devstack.infrastructure import find_binary, nats_argv, redis_argv, wait_listening
+from devstack.processes import SERVICES, service_env
+from herald.shared.settings import Settings
 
 INSTALL_HINT = (
     "Integration tests need real NATS JetStream and Redis. Install the servers "
@@ -32,31 +34,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def find_binary(name: str) -> str | None:
-    return shutil.which(name) or next(
-        (
-            str(p)
-            for d in ("/usr/sbin", "/usr/local/sbin", "/usr/local/bin")
-            if (p := Path(d) / name).exists()
-        ),
-        None,
-    )
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
-    """Block until something accepts on 127.0.0.1:port (a process start-up, not a test wait)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before listening on {port}")
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 @dataclass
@@ -73,7 +50,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
         )
-        wait_for_port(self.port, self.proc)
+        wait_listening(self.port, self.proc)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -93,8 +70,7 @@ def nats_process(workdir: Path) -> ServerProcess | None:
     port = free_port()
     store = workdir / "jetstream"
     store.mkdir(parents=True, exist_ok=True)
-    argv = [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
-    return ServerProcess(argv=argv, port=port, workdir=workdir)
+    return ServerProcess(argv=nats_argv(binary, port, store), port=port, workdir=workdir)
 
 
 def redis_process(workdir: Path) -> ServerProcess | None:
@@ -102,19 +78,7 @@ def redis_process(workdir: Path) -> ServerProcess | None:
     if binary is None:
         return None
     port = free_port()
-    argv = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(workdir),
-    ]
+    argv = redis_argv(binary, port, workdir, persist=False)
     return ServerProcess(argv=argv, port=port, workdir=workdir)
 
 
@@ -124,6 +88,26 @@ class Infra:
     redis_url: str
     nats: ServerProcess | None = None
     redis: ServerProcess | None = None
+
+    def settings(self, log_format: str = "text") -> Settings:
+        """A service's settings pointing at these servers (port 0: tests bind their own)."""
+        return Settings(
+            nats_url=self.nats_url,
+            redis_url=self.redis_url,
+            config_path="",
+            host="127.0.0.1",
+            port=0,
+            log_level="INFO",
+            log_format=log_format,
+        )
+
+    def stack_env(self, config: str | Path, **extra: str) -> dict[str, str]:
+        """Environment for devstack's Stack: these servers, `config`, every port free."""
+        env = service_env(os.environ, self.nats_url, self.redis_url, str(config))
+        for _, var, _ in SERVICES:
+            env[var] = str(free_port())
+        env.update(extra)
+        return env
 
     @property
     def owned(self) -> bool:
@@ -191,5 +175,5 @@ def _containers() -> Iterator[Infra]:  # pragma: no cover - only where a Docker 
         nurl = f"nats://{n.get_container_host_ip()}:{n.get_exposed_port(4222)}"
         rurl = f"redis://{r.get_container_host_ip()}:{r.get_exposed_port(6379)}/0"
         with suppress(Exception):
-            wait_for_port(int(n.get_exposed_port(4222)), None)
+            wait_listening(int(n.get_exposed_port(4222)), None)
         yield Infra(nurl, rurl)

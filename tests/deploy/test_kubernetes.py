@@ -18,11 +18,12 @@ import pytest
 import redis
 import yaml
 
+from devstack.infrastructure import wait_listening
 from herald.shared.config import load_config, parse_config
 from tests.deploy.catalog import DEPLOY, HEALTH_PATH, READY_PATH, ROOT, SERVICES
 from tests.deploy.rules import META_GROUP, rule_groups
 from tests.deploy.tools import kustomize_argv, require, run
-from tests.infra import free_port, wait_for_port
+from tests.infra import free_port
 
 KUBERNETES = DEPLOY / "kubernetes"
 OVERLAYS = ("dev", "prod")
@@ -422,7 +423,7 @@ def test_prod_redis_config_persists_and_never_evicts(tmp_path: Path) -> None:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         try:
-            wait_for_port(port, proc)
+            wait_listening(port, proc)
         except RuntimeError:
             out = proc.stdout.read().decode() if proc.stdout and proc.poll() is not None else ""
             pytest.fail(f"redis-server did not start with redis.conf:\n{out}")

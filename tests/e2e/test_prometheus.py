@@ -22,7 +22,6 @@ relay to the SSE event reaching the test, and from the metric change to the SSE 
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -35,12 +34,12 @@ import httpx
 import pytest
 import yaml
 
-from devstack.processes import SERVICES, Stack, service_env
+from devstack.processes import Stack
 from herald.shared.config import HeraldConfig, parse_config
 from tests.e2e.prometheus import routing, rules, servers
 from tests.e2e.prometheus.recorder import Recorder, Stamped
 from tests.e2e.prometheus.relay import Delivery, WebhookRelay
-from tests.infra import Infra, free_port
+from tests.infra import Infra
 from tests.kube_state import KubeStateExporter
 from tests.receiver import Receiver
 from tests.sse import SseClient, SseEvent
@@ -119,22 +118,15 @@ async def pager() -> AsyncIterator[Receiver]:
 async def stack(
     binaries: None, infra: Infra, pager: Receiver, herald_config: tuple[Path, HeraldConfig]
 ) -> AsyncIterator[Stack]:
-    env = service_env(os.environ, infra.nats_url, infra.redis_url, str(herald_config[0]))
-    for _, var, _ in SERVICES:
-        env[var] = str(free_port())
+    env = infra.stack_env(herald_config[0])
     env.update(
         HERALD_E2E_STATUS_PAGE_TOKEN=STATUS_PAGE_TOKEN,
         HERALD_E2E_INTERNAL_TOKEN=INTERNAL_TOKEN,
         HERALD_E2E_BEARER=BEARER,
         HERALD_DEMO_PAGER_URL=pager.url,
     )
-    running = Stack(env, out=sys.stderr)
-    await running.start()
-    try:
-        await running.wait_ready()
+    async with Stack(env, out=sys.stderr) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ and its resolution restores the page and tells the same people."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -15,13 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.processes import SERVICES, Stack, service_env
-from tests.infra import Infra, free_port
+from devstack.processes import SERVICES, Stack
+from tests.infra import Infra
 from tests.receiver import Receiver
 from tests.sse import SseClient, SseEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "examples" / "alerts"
+CONFIG = ROOT / "examples" / "herald.yaml"
 TOKEN = "e2e-token"
 
 pytestmark = pytest.mark.e2e
@@ -35,20 +35,9 @@ async def pager() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def stack(infra: Infra, pager: Receiver) -> AsyncIterator[Stack]:
-    env = service_env(
-        os.environ, infra.nats_url, infra.redis_url, str(ROOT / "examples" / "herald.yaml")
-    )
-    for _, var, _ in SERVICES:
-        env[var] = str(free_port())
-    env.update(HERALD_DEMO_TOKEN=TOKEN, HERALD_DEMO_PAGER_URL=pager.url)
-    running = Stack(env, out=sys.stderr)
-    await running.start()
-    try:
-        await running.wait_ready()
+    env = infra.stack_env(CONFIG, HERALD_DEMO_TOKEN=TOKEN, HERALD_DEMO_PAGER_URL=pager.url)
+    async with Stack(env, out=sys.stderr) as running:
         yield running
-    finally:
-        codes = await running.stop()
-        running.exit_codes = codes  # type: ignore[attr-defined]
 
 
 def _payments(event: SseEvent, status: str) -> bool:
@@ -120,17 +109,10 @@ async def test_crashloop_story(stack: Stack, pager: Receiver) -> None:
 
 
 async def test_services_stop_cleanly_on_sigterm(infra: Infra, pager: Receiver) -> None:
-    env = service_env(
-        os.environ, infra.nats_url, infra.redis_url, str(ROOT / "examples" / "herald.yaml")
-    )
-    for _, var, _ in SERVICES:
-        env[var] = str(free_port())
-    running = Stack(env, out=sys.stderr)
-    await running.start()
-    try:
-        await running.wait_ready()
-    finally:
-        codes = await running.stop()
+    env = infra.stack_env(CONFIG)
+    async with Stack(env, out=sys.stderr) as running:
+        pass
+    codes = running.exit_codes
     # uvicorn re-raises the SIGTERM it handled after a clean shutdown (exit -15); -9 would
     # mean the process did not stop within the timeout and was killed.
     assert codes == {name: codes[name] for name, _, _ in SERVICES}

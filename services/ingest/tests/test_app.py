@@ -13,6 +13,8 @@ import httpx
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import Header
 from nats.js.errors import NotFoundError
 from starlette.applications import Starlette
@@ -296,6 +298,17 @@ async def test_no_ack_in_time_answers_503(ingest: Ingest, nc: NATS) -> None:
     await nc.jetstream().delete_stream(ALERTS_STREAM)
     silent = await nc.subscribe("alerts.>")
     await nc.flush()
+    # The server tears the deleted stream down asynchronously; until it has, a request can still
+    # meet "no responders". Wait until a request on the subject times out instead.
+    for _ in range(50):
+        try:
+            await nc.request("alerts.probe", b"", timeout=0.1)
+        except NatsTimeoutError:
+            break
+        except NoRespondersError:
+            continue
+    else:
+        pytest.fail("the silent subscriber never became the only responder")
     resp = await ingest.post(two_alerts())
     assert resp.status_code == 503
     assert "in time" in resp.json()["error"]

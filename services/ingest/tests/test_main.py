@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.infra import Infra, free_port, wait_for_port
+from devstack.infrastructure import wait_listening
+from tests.infra import Infra, free_port
 
 from .payloads import alert, message
 
@@ -73,7 +74,7 @@ def test_serves_and_stops_cleanly_on_sigterm(infra: Infra, tmp_path: Path) -> No
         }
     )
     try:
-        wait_for_port(port, None)
+        wait_listening(port, None)
         resp = httpx.post(
             f"http://127.0.0.1:{port}/hooks/inbound/process-token",
             json=message(alert()),

@@ -61,15 +61,7 @@ channels:
 
 
 def settings_for(infra: Infra) -> Settings:
-    return Settings(
-        nats_url=infra.nats_url,
-        redis_url=infra.redis_url,
-        config_path="",
-        host="127.0.0.1",
-        port=0,
-        log_level="INFO",
-        log_format="json",
-    )
+    return infra.settings(log_format="json")
 
 
 class Running:

@@ -21,7 +21,6 @@ from nats.js import JetStreamContext
 from herald.shared.config import HeraldConfig
 from herald.shared.events import ComponentStatus, Impact
 from herald.shared.keys import status_key
-from herald.shared.settings import Settings
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
 from herald.statuspage.app import Board, Server, create_app
@@ -43,15 +42,7 @@ class Running:
 async def serving(infra: Any, config: HeraldConfig, **options: Any) -> AsyncIterator[Running]:
     """The app under uvicorn on a socket bound up front: requests wait in the backlog until the
     lifespan (subscribe, load snapshots) has finished, so no polling for readiness."""
-    settings = Settings(
-        nats_url=infra.nats_url,
-        redis_url=infra.redis_url,
-        config_path="",
-        host="127.0.0.1",
-        port=0,
-        log_level="INFO",
-        log_format="text",
-    )
+    settings = infra.settings()
     app = create_app(config, settings, **options)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.infra import ServerProcess, find_binary, free_port
+from devstack.infrastructure import find_binary
+from tests.infra import ServerProcess, free_port
 
 PACKAGES = {
     "prometheus": "prometheus",
