@@ -24,6 +24,7 @@ def test_defaults_and_overrides() -> None:
         ({"P": "http"}, "P="),
         ({"HERALD_LOG_FORMAT": "xml"}, "HERALD_LOG_FORMAT"),
         ({"HERALD_STREAM_REPLICAS": "7"}, "HERALD_STREAM_REPLICAS"),
+        ({"HERALD_LOG_LEVEL": "bogus"}, "HERALD_LOG_LEVEL"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:

@@ -42,6 +42,11 @@ class Settings:
         log_format = (e.get("HERALD_LOG_FORMAT") or "json").lower()
         if log_format not in {"json", "text"}:
             raise SettingsError(f"HERALD_LOG_FORMAT={log_format!r}: expected 'json' or 'text'")
+        log_level = (e.get("HERALD_LOG_LEVEL") or "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise SettingsError(
+                f"HERALD_LOG_LEVEL={log_level!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL"
+            )
         raw_replicas = e.get("HERALD_STREAM_REPLICAS") or "1"
         if not raw_replicas.isdigit() or not 1 <= int(raw_replicas) <= 5:
             raise SettingsError(
@@ -53,7 +58,7 @@ class Settings:
             config_path=e.get("HERALD_CONFIG") or DEFAULT_CONFIG,
             host=e.get("HERALD_HOST") or "127.0.0.1",
             port=port,
-            log_level=(e.get("HERALD_LOG_LEVEL") or "INFO").upper(),
+            log_level=log_level,
             log_format=log_format,
             stream_replicas=int(raw_replicas),
         )
