@@ -4,8 +4,9 @@ SHELL := /bin/bash
 
 # uv: the one on PATH, else a private copy installed under .run/ (no root needed).
 UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.run/uv/bin/uv)
-# Debian packages the tests need: servers the fixtures start, and the tools that check deploy/.
-TEST_BINARIES := nats-server:nats-server redis-server:redis-server promtool:prometheus amtool:prometheus-alertmanager
+# Debian packages the tests need: servers the fixtures start, the tools that check deploy/,
+# and the browser the status page is tested in (kubectl for kustomize comes with the machine image).
+TEST_BINARIES := nats-server:nats-server redis-server:redis-server promtool:prometheus amtool:prometheus-alertmanager chromium:chromium
 
 .PHONY: help run test lint fmt sync uv system-deps check-config
 

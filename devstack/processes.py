@@ -53,18 +53,22 @@ class Stack:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     async def start(self) -> None:
-        width = max(len(n) for n, _, _ in SERVICES)
         for name, _, _ in SERVICES:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                f"herald.{name}",
-                env=self.env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-            )
-            self.procs[name] = proc
-            self._pumps.append(asyncio.create_task(self._pump(name.ljust(width), proc)))
+            await self.start_service(name)
+
+    async def start_service(self, name: str) -> None:
+        """Start (or restart, after it stopped) one service with the stack's environment."""
+        width = max(len(n) for n, _, _ in SERVICES)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            f"herald.{name}",
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        self.procs[name] = proc
+        self._pumps.append(asyncio.create_task(self._pump(name.ljust(width), proc)))
 
     async def _pump(self, prefix: str, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
