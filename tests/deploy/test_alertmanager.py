@@ -35,7 +35,9 @@ def route(labels: dict[str, str]) -> list[str]:
 def expected_receiver(labels: dict[str, str]) -> str:
     if labels.get("alertname") == "Watchdog":
         return "heartbeat"
-    if labels.get("customer_facing") == "true":
+    if labels.get("customer_facing") == "false":
+        return "herald-internal"
+    if labels.get("customer_facing") == "true" or labels.get("severity") == "critical":
         return "herald-status-page"
     return "herald-internal"
 
@@ -54,6 +56,11 @@ def test_each_shipped_alert_goes_to_the_right_receiver(rule: Any) -> None:
     ("labels", "receiver"),
     [
         ({"alertname": "SomethingUnlabelled"}, "herald-internal"),
+        ({"alertname": "X", "severity": "warning"}, "herald-internal"),
+        (
+            {"alertname": "TestAlert", "severity": "critical", "service": "payments-api"},
+            "herald-status-page",
+        ),
         ({"alertname": "X", "customer_facing": "false", "severity": "critical"}, "herald-internal"),
         (
             {"alertname": "X", "customer_facing": "true", "severity": "warning"},
@@ -62,7 +69,7 @@ def test_each_shipped_alert_goes_to_the_right_receiver(rule: Any) -> None:
         ({"alertname": "InfoInhibitor", "severity": "none"}, "blackhole"),
     ],
 )
-def test_only_customer_facing_alerts_reach_the_status_page(
+def test_only_customer_facing_or_critical_alerts_reach_the_status_page(
     labels: dict[str, str], receiver: str
 ) -> None:
     assert route(labels) == [receiver]

@@ -431,10 +431,9 @@ async def _crashloop(
 async def _amtool(watch: Watch, alertmanager: servers.Monitor) -> None:
     """2. An alert added by hand with amtool flips the page; ending it restores the page.
 
-    The shipped routing sends an alert without `customer_facing="true"` to the internal
-    integration (the safe default), so the label is part of the command."""
+    The command is the one users try first; the shipped routing sends a critical alert that is
+    not marked customer_facing="false" to the status-page integration."""
     labels = ["alertname=TestAlert", "severity=critical", "service=payments-api"]
-    labels.append("customer_facing=true")
     start = (datetime.now(UTC) - timedelta(seconds=1)).replace(microsecond=0)
 
     since, started = watch.marks(), time.monotonic()
