@@ -31,6 +31,7 @@ WORKDIR /src
 # but only the sources of the package being installed.
 COPY pyproject.toml uv.lock ./
 COPY shared/pyproject.toml shared/pyproject.toml
+COPY cli/pyproject.toml cli/pyproject.toml
 COPY services/ingest/pyproject.toml services/ingest/pyproject.toml
 COPY services/correlator/pyproject.toml services/correlator/pyproject.toml
 COPY services/notifier/pyproject.toml services/notifier/pyproject.toml

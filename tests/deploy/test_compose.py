@@ -168,12 +168,30 @@ def test_each_target_installs_only_its_own_package_from_the_lock() -> None:
         assert final.all("COPY") == [f"--from=build-{name} /opt/herald/venv /opt/herald/venv"]
 
 
+def workspace_members() -> list[str]:
+    """Every member folder of the uv workspace, as the root pyproject.toml declares them."""
+    import tomllib
+
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    members: list[str] = []
+    for pattern in root["tool"]["uv"]["workspace"]["members"]:
+        for path in sorted(ROOT.glob(pattern)):
+            if (path / "pyproject.toml").exists():
+                members.append(path.relative_to(ROOT).as_posix())
+    return members
+
+
 def test_the_builder_sees_every_workspace_member() -> None:
-    """uv resolves the workspace from the lock: each member's pyproject.toml must be copied."""
+    """uv resolves the workspace from the lock: each member's pyproject.toml must be copied
+    (and let through .dockerignore), or `uv sync --frozen` fails in the image build."""
     copies = stages()["builder"].all("COPY")
-    for name in workspace_services():
-        assert f"services/{name}/pyproject.toml services/{name}/pyproject.toml" in copies
-    assert "shared/pyproject.toml shared/pyproject.toml" in copies
+    lines = (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    patterns = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
+    members = workspace_members()
+    assert {"shared", "cli", "services/ingest"} <= set(members)
+    for member in members:
+        assert f"{member}/pyproject.toml {member}/pyproject.toml" in copies, member
+        assert not ignored(f"{member}/pyproject.toml", patterns), member
     assert "pyproject.toml uv.lock ./" in copies
 
 
