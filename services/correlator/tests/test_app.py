@@ -194,6 +194,18 @@ async def test_outbox_left_by_a_crash_is_published_on_redelivery(
     assert await store.pending(SVC) == []
 
 
+async def test_outbox_of_a_service_removed_from_the_config_is_published_at_start(
+    infra: Infra, bus: Bus, redis: aioredis.Redis, alert: AlertFactory
+) -> None:
+    # a previous run, whose config still had "checkout", stored events but crashed
+    stored = await CorrelatorStore(redis, CONFIG).apply("checkout", alert(), T0)
+    app = create_app(CONFIG, settings_for(infra))
+    async with running(app):
+        got = await bus.next_events(len(stored))
+        assert [e.event_id for e in got] == [e.event_id for e in stored]
+    assert await CorrelatorStore(redis, CONFIG).pending("checkout") == []
+
+
 async def test_unrouted_alerts_are_listed(infra: Infra, bus: Bus, alert: AlertFactory) -> None:
     app = create_app(CONFIG, settings_for(infra), batch_size=1)
     async with running(app) as http:

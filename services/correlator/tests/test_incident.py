@@ -1,7 +1,16 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from herald.correlator.incident import AlertRecord, ServiceState, apply, projection
+from herald.correlator.incident import (
+    MAX_BODY,
+    MAX_INCIDENT_ALERTS,
+    MAX_TITLE,
+    AlertRecord,
+    ServiceState,
+    alert_key,
+    apply,
+    projection,
+)
 from herald.shared.config import parse_config
 from herald.shared.events import (
     AlertReceived,
@@ -176,7 +185,7 @@ def test_resolved_before_firing_leaves_nothing_open() -> None:
     state, events = run(ev("fp1", "resolved"))
     assert events == []
     assert state.incident is None
-    assert state.alerts["fp1"].status is AlertState.RESOLVED
+    assert state.alerts[alert_key("alertmanager", "fp1")].status is AlertState.RESOLVED
     # the firing of that same startsAt arrives late: ignored
     state, events = run(ev("fp1", "firing"), state=state)
     assert events == []
@@ -249,7 +258,7 @@ def test_old_resolved_records_are_pruned() -> None:
     state, _ = run(ev("old"), ev("old", "resolved"))
     later = NOW + timedelta(days=8)
     state, _ = apply(state, ev("new", starts_at=later), SVC, CONFIG, later)
-    assert set(state.alerts) == {"new"}
+    assert set(state.alerts) == {alert_key("alertmanager", "new")}
 
 
 def test_versions_increase_across_events() -> None:
@@ -273,7 +282,10 @@ def test_projection() -> None:
     assert status.component_status is ComponentStatus.MAJOR_OUTAGE
     assert status.incident == state.incident
     assert len(status.recent) == 1
-    assert isinstance(AlertRecord.model_validate(state.alerts["fp1"].model_dump()), AlertRecord)
+    assert isinstance(
+        AlertRecord.model_validate(state.alerts[alert_key("alertmanager", "fp1")].model_dump()),
+        AlertRecord,
+    )
 
 
 def test_a_service_seen_for_the_first_time_starts_its_versions_at_now() -> None:
@@ -283,3 +295,61 @@ def test_a_service_seen_for_the_first_time_starts_its_versions_at_now() -> None:
     earlier = initial_state("payments-api", datetime(2026, 5, 28, 14, 0, tzinfo=UTC))
     later = initial_state("payments-api", datetime(2026, 5, 28, 14, 1, tzinfo=UTC))
     assert later.version - earlier.version == 60_000
+
+
+def test_a_resolved_incident_keeps_the_worst_component_status_it_had() -> None:
+    """The status page's incident updates show old/new component status from it."""
+    state, _ = run(ev("fp1", severity="warning"), ev("fp2", severity="critical"))
+    state, _ = run(ev("fp2", "resolved"), state=state)
+    assert state.incident is not None
+    assert state.incident.component_status is ComponentStatus.DEGRADED_PERFORMANCE  # current
+    state, events = run(ev("fp1", "resolved"), state=state)
+    resolved = events[0]
+    assert isinstance(resolved, IncidentResolved)
+    assert resolved.incident.component_status is ComponentStatus.MAJOR_OUTAGE
+    assert state.component_status is ComponentStatus.OPERATIONAL
+    # the next incident starts from its own status
+    state, events = run(ev("fp3", severity="warning"), ev("fp3", "resolved"), state=state)
+    assert state.recent[0].component_status is ComponentStatus.DEGRADED_PERFORMANCE
+
+
+def test_untrusted_texts_are_clipped() -> None:
+    huge = "x" * 100_000
+    _, events = run(ev(annotations={"summary": huge, "description": huge}, alertname=huge))
+    incident = events[0].incident
+    assert len(incident.title) == MAX_TITLE
+    assert incident.title.endswith("…")
+    assert len(incident.body) == MAX_BODY
+    assert len(incident.alerts[0].summary) == MAX_TITLE
+    assert len(incident.alerts[0].alertname) == MAX_TITLE
+    _, events = run(ev(annotations={}, alertname=huge))
+    assert len(events[0].incident.title) == MAX_TITLE
+
+
+def test_an_incident_carries_its_most_relevant_alerts_and_counts_them_all() -> None:
+    n = MAX_INCIDENT_ALERTS + 10
+    fire = [ev(f"fp{i:03d}", starts_at=T0 + timedelta(minutes=i)) for i in range(n)]
+    state, _ = run(*fire)
+    assert state.incident is not None
+    assert state.incident.alert_count == n
+    # the most recent firing ones, in the order they joined
+    assert [a.fingerprint for a in state.incident.alerts] == [f"fp{i:03d}" for i in range(10, n)]
+    # resolving a shown alert brings back a firing one; resolved ones come after all firing
+    state, events = run(ev("fp059", "resolved", starts_at=T0 + timedelta(minutes=59)), state=state)
+    assert state.incident is not None
+    shown = {a.fingerprint for a in state.incident.alerts}
+    assert "fp009" in shown
+    assert "fp059" not in shown
+    assert events[0].incident.alert_count == n
+
+
+def test_the_same_alert_through_two_integrations_is_two_alerts() -> None:
+    state, _ = run(ev("fp1", integration="internal"), ev("fp1"))
+    assert state.incident is not None
+    assert [(a.integration, a.fingerprint) for a in state.incident.alerts] == [
+        ("internal", "fp1"),
+        ("alertmanager", "fp1"),
+    ]
+    state, _ = run(ev("fp1", "resolved"), state=state)
+    assert state.incident is not None  # the internal copy still fires
+    assert state.component_status is ComponentStatus.OPERATIONAL  # it never touches the page

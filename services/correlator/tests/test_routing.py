@@ -1,5 +1,8 @@
-from herald.correlator.routing import route
+from datetime import UTC, datetime, timedelta
+
+from herald.correlator.routing import Route, RouteDecision, retirement, route, sticky_route
 from herald.shared.config import parse_config
+from herald.shared.events import AlertReceived, AlertState
 
 CONFIG = parse_config(
     """
@@ -33,3 +36,52 @@ def test_first_service_in_config_order_wins() -> None:
 def test_unrouted_when_nothing_matches() -> None:
     assert route({"alertname": "Watchdog"}, CONFIG) is None
     assert route({}, parse_config("")) is None
+
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+LATER = T0 + timedelta(minutes=30)
+
+
+def test_an_alert_never_seen_goes_where_the_config_says() -> None:
+    assert sticky_route(None, T0, "checkout") == RouteDecision(
+        "checkout", Route("checkout", T0), None
+    )
+    assert sticky_route(None, T0, None) == RouteDecision(None, None, None)
+
+
+def test_the_same_or_an_older_instance_goes_where_the_alert_lives() -> None:
+    lives = Route("payments-api", T0)
+    for starts_at in (T0, T0 - timedelta(minutes=1)):
+        for configured in ("checkout", None, "payments-api"):
+            decision = sticky_route(lives, starts_at, configured)
+            assert decision == RouteDecision("payments-api", lives, None)
+
+
+def test_a_newer_instance_follows_the_config_and_retires_the_old_one_when_it_moves() -> None:
+    lives = Route("payments-api", T0)
+    assert sticky_route(lives, LATER, "payments-api") == RouteDecision(
+        "payments-api", Route("payments-api", LATER), None
+    )
+    assert sticky_route(lives, LATER, "checkout") == RouteDecision(
+        "checkout", Route("checkout", LATER), lives
+    )
+    assert sticky_route(lives, LATER, None) == RouteDecision(None, None, lives)
+
+
+def test_retirement_resolves_the_previous_instance_when_the_new_one_started() -> None:
+    refire = AlertReceived(
+        event_id="e1",
+        occurred_at=LATER,
+        received_at=LATER,
+        integration="alertmanager",
+        fingerprint="fp1",
+        status=AlertState.FIRING,
+        labels={"alertname": "HighErrorRate"},
+        annotations={},
+        starts_at=LATER,
+    )
+    retired = retirement(refire, Route("payments-api", T0))
+    assert retired.status is AlertState.RESOLVED
+    assert (retired.starts_at, retired.ends_at, retired.occurred_at) == (T0, LATER, LATER)
+    assert (retired.integration, retired.fingerprint) == ("alertmanager", "fp1")
+    assert retired.event_id != refire.event_id

@@ -85,12 +85,17 @@ class AlertSummary(Contract):
 
     fingerprint: str
     alertname: str
+    """The `alertname` label (untrusted text, at most 300 characters)."""
     severity: str | None = None
     status: AlertState
     starts_at: datetime
     ends_at: datetime | None = None
     summary: str = ""
-    """The alert's `summary` annotation (untrusted text)."""
+    """The alert's `summary` annotation (untrusted text, at most 300 characters)."""
+    integration: str = ""
+    """Id of the inbound integration it came through: an alert's identity is (integration,
+    fingerprint), so the same label set from two integrations is two alerts. Empty in events
+    from before this field existed."""
 
 
 class Incident(Contract):
@@ -100,16 +105,29 @@ class Incident(Contract):
     service: str
     """Id of the status-page service (the config's key)."""
     title: str
-    """From the `summary` annotation of the opening alert, else its alertname (untrusted text)."""
+    """From the `summary` annotation of the opening alert, else its alertname (untrusted text,
+    at most 300 characters)."""
     body: str
-    """From the `description` annotation (untrusted text)."""
+    """From the `description` annotation (untrusted text, at most 8192 characters)."""
     status: IncidentStatus
     impact: Impact
+    """The worst impact seen while the incident was open."""
     component_status: ComponentStatus
+    """While the incident is open: the component's current status. Once resolved: the worst
+    status the component had while the incident was open (the component itself is back to
+    whatever its remaining alerts say, usually `operational`; see ComponentStatusChanged)."""
     started_at: datetime
+    """The earliest `startsAt` of its alerts (event time, whatever the arrival order)."""
     updated_at: datetime
     resolved_at: datetime | None = None
+    """Once resolved: the latest `endsAt` of its alerts (event time, whatever the arrival order)."""
     alerts: tuple[AlertSummary, ...] = ()
+    """At most 50 of its alerts (firing ones first, then the most recent), in the order they
+    joined; `alert_count` says how many it has in all. Bounded so that an incident event always
+    fits a NATS message."""
+    alert_count: int = 0
+    """How many alerts (firing and resolved) the incident has in all, `alerts` carrying at most
+    50 of them. 0 in events from before this field existed: count `alerts` then."""
     public: bool = True
     """False while every alert of the incident came through a `public: false` integration:
     on-call is paged, but the public page neither shows it nor changes for it."""

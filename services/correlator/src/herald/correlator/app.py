@@ -113,8 +113,14 @@ def create_app(
         return publish
 
     async def recover_outboxes(consumer: AlertConsumer) -> None:
-        """Publish what a previous run stored but did not get acknowledged."""
-        for service in config.services:
+        """Publish what a previous run stored but did not get acknowledged, for the configured
+        services and for any other one with pending events (removed from the config since)."""
+        services = dict.fromkeys(config.services)
+        try:
+            services |= dict.fromkeys(await consumer.store.outbox_services())
+        except Exception as exc:
+            log.warning("could not list outboxes", extra={"error": repr(exc)})
+        for service in services:
             try:
                 if n := await consumer.flush(service):
                     log.info(

@@ -1,17 +1,27 @@
 """The per-service incident state machine. Pure: no I/O, `now` is a parameter.
 
-One `ServiceState` per status-page service holds every alert routed to it (by fingerprint),
-the open incident, the component status and a version. `apply()` folds one alert event
-into it and returns the incident events to publish.
+One `ServiceState` per status-page service holds every alert routed to it, the open
+incident (and which alerts belong to it), the component status and a version. `apply()`
+folds one alert event into it and returns the incident events to publish.
+
+An alert's identity is (integration, fingerprint): the same label set received through two
+integrations (an internal and a public one, or two Alertmanager clusters) is two alerts.
 
 Ordering follows event time (invariant 3); an alert event's identity is
-(fingerprint, startsAt, status):
+(integration, fingerprint, startsAt, status):
 - a firing older than the stored alert (earlier startsAt) is ignored;
 - a firing with the same startsAt as a stored *resolved* alert is a stale replay: ignored;
 - a resolved for startsAt >= the stored one resolves the alert, even if its firing never
   arrived (that firing, arriving later with the same startsAt, is then ignored);
 - a re-fire carries a newer startsAt and fires again.
-The same event applied twice changes nothing and emits nothing.
+The same event applied twice changes nothing and emits nothing. An incident starts at the
+earliest startsAt of its alerts and resolves at the latest endsAt of its alerts, whatever
+order their events arrive in.
+
+Incident events are bounded whatever the alerts say, so that each fits a NATS message:
+title, body and per-alert texts are clipped, and an incident carries at most
+`MAX_INCIDENT_ALERTS` alert summaries (with `alert_count` for the total). The state keeps
+every alert.
 
 Alerts from integrations with `public: false` open and join incidents like any other (so the
 on-call is paged) but never change the component status; an incident made only of such
@@ -20,7 +30,7 @@ alerts has impact `none` and leaves the component `operational`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,13 +56,33 @@ RESOLVED_RETENTION = timedelta(days=7)
 """Resolved alert records are kept this long (by `now`) to block stale replays, then pruned.
 The ALERTS stream keeps messages for 7 days, so JetStream cannot redeliver anything older."""
 
+MAX_TITLE = 300
+"""Characters of an incident title (and of an alert's alertname and summary)."""
+MAX_BODY = 8192
+"""Characters of an incident body (an alert's description)."""
+MAX_INCIDENT_ALERTS = 50
+"""Alert summaries carried by one incident snapshot (the most relevant ones)."""
+ELLIPSIS = "…"
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, ending with an ellipsis when it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def alert_key(integration: str, fingerprint: str) -> str:
+    """The key of one alert in `ServiceState.alerts`: its identity (integration, fingerprint).
+    Integration ids cannot contain ':'."""
+    return f"{integration}:{fingerprint}"
+
 
 class AlertRecord(BaseModel):
-    """What the correlator remembers of one alert (one fingerprint)."""
+    """What the correlator remembers of one alert (one (integration, fingerprint))."""
 
     model_config = ConfigDict(frozen=True)
 
     fingerprint: str
+    integration: str = ""
     status: AlertState
     starts_at: datetime
     ends_at: datetime | None = None
@@ -60,12 +90,16 @@ class AlertRecord(BaseModel):
     """Value of the configured severity label, if present."""
     alertname: str
     summary: str = ""
-    """The `summary` annotation (untrusted text)."""
+    """The `summary` annotation (untrusted text, clipped)."""
     description: str = ""
-    """The `description` annotation (untrusted text)."""
+    """The `description` annotation (untrusted text, clipped)."""
     labels: dict[str, str] = Field(default_factory=dict)
     public: bool = True
     """False when it came through an integration with `public: false`."""
+
+    @property
+    def key(self) -> str:
+        return alert_key(self.integration, self.fingerprint)
 
 
 class ServiceState(BaseModel):
@@ -77,7 +111,13 @@ class ServiceState(BaseModel):
     version: int = 0
     """Incremented by every emitted event; each event carries the version after it."""
     alerts: dict[str, AlertRecord] = Field(default_factory=dict)
+    """By `alert_key(integration, fingerprint)`."""
     incident: Incident | None = None
+    members: tuple[str, ...] = ()
+    """Keys of every alert of the open incident, in the order they joined (the incident's
+    `alerts` carries at most MAX_INCIDENT_ALERTS of them)."""
+    worst_status: ComponentStatus = ComponentStatus.OPERATIONAL
+    """The worst component status since the open incident opened."""
     component_status: ComponentStatus = ComponentStatus.OPERATIONAL
     recent: tuple[Incident, ...] = ()
     """Resolved incidents, newest first, at most `page.history_size`."""
@@ -97,7 +137,7 @@ def initial_state(service: str, now: datetime) -> ServiceState:
 def supersedes(
     status: AlertState, starts_at: datetime, stored_status: AlertState, stored_starts_at: datetime
 ) -> bool:
-    """Whether an alert event (status, starts_at) replaces what is stored for its fingerprint."""
+    """Whether an alert event (status, starts_at) replaces what is stored for its alert."""
     if starts_at != stored_starts_at:
         return starts_at > stored_starts_at
     # Same startsAt: only firing -> resolved moves forward; anything else is a duplicate
@@ -112,13 +152,14 @@ def record_of(event: AlertReceived, config: HeraldConfig) -> AlertRecord:
         ends_at = event.occurred_at
     return AlertRecord(
         fingerprint=event.fingerprint,
+        integration=event.integration,
         status=event.status,
         starts_at=event.starts_at,
         ends_at=ends_at if event.status is AlertState.RESOLVED else None,
         severity=event.labels.get(config.severity.label),
-        alertname=event.labels.get("alertname") or event.fingerprint,
-        summary=event.annotations.get("summary", ""),
-        description=event.annotations.get("description", ""),
+        alertname=clip(event.labels.get("alertname") or event.fingerprint, MAX_TITLE),
+        summary=clip(event.annotations.get("summary", ""), MAX_TITLE),
+        description=clip(event.annotations.get("description", ""), MAX_BODY),
         labels=dict(event.labels),
         public=integration.public if integration is not None else True,
     )
@@ -126,38 +167,51 @@ def record_of(event: AlertReceived, config: HeraldConfig) -> AlertRecord:
 
 def component_status_of(alerts: Iterable[AlertRecord], config: HeraldConfig) -> ComponentStatus:
     """Worst status among the firing public alerts; operational when none."""
-    return worst(
-        status_for(a.severity, config.severity)
-        for a in alerts
-        if a.status is AlertState.FIRING and a.public
-    )
+    firing = AlertState.FIRING
+    severities = {a.severity for a in alerts if a.status is firing and a.public}
+    return worst(status_for(s, config.severity) for s in severities)
 
 
 def _summary(record: AlertRecord) -> AlertSummary:
     return AlertSummary(
         fingerprint=record.fingerprint,
-        alertname=record.alertname,
-        severity=record.severity,
+        integration=record.integration,
+        alertname=clip(record.alertname, MAX_TITLE),
+        severity=None if record.severity is None else clip(record.severity, MAX_TITLE),
         status=record.status,
         starts_at=record.starts_at,
         ends_at=record.ends_at,
-        summary=record.summary,
+        summary=clip(record.summary, MAX_TITLE),
     )
 
 
-def _merge(alerts: tuple[AlertSummary, ...], summary: AlertSummary) -> tuple[AlertSummary, ...]:
-    """Replace the alert with the same fingerprint in place, else append it."""
-    if any(a.fingerprint == summary.fingerprint for a in alerts):
-        return tuple(summary if a.fingerprint == summary.fingerprint else a for a in alerts)
-    return (*alerts, summary)
+def incident_alerts(
+    members: tuple[str, ...], alerts: Mapping[str, AlertRecord]
+) -> tuple[AlertSummary, ...]:
+    """The summaries an incident carries: its MAX_INCIDENT_ALERTS most relevant alerts (firing
+    ones first, then the most recent: by start if firing, else by end), in the order they
+    joined."""
+    chosen: Iterable[str] = members
+    if len(members) > MAX_INCIDENT_ALERTS:
+        records = [alerts[k] for k in members]
+        firing = AlertState.FIRING
+        relevance = [
+            (r.status is firing, r.starts_at if r.status is firing else (r.ends_at or r.starts_at))
+            for r in records
+        ]
+        best = sorted(range(len(members)), key=relevance.__getitem__, reverse=True)[
+            :MAX_INCIDENT_ALERTS
+        ]
+        chosen = [members[i] for i in sorted(best)]
+    return tuple(_summary(alerts[k]) for k in chosen)
 
 
 def _prune(alerts: dict[str, AlertRecord], keep: set[str], now: datetime) -> dict[str, AlertRecord]:
     horizon = now - RESOLVED_RETENTION
     return {
-        fp: a
-        for fp, a in alerts.items()
-        if a.status is AlertState.FIRING or fp in keep or (a.ends_at or a.starts_at) >= horizon
+        k: a
+        for k, a in alerts.items()
+        if a.status is AlertState.FIRING or k in keep or (a.ends_at or a.starts_at) >= horizon
     }
 
 
@@ -170,19 +224,21 @@ def apply(
 ) -> tuple[ServiceState, list[IncidentEvent]]:
     """Fold one alert event into a service's state; returns the new state and the events to
     publish, in order. Returns `state` itself and no events when the event changes nothing."""
-    stored = state.alerts.get(event.fingerprint)
+    key = alert_key(event.integration, event.fingerprint)
+    stored = state.alerts.get(key)
     if stored is not None and not supersedes(
         event.status, event.starts_at, stored.status, stored.starts_at
     ):
         return state, []
 
     record = record_of(event, config)
-    alerts = {**state.alerts, record.fingerprint: record}
-    firing = [a for a in alerts.values() if a.status is AlertState.FIRING]
+    alerts = {**state.alerts, key: record}
     status = component_status_of(alerts.values(), config)
     at = event.occurred_at
     version = state.version
     incident = state.incident
+    members = state.members
+    worst_status = worst((state.worst_status, status))
     recent = state.recent
     events: list[IncidentEvent] = []
 
@@ -192,19 +248,23 @@ def apply(
         return version, f"{service}:{version}"
 
     if record.status is AlertState.FIRING:
+        if key not in members:
+            members = (*members, key)
         if incident is None:
             v, eid = next_id()
+            worst_status = status
             incident = Incident(
                 id=f"{service}-{v}",
                 service=service,
-                title=record.summary or record.alertname,
-                body=record.description,
+                title=clip(record.summary or record.alertname, MAX_TITLE),
+                body=clip(record.description, MAX_BODY),
                 status=IncidentStatus.INVESTIGATING,
                 impact=impact_for(status),
                 component_status=status,
                 started_at=record.starts_at,
                 updated_at=at,
-                alerts=(_summary(record),),
+                alerts=incident_alerts(members, alerts),
+                alert_count=len(members),
                 public=record.public,
             )
             events.append(
@@ -219,16 +279,18 @@ def apply(
                 # words, never the internal alert's.
                 incident = incident.model_copy(
                     update={
-                        "title": record.summary or record.alertname,
-                        "body": record.description,
+                        "title": clip(record.summary or record.alertname, MAX_TITLE),
+                        "body": clip(record.description, MAX_BODY),
                         "public": True,
                     }
                 )
             incident = incident.model_copy(
                 update={
-                    "alerts": _merge(incident.alerts, _summary(record)),
+                    "alerts": incident_alerts(members, alerts),
+                    "alert_count": len(members),
                     "impact": worst_impact(incident.impact, impact_for(status)),
                     "component_status": status,
+                    "started_at": min(incident.started_at, record.starts_at),
                     "updated_at": max(incident.updated_at, at),
                 }
             )
@@ -237,19 +299,21 @@ def apply(
                     event_id=eid, occurred_at=at, service=service, version=v, incident=incident
                 )
             )
-    elif incident is not None and any(a.fingerprint == record.fingerprint for a in incident.alerts):
+    elif incident is not None and key in members:
         v, eid = next_id()
-        merged = _merge(incident.alerts, _summary(record))
-        if not firing:
-            incident = incident.model_copy(
-                update={
-                    "alerts": merged,
-                    "status": IncidentStatus.RESOLVED,
-                    "component_status": status,
-                    "updated_at": max(incident.updated_at, at),
-                    "resolved_at": at,
-                }
-            )
+        update: dict[str, object] = {
+            "alerts": incident_alerts(members, alerts),
+            "alert_count": len(members),
+            "updated_at": max(incident.updated_at, at),
+        }
+        if not any(alerts[k].status is AlertState.FIRING for k in members):
+            ends = (alerts[k].ends_at for k in members)
+            update |= {
+                "status": IncidentStatus.RESOLVED,
+                "component_status": worst_status,
+                "resolved_at": max((e for e in ends if e is not None), default=at),
+            }
+            incident = incident.model_copy(update=update)
             events.append(
                 IncidentResolved(
                     event_id=eid, occurred_at=at, service=service, version=v, incident=incident
@@ -258,13 +322,7 @@ def apply(
             recent = (incident, *recent)[: config.page.history_size]
             incident = None
         else:
-            incident = incident.model_copy(
-                update={
-                    "alerts": merged,
-                    "component_status": status,
-                    "updated_at": max(incident.updated_at, at),
-                }
-            )
+            incident = incident.model_copy(update={**update, "component_status": status})
             events.append(
                 IncidentUpdated(
                     event_id=eid, occurred_at=at, service=service, version=v, incident=incident
@@ -284,17 +342,19 @@ def apply(
             )
         )
 
-    keep = {record.fingerprint}
-    if incident is not None:
-        keep |= {a.fingerprint for a in incident.alerts}
+    if incident is None:
+        members = ()
+        worst_status = ComponentStatus.OPERATIONAL
     updated_at = state.updated_at
     if events:
         updated_at = at if updated_at is None else max(updated_at, at)
     new_state = ServiceState(
         service=service,
         version=version,
-        alerts=_prune(alerts, keep, now),
+        alerts=_prune(alerts, {key, *members}, now),
         incident=incident,
+        members=members,
+        worst_status=worst_status,
         component_status=status,
         recent=recent,
         updated_at=updated_at,

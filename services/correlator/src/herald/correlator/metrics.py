@@ -19,6 +19,13 @@ class CorrelatorMetrics:
             ["kind"],
             registry=registry,
         )
+        self.dropped = Counter(
+            "herald_correlator_incident_events_dropped",
+            "Incident events the broker rejected for good (e.g. larger than its max_payload) and "
+            "that were dropped from the outbox; the service's next event carries its full state.",
+            ["kind"],
+            registry=registry,
+        )
         self.failures = Counter(
             "herald_correlator_failures",
             "Alert events whose processing failed and that will be redelivered.",

@@ -6,6 +6,12 @@ step below works on Redis Cluster too:
 - `herald:{svc}:status` the public ServiceStatus projection (JSON), read by the status page;
 - `herald:{svc}:outbox` incident events (JSON) stored but not yet acknowledged by JetStream.
 
+Outside the services, `herald:{_routes}:<integration>:<fingerprint>` (a hash: service,
+starts_at) remembers where each alert went (routing.sticky_route). It is written before the
+alert's state step, expires RESOLVED_RETENTION after the alert's last event, and only ever
+moves to a newer alert instance (a Lua script), so two replicas cannot send one alert
+instance to two services.
+
 One alert is one atomic step: WATCH state, GET, pure `apply`, MULTI SET state, SET status,
 RPUSH outbox, EXEC (retried on WatchError). Publishing happens after, from the outbox, and an
 event leaves the outbox only once JetStream has acknowledged it; a crash in between means the
@@ -15,12 +21,20 @@ next flush republishes it with the same Nats-Msg-Id, which JetStream de-duplicat
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from herald.correlator.incident import ServiceState, apply, initial_state, projection
+from herald.correlator.incident import (
+    RESOLVED_RETENTION,
+    ServiceState,
+    alert_key,
+    apply,
+    initial_state,
+    projection,
+)
+from herald.correlator.routing import Route
 from herald.shared.config import HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER, AlertReceived, IncidentEvent
 from herald.shared.keys import UNROUTED, service_key, status_key
@@ -44,6 +58,40 @@ return n
 """
 
 
+# Store the route unless the stored one is for the same or a newer alert instance; refresh
+# its expiry either way. Returns the route in force: {service, starts_at}.
+_REMEMBER_ROUTE = """
+local stored = redis.call('HMGET', KEYS[1], 'service', 'starts_at')
+if stored[1] and stored[2] and tonumber(stored[2]) >= tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return stored
+end
+redis.call('HSET', KEYS[1], 'service', ARGV[1], 'starts_at', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {ARGV[1], ARGV[2]}
+"""
+
+ROUTES = "_routes"
+"""Pseudo-service (hash tag) of the alerts' remembered routes."""
+
+ROUTE_TTL = RESOLVED_RETENTION
+"""A route is forgotten this long after the last event of its alert (the ALERTS stream's max
+age: no redelivery can come later; a firing alert is resent every repeat_interval)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(at: datetime) -> int:
+    """Exact epoch microseconds (Alertmanager's startsAt has sub-millisecond precision)."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // _MICROSECOND
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def state_key(service: str) -> str:
     return service_key(service, "state")
 
@@ -56,6 +104,10 @@ def unrouted_key() -> str:
     return service_key(UNROUTED, "alerts")
 
 
+def route_key(integration: str, fingerprint: str) -> str:
+    return service_key(ROUTES, alert_key(integration, fingerprint))
+
+
 class CorrelatorStore:
     """The correlator's state in Redis (a client with `decode_responses=False`)."""
 
@@ -63,6 +115,37 @@ class CorrelatorStore:
         self.redis = redis
         self.config = config
         self._pop_published = redis.register_script(_POP_PUBLISHED)
+        self._remember_route = redis.register_script(_REMEMBER_ROUTE)
+
+    async def route(self, integration: str, fingerprint: str) -> Route | None:
+        """The remembered route of an alert, if any."""
+        service, starts_at = await self.redis.hmget(
+            route_key(integration, fingerprint), ["service", "starts_at"]
+        )
+        if service is None or starts_at is None:
+            return None
+        return Route(_text(service), _EPOCH + int(starts_at) * _MICROSECOND)
+
+    async def remember_route(self, integration: str, fingerprint: str, route: Route) -> Route:
+        """Store `route` for the alert unless a route for the same or a newer instance is
+        stored; return the route in force (`route` or that other one)."""
+        ttl_ms = int(ROUTE_TTL / timedelta(milliseconds=1))
+        service, starts_at = await self._remember_route(
+            keys=[route_key(integration, fingerprint)],
+            args=[route.service, _micros(route.starts_at), ttl_ms],
+        )
+        if _text(service) == route.service and int(starts_at) == _micros(route.starts_at):
+            return route
+        return Route(_text(service), _EPOCH + int(starts_at) * _MICROSECOND)
+
+    async def outbox_services(self) -> list[str]:
+        """Services with pending events in their outbox (configured or not any more)."""
+        pattern = service_key("*", "outbox")
+        services = []
+        async for key in self.redis.scan_iter(match=pattern, count=1000):
+            name = _text(key)
+            services.append(name[name.index("{") + 1 : name.rindex("}")])
+        return sorted(set(services))
 
     async def load(self, service: str, now: datetime) -> ServiceState:
         raw = await self.redis.get(state_key(service))

@@ -1,0 +1,285 @@
+"""The consumer + store against real Redis and real NATS JetStream (invariants 1, 4)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import nats
+import pytest
+import redis.asyncio as aioredis
+from nats.errors import MaxPayloadError
+from prometheus_client import CollectorRegistry
+
+from herald.correlator.consumer import AlertConsumer
+from herald.correlator.metrics import CorrelatorMetrics
+from herald.correlator.routing import Route
+from herald.correlator.store import CorrelatorStore, outbox_key, route_key
+from herald.shared.config import HeraldConfig, parse_config
+from herald.shared.events import INCIDENT_EVENT_NAMES, IncidentEvent
+from herald.shared.streams import ensure_streams
+from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
+from tests.infra import Infra
+
+from .conftest import make_alert
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+NOW = T0 + timedelta(hours=1)
+
+LABELS = {"alertname": "CheckoutErrors", "team": "payments", "severity": "critical"}
+
+# Before: the alert routes to payments-api. After an operator edits herald.yaml (a new, more
+# specific service placed first) the same labels route to checkout. Both services exist.
+CONFIG_BEFORE = parse_config(
+    """
+integrations:
+  alertmanager: {token: t1}
+services:
+  payments-api:
+    name: Payments API
+    matchers: ['team="payments"']
+  checkout:
+    name: Checkout
+    matchers: ['alertname="CheckoutErrors"']
+"""
+)
+CONFIG_AFTER = parse_config(
+    """
+integrations:
+  alertmanager: {token: t1}
+services:
+  checkout:
+    name: Checkout
+    matchers: ['alertname="CheckoutErrors"']
+  payments-api:
+    name: Payments API
+    matchers: ['team="payments"']
+"""
+)
+
+
+@pytest.fixture
+async def redis(infra: Infra) -> AsyncIterator[aioredis.Redis]:
+    r = aioredis.from_url(infra.redis_url)
+    yield r
+    await r.aclose()
+
+
+def consumer_for(
+    redis: aioredis.Redis, config: HeraldConfig, published: list[IncidentEvent]
+) -> AlertConsumer:
+    async def publish(event: IncidentEvent) -> None:
+        published.append(event)
+
+    return AlertConsumer(
+        CorrelatorStore(redis, config),
+        config,
+        publish,
+        CorrelatorMetrics(CollectorRegistry()),
+        lambda: NOW,
+    )
+
+
+async def test_incident_closes_when_routing_changed_while_its_alert_fired(
+    redis: aioredis.Redis,
+) -> None:
+    """The correlator is redeployed with an edited herald.yaml while an alert fires (or a
+    firing message is redelivered after the restart: "a message whose service changed because
+    config changed between deliveries").
+
+    Sequence: firing (old config) -> payments-api incident opens. Correlator restarts with the
+    new config. resolved -> routed to checkout now.
+    Expected: the alert resolved, so no incident stays open because of it.
+    Was: the resolved is folded into checkout's state; payments-api's incident stays open
+    forever (and its page stays in major outage): the correlator never remembers which service
+    it put a fingerprint in."""
+    published: list[IncidentEvent] = []
+    before = consumer_for(redis, CONFIG_BEFORE, published)
+    await before.handle(make_alert("fp1", "firing", T0, labels=LABELS).model_dump_json().encode())
+    assert (await before.store.load("payments-api", NOW)).incident is not None
+
+    after = consumer_for(redis, CONFIG_AFTER, published)
+    await after.handle(make_alert("fp1", "resolved", T0, labels=LABELS).model_dump_json().encode())
+
+    for service in ("payments-api", "checkout"):
+        state = await after.store.load(service, NOW)
+        assert state.incident is None, f"{service} still has an open incident for a resolved alert"
+
+
+async def test_redelivery_under_new_config_opens_a_second_incident(
+    redis: aioredis.Redis,
+) -> None:
+    """Same alert event delivered twice (JetStream redelivery after the first replica stored the
+    effects but crashed before acking; it restarts with the edited config). Invariant 2: the same
+    alert event applied twice changes nothing. Was: the second delivery opens a second
+    incident, on another service (a second page for the same alert)."""
+    published: list[IncidentEvent] = []
+    body = make_alert("fp1", "firing", T0, labels=LABELS).model_dump_json().encode()
+    await consumer_for(redis, CONFIG_BEFORE, published).handle(body)
+    first = [e.kind for e in published]
+    await consumer_for(redis, CONFIG_AFTER, published).handle(body)
+    assert [e.kind for e in published] == first, "a redelivered event produced new events"
+
+
+async def test_one_big_annotation_wedges_every_later_alert_of_the_service(
+    infra: Infra, redis: aioredis.Redis
+) -> None:
+    """Poison message. Annotations are untrusted text of any size; ingest accepts 1 MiB bodies,
+    and a 600 kB `summary` fits NATS's default 1 MiB max_payload as an ALERTS message. The
+    correlator copies the summary twice into IncidentOpened (title + alerts[0].summary), so the
+    incident event is > 1 MiB and JetStream publishing fails (MaxPayloadError) on every try.
+
+    Expected: the oversized event is handled (text truncated, or parked) and later alerts of the
+    service still get their incident events out.
+    Was: the event sits at the head of the outbox forever: the flush of every later alert of
+    the service raises, every ALERTS message of the service is nacked and redelivered forever,
+    and the page never changes again for that service (nothing after it is published)."""
+    nc = await nats.connect(infra.nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js)
+
+        async def publish(event: IncidentEvent) -> None:
+            await js.publish(
+                incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind]),
+                event.model_dump_json().encode(),
+                stream=INCIDENTS_STREAM,
+                headers={"Nats-Msg-Id": event.event_id},
+            )
+
+        config = parse_config(
+            """
+integrations:
+  alertmanager: {token: t1}
+services:
+  payments-api: {name: Payments API}
+"""
+        )
+        consumer = AlertConsumer(
+            CorrelatorStore(redis, config),
+            config,
+            publish,
+            CorrelatorMetrics(CollectorRegistry()),
+            lambda: NOW,
+        )
+        big = make_alert("fp-big", "firing", T0, annotations={"summary": "x" * 600_000})
+        body = big.model_dump_json().encode()
+        assert len(body) < nc.max_payload  # ingest could publish it to ALERTS
+
+        # The review asserted MaxPayloadError here (the bug itself); the intended behaviour is
+        # that the incident event is bounded (texts clipped), so it publishes.
+        await consumer.handle(body)
+        assert await redis.llen(outbox_key("payments-api")) == 0
+
+        # A later, ordinary alert of the same service (another fingerprint).
+        small = make_alert("fp-small", "firing", T0 + timedelta(minutes=1))
+        try:
+            await consumer.handle(small.model_dump_json().encode())
+        except Exception as exc:
+            pending = await redis.llen(outbox_key("payments-api"))
+            pytest.fail(
+                f"an ordinary alert fails too ({type(exc).__name__}); {pending} events are stuck "
+                "in the outbox behind the oversized one"
+            )
+    finally:
+        await nc.close()
+
+
+async def test_refire_under_new_config_closes_the_old_instance_where_it_lived(
+    redis: aioredis.Redis,
+) -> None:
+    """fp1 fires under the old config (payments-api). herald.yaml changes; fp1 re-fires (newer
+    startsAt) and Alertmanager never sends the first instance's resolved (the re-fire replaced
+    it). The re-fire goes to checkout (current config) and payments-api's incident closes: the
+    first instance ended when the second started."""
+    published: list[IncidentEvent] = []
+    before = consumer_for(redis, CONFIG_BEFORE, published)
+    await before.handle(make_alert("fp1", "firing", T0, labels=LABELS).model_dump_json().encode())
+
+    after = consumer_for(redis, CONFIG_AFTER, published)
+    refire = T0 + timedelta(minutes=30)
+    await after.handle(
+        make_alert("fp1", "firing", refire, labels=LABELS).model_dump_json().encode()
+    )
+    old = await after.store.load("payments-api", NOW)
+    assert old.incident is None
+    assert old.recent[0].resolved_at == refire
+    new = await after.store.load("checkout", NOW)
+    assert new.incident is not None
+    assert new.incident.started_at == refire
+
+    # a late duplicate of the first instance changes nothing anywhere
+    n = len(published)
+    await after.handle(make_alert("fp1", "firing", T0, labels=LABELS).model_dump_json().encode())
+    assert len(published) == n
+    # the second instance resolves where it lives
+    await after.handle(
+        make_alert("fp1", "resolved", refire, labels=LABELS).model_dump_json().encode()
+    )
+    assert (await after.store.load("checkout", NOW)).incident is None
+
+
+async def test_a_route_only_moves_to_a_newer_alert_instance(redis: aioredis.Redis) -> None:
+    """Two replicas on different configs (a rolling deploy) deciding for the same alert: the
+    first route stored for an instance wins; only a newer instance replaces it. startsAt keeps
+    Alertmanager's sub-millisecond precision."""
+    store = CorrelatorStore(redis, CONFIG_BEFORE)
+    t = T0 + timedelta(microseconds=123)
+    first = Route("payments-api", t)
+    assert await store.remember_route("alertmanager", "fp1", first) == first
+    assert await store.remember_route("alertmanager", "fp1", Route("checkout", t)) == first
+    assert await store.remember_route("alertmanager", "fp1", Route("checkout", T0)) == first
+    assert await store.route("alertmanager", "fp1") == first
+    newer = Route("checkout", t + timedelta(microseconds=1))
+    assert await store.remember_route("alertmanager", "fp1", newer) == newer
+    assert await store.route("alertmanager", "fp1") == newer
+    assert await store.route("alertmanager-eu", "fp1") is None  # identity includes integration
+    assert await redis.ttl(route_key("alertmanager", "fp1")) > 0  # routes expire
+
+
+async def test_an_event_the_broker_rejects_for_good_does_not_block_the_outbox(
+    redis: aioredis.Redis,
+) -> None:
+    """Whatever the bounds, an event NATS refuses permanently (MaxPayloadError) is logged,
+    counted and dropped, so the events after it still go out."""
+    published: list[IncidentEvent] = []
+    poisoned: set[str] = set()
+
+    async def publish(event: IncidentEvent) -> None:
+        if event.event_id in poisoned:
+            raise MaxPayloadError
+        published.append(event)
+
+    registry = CollectorRegistry()
+    config = CONFIG_BEFORE
+    store = CorrelatorStore(redis, config)
+    consumer = AlertConsumer(store, config, publish, CorrelatorMetrics(registry), lambda: NOW)
+    # the first alert's events are stored, then refused by the broker
+    stored = await store.apply("payments-api", make_alert("fp1", labels=LABELS), NOW)
+    poisoned.add(stored[0].event_id)
+
+    second = make_alert("fp2", "firing", T0 + timedelta(minutes=1), labels=LABELS)
+    await consumer.handle(second.model_dump_json().encode())
+
+    assert [e.kind for e in published] == [
+        "component.status_changed",
+        "incident.updated",
+    ]
+    assert await redis.llen(outbox_key("payments-api")) == 0
+    dropped = registry.get_sample_value(
+        "herald_correlator_incident_events_dropped_total", {"kind": "incident.opened"}
+    )
+    assert dropped == 1.0
+
+
+async def test_outboxes_of_services_no_longer_configured_are_found(redis: aioredis.Redis) -> None:
+    store = CorrelatorStore(redis, CONFIG_BEFORE)
+    await store.apply("retired-service", make_alert("fp1", labels=LABELS), NOW)
+    await store.apply("payments-api", make_alert("fp1", labels=LABELS), NOW)
+    assert await store.outbox_services() == ["payments-api", "retired-service"]
+    published: list[IncidentEvent] = []
+    consumer = consumer_for(redis, CONFIG_BEFORE, published)
+    assert await consumer.flush("retired-service") == 2
+    assert await store.outbox_services() == ["payments-api"]
