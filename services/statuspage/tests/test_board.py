@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
-from herald.shared.events import ComponentStatus
+from herald.shared.events import ComponentStatus, Impact, IncidentStatus
 from herald.statuspage.app import Board
+from herald.statuspage.page import render_page
+
+HISTORY_0 = """
+page:
+  title: Acme Status
+  url: https://status.example.com
+  history_size: 0
+services:
+  api:
+    name: Payments API
+"""
 
 
-def board(make) -> Board:
-    return Board(config=make.config(), since=make.t0)
+def board(make, *, loaded: bool = True) -> Board:
+    """A board; `loaded`: its (empty) snapshots are loaded, so messages are folded in at once."""
+    b = Board(config=make.config(), since=make.t0)
+    if loaded:
+        b.load({})
+    return b
 
 
 def test_a_message_becomes_an_sse_event_with_its_stream_sequence(make):
@@ -60,7 +76,7 @@ def test_invalid_messages_and_other_services_are_not_pushed(make):
 
 
 def test_invalid_snapshots_are_skipped(make):
-    b = board(make)
+    b = board(make, loaded=False)
     good = make.status(service="nodes", version=2, component_status=ComponentStatus.PARTIAL_OUTAGE)
 
     b.load({"api": b"not json", "nodes": good.model_dump_json(), "deployments": None})
@@ -82,3 +98,112 @@ def test_internal_incidents_are_not_pushed(make):
     sse = b.receive(make.updated(2, public).model_dump_json().encode(), seq=2)
     assert sse is not None
     assert json.loads(sse.data)["incident"]["name"] == "Payments slow"
+
+
+def test_an_open_incident_survives_a_replay_that_arrives_before_the_snapshot(make):
+    # At start-up the replayed messages are delivered while the snapshots are read from Redis:
+    # folded onto nothing, they would reach the snapshot's version from partial history and
+    # the snapshot would be dropped as "not newer".
+    b = board(make, loaded=False)
+    b.start_at(1000)  # last_seq 2000, replay 1000: messages 1001..2000 are replayed
+    # The incident was opened at v10 (seq 500, before the window) and escalated at v11 (seq
+    # 1000, the window's floor). The window only holds the component change at v12.
+    incident = make.incident(component_status=ComponentStatus.MAJOR_OUTAGE, impact=Impact.CRITICAL)
+    stored = make.status(
+        version=12,
+        component_status=ComponentStatus.MAJOR_OUTAGE,
+        incident=incident,
+        updated_at=make.t0,
+    )
+    change = make.component(
+        12, ComponentStatus.MAJOR_OUTAGE, previous=ComponentStatus.PARTIAL_OUTAGE
+    )
+
+    b.receive(change.model_dump_json().encode(), seq=1500)  # replayed while Redis answers
+    b.load({"api": stored.model_dump_json()})  # the snapshot arrives
+
+    assert b.projection["api"].incident == incident
+    assert [i["id"] for i in b.view().summary_json()["incidents"]] == [incident.id]
+
+
+def test_resolved_history_survives_a_replay_that_arrives_before_the_snapshot(make):
+    b = board(make, loaded=False)
+    b.start_at(1000)
+    older = make.resolved_incident(id="inc-old")
+    newest = make.incident(id="inc-new", started_at=make.t0 + timedelta(hours=2))
+    newest_resolved = newest.model_copy(
+        update={
+            "status": IncidentStatus.RESOLVED,
+            "resolved_at": make.t0 + timedelta(hours=3),
+            "updated_at": make.t0 + timedelta(hours=3),
+        }
+    )
+    stored = make.status(version=21, recent=(newest_resolved, older), updated_at=make.t0)
+
+    b.receive(make.opened(20, newest).model_dump_json().encode(), seq=1800)
+    b.receive(make.resolved(21, newest_resolved).model_dump_json().encode(), seq=1801)
+    b.load({"api": stored.model_dump_json()})
+
+    assert [i.id for i in b.projection["api"].recent] == ["inc-new", "inc-old"]
+
+
+def test_messages_held_until_the_snapshots_are_loaded_are_then_folded_in_and_pushed(make):
+    b = board(make, loaded=False)
+    b.start_at(10)
+    incident = make.incident(component_status=ComponentStatus.PARTIAL_OUTAGE)
+    stored = make.status(
+        version=2, component_status=ComponentStatus.PARTIAL_OUTAGE, incident=incident
+    )
+
+    stale = make.component(2, ComponentStatus.PARTIAL_OUTAGE)  # already in the snapshot
+    newer = make.component(3, ComponentStatus.MAJOR_OUTAGE, previous=ComponentStatus.PARTIAL_OUTAGE)
+    assert b.receive(stale.model_dump_json().encode(), seq=11) is None
+    assert b.receive(newer.model_dump_json().encode(), seq=12) is None
+    assert b.receive(newer.model_dump_json().encode(), seq=12) is None  # a redelivery
+    assert b.fanout.buffer.since(10) == []
+    assert "api" not in b.projection
+
+    b.load({"api": stored.model_dump_json()})
+
+    state = b.projection["api"]
+    assert (state.version, state.incident, state.component_status) == (
+        3,
+        incident,
+        ComponentStatus.MAJOR_OUTAGE,
+    )
+    pushed = b.fanout.buffer.since(10)
+    assert pushed is not None
+    assert [e.id for e in pushed] == [11, 12]
+    # Built on top of the snapshot: the open incident is in every payload.
+    assert [json.loads(e.data)["incident"]["id"] for e in pushed] == [incident.id, incident.id]
+    assert b.held == []
+
+
+def test_a_resolve_pushes_the_services_recent_incidents_as_the_page_shows_them(make):
+    b = board(make)
+    b.receive(make.opened(1).model_dump_json().encode(), seq=1)
+    sse = b.receive(make.resolved(2).model_dump_json().encode(), seq=2)
+
+    assert sse is not None
+    pushed = json.loads(sse.data)
+    assert pushed["incident"] is None  # nothing open any more
+    assert [(i["id"], i["status"]) for i in pushed["recent"]] == [("inc-1", "resolved")]
+    assert pushed["recent"] == b.view().snapshot_json()["resolved"]
+
+
+def test_history_size_0_a_resolved_incident_is_not_pushed_into_the_resolved_list(make):
+    # history_size 0 (allowed by the schema): the page keeps no resolved incident. What an open
+    # browser is pushed must agree with what a reload (or a page without JS) shows.
+    b = Board(config=make.config(HISTORY_0), since=make.t0)
+    b.load({})
+    b.receive(make.opened(1).model_dump_json().encode(), seq=1)
+    sse = b.receive(make.resolved(2).model_dump_json().encode(), seq=2)
+    assert sse is not None
+    pushed = json.loads(sse.data)
+
+    html = render_page(b.templates, b.view())
+    assert "No recent incidents." in html
+    assert 'id="no-resolved" class="empty" hidden' not in html
+    assert b.view().snapshot_json()["resolved"] == []
+    assert pushed["incident"] is None or pushed["incident"]["status"] != "resolved"
+    assert pushed["recent"] == []

@@ -129,6 +129,30 @@ async def test_atom_feed_escapes_and_parses(app, client, make):
     assert EVIL not in r.text
 
 
+@pytest.mark.parametrize("char", ["\x1b", "\x00", "\x08", "\x0c", "\ufffe", "\uffff", "\ud800"])
+async def test_a_control_character_in_an_annotation_keeps_the_feed_well_formed(
+    app, client, make, char
+):
+    # An annotation such as "disk \x1b[31mfull\x1b[0m" (ANSI colours pasted from a terminal) or
+    # a form feed: valid JSON from Alertmanager, but not allowed anywhere in XML 1.0, escaped
+    # or not. One such incident must not make the whole feed unparseable for every reader.
+    app.state.board.projection.apply(
+        make.opened(1, make.incident(title=f"disk {char}[31mfull", body=f"see {char} here"))
+    )
+
+    r = await client.get("/feed.atom")
+
+    root = ET.fromstring(r.content)  # noqa: S314 (our own output, under test)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    assert [e.findtext("a:title", namespaces=ns) for e in root.findall("a:entry", ns)] == [
+        "disk [31mfull"
+    ]
+    html = (await client.get("/")).text
+    assert "disk [31mfull" in html
+    assert "see  here" in html
+    assert char not in html
+
+
 async def test_not_ready_before_the_lifespan_ran(client):
     assert (await client.get("/healthz")).status_code == 200
     r = await client.get("/readyz")

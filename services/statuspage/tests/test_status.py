@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from herald.shared.events import ComponentStatus, Impact, IncidentStatus
@@ -183,16 +185,41 @@ def test_change_payload(make):
     assert doc["status"] == {"indicator": "major", "description": "Partial System Outage"}
 
 
-def test_change_payload_after_resolution_carries_the_resolved_incident(make):
-    p = Projection(3)
-    p.apply(make.opened(1))
-    p.apply(make.resolved(2))
-    resolved = make.resolved_incident()
+def test_change_payload_after_resolution_lists_the_services_recent_incidents(make):
+    p = Projection(2)
+    for n in range(3):  # three incidents opened and resolved: the page keeps the last two
+        opened = make.incident(id=f"inc-{n}", started_at=make.t0 + timedelta(hours=n))
+        p.apply(make.opened(2 * n + 1, opened))
+        p.apply(make.resolved(2 * n + 2, make.resolved_incident(id=f"inc-{n}")))
+    p.apply(make.opened(7, make.incident(id="inc-hidden", public=False)))
+    p.apply(make.resolved(8, make.resolved_incident(id="inc-hidden", public=False)))
 
-    doc = view(make, p).change_json("incident.resolved", "api", resolved)
+    doc = view(make, p).change_json("incident.resolved", "api")
 
-    assert doc["incident"]["status"] == "resolved"
-    assert view(make, p).change_json("component.status_changed", "api")["incident"] is None
+    assert doc["incident"] is None  # nothing open
+    # What the server-rendered page lists for the service, bounded by history_size, newest
+    # first; internal incidents never.
+    assert [(i["id"], i["status"]) for i in doc["recent"]] == [("inc-2", "resolved")]
+    assert doc["recent"] == view(make, p).snapshot_json()["resolved"]
+
+
+def test_a_resolved_incident_still_says_what_the_component_went_through(make):
+    # Contract with the correlator: a resolved incident keeps, in `component_status`, the status
+    # the component had while the incident was open (its worst), not "operational".
+    resolved = make.resolved_incident(component_status=ComponentStatus.MAJOR_OUTAGE)
+    assert resolved.status is IncidentStatus.RESOLVED
+    view_ = PageView(make.config(), {}, make.t0)
+
+    doc = view_.incident(resolved)
+    opened_update = doc["incident_updates"][-1]
+    resolved_update = doc["incident_updates"][0]
+
+    # Statuspage's incident_updates[].affected_components say old -> new per update.
+    assert [u["status"] for u in doc["incident_updates"]] == ["resolved", "investigating"]
+    assert opened_update["affected_components"][0]["old_status"] == "operational"
+    assert opened_update["affected_components"][0]["new_status"] == "major_outage"
+    assert resolved_update["affected_components"][0]["old_status"] == "major_outage"
+    assert resolved_update["affected_components"][0]["new_status"] == "operational"
 
 
 def test_internal_incidents_are_not_on_the_page(make):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
+
 from herald.statuspage.stream import (
     KEEPALIVE_FRAME,
     Fanout,
@@ -45,6 +47,24 @@ def test_parse_last_event_id():
     assert parse_last_event_id(None) is None
     assert parse_last_event_id("abc") is None
     assert parse_last_event_id("-1") is None
+    assert parse_last_event_id("") is None
+    assert parse_last_event_id("1e3") is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "\u00b2",  # "²": str.isdigit() is True, int() raises; a 0xB2 header byte decodes to it
+        "\u0661",  # ARABIC-INDIC DIGIT ONE: int() would accept it, it is not ours
+        "9" * 5000,  # more digits than int() converts (Python >= 3.11 limit)
+        "-5",
+        "+5",
+        "1_000",
+    ],
+)
+def test_a_garbage_last_event_id_is_ignored_not_an_error(raw):
+    # As for any id that is not ours: the client gets a snapshot (not a 500).
+    assert parse_last_event_id(raw) is None
 
 
 def test_ring_buffer_replays_what_was_missed():
@@ -167,3 +187,35 @@ async def test_events_already_sent_in_the_catch_up_are_not_sent_twice():
     assert await next_frame(frames) == ev(2).encode()
     fan.publish(ev(3))
     assert await next_frame(frames) == ev(3).encode()
+
+
+async def test_resume_on_a_lagging_replica_does_not_drop_the_event_it_has_not_seen_yet():
+    # Two replicas behind a load balancer: the browser saw 100 on replica A, reconnects to
+    # replica B which has published up to 99 (it lags by a few ms). B answers with a snapshot
+    # of its own state (without event 100), so event 100 is still news to the browser.
+    fan = Fanout()
+    for seq in range(90, 100):
+        fan.publish(ev(seq))
+
+    client = fan.connect(100, snapshot)
+    frames = client.frames()
+    await next_frame(frames)  # retry hint
+    assert await next_frame(frames) == snapshot(99).encode()  # B's state, without event 100
+
+    fan.publish(ev(100))  # B now receives event 100: the snapshot did not contain it
+    assert await next_frame(frames) == ev(100).encode()
+
+
+async def test_a_last_event_id_from_the_future_does_not_freeze_the_stream():
+    # The stream was recreated (sequences start again) or the header is simply too big.
+    fan = Fanout()
+    for seq in (1, 2, 3):
+        fan.publish(ev(seq))
+
+    client = fan.connect(5000, snapshot)
+    frames = client.frames()
+    await next_frame(frames)  # retry hint
+    assert await next_frame(frames) == snapshot(3).encode()
+
+    fan.publish(ev(4))
+    assert await next_frame(frames) == ev(4).encode()

@@ -2,8 +2,11 @@
 
 Lifespan order (no change is missed): connect NATS, ensure the streams, subscribe to every
 incident event with an ephemeral ordered consumer (each replica reads everything), THEN load
-every configured service's snapshot from Redis (versions make the overlap harmless), THEN
-serve. Handlers translate a message or a request and call the pure modules.
+every configured service's snapshot from Redis, THEN serve. Messages delivered before the
+snapshots are loaded are held and folded in on top of them (versions make the overlap
+harmless): folded onto nothing, they would reach the snapshot's version from partial history
+and the snapshot would be dropped as "not newer". Handlers translate a message or a request
+and call the pure modules.
 """
 
 from __future__ import annotations
@@ -115,6 +118,8 @@ class Board:
     snapshot_loaded: bool = False
     highest_seq: int = 0
     """The highest INCIDENTS sequence received; anything at or below it is a redelivery."""
+    held: list[tuple[bytes, int]] = field(default_factory=list)
+    """Messages received before the snapshots were loaded, folded in by `load()`."""
 
     def __post_init__(self) -> None:
         self.projection = Projection(self.config.page.history_size)
@@ -138,12 +143,19 @@ class Board:
 
         A stale event (already known through a snapshot) is still pushed, carrying the current
         state, so a browser resuming from another replica never misses the change it stood for.
-        A redelivery (the ordered consumer restarting after a NATS outage) is skipped.
+        A redelivery (the ordered consumer restarting after a NATS outage) is skipped. Before the
+        snapshots are loaded the message is held (None): `load()` folds it in on top of them.
         """
         if seq <= self.highest_seq:
             self.metrics.events.labels("redelivered").inc()
             return None
         self.highest_seq = seq
+        if not self.snapshot_loaded:
+            self.held.append((data, seq))
+            return None
+        return self._fold(data, seq)
+
+    def _fold(self, data: bytes, seq: int) -> SseEvent | None:
         try:
             event = INCIDENT_EVENT_ADAPTER.validate_json(data)
         except ValidationError as exc:
@@ -161,14 +173,14 @@ class Board:
             self.metrics.events.labels("internal").inc()
             return None  # an internal incident: the public page neither shows it nor changes
         self.metrics.events.labels("applied" if applied else "stale").inc()
-        resolved = event.incident if isinstance(event, IncidentResolved) else None
-        payload = self.view().change_json(event.kind, event.service, resolved)
+        payload = self.view().change_json(event.kind, event.service)
         sse = SseEvent(seq, event.kind, _dumps(payload))
         self.fanout.publish(sse)
         return sse
 
     def load(self, snapshots: Mapping[str, bytes | str | None]) -> None:
-        """Stored ServiceStatus documents (by service); newer ones replace what we hold."""
+        """Stored ServiceStatus documents (by service); newer ones replace what we hold. Then
+        the messages held until now are folded in (and pushed) on top, in stream order."""
         for service, raw in snapshots.items():
             if raw is None:
                 continue
@@ -182,6 +194,9 @@ class Board:
                 continue
             self.projection.load(status)
         self.snapshot_loaded = True
+        held, self.held = self.held, []
+        for data, seq in held:
+            self._fold(data, seq)
 
 
 def _dumps(doc: Any) -> str:
@@ -290,7 +305,8 @@ def create_app(
 
             # Read from a little before "now": everything after `start` reaches us, in order (the
             # ordered consumer recreates itself after an outage, and a redelivery is skipped);
-            # what came before is in the Redis snapshots loaded next. The overlap is harmless
+            # what came before is in the Redis snapshots loaded next. The board holds what it
+            # receives until then and folds it in on top of them; the overlap is harmless
             # (versions) and fills the replay buffer, so a browser that was on a replica that
             # went away resumes here without a full snapshot.
             last = (await js.stream_info(INCIDENTS_STREAM)).state.last_seq

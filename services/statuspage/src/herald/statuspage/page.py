@@ -1,11 +1,15 @@
 """The public HTML page and the Atom feed, rendered from a PageView.
 
 Jinja2 with autoescape always on: incident titles and bodies come from alert annotations
-(untrusted) and are only ever rendered as text.
+(untrusted) and are only ever rendered as text. Every value written by a template first loses
+the characters XML 1.0 forbids (escaped or not: C0 controls but tab, LF and CR, lone
+surrogates, U+FFFE, U+FFFF), so one pasted ANSI colour code cannot make the Atom feed
+unparseable; the HTML page gets the same clean text.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,14 +29,33 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Anything outside XML 1.0's Char production."""
+
+
+def printable(text: str) -> str:
+    """`text` without the characters no XML (nor sane HTML) may hold."""
+    return _NOT_XML_CHAR.sub("", text)
+
+
+def _finalize(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if hasattr(value, "__html__"):  # Markup, already escaped (e.g. `|e`): keep it so
+        return type(value)(printable(value))
+    return printable(value)
+
+
 def environment() -> jinja2.Environment:
-    """The template environment: autoescape on for every template, undefined names are errors."""
+    """The template environment: autoescape on for every template, undefined names are errors,
+    every value written cleaned of the characters XML forbids."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
 
 

@@ -343,12 +343,14 @@ class PageView:
             "versions": {sid: self.state(sid).version for sid in self.config.services},
         }
 
-    def change_json(self, kind: str, service: str, resolved: Incident | None = None) -> JSON:
-        """One service after a change: its component, its open incident (or the incident just
-        resolved, when `resolved` is given and none is open) and the page roll-up."""
+    def change_json(self, kind: str, service: str) -> JSON:
+        """One service after a change: its component, its open incident (None when none is
+        open), its recently resolved incidents (bounded by `history_size`, newest first: the
+        live page replaces that service's part of "Recently resolved" with them, so it shows
+        what the server-rendered page shows) and the page roll-up."""
         state = self.state(service)
         svc = self.config.services[service]
-        incident = state.incident or resolved
+        incident = state.incident
         if incident is not None and not incident.public:
             incident = None
         return {
@@ -358,5 +360,6 @@ class PageView:
             "component": self.component(service),
             "group": self.group(svc.group) if svc.group is not None else None,
             "incident": self.incident(incident) if incident is not None else None,
+            "recent": [self.incident(i) for i in state.recent if i.public],
             "status": self.status().to_json(),
         }

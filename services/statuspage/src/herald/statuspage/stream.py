@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 KEEPALIVE_SECONDS = 15.0
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_SEQUENCE = re.compile(r"[0-9]{1,20}", re.ASCII)
+"""What a Last-Event-ID of ours looks like: ASCII digits, no more than a uint64 has."""
 RETRY_MILLISECONDS = 3000
 
 
@@ -70,8 +72,10 @@ class RingBuffer:
 
 
 def parse_last_event_id(raw: str | None) -> int | None:
-    """The `Last-Event-ID` header as a sequence, None when absent or not ours."""
-    if raw is None or not raw.strip().isdigit():
+    """The `Last-Event-ID` header as a sequence, None when absent or not ours (anything but
+    ASCII digits: `str.isdigit()` would accept "²", which `int()` rejects, and `int()` rejects
+    more than 4300 digits). An id beyond anything seen is the buffer's business (a snapshot)."""
+    if raw is None or _SEQUENCE.fullmatch(raw.strip()) is None:
         return None
     return int(raw.strip())
 
@@ -144,12 +148,17 @@ class Fanout:
 
     def connect(self, last_event_id: int | None, snapshot: Callable[[int], SseEvent]) -> Client:
         """Register a client. It first gets what it missed since `last_event_id`, or a snapshot
-        (built now, with the current id) when it has no id or one older than the buffer."""
+        (built now, with the current id) when it has no id, one older than the buffer, or one
+        this process has not reached (another replica was ahead, the stream was recreated, a
+        forged header). After a snapshot the client is at the snapshot's id, whatever it sent:
+        every later event is news to it."""
         missed = self.buffer.since(last_event_id) if last_event_id is not None else None
-        initial = [snapshot(self.buffer.last_id)] if missed is None else missed
-        client = Client(
-            queue=asyncio.Queue(self.queue_size), last_id=last_event_id or 0, initial=initial
-        )
+        if missed is None:
+            first = snapshot(self.buffer.last_id)
+            initial, last_id = [first], first.id
+        else:
+            initial, last_id = missed, last_event_id or 0
+        client = Client(queue=asyncio.Queue(self.queue_size), last_id=last_id, initial=initial)
         self.clients.add(client)
         return client
 

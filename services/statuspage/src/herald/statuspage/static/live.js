@@ -19,7 +19,6 @@
     postmortem: "Postmortem"
   };
   var KINDS = ["incident.opened", "incident.updated", "incident.resolved", "component.status_changed"];
-  var MAX_RESOLVED = 50;
   var versions = {};
 
   function byId(id) { return document.getElementById(id); }
@@ -105,13 +104,38 @@
     if (old && old.parentNode) { old.parentNode.removeChild(old); }
   }
 
-  function placeIncident(inc) {
+  function resolvedAt(item) {
+    var t = item.querySelector("time.resolved-at");
+    return t ? String(t.getAttribute("datetime") || "") : "";
+  }
+
+  // "Recently resolved" is ordered as the server orders it: newest resolution first (the
+  // times are all ISO 8601 UTC with milliseconds, so they compare as strings).
+  function placeResolved(list, inc) {
     removeIncident(inc.id);
-    var resolved = inc.status === "resolved" || inc.status === "postmortem";
-    var list = byId(resolved ? "resolved-incidents" : "open-incidents");
-    if (!list) { return; }
-    list.insertBefore(incidentItem(inc), list.firstChild);
-    while (resolved && list.children.length > MAX_RESOLVED) { list.removeChild(list.lastChild); }
+    var item = incidentItem(inc), at = resolvedAt(item), next = list.firstElementChild;
+    while (next && resolvedAt(next) >= at) { next = next.nextElementSibling; }
+    list.insertBefore(item, next);
+  }
+
+  // A service's resolved incidents, as the server holds them (at most its history_size):
+  // they replace what the list showed for that service, so the live page and a reload agree.
+  function setRecent(service, recent) {
+    var list = byId("resolved-incidents");
+    if (!list || !recent) { return; }
+    var items = list.querySelectorAll("[data-service]");
+    for (var i = 0; i < items.length; i++) {
+      if (items[i].getAttribute("data-service") === String(service)) {
+        items[i].parentNode.removeChild(items[i]);
+      }
+    }
+    recent.forEach(function (inc) { placeResolved(list, inc); });
+  }
+
+  function placeOpen(inc) {
+    removeIncident(inc.id);
+    var list = byId("open-incidents");
+    if (list) { list.insertBefore(incidentItem(inc), list.firstChild); }
   }
 
   function refreshEmpty() {
@@ -153,7 +177,8 @@
         items[i].parentNode.removeChild(items[i]);
       }
     }
-    if (d.incident) { placeIncident(d.incident); }
+    setRecent(d.service, d.recent);
+    if (d.incident) { placeOpen(d.incident); }
     refreshEmpty();
   }
 
