@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
 
 import httpx
 import nats
@@ -13,7 +14,7 @@ from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
-from herald.notifier.app import create_app
+from herald.notifier.app import ACK_WAIT_SECONDS, consumer_config, create_app
 from herald.notifier.delivery import Outcome
 from herald.notifier.pager import Handled
 from herald.notifier.redelivery import RetryPolicy, Verdict
@@ -25,7 +26,8 @@ from herald.shared.events import (
     IncidentEvent,
 )
 from herald.shared.settings import Settings
-from herald.shared.subjects import incident_subject
+from herald.shared.streams import ensure_streams
+from herald.shared.subjects import INCIDENTS_STREAM, NOTIFIER_DURABLE, incident_subject
 from services.notifier.tests.events import T0, opened, resolved
 from services.notifier.tests.receiver import WAIT, Receiver
 from tests.infra import Infra
@@ -261,6 +263,33 @@ async def test_gives_up_loudly_after_the_last_delivery(
         assert any(r.levelname == "ERROR" and "gave up" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_resolve_never_overtakes_a_retried_page(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    # The page fails once on `flaky` and is nak'ed for a second; the alert resolves meanwhile.
+    # Had the resolve gone out at once, the retried page would follow it, and a pager keying its
+    # incidents on the incident id would stay triggered for ever. The resolve waits instead.
+    receiver.script("/flaky", 503)
+    async with notifier(retry=RetryPolicy(max_deliver=5, base_delay=1.0, max_delay=1.0)) as n:
+        await n.publish(opened())
+        first = await n.next_handled()
+        assert (first.event_id, first.decision.verdict) == ("ev-open-1", Verdict.RETRY)
+        assert results(first)["flaky"] is Outcome.RETRYABLE
+
+        await n.publish(resolved())
+        settled: dict[str, Handled] = {}
+        while len(settled) < 2:
+            handled = await n.next_handled()
+            if handled.decision.verdict is not Verdict.RETRY:
+                settled[handled.event_id] = handled
+        assert {h.decision.verdict for h in settled.values()} == {Verdict.ACK}
+
+    flaky = [(await receiver.next("/flaky")).body["type"] for _ in range(3)]
+    assert flaky == ["incident.opened", "incident.opened", "incident.resolved"]  # 503, 200, 200
+    fast = [(await receiver.next("/fast")).body["type"] for _ in range(2)]
+    assert fast == ["incident.opened", "incident.resolved"]
+
+
 async def test_services_without_oncall_and_other_kinds_are_acked_silently(
     notifier: Runner, receiver: Receiver
 ) -> None:
@@ -284,6 +313,35 @@ async def test_services_without_oncall_and_other_kinds_are_acked_silently(
         assert handled.decision.verdict is Verdict.ACK
         assert handled.reason == "kind not notified"
         assert receiver.count("/fast") == 0
+
+
+async def test_an_existing_durables_last_delivery_is_given_up_loudly(
+    notifier: Runner, infra: Infra, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A durable created by an older notifier with other retry bounds. It is updated where the
+    # server allows it (nats-server 2.10+); otherwise it keeps its bounds, said loudly, and the
+    # notifier gives up on the last delivery JetStream makes instead of losing it silently.
+    receiver.always("/flaky", 503)
+    nc = await nats.connect(infra.nats_url)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js)
+        old = consumer_config(RetryPolicy(max_deliver=3), datetime.now(UTC))
+        await js.add_consumer(INCIDENTS_STREAM, config=old)
+        async with notifier(retry=RetryPolicy(max_deliver=5, base_delay=0.05, max_delay=0.05)) as n:
+            info = await js.consumer_info(INCIDENTS_STREAM, NOTIFIER_DURABLE)
+            await n.publish(opened())
+            deliveries = await n.until_settled("ev-open-1")
+    finally:
+        await nc.close()
+    assert info.config.opt_start_time == old.opt_start_time  # its position is kept
+    assert info.config.max_deliver in {3, 5}
+    if info.config.max_deliver == 5:
+        assert info.config.ack_wait == ACK_WAIT_SECONDS
+    else:
+        assert any("cannot update durable" in r.getMessage() for r in caplog.records)
+    assert deliveries[-1].decision.verdict is Verdict.GIVE_UP
+    assert deliveries[-1].num_delivered == info.config.max_deliver
 
 
 async def test_probes(notifier: Runner) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from herald.notifier.channels import (
+    MAX_SEND_SECONDS,
     ConsoleChannel,
     PermanentError,
     RetryableError,
@@ -134,3 +137,34 @@ async def test_webhook_network_errors_are_retryable_and_do_not_leak_the_url(
     with pytest.raises(RetryableError) as info:
         await webhook(httpx.MockTransport(fail)).send(NOTICE)
     assert "pager.test" not in str(info.value)
+
+
+async def test_webhook_timeout_bounds_the_whole_request_not_each_step() -> None:
+    # A receiver that answers its headers, then drips its body for ever: each read is quick,
+    # so httpx's per-step timeouts never fire; the whole request is cut off all the same.
+    async def drip() -> AsyncIterator[bytes]:
+        while True:
+            yield b" "
+            await asyncio.sleep(0)
+
+    target = WebhookTarget(url="http://pager.test/hook", timeout_seconds=0.05)
+    http = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, content=drip()))
+    )
+    assert NOTICE is not None
+    with pytest.raises(RetryableError, match="timed out"):
+        await asyncio.wait_for(WebhookChannel("pager", target, http).send(NOTICE), 10)
+
+
+def test_every_configurable_webhook_timeout_fits_the_send_bound() -> None:
+    def with_timeout(seconds: float) -> str:
+        return f"""
+channels:
+  pager: {{type: webhook, url: "http://pager/x", timeout_seconds: {seconds}}}
+"""
+
+    parse_config(with_timeout(MAX_SEND_SECONDS))
+    with pytest.raises(ConfigError):
+        parse_config(with_timeout(MAX_SEND_SECONDS + 1))
+    with pytest.raises(ValueError, match="webhook timeout"):
+        WebhookTarget(url="http://pager/x", timeout_seconds=MAX_SEND_SECONDS + 1)

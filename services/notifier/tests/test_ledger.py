@@ -1,4 +1,5 @@
-"""The notification ledger on a real Redis: claim once, mark done, release only our own claim."""
+"""The notification ledger on a real Redis: claim once, mark done, release only our own claim;
+an incident's resolve never goes before its pending page, no page goes after its resolve."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from herald.notifier.ledger import ClaimState, Ledger, Mark, notification_key
+from herald.notifier.ledger import ClaimState, Ledger, Mark, PageState, notification_key, page_key
 from tests.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -25,6 +26,7 @@ def test_keys_share_the_service_hash_tag() -> None:
     assert notification_key("payments-api", "ev1", "pager") == (
         "herald:{payments-api}:notified:ev1:pager"
     )
+    assert page_key("payments-api", "inc-1", "pager") == "herald:{payments-api}:page:inc-1:pager"
 
 
 async def test_concurrent_claims_have_one_winner(redis: aioredis.Redis) -> None:
@@ -62,3 +64,76 @@ async def test_release_frees_our_claim_only(redis: aioredis.Redis) -> None:
     await ledger.mark(theirs, Mark.SENT)
     await ledger.release(theirs)  # a done mark is never released
     assert (await ledger.claim("payments-api", "ev1", "pager")).state is ClaimState.DONE
+
+
+async def test_mark_records_only_while_the_claim_is_ours(redis: aioredis.Redis) -> None:
+    ledger = Ledger(redis)
+    stale = await ledger.claim("payments-api", "ev1", "pager")
+    await redis.delete(stale.key)  # our claim expired during a stalled send...
+    theirs = await ledger.claim("payments-api", "ev1", "pager")  # ...and was taken over
+    assert not await ledger.mark(stale, Mark.FAILED)
+    assert await redis.get(theirs.key) == theirs.token.encode()
+    assert await ledger.mark(theirs, Mark.SENT)
+    assert not await ledger.mark(stale, Mark.FAILED)  # nor overwrites their outcome
+    assert await redis.get(theirs.key) == b"sent"
+
+
+async def test_mark_records_a_send_whose_claim_expired_untaken(redis: aioredis.Redis) -> None:
+    ledger = Ledger(redis)
+    claim = await ledger.claim("payments-api", "ev1", "pager")
+    await redis.delete(claim.key)
+    assert await ledger.mark(claim, Mark.SENT)  # we did send: say so rather than send again
+    assert (await ledger.claim("payments-api", "ev1", "pager")).state is ClaimState.DONE
+
+
+async def page_state(redis: aioredis.Redis, channel: str = "pager") -> str | None:
+    value = await redis.get(page_key("payments-api", "inc-1", channel))
+    return None if value is None else value.decode()
+
+
+async def test_a_resolve_waits_while_its_page_is_pending(redis: aioredis.Redis) -> None:
+    ledger = Ledger(redis, pending_ttl=300)
+    page = await ledger.claim("payments-api", "ev-open", "pager")
+    assert await ledger.start_page("payments-api", "inc-1", "pager")
+    assert await page_state(redis) == PageState.PENDING
+    assert 0 < await redis.ttl(page_key("payments-api", "inc-1", "pager")) <= 300
+    assert not await ledger.start_resolve("payments-api", "inc-1", "pager")
+
+    await ledger.release(page)  # a retryable failure: still pending
+    assert not await ledger.start_resolve("payments-api", "inc-1", "pager")
+
+    page = await ledger.claim("payments-api", "ev-open", "pager")
+    assert await ledger.start_page("payments-api", "inc-1", "pager")
+    await ledger.mark(page, Mark.SENT, page_key("payments-api", "inc-1", "pager"))
+    assert await page_state(redis) == PageState.DONE
+    assert await ledger.start_resolve("payments-api", "inc-1", "pager")
+    assert await page_state(redis) == PageState.RESOLVED
+
+
+async def test_a_resolve_goes_when_its_page_failed_for_good_or_was_given_up(
+    redis: aioredis.Redis,
+) -> None:
+    ledger = Ledger(redis)
+    page = await ledger.claim("payments-api", "ev-open", "sms")
+    assert await ledger.start_page("payments-api", "inc-1", "sms")
+    await ledger.mark(page, Mark.FAILED, page_key("payments-api", "inc-1", "sms"))
+    assert await ledger.start_resolve("payments-api", "inc-1", "sms")
+
+    assert await ledger.start_page("payments-api", "inc-1", "pager")
+    await ledger.settle_page("payments-api", "inc-1", "pager")  # given up
+    assert await ledger.start_resolve("payments-api", "inc-1", "pager")
+
+
+async def test_a_resolve_goes_when_its_page_was_never_tried(redis: aioredis.Redis) -> None:
+    ledger = Ledger(redis)
+    assert await ledger.start_resolve("payments-api", "inc-1", "pager")
+    assert await ledger.start_resolve("payments-api", "inc-1", "pager")  # its redelivery too
+
+
+async def test_no_page_goes_after_its_resolve(redis: aioredis.Redis) -> None:
+    ledger = Ledger(redis)
+    assert await ledger.start_resolve("payments-api", "inc-1", "pager")
+    assert not await ledger.start_page("payments-api", "inc-1", "pager")
+    await ledger.settle_page("payments-api", "inc-1", "pager")
+    assert await page_state(redis) == PageState.RESOLVED
+    assert not await ledger.start_page("payments-api", "inc-1", "pager")

@@ -37,3 +37,17 @@ def test_huge_delivery_counts_stay_capped() -> None:
 def test_invalid_policies_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="invalid retry policy"):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_default_policy_outlasts_an_hour_long_pager_outage() -> None:
+    policy = RetryPolicy()
+    delays = [policy.delay(n) for n in range(1, policy.max_deliver)]
+    assert delays[:9] == [2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 300.0]
+    assert set(delays[8:]) == {300.0}
+    assert policy.horizon == sum(delays) == 3810.0
+    assert policy.horizon >= 3600
+
+
+def test_horizon_counts_the_delays_between_deliveries() -> None:
+    assert POLICY.horizon == 2.0 + 4.0 + 8.0 + 10.0
+    assert RetryPolicy(max_deliver=1).horizon == 0.0

@@ -8,9 +8,10 @@ growing delay while some channel is pending, and terminated (loudly) on its last
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,13 +19,15 @@ import redis.asyncio as aioredis
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import APIError, NotFoundError
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
-from herald.notifier.channels import Channel, open_channels, plan_channels
+from herald.notifier.channels import MAX_SEND_SECONDS, Channel, open_channels, plan_channels
 from herald.notifier.ledger import Ledger
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.pager import Handled, Pager
@@ -38,14 +41,26 @@ from herald.shared.subjects import INCIDENTS_STREAM, INCIDENTS_SUBJECTS, NOTIFIE
 
 log = logging.getLogger("herald.notifier")
 
-ACK_WAIT_SECONDS = 90.0
-"""Longer than the slowest channel (webhook timeouts are at most 60 s; channels run concurrently)."""
+ACK_WAIT_SECONDS = MAX_SEND_SECONDS + 30.0
+"""Longer than the slowest handling: channels are sent concurrently and each send is cut off after
+MAX_SEND_SECONDS; the rest is a few ledger steps."""
+
+CLAIM_TTL_SECONDS = int(ACK_WAIT_SECONDS + 30.0)
+"""A notification's claim outlasts its whole handling (longer than ack_wait, so longer than the
+send): no other worker takes it over and sends again while it is being sent."""
 
 FIRST_START_LOOKBACK = timedelta(minutes=15)
 """A brand-new durable starts this far back: events published just before the notifier's first
 start are still paged, a month of history is not. An existing durable keeps its position."""
 
 Observer = Callable[[Handled], None]
+
+
+def pending_page_ttl(policy: RetryPolicy) -> int:
+    """How long a pending page holds its incident's resolve back without a new attempt: longer
+    than the gap between two attempts (the longest nak delay, plus one handling, plus as much
+    again for a busy consumer). Past it the page is taken as lost and the resolve goes."""
+    return math.ceil(policy.max_delay + 2 * ACK_WAIT_SECONDS)
 
 
 def consumer_config(policy: RetryPolicy, now: datetime) -> ConsumerConfig:
@@ -63,12 +78,65 @@ def consumer_config(policy: RetryPolicy, now: datetime) -> ConsumerConfig:
     )
 
 
+def policy_in_force(policy: RetryPolicy, durable_max_deliver: int) -> RetryPolicy:
+    """`policy` bounded by the durable's own `max_deliver` (JetStream makes no delivery past it):
+    the last delivery it makes is then the one given up loudly."""
+    if 0 < durable_max_deliver < policy.max_deliver:
+        return replace(policy, max_deliver=durable_max_deliver)
+    return policy
+
+
+async def update_durable(js: JetStreamContext, policy: RetryPolicy) -> RetryPolicy:
+    """Bring an existing durable's retry bounds (`max_deliver`, `ack_wait`) up to date; return
+    the retry policy in force.
+
+    The subscriber only creates a missing durable; an existing one keeps the config it was created
+    with, so without this a new retry policy would never reach a running deployment. Both fields
+    may be edited on a live consumer, its position is kept. Servers before nats-server 2.10 refuse
+    to edit a consumer with a start time: then the durable's bounds stay, said loudly, and the
+    policy is bounded by them."""
+    try:
+        info = await js.consumer_info(INCIDENTS_STREAM, NOTIFIER_DURABLE)
+    except NotFoundError:
+        return policy
+    current = info.config
+    if current.max_deliver == policy.max_deliver and current.ack_wait == ACK_WAIT_SECONDS:
+        return policy
+    wanted = current.evolve(max_deliver=policy.max_deliver, ack_wait=ACK_WAIT_SECONDS)
+    try:
+        await js.add_consumer(INCIDENTS_STREAM, config=wanted)
+    except APIError as exc:
+        in_force = policy_in_force(policy, current.max_deliver or 0)
+        log.warning(
+            "cannot update durable %s (%s): it keeps max_deliver %s and ack_wait %s s, retries "
+            "last %.0f s; delete the durable (or upgrade NATS) to get max_deliver %s",
+            NOTIFIER_DURABLE,
+            exc.description,
+            current.max_deliver,
+            current.ack_wait,
+            in_force.horizon,
+            policy.max_deliver,
+        )
+        return in_force
+    log.info(
+        "durable %s updated: max_deliver %s -> %s, ack_wait %s -> %s s",
+        NOTIFIER_DURABLE,
+        current.max_deliver,
+        policy.max_deliver,
+        current.ack_wait,
+        ACK_WAIT_SECONDS,
+    )
+    return policy
+
+
 @dataclass
 class Runtime:
     """What the lifespan opens and the handler uses."""
 
     pager: Pager | None = None
     redis: aioredis.Redis | None = None
+    policy: RetryPolicy | None = None
+    """The retry policy in force (`update_durable`)."""
 
 
 def create_app(
@@ -137,7 +205,7 @@ def create_app(
             handled = await runtime.pager.handle(event, num_delivered)
         except Exception:
             # Not expected (channel and ledger failures are results), but never lose the event.
-            decision = decide(("*",), num_delivered, policy)
+            decision = decide(("*",), num_delivered, runtime.policy or policy)
             log.exception(
                 "handling %s failed (%s)",
                 event.event_id,
@@ -158,10 +226,14 @@ def create_app(
             for cid, why in plan.disabled.items():
                 log.warning("channel %s is disabled: %s", cid, why, extra={"channel": cid})
             opened = channels if channels is not None else open_channels(plan, http)
-            runtime.pager = Pager(config, opened, Ledger(redis), metrics, policy)
             runtime.redis = redis
             connection = await broker.connect()
             await ensure_streams(connection.jetstream(), settings.stream_replicas)
+            runtime.policy = await update_durable(connection.jetstream(), policy)
+            ledger = Ledger(
+                redis, claim_ttl=CLAIM_TTL_SECONDS, pending_ttl=pending_page_ttl(runtime.policy)
+            )
+            runtime.pager = Pager(config, opened, ledger, metrics, runtime.policy)
             await broker.start()
             log.info("consuming %s as durable %s", INCIDENTS_STREAM, NOTIFIER_DURABLE)
             yield

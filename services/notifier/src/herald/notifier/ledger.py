@@ -1,9 +1,18 @@
-"""Which notifications were sent, in Redis: one key per (event, channel), under the service's
-hash tag (`herald:{payments-api}:notified:<event_id>:<channel>`).
+"""Which notifications were sent, in Redis, under the service's hash tag.
 
-The key is first a short-lived claim (`SET NX EX`) taken before sending, so a second replica or
-a concurrent redelivery does not send too; it becomes a long-lived "done" mark after the send
-(or after a permanent failure), and is released (compare-and-delete) after a retryable one.
+Two kinds of keys, both `herald:{<service>}:...` so that one Lua script may touch both on
+Redis Cluster too:
+
+- `notified:<event_id>:<channel>`, one per (event, channel): first a short-lived claim
+  (`SET NX EX`) taken before sending, so a second replica or a concurrent redelivery does not
+  send too; it becomes a long-lived "done" mark after the send (or after a permanent failure),
+  and is released (compare-and-delete) after a retryable one.
+- `page:<incident_id>:<channel>`, one per (incident, channel): where the incident's page
+  ("opened") stands on that channel, so that its resolve never overtakes it (`PageState`).
+  `pending` while the page is being tried (it expires after `pending_ttl` unless a new attempt
+  refreshes it, so a page whose message vanished never holds its resolve back for long), `done`
+  once it was delivered, failed permanently or was given up, `resolved` once the resolve was let
+  through: a page that comes after that is not sent any more.
 """
 
 from __future__ import annotations
@@ -27,6 +36,46 @@ end
 return 0
 """
 
+# KEYS[1] the notification, KEYS[2] (optional) the page state of an "opened" notification.
+# ARGV: claim token, mark, ttl. Records the mark only while the claim is ours, or when it has
+# expired with nobody else holding it (we did send: say so rather than send again).
+_MARK = """
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+if #KEYS > 1 and redis.call('GET', KEYS[2]) ~= 'resolved' then
+  redis.call('SET', KEYS[2], 'done', 'EX', ARGV[3])
+end
+return 1
+"""
+
+# A page may go out unless its incident's resolve already went: then it is pending until done.
+_PAGE = """
+if redis.call('GET', KEYS[1]) == 'resolved' then
+  return 0
+end
+redis.call('SET', KEYS[1], 'pending', 'EX', ARGV[1])
+return 1
+"""
+
+# A resolve may go out unless its incident's page is still pending: then no page follows it.
+_RESOLVE = """
+if redis.call('GET', KEYS[1]) == 'pending' then
+  return 0
+end
+redis.call('SET', KEYS[1], 'resolved', 'EX', ARGV[1])
+return 1
+"""
+
+_SETTLE = """
+if redis.call('GET', KEYS[1]) ~= 'resolved' then
+  redis.call('SET', KEYS[1], 'done', 'EX', ARGV[1])
+end
+return 1
+"""
+
 
 class Mark(StrEnum):
     """How a notification ended (the value of its key once done)."""
@@ -34,6 +83,22 @@ class Mark(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     """Failed permanently: not retried."""
+    SUPERSEDED = "superseded"
+    """A page not sent because its incident's resolve had already gone out on the channel."""
+
+
+DONE_MARKS = frozenset(m.value for m in Mark)
+
+
+class PageState(StrEnum):
+    """Where an incident's page stands on one channel (the value of its `page:` key)."""
+
+    PENDING = "pending"
+    """Being tried: its resolve waits."""
+    DONE = "done"
+    """Delivered, failed permanently or given up: its resolve may go."""
+    RESOLVED = "resolved"
+    """The resolve went (or is going) out: a page after it would be wrong, it is not sent."""
 
 
 class ClaimState(StrEnum):
@@ -56,6 +121,10 @@ def notification_key(service: str, event_id: str, channel: str) -> str:
     return service_key(service, f"notified:{event_id}:{channel}")
 
 
+def page_key(service: str, incident_id: str, channel: str) -> str:
+    return service_key(service, f"page:{incident_id}:{channel}")
+
+
 class Ledger:
     def __init__(
         self,
@@ -63,10 +132,14 @@ class Ledger:
         *,
         claim_ttl: int = 120,
         done_ttl: int = 7 * DAY,
+        pending_ttl: int = 600,
     ) -> None:
+        """`claim_ttl` must outlast a whole send (`channels.MAX_SEND_SECONDS`) and `pending_ttl`
+        the longest gap between two attempts of one page (the longest nak delay plus ack_wait)."""
         self.redis = redis
         self.claim_ttl = claim_ttl
         self.done_ttl = done_ttl
+        self.pending_ttl = pending_ttl
 
     async def claim(self, service: str, event_id: str, channel: str) -> Claim:
         key = notification_key(service, event_id, channel)
@@ -76,12 +149,36 @@ class Ledger:
         value = await self.redis.get(key)
         if isinstance(value, bytes):
             value = value.decode()
-        if value in {Mark.SENT.value, Mark.FAILED.value}:
+        if value in DONE_MARKS:
             return Claim(ClaimState.DONE, key)
         return Claim(ClaimState.BUSY, key)
 
-    async def mark(self, claim: Claim, mark: Mark) -> None:
-        await self.redis.set(claim.key, mark.value, ex=self.done_ttl)
+    async def mark(self, claim: Claim, mark: Mark, page: str | None = None) -> bool:
+        """Record how our claimed notification ended, and with `page` (a `page_key`) settle that
+        page in the same step. False, recording nothing, when another worker holds the key now
+        (our claim expired and was taken over): that worker records its own outcome."""
+        keys = [claim.key] if page is None else [claim.key, page]
+        done = await self.redis.eval(
+            _MARK, len(keys), *keys, claim.token, mark.value, self.done_ttl
+        )
+        return bool(done)
 
     async def release(self, claim: Claim) -> None:
         await self.redis.eval(_RELEASE, 1, claim.key, claim.token)
+
+    async def start_page(self, service: str, incident_id: str, channel: str) -> bool:
+        """Before a page is sent: mark it pending and say True, or False when the incident's
+        resolve already went out on this channel (the page must not be sent)."""
+        key = page_key(service, incident_id, channel)
+        return bool(await self.redis.eval(_PAGE, 1, key, self.pending_ttl))
+
+    async def start_resolve(self, service: str, incident_id: str, channel: str) -> bool:
+        """Before a resolve is sent: say False while the incident's page is pending on this
+        channel (the resolve must wait); otherwise mark the incident resolved and say True."""
+        key = page_key(service, incident_id, channel)
+        return bool(await self.redis.eval(_RESOLVE, 1, key, self.done_ttl))
+
+    async def settle_page(self, service: str, incident_id: str, channel: str) -> None:
+        """The page will not be tried again (given up): its resolve may go."""
+        key = page_key(service, incident_id, channel)
+        await self.redis.eval(_SETTLE, 1, key, self.done_ttl)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from herald.notifier.channels import Channel
-from herald.notifier.delivery import ChannelResult, Outcome, deliver
+from herald.notifier.delivery import ChannelResult, Outcome, deliver, give_up
 from herald.notifier.ledger import Ledger
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.notice import build_notice
@@ -74,6 +74,7 @@ class Pager:
         if decision.verdict is Verdict.GIVE_UP:
             for cid in pending:
                 self.metrics.gave_up.labels(cid).inc()
+            await give_up(notice, pending, self.ledger)
             log.error(
                 "gave up notifying %s after %d deliveries: channels %s never succeeded",
                 target.id,
@@ -112,5 +113,7 @@ class Pager:
             log.warning("channel %s failed, will retry: %s", r.channel, r.detail, extra=extra)
         elif r.outcome is Outcome.SENT:
             log.info("%s notified through %s", target, r.channel, extra=extra)
+        elif r.outcome is Outcome.SUPERSEDED:
+            log.info("page not sent on %s: %s", r.channel, r.detail, extra=extra)
         else:
             log.debug("channel %s: %s", r.channel, r.outcome.value, extra=extra)

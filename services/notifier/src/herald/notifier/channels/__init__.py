@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from herald.notifier.channels.channel import (
+    MAX_SEND_SECONDS,
     Channel,
     ChannelError,
     PermanentError,
@@ -24,6 +25,7 @@ from herald.shared.config import ConfigError, HeraldConfig
 from herald.shared.config import ConsoleChannel as ConsoleConfig
 
 __all__ = [
+    "MAX_SEND_SECONDS",
     "Channel",
     "ChannelError",
     "ChannelPlan",

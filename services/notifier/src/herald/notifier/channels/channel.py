@@ -10,6 +10,11 @@ from typing import Protocol
 
 from herald.notifier.notice import Notice
 
+MAX_SEND_SECONDS = 60.0
+"""No send lasts longer, start to end (the largest `timeout_seconds` the configuration accepts):
+`delivery` cuts any send off at this bound, and the claim TTL and the consumer's ack_wait are
+longer, so no other worker can take a notification over while it is still being sent."""
+
 
 class ChannelError(Exception):
     """A channel could not deliver a notice. The message is safe to log (no secrets)."""
@@ -25,4 +30,5 @@ class PermanentError(ChannelError):
 
 class Channel(Protocol):
     async def send(self, notice: Notice) -> None:
-        """Deliver `notice`; raise RetryableError or PermanentError when it was not delivered."""
+        """Deliver `notice`; raise RetryableError or PermanentError when it was not delivered.
+        Must return within MAX_SEND_SECONDS (it is cut off and counted as retryable after)."""

@@ -1,18 +1,21 @@
 """The webhook channel: POST the notice as JSON to a URL (any pager with a generic webhook).
 
 5xx, 408, 429, network errors and timeouts are retryable; any other non-2xx is permanent.
+`timeout_seconds` bounds the whole request, answer included: httpx's own timeouts apply to each
+step (connect, each read...), so a receiver dripping its answer byte by byte would outlast them.
 Every request carries `Idempotency-Key: <event_id>:<channel_id>` so a receiver can drop the
 rare duplicate we cannot rule out (a send that succeeded but whose answer was lost).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import httpx
 
-from herald.notifier.channels.channel import PermanentError, RetryableError
+from herald.notifier.channels.channel import MAX_SEND_SECONDS, PermanentError, RetryableError
 from herald.notifier.notice import Notice
 
 RETRYABLE_STATUS = frozenset({408, 429})
@@ -25,6 +28,11 @@ class WebhookTarget:
     url: str = field(repr=False)
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeout_seconds: float = 5.0
+    """Bound of the whole request, in seconds, at most MAX_SEND_SECONDS."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.timeout_seconds <= MAX_SEND_SECONDS:
+            raise ValueError(f"webhook timeout must be in (0, {MAX_SEND_SECONDS}] seconds")
 
 
 def is_retryable_status(status: int) -> bool:
@@ -42,13 +50,14 @@ class WebhookChannel:
 
     async def send(self, notice: Notice) -> None:
         try:
-            response = await self.http.post(
-                self.target.url,
-                json=notice.model_dump(mode="json"),
-                headers=self.request_headers(notice),
-                timeout=self.target.timeout_seconds,
-            )
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.target.timeout_seconds):
+                response = await self.http.post(
+                    self.target.url,
+                    json=notice.model_dump(mode="json"),
+                    headers=self.request_headers(notice),
+                    timeout=self.target.timeout_seconds,
+                )
+        except (TimeoutError, httpx.TimeoutException):
             raise RetryableError("timed out") from None
         except httpx.TransportError as exc:
             # The exception text may carry the URL (a secret): name the kind of failure only.
