@@ -23,8 +23,8 @@ from herald.shared.events import (
     IncidentStatus,
     IncidentUpdated,
 )
+from services.correlator.tests.alerts import T0, make_alert
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
 SVC = "payments-api"
 
@@ -58,24 +58,16 @@ def ev(
     annotations: dict[str, str] | None = None,
     integration: str = "alertmanager",
 ) -> AlertReceived:
-    state = AlertState(status)
-    if state is AlertState.RESOLVED and ends_at is None:
-        ends_at = starts_at + timedelta(minutes=5)
-    occurred = starts_at if state is AlertState.FIRING else ends_at
-    assert occurred is not None
-    return AlertReceived(
-        event_id=f"{fp}:{status}:{starts_at.isoformat()}",
-        occurred_at=occurred,
-        received_at=occurred,
-        integration=integration,
-        fingerprint=fp,
-        status=state,
+    return make_alert(
+        fp,
+        status,
+        starts_at,
+        ends_at,
         labels=labels(alertname, severity),
         annotations={"summary": "Payments failing", "description": "5xx above 5%"}
         if annotations is None
         else annotations,
-        starts_at=starts_at,
-        ends_at=ends_at,
+        integration=integration,
     )
 
 

@@ -6,13 +6,13 @@ Each test states a sequence, the expected outcome, and what the code once did ("
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from herald.correlator.incident import ServiceState, apply
 from herald.shared.config import parse_config
-from herald.shared.events import AlertReceived, AlertState, ComponentStatus
+from herald.shared.events import AlertReceived, ComponentStatus
+from services.correlator.tests.alerts import T0, make_alert
 
-T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
 SVC = "payments-api"
 
@@ -38,22 +38,13 @@ def ev(
     ends_at: datetime | None = None,
     integration: str = "alertmanager",
 ) -> AlertReceived:
-    state = AlertState(status)
-    if state is AlertState.RESOLVED and ends_at is None:
-        ends_at = starts_at + timedelta(minutes=5)
-    occurred = starts_at if state is AlertState.FIRING else ends_at
-    assert occurred is not None
-    return AlertReceived(
-        event_id=f"{integration}:{fp}:{status}:{starts_at.isoformat()}",
-        occurred_at=occurred,
-        received_at=occurred,
-        integration=integration,
-        fingerprint=fp,
-        status=state,
-        labels={"alertname": "HighErrorRate", "service": SVC, "severity": "critical"},
+    return make_alert(
+        fp,
+        status,
+        starts_at,
+        ends_at,
         annotations={"summary": "Payments failing"},
-        starts_at=starts_at,
-        ends_at=ends_at,
+        integration=integration,
     )
 
 
