@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.loopback import listening_socket, quiet_server, serving
 
 
 class Receiver:
@@ -20,9 +19,7 @@ class Receiver:
     `fail_next` makes the next POSTs answer that status instead of 200, to test retries."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
+        self.sock = listening_socket()
         self.port = int(self.sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -36,19 +33,14 @@ class Receiver:
             return JSONResponse({"ok": True})
 
         app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._task: asyncio.Task[None] | None = None
+        self._serving = serving(quiet_server(app), self.sock)
 
     async def __aenter__(self) -> Receiver:
-        self._task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        await self._serving.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, 5)
-        self.sock.close()
+        await self._serving.__aexit__(None, None, None)
 
     async def next(self, timeout: float = 15.0) -> dict[str, Any]:
         return await asyncio.wait_for(self.received.get(), timeout)

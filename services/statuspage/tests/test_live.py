@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from herald.shared.keys import status_key
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
 from herald.statuspage.app import Board, Server, create_app
+from tests.loopback import serving as on_loopback
 
 pytestmark = pytest.mark.integration
 
@@ -44,18 +44,9 @@ async def serving(infra: Any, config: HeraldConfig, **options: Any) -> AsyncIter
     lifespan (subscribe, load snapshots) has finished, so no polling for readiness."""
     settings = infra.settings()
     app = create_app(config, settings, **options)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
     server = Server(uvicorn.Config(app, log_config=None, lifespan="on"), app.state.board)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield Running(f"http://127.0.0.1:{port}", app.state.board, server)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, TIMEOUT)
-        sock.close()
+    async with on_loopback(server, timeout=TIMEOUT) as url:
+        yield Running(url, app.state.board, server)
 
 
 class SseReader:

@@ -16,7 +16,6 @@ NATS and Redis themselves are real.
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 import httpx
@@ -30,6 +29,7 @@ from herald.shared.events import ComponentStatus, Impact
 from herald.shared.keys import status_key
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
+from tests.loopback import serving
 
 pytestmark = pytest.mark.integration
 
@@ -98,20 +98,13 @@ async def test_a_restarted_page_shows_the_open_incident(infra, make, monkeypatch
     monkeypatch.setattr(board, "receive", receive)
     monkeypatch.setattr(app_module, "read_snapshots", slow_read)
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
     server = app_module.Server(uvicorn.Config(app, log_config=None, lifespan="on"), board)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=TIMEOUT) as http:
-            summary = (await http.get("/api/v2/summary.json")).json()
-            html = (await http.get("/")).text
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, TIMEOUT)
-        sock.close()
+    async with (
+        serving(server, timeout=TIMEOUT) as url,
+        httpx.AsyncClient(base_url=url, timeout=TIMEOUT) as http,
+    ):
+        summary = (await http.get("/api/v2/summary.json")).json()
+        html = (await http.get("/")).text
 
     assert board.highest_seq == last
     assert {c["id"]: c["status"] for c in summary["components"]}["api"] == "major_outage"

@@ -10,19 +10,18 @@ heartbeat) is recorded and answered 200 locally.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.loopback import listening_socket, quiet_server, serving
 
 FORWARDED_HEADERS = ("authorization", "content-type", "user-agent")
 
@@ -64,9 +63,7 @@ class WebhookRelay:
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
+        self.sock = listening_socket()
         self.port = int(self.sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         self.received: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -104,17 +101,14 @@ class WebhookRelay:
             return Response(content, status_code=status or 503, media_type=media)
 
         app = Starlette(routes=[Route("/{path:path}", forward, methods=["POST"])])
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._task: asyncio.Task[None] | None = None
+        self._serving = serving(quiet_server(app), self.sock)
 
     async def __aenter__(self) -> WebhookRelay:
-        self._task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        await self._serving.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, 5)
-        await self._client.aclose()
-        self.sock.close()
+        try:
+            await self._serving.__aexit__(None, None, None)
+        finally:
+            await self._client.aclose()
