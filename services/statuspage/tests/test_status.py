@@ -234,3 +234,16 @@ def test_internal_incidents_are_not_on_the_page(make):
     assert v.incidents_json()["incidents"] == []
     assert v.status().indicator == "none"
     assert v.change_json("incident.opened", "api")["incident"] is None
+
+
+def test_only_a_resolve_carries_the_resolved_list(make):
+    """Other kinds leave `recent` out (the client keeps its list): rendering every resolved
+    incident into every push made each one several times larger (bench/latency.py)."""
+    p = Projection(history_size=5)
+    p.apply(make.opened(1, make.incident(id="inc-1")))
+    p.apply(make.resolved(2, make.resolved_incident(id="inc-1")))
+    p.apply(make.opened(3, make.incident(id="inc-2")))
+    for kind in ("incident.opened", "incident.updated", "component.status_changed"):
+        assert "recent" not in view(make, p).change_json(kind, "api"), kind
+    resolved = view(make, p).change_json("incident.resolved", "api")
+    assert [i["id"] for i in resolved["recent"]] == ["inc-1"]

@@ -347,19 +347,25 @@ class PageView:
         """One service after a change: its component, its open incident (None when none is
         open), its recently resolved incidents (bounded by `history_size`, newest first: the
         live page replaces that service's part of "Recently resolved" with them, so it shows
-        what the server-rendered page shows) and the page roll-up."""
+        what the server-rendered page shows) and the page roll-up.
+
+        `recent` is sent only with `incident.resolved`, the one kind that changes it: rendering
+        every resolved incident into every event made each push several times larger and
+        slower (measured with bench/latency.py); a client keeps its list when it is absent."""
         state = self.state(service)
         svc = self.config.services[service]
         incident = state.incident
         if incident is not None and not incident.public:
             incident = None
-        return {
+        doc: JSON = {
             "kind": kind,
             "service": service,
             "version": state.version,
             "component": self.component(service),
             "group": self.group(svc.group) if svc.group is not None else None,
             "incident": self.incident(incident) if incident is not None else None,
-            "recent": [self.incident(i) for i in state.recent if i.public],
             "status": self.status().to_json(),
         }
+        if kind == "incident.resolved":
+            doc["recent"] = [self.incident(i) for i in state.recent if i.public]
+        return doc
