@@ -305,3 +305,36 @@ async def test_redis_outage_means_redelivery_not_loss(
         got = await bus.next_events(2)
         assert [e.kind for e in got] == ["incident.opened", "component.status_changed"]
         assert (await http.get("/readyz")).status_code == 200
+
+
+async def test_streams_and_durable_lost_under_a_running_correlator_are_put_back(
+    infra: Infra, bus: Bus, alert: AlertFactory
+) -> None:
+    """NATS lost its JetStream state (an empty volume, an operator deleting the streams): the
+    keeper re-creates the streams and the durable, and the running subscriber reads again."""
+    app = create_app(CONFIG, settings_for(infra))
+    async with running(app):
+        await bus.publish(alert())
+        assert [e.kind for e in await bus.next_events(2)] == [
+            "incident.opened",
+            "component.status_changed",
+        ]
+        durable = (await bus.js.consumer_info(ALERTS_STREAM, CORRELATOR_DURABLE)).config
+
+        for info in await bus.js.streams_info():
+            await bus.js.delete_stream(info.config.name)
+        assert await app.state.keeper.check() is True
+
+        recreated = (await bus.js.consumer_info(ALERTS_STREAM, CORRELATOR_DURABLE)).config
+        assert recreated.ack_wait == durable.ack_wait
+        assert recreated.ack_policy == durable.ack_policy
+        assert recreated.filter_subject == durable.filter_subject
+        events: asyncio.Queue[IncidentEvent] = asyncio.Queue()
+
+        async def on_msg(msg: Msg) -> None:
+            await events.put(INCIDENT_EVENT_ADAPTER.validate_json(msg.data))
+
+        await bus.js.subscribe("incidents.>", cb=on_msg, ordered_consumer=True)
+        await bus.publish(alert(status="resolved"))
+        got = [await asyncio.wait_for(events.get(), WAIT) for _ in range(2)]
+        assert [e.kind for e in got] == ["incident.resolved", "component.status_changed"]

@@ -354,3 +354,28 @@ async def test_probes(notifier: Runner) -> None:
             assert ready.json()["checks"] == {"nats": "ok", "redis": "ok"}
             metrics = await client.get("/metrics")
             assert "herald_notifier_events_total" in metrics.text
+
+
+async def test_a_durable_lost_with_its_stream_is_put_back(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    """NATS lost its JetStream state under the running notifier: the keeper re-creates the
+    stream and the durable (with the config it had) and the resolve is still told."""
+    async with notifier() as n:
+        await n.publish(opened())
+        await n.until_settled("ev-open-1")
+        durable = (await n.js.consumer_info(INCIDENTS_STREAM, NOTIFIER_DURABLE)).config
+
+        await n.js.delete_stream(INCIDENTS_STREAM)
+        assert await n.app.state.keeper.check() is True
+
+        recreated = (await n.js.consumer_info(INCIDENTS_STREAM, NOTIFIER_DURABLE)).config
+        assert (recreated.max_deliver, recreated.ack_wait) == (
+            durable.max_deliver,
+            ACK_WAIT_SECONDS,
+        )
+        await n.publish(resolved())
+        [handled] = await n.until_settled("ev-resolve-1")
+        assert handled.decision.verdict is Verdict.ACK
+        assert (await receiver.next("/fast")).body["type"] == "incident.opened"
+        assert (await receiver.next("/fast")).body["type"] == "incident.resolved"

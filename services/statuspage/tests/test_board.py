@@ -207,3 +207,26 @@ def test_history_size_0_a_resolved_incident_is_not_pushed_into_the_resolved_list
     assert b.view().snapshot_json()["resolved"] == []
     assert pushed["incident"] is None or pushed["incident"]["status"] != "resolved"
     assert pushed["recent"] == []
+
+
+def test_after_a_restart_sequences_start_over_and_browsers_get_the_page_again(make):
+    b = board(make)
+    first = make.component(1, ComponentStatus.DEGRADED_PERFORMANCE)
+    assert b.receive(first.model_dump_json().encode(), seq=5) is not None
+    client = b.fanout.connect(5, b.snapshot_event)
+    lost = make.status(version=2, component_status=ComponentStatus.MAJOR_OUTAGE)
+    later = make.component(3, ComponentStatus.PARTIAL_OUTAGE, previous=ComponentStatus.MAJOR_OUTAGE)
+
+    b.restart()  # the INCIDENTS stream was re-created
+    assert b.receive(later.model_dump_json().encode(), seq=1) is None  # held: not a redelivery
+    b.load({"api": lost.model_dump_json()})  # what the old stream had and we never received
+
+    resync = client.queue.get_nowait()
+    assert (resync.id, resync.event) == (0, "snapshot")
+    components = {c["id"]: c["status"] for c in json.loads(resync.data)["components"]}
+    assert components["api"] == "major_outage"
+    change = client.queue.get_nowait()
+    assert change.id == 1
+    assert json.loads(change.data)["component"]["status"] == "partial_outage"
+    assert b.highest_seq == 1
+    assert b.fanout.buffer.since(5) is None  # an old id resumes with a snapshot

@@ -313,3 +313,42 @@ async def test_shutdown_ends_open_event_streams(infra, make):
         with pytest.raises(EOFError):
             await events.next()
     assert page.board.fanout.clients == set()
+
+
+async def test_a_recreated_stream_is_read_again_from_its_start(infra, make, js):
+    """NATS lost the INCIDENTS stream (an empty volume, an operator re-creating it): its
+    sequences start over. The open browser gets the page again on the same connection, then the
+    new stream's events, and what was lost with the old stream comes back from Redis."""
+    async with (
+        serving(infra, make.config(), stream_check=0.1) as page,
+        httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
+        sse(http) as events,
+    ):
+        assert (await events.next())["event"] == "snapshot"
+        for version in (1, 2):
+            await publish(js, make.component(version, ComponentStatus.DEGRADED_PERFORMANCE))
+            assert (await events.next())["data"]["version"] == version
+
+        # The correlator stored this, then lost its event with the old stream.
+        r = aioredis.from_url(infra.redis_url)
+        lost = make.status(
+            service="nodes", version=1, component_status=ComponentStatus.MAJOR_OUTAGE
+        )
+        await r.set(status_key("nodes"), lost.model_dump_json())
+        await r.aclose()
+        await js.delete_stream(INCIDENTS_STREAM)
+        await ensure_streams(js)
+        seq = await publish(js, make.component(3, ComponentStatus.PARTIAL_OUTAGE))
+        assert seq == 1
+
+        resync = await events.next()
+        assert (resync["event"], resync["id"]) == ("snapshot", "0")
+        components = {c["id"]: c["status"] for c in resync["data"]["components"]}
+        assert components["nodes"] == "major_outage"
+        change = await events.next()
+        assert (change["id"], change["data"]["version"]) == ("1", 3)
+        assert change["data"]["component"]["status"] == "partial_outage"
+
+        # A browser resuming with an id of the old stream gets the whole page.
+        async with sse(http, last_event_id=2) as resumed:
+            assert (await resumed.next())["event"] == "snapshot"

@@ -219,3 +219,30 @@ async def test_a_last_event_id_from_the_future_does_not_freeze_the_stream():
 
     fan.publish(ev(4))
     assert await next_frame(frames) == ev(4).encode()
+
+
+def test_a_cleared_ring_buffer_starts_over():
+    buf = RingBuffer(10)
+    buf.start_at(40)
+    buf.append(ev(41))
+    buf.clear()
+    assert buf.since(41) is None  # an id of the old stream: a snapshot
+    buf.append(ev(1))
+    assert buf.since(0) == [ev(1)]
+
+
+async def test_resync_sends_a_snapshot_after_which_lower_ids_are_news():
+    fan = Fanout()
+    client = fan.connect(None, snapshot)
+    frames = client.frames(keepalive=60)
+    await next_frame(frames)  # retry hint
+    await next_frame(frames)  # the first snapshot
+    fan.publish(ev(7))
+    assert await next_frame(frames) == ev(7).encode()
+
+    fan.resync(snapshot(0))  # the stream started over
+    fan.publish(ev(1))
+
+    assert await next_frame(frames) == snapshot(0).encode()
+    assert await next_frame(frames) == ev(1).encode()
+    assert client.last_id == 1

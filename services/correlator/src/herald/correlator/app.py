@@ -16,6 +16,7 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
 from nats.js.api import ConsumerConfig
+from nats.js.errors import NoStreamResponseError
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -30,7 +31,7 @@ from herald.shared.config import HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_NAMES, IncidentEvent
 from herald.shared.probes import ReadinessCheck, probe_routes
 from herald.shared.settings import Settings
-from herald.shared.streams import ensure_streams
+from herald.shared.streams import DurableKeeper, ensure_streams
 from herald.shared.subjects import (
     ALERTS_STREAM,
     ALERTS_SUBJECTS,
@@ -63,10 +64,14 @@ def create_app(
     idle poll); the one-message fetch raises the nats TimeoutError FastStream expects."""
     registry = CollectorRegistry()
     metrics = CorrelatorMetrics(registry)
+    # JetStream may lose the durable (and the streams) under us: the keeper puts them back.
+    keeper = DurableKeeper(ALERTS_STREAM, CORRELATOR_DURABLE, replicas=settings.stream_replicas)
     broker = NatsBroker(
         settings.nats_url,
         logger=logging.getLogger("herald.correlator.broker"),
         log_level=logging.DEBUG,  # FastStream's per-message "Received"/"Processed" lines
+        max_reconnect_attempts=-1,  # a NATS outage of any length is waited out
+        reconnected_cb=keeper.on_reconnected,
     )
     holder: dict[str, AlertConsumer] = {}
 
@@ -102,12 +107,16 @@ def create_app(
         js = broker.connection.jetstream()
 
         async def publish(event: IncidentEvent) -> None:
-            await js.publish(
-                incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind]),
-                event.model_dump_json().encode(),
-                stream=INCIDENTS_STREAM,
-                headers={"Nats-Msg-Id": event.event_id},
-            )
+            try:
+                await js.publish(
+                    incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind]),
+                    event.model_dump_json().encode(),
+                    stream=INCIDENTS_STREAM,
+                    headers={"Nats-Msg-Id": event.event_id},
+                )
+            except NoStreamResponseError:
+                keeper.wake()  # the stream is gone: re-create it before the redelivery
+                raise
             metrics.published.labels(event.kind).inc()
 
         return publish
@@ -145,9 +154,11 @@ def create_app(
             app.state.broker = broker
             await recover_outboxes(consumer)
             await broker.start()
+            await keeper.start(broker.connection.jetstream())
             log.info("correlator started", extra={"services": list(config.services)})
             yield
         finally:
+            await keeper.stop()
             await broker.stop()
             await redis.aclose()
 
@@ -178,4 +189,5 @@ def create_app(
     )
     app.state.registry = registry
     app.state.metrics = metrics
+    app.state.keeper = keeper
     return app

@@ -36,7 +36,7 @@ from herald.shared.config import HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER
 from herald.shared.probes import ReadinessCheck, probe_routes
 from herald.shared.settings import Settings
-from herald.shared.streams import ensure_streams
+from herald.shared.streams import DurableKeeper, ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, INCIDENTS_SUBJECTS, NOTIFIER_DURABLE
 
 log = logging.getLogger("herald.notifier")
@@ -158,6 +158,8 @@ def create_app(
     metrics = NotifierMetrics(registry)
     plan = plan_channels(config, environ)
     runtime = Runtime()
+    # JetStream may lose the durable (and the streams) under us: the keeper puts them back.
+    keeper = DurableKeeper(INCIDENTS_STREAM, NOTIFIER_DURABLE, replicas=settings.stream_replicas)
 
     # FastStream's own logger writes coloured text to stdout; ours goes through the JSON handler.
     broker = NatsBroker(
@@ -165,6 +167,8 @@ def create_app(
         logger=logging.getLogger("herald.notifier.broker"),
         log_level=logging.DEBUG,  # per-message access logs
         graceful_timeout=30.0,
+        max_reconnect_attempts=-1,  # a NATS outage of any length is waited out
+        reconnected_cb=keeper.on_reconnected,
     )
     subscriber = broker.subscriber(
         INCIDENTS_SUBJECTS,
@@ -235,9 +239,11 @@ def create_app(
             )
             runtime.pager = Pager(config, opened, ledger, metrics, runtime.policy)
             await broker.start()
+            await keeper.start(connection.jetstream())
             log.info("consuming %s as durable %s", INCIDENTS_STREAM, NOTIFIER_DURABLE)
             yield
         finally:
+            await keeper.stop()
             await broker.stop()
             await http.aclose()
             await redis.aclose()
@@ -254,5 +260,6 @@ def create_app(
     app = Starlette(routes=probe_routes(checks, registry), lifespan=lifespan)
     app.state.broker = broker
     app.state.metrics = metrics
+    app.state.keeper = keeper
     app.state.registry = registry
     return app

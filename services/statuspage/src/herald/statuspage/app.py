@@ -5,12 +5,16 @@ incident event with an ephemeral ordered consumer (each replica reads everything
 every configured service's snapshot from Redis, THEN serve. Messages delivered before the
 snapshots are loaded are held and folded in on top of them (versions make the overlap
 harmless): folded onto nothing, they would reach the snapshot's version from partial history
-and the snapshot would be dropped as "not newer". Handlers translate a message or a request
-and call the pure modules.
+and the snapshot would be dropped as "not newer". When the INCIDENTS stream is re-created under
+us (NATS lost its JetStream state, an operator re-created it) its sequences start over: the same
+steps are run again from its first message (`IncidentFeed`). Handlers translate a message or a
+request and call the pure modules.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -25,7 +29,9 @@ import redis.asyncio as aioredis
 import uvicorn
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy, StreamInfo
+from nats.js.errors import NotFoundError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -46,7 +52,7 @@ from herald.shared.events import (
 from herald.shared.keys import status_key
 from herald.shared.probes import ReadinessCheck, probe_routes
 from herald.shared.settings import Settings
-from herald.shared.streams import ensure_streams
+from herald.shared.streams import CHECK_SECONDS, RETRY_SECONDS, ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, INCIDENTS_SUBJECTS
 from herald.statuspage.page import STATIC, environment, render_feed, render_page
 from herald.statuspage.projection import Projection
@@ -54,6 +60,7 @@ from herald.statuspage.security import SecurityHeaders
 from herald.statuspage.status import PageView
 from herald.statuspage.stream import (
     KEEPALIVE_SECONDS,
+    SNAPSHOT,
     Fanout,
     SseEvent,
     parse_last_event_id,
@@ -136,7 +143,7 @@ class Board:
         return PageView(self.config, self.projection, self.since)
 
     def snapshot_event(self, seq: int) -> SseEvent:
-        return SseEvent(seq, "snapshot", _dumps(self.view().snapshot_json()))
+        return SseEvent(seq, SNAPSHOT, _dumps(self.view().snapshot_json()))
 
     def receive(self, data: bytes, seq: int) -> SseEvent | None:
         """One INCIDENTS message: fold it in, then push the service's new state to browsers.
@@ -194,9 +201,21 @@ class Board:
                 continue
             self.projection.load(status)
         self.snapshot_loaded = True
+        if self.fanout.clients:  # a restart (`restart()`): open browsers get the page again
+            self.fanout.resync(self.snapshot_event(self.fanout.buffer.last_id))
         held, self.held = self.held, []
         for data, seq in held:
             self._fold(data, seq)
+
+    def restart(self) -> None:
+        """The INCIDENTS stream was re-created: its sequences start over. Forget ours and the
+        replay buffer (a browser resuming with an id of the old stream gets a snapshot) and
+        hold what the new subscription delivers until `load()` is called again."""
+        self.highest_seq = 0
+        self.snapshot_loaded = False
+        self.held = []
+        self.fanout.buffer.clear()
+        self.metrics.last_sequence.set(0)
 
 
 def _dumps(doc: Any) -> str:
@@ -274,6 +293,94 @@ async def read_snapshots(
     return found
 
 
+class IncidentFeed:
+    """The board's subscription to INCIDENTS, started over when the stream is re-created.
+
+    `follow()` is the start-up order: subscribe after `start`, then load the Redis snapshots.
+    `check()` (after every reconnect and every CHECK_SECONDS, `watch()`) compares the stream with
+    the one followed: when it was re-created (another creation time, or its last sequence below
+    the highest one received) the old subscription is dropped, the board forgets the old
+    sequences, and the stream is followed again from its first message."""
+
+    def __init__(
+        self, board: Board, js: JetStreamContext, redis: aioredis.Redis, replicas: int = 1
+    ) -> None:
+        self.board = board
+        self.js = js
+        self.redis = redis
+        self.replicas = replicas
+        self.created: datetime | None = None
+        """When the stream followed was created (as JetStream tells it)."""
+        self._following = False
+        self._generation = 0
+        self._sub: JetStreamContext.PushSubscription | None = None
+
+    async def follow(self, info: StreamInfo, start: int) -> None:
+        self._generation += 1
+        generation = self._generation
+
+        async def on_message(msg: Msg) -> None:
+            if generation == self._generation:  # not a late message of a dropped subscription
+                self.board.receive(msg.data, msg.metadata.sequence.stream)
+
+        self.board.start_at(start)
+        self._sub = await self.js.subscribe(
+            INCIDENTS_SUBJECTS,
+            stream=INCIDENTS_STREAM,
+            cb=on_message,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config=ConsumerConfig(opt_start_seq=start + 1),
+        )
+        self.board.load(await read_snapshots(self.redis, list(self.board.config.services)))
+        self.created = info.created
+        self._following = True
+
+    async def check(self) -> bool:
+        """Follow the stream again from its start when it was re-created; True when it was."""
+        try:
+            info = await self.js.stream_info(INCIDENTS_STREAM)
+        except NotFoundError:
+            await ensure_streams(self.js, self.replicas)
+            info = await self.js.stream_info(INCIDENTS_STREAM)
+        if (
+            self._following
+            and info.created == self.created
+            and info.state.last_seq >= self.board.highest_seq
+        ):
+            return False
+        log.warning(
+            "the INCIDENTS stream was re-created: reading it again from its start",
+            extra={"stream_seq": info.state.last_seq, "highest_seq": self.board.highest_seq},
+        )
+        self._following = False  # until follow() completes: a failed attempt is retried
+        await self.stop()
+        self.board.restart()
+        await self.follow(info, start=0)
+        return True
+
+    async def watch(self, wake: asyncio.Event, interval: float = CHECK_SECONDS) -> None:
+        delay = interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), delay)
+            wake.clear()
+            try:
+                await self.check()
+            except Exception as exc:  # NATS or Redis not answering yet: soon again
+                log.warning("cannot check the INCIDENTS stream", extra={"error": repr(exc)})
+                delay = min(RETRY_SECONDS, interval)
+            else:
+                delay = interval
+
+    async def stop(self) -> None:
+        sub, self._sub = self._sub, None
+        self._generation += 1
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+
 def create_app(
     config: HeraldConfig,
     settings: Settings,
@@ -281,52 +388,57 @@ def create_app(
     clock: Clock = utc_now,
     keepalive: float = KEEPALIVE_SECONDS,
     replay: int = REPLAY_BUFFER,
+    stream_check: float = CHECK_SECONDS,
 ) -> Starlette:
     """The ASGI app. NATS and Redis are opened in the lifespan; `app.state.board` is the state.
 
     `replay`: how many past INCIDENTS messages to read again at start-up (and keep for resuming
-    browsers); at most the replay buffer's size."""
+    browsers); at most the replay buffer's size. `stream_check`: seconds between two checks that
+    the INCIDENTS stream is still the one followed (besides one after every reconnect)."""
     replay = max(0, min(replay, REPLAY_BUFFER))
     board = Board(config=config, since=clock(), keepalive=keepalive)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        wake = asyncio.Event()
+
+        async def on_reconnected() -> None:
+            wake.set()  # NATS may have come back without its streams: check now
+
         nc = await nats.connect(
-            settings.nats_url, name="herald-statuspage", max_reconnect_attempts=-1
+            settings.nats_url,
+            name="herald-statuspage",
+            max_reconnect_attempts=-1,
+            reconnected_cb=on_reconnected,
         )
         board.nc = nc
         redis_client = aioredis.from_url(settings.redis_url)
+        feed = IncidentFeed(board, nc.jetstream(), redis_client, settings.stream_replicas)
+        watch: asyncio.Task[None] | None = None
         try:
-            js = nc.jetstream()
-            await ensure_streams(js, settings.stream_replicas)
-
-            async def on_message(msg: Msg) -> None:
-                board.receive(msg.data, msg.metadata.sequence.stream)
-
+            await ensure_streams(feed.js, settings.stream_replicas)
             # Read from a little before "now": everything after `start` reaches us, in order (the
             # ordered consumer recreates itself after an outage, and a redelivery is skipped);
             # what came before is in the Redis snapshots loaded next. The board holds what it
             # receives until then and folds it in on top of them; the overlap is harmless
             # (versions) and fills the replay buffer, so a browser that was on a replica that
             # went away resumes here without a full snapshot.
-            last = (await js.stream_info(INCIDENTS_STREAM)).state.last_seq
-            start = max(last - replay, 0)
-            board.start_at(start)
-            sub = await js.subscribe(
-                INCIDENTS_SUBJECTS,
-                stream=INCIDENTS_STREAM,
-                cb=on_message,
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
-                config=ConsumerConfig(opt_start_seq=start + 1),
+            info = await feed.js.stream_info(INCIDENTS_STREAM)
+            last = info.state.last_seq
+            await feed.follow(info, start=max(last - replay, 0))
+            watch = asyncio.create_task(
+                feed.watch(wake, stream_check), name="incidents-stream-watch"
             )
-            board.load(await read_snapshots(redis_client, list(config.services)))
             log.info(
                 "status page ready", extra={"services": len(config.services), "stream_seq": last}
             )
             yield
-            await sub.unsubscribe()
         finally:
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
+            await feed.stop()
             board.fanout.close()
             await redis_client.aclose()
             await nc.close()

@@ -21,6 +21,8 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _SEQUENCE = re.compile(r"[0-9]{1,20}", re.ASCII)
 """What a Last-Event-ID of ours looks like: ASCII digits, no more than a uint64 has."""
 RETRY_MILLISECONDS = 3000
+SNAPSHOT = "snapshot"
+"""The event kind carrying the whole page."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,12 @@ class RingBuffer:
         """Declare that every event after `floor` will be seen (the subscription starts there)."""
         self.floor = max(self.floor, floor)
         self.last_id = max(self.last_id, floor)
+
+    def clear(self) -> None:
+        """Forget every event and sequence (the stream was re-created: sequences start over)."""
+        self._events.clear()
+        self.floor = 0
+        self.last_id = 0
 
     def append(self, event: SseEvent) -> None:
         if len(self._events) == self._events.maxlen:
@@ -114,8 +122,8 @@ class Client:
                 event = get.result()
                 if self.dropped:
                     return
-                if event.id <= self.last_id:
-                    continue  # already sent in the catch-up
+                if event.id <= self.last_id and event.event != SNAPSHOT:
+                    continue  # already sent in the catch-up (a snapshot starts the ids over)
                 self.last_id = event.id
                 on_send()
                 yield event.encode()
@@ -143,6 +151,15 @@ class Fanout:
         for client in list(self.clients):
             try:
                 client.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._drop(client)
+
+    def resync(self, snapshot: SseEvent) -> None:
+        """Send every connected client `snapshot` (the whole page, not kept for replay): after
+        it a client is at the snapshot's id, even a lower one (the stream started over)."""
+        for client in list(self.clients):
+            try:
+                client.queue.put_nowait(snapshot)
             except asyncio.QueueFull:
                 self._drop(client)
 
