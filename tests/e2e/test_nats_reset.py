@@ -17,11 +17,8 @@ connection open or ends it, the page must become true again without a reload.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shutil
-import sys
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,89 +30,15 @@ from devstack.processes import Stack
 from herald.shared.streams import ensure_streams
 from tests.infra import Infra, ServerProcess
 from tests.receiver import Receiver
-from tests.sse import SseEvent, read_events
+from tests.sse import SseClient, SseEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "examples" / "alerts"
-CONFIG = ROOT / "examples" / "herald.yaml"
-TOKEN = "e2e-token"
 
 RECOVERY_SECONDS = 60.0
 """Bound on how long the stack may take to take alerts again after NATS came back."""
 
 pytestmark = pytest.mark.e2e
-
-
-class EventSource:
-    """A browser's EventSource: reconnects whenever the stream ends or fails, sending the id of
-    the last event it received as `Last-Event-ID`. `connections` counts the streams opened."""
-
-    RECONNECT_SECONDS = 0.2
-    """A browser waits the server's `retry:` (3 s) before reconnecting; we are less patient."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.last_event_id: str | None = None
-        self.connections = 0
-        self.queue: asyncio.Queue[SseEvent] = asyncio.Queue()
-        self.connected = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None)) as client:
-            while True:
-                headers = {"Accept": "text/event-stream"}
-                if self.last_event_id is not None:
-                    headers["Last-Event-ID"] = self.last_event_id
-                with contextlib.suppress(httpx.HTTPError):
-                    async with client.stream("GET", self.url, headers=headers) as response:
-                        response.raise_for_status()
-                        self.connections += 1
-                        self.connected.set()
-                        async for event in read_events(response.aiter_lines()):
-                            if event.id is not None:
-                                self.last_event_id = event.id
-                            await self.queue.put(event)
-                await asyncio.sleep(self.RECONNECT_SECONDS)
-
-    async def __aenter__(self) -> EventSource:
-        self._task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self.connected.wait(), 10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
-    async def next(self, match: Callable[[SseEvent], bool], timeout: float = 15.0) -> SseEvent:
-        """The first event (from now on in the queue) for which `match` is true."""
-
-        async def find() -> SseEvent:
-            while True:
-                event = await self.queue.get()
-                if match(event):
-                    return event
-
-        return await asyncio.wait_for(find(), timeout)
-
-
-@pytest.fixture
-async def pager() -> AsyncIterator[Receiver]:
-    async with Receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-async def stack(infra: Infra, pager: Receiver) -> AsyncIterator[Stack]:
-    if not infra.owned:
-        pytest.fail(
-            "this fault test needs its own nats-server and redis-server (see tests/infra.py)"
-        )
-    env = infra.stack_env(CONFIG, HERALD_DEMO_TOKEN=TOKEN, HERALD_DEMO_PAGER_URL=pager.url)
-    async with Stack(env, out=sys.stderr) as running:
-        yield running
 
 
 def wipe_jetstream(nats: ServerProcess) -> None:
@@ -176,13 +99,17 @@ async def post_until_stored(http: httpx.AsyncClient, url: str, payload: dict[str
 async def test_recovers_when_nats_loses_its_jetstream_state(
     infra: Infra, stack: Stack, pager: Receiver, loss: str
 ) -> None:
-    assert infra.nats is not None
+    if not infra.owned or infra.nats is None:
+        pytest.fail("this fault test needs its own nats-server and redis-server (tests/infra.py)")
     page, ingest = stack.url("statuspage"), stack.url("ingest")
-    hook = f"{ingest}/hooks/inbound/{TOKEN}"
+    hook = f"{ingest}/hooks/inbound/{stack.env['HERALD_DEMO_TOKEN']}"
     firing = json.loads((ALERTS / "crashloop-firing.json").read_text())
     resolved = json.loads((ALERTS / "crashloop-resolved.json").read_text())
 
-    async with httpx.AsyncClient(timeout=10) as http, EventSource(f"{page}/events") as browser:
+    async with (
+        httpx.AsyncClient(timeout=10) as http,
+        SseClient(f"{page}/events", reconnect=True) as browser,
+    ):
         await browser.next(lambda e: e.event == "snapshot")  # the page is live
 
         assert (await http.post(hook, json=firing)).status_code == 200

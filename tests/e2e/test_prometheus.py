@@ -109,12 +109,6 @@ def herald_config(tmp_path: Path) -> tuple[Path, HeraldConfig]:
 
 
 @pytest.fixture
-async def pager() -> AsyncIterator[Receiver]:
-    async with Receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
 async def stack(
     binaries: None, infra: Infra, pager: Receiver, herald_config: tuple[Path, HeraldConfig]
 ) -> AsyncIterator[Stack]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,22 +21,8 @@ from tests.sse import SseClient, SseEvent
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "examples" / "alerts"
 CONFIG = ROOT / "examples" / "herald.yaml"
-TOKEN = "e2e-token"
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def pager() -> AsyncIterator[Receiver]:
-    async with Receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-async def stack(infra: Infra, pager: Receiver) -> AsyncIterator[Stack]:
-    env = infra.stack_env(CONFIG, HERALD_DEMO_TOKEN=TOKEN, HERALD_DEMO_PAGER_URL=pager.url)
-    async with Stack(env, out=sys.stderr) as running:
-        yield running
 
 
 def _payments(event: SseEvent, status: str) -> bool:
@@ -53,7 +38,7 @@ def _component(summary: dict[str, Any], cid: str) -> dict[str, Any]:
 
 async def test_crashloop_story(stack: Stack, pager: Receiver) -> None:
     page, ingest = stack.url("statuspage"), stack.url("ingest")
-    hook = f"{ingest}/hooks/inbound/{TOKEN}"
+    hook = f"{ingest}/hooks/inbound/{stack.env['HERALD_DEMO_TOKEN']}"
     async with httpx.AsyncClient(timeout=10) as http, SseClient(f"{page}/events") as sse:
         await sse.next(lambda e: e.event == "snapshot")  # the stream is live
 
