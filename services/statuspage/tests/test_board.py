@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from herald.shared.events import ComponentStatus, Impact, IncidentStatus
-from herald.statuspage.app import Board
+from herald.statuspage.board import Board
 from herald.statuspage.page import render_page
 
 HISTORY_0 = """

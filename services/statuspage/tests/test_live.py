@@ -22,7 +22,8 @@ from herald.shared.events import ComponentStatus, Impact
 from herald.shared.keys import status_key
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
-from herald.statuspage.app import Board, Server, create_app
+from herald.statuspage.app import Server, create_app
+from herald.statuspage.board import Board
 from tests.loopback import serving as on_loopback
 
 pytestmark = pytest.mark.integration

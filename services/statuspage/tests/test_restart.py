@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 import uvicorn
 
 import herald.statuspage.app as app_module
+import herald.statuspage.feed as feed_module
 from herald.shared.events import ComponentStatus, Impact
 from herald.shared.keys import status_key
 from herald.shared.streams import ensure_streams
@@ -80,7 +81,7 @@ async def test_a_restarted_page_shows_the_open_incident(infra, make, monkeypatch
 
     app = app_module.create_app(make.config(), infra.settings(), replay=1)
     board = app.state.board
-    real_read = app_module.read_snapshots
+    real_read = feed_module.read_snapshots
     real_receive = board.receive
     replayed = asyncio.Event()
 
@@ -96,7 +97,7 @@ async def test_a_restarted_page_shows_the_open_incident(infra, make, monkeypatch
         return await real_read(client, services)
 
     monkeypatch.setattr(board, "receive", receive)
-    monkeypatch.setattr(app_module, "read_snapshots", slow_read)
+    monkeypatch.setattr(feed_module, "read_snapshots", slow_read)
 
     server = app_module.Server(uvicorn.Config(app, log_config=None, lifespan="on"), board)
     async with (

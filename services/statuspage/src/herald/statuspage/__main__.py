@@ -9,7 +9,8 @@ import uvicorn
 from herald.shared.config import ConfigError, load_config
 from herald.shared.logs import configure_logging
 from herald.shared.settings import Settings, SettingsError
-from herald.statuspage.app import Board, Server, create_app
+from herald.statuspage.app import Server, create_app
+from herald.statuspage.board import Board
 
 PORT_VAR = "HERALD_STATUSPAGE_PORT"
 DEFAULT_PORT = 8080
