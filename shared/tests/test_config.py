@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from herald.shared.config import (
+    AppriseChannel,
     ConfigError,
     WebhookChannel,
     load_config,
@@ -108,3 +109,60 @@ def test_reference_errors_point_at_their_line() -> None:
         parse_config(text, "c.yaml")
     assert "c.yaml:4: services.api.oncall: unknown on-call target 'nobody'" in str(err.value)
     assert "c.yaml:7: oncall.team.channels.1: unknown channel 'ghost'" in str(err.value)
+
+
+def test_apprise_channel_takes_secret_urls() -> None:
+    config = parse_config(
+        "channels:\n"
+        "  chat:\n"
+        "    type: apprise\n"
+        "    urls:\n"
+        "      - {env: SLACK_URL}\n"
+        "      - {file: /run/secrets/teams, optional: true}\n"
+        "    timeout_seconds: 20\n"
+    )
+    chat = config.channels["chat"]
+    assert isinstance(chat, AppriseChannel)
+    assert [ref.describe() for ref in chat.urls] == [
+        "environment variable SLACK_URL",
+        "file /run/secrets/teams",
+    ]
+    assert chat.urls[1].optional
+    assert chat.timeout_seconds == 20
+    short = parse_config("channels:\n  chat: {type: apprise, urls: [{env: X}]}\n")
+    assert isinstance(short.channels["chat"], AppriseChannel)
+    assert short.channels["chat"].timeout_seconds == 10
+
+
+@pytest.mark.parametrize(
+    ("entry", "where"),
+    [
+        (
+            "{type: apprise, urls: []}",
+            "c.yaml:3: channels.chat.apprise.urls: Tuple should have at least 1 item",
+        ),
+        ("{type: apprise}", "c.yaml:3: channels.chat.apprise.urls: Field required"),
+        (
+            "{type: apprise, urls: [{env: X}], timeout_seconds: 61}",
+            "channels.chat.apprise.timeout_seconds",
+        ),
+        (
+            "{type: apprise, urls: [{env: X}], url: {env: Y}}",
+            "channels.chat.apprise.url: Extra inputs",
+        ),
+    ],
+)
+def test_apprise_channel_errors_name_their_field(entry: str, where: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(f"channels:\n  chat:\n    {entry}\n", "c.yaml")
+    assert where in str(err.value)
+
+
+def test_apprise_url_secrets_are_checked() -> None:
+    config = parse_config(
+        "channels:\n  chat:\n    type: apprise\n    urls: [{env: HERALD_TEST_SLACK}, {env: X, optional: true}]\n"
+    )
+    assert resolve_secrets_check(config, {}) == [
+        "channels.chat.urls.0: secret environment variable HERALD_TEST_SLACK is not set"
+    ]
+    assert resolve_secrets_check(config, {"HERALD_TEST_SLACK": "slack://a/b/c"}) == []

@@ -106,11 +106,13 @@ Runner = Callable[..., AbstractAsyncContextManager[Running]]
 @pytest.fixture
 def notifier(infra: Infra, receiver: Receiver) -> Runner:
     @asynccontextmanager
-    async def run(retry: RetryPolicy = FAST_RETRY) -> AsyncIterator[Running]:
+    async def run(
+        retry: RetryPolicy = FAST_RETRY, config: HeraldConfig | None = None
+    ) -> AsyncIterator[Running]:
         nc = await nats.connect(infra.nats_url)
         holder: list[Running] = []
         app = create_app(
-            config_for(receiver),
+            config or config_for(receiver),
             settings_for(infra),
             retry=retry,
             observe=lambda h: holder[0].handled.put_nowait(h),
@@ -379,3 +381,59 @@ async def test_a_durable_lost_with_its_stream_is_put_back(
         assert handled.decision.verdict is Verdict.ACK
         assert (await receiver.next("/fast")).body["type"] == "incident.opened"
         assert (await receiver.next("/fast")).body["type"] == "incident.resolved"
+
+
+def apprise_config_for(receiver: Receiver) -> HeraldConfig:
+    """A webhook beside an Apprise channel posting to the receiver through `json://`."""
+    return parse_config(
+        f"""
+services:
+  payments-api: {{name: Payments API, oncall: backend}}
+oncall:
+  backend: {{channels: [fast, chat, quiet]}}
+channels:
+  fast:
+    type: webhook
+    url: "{receiver.url("/fast")}"
+  chat:
+    type: apprise
+    urls:
+      - "json://127.0.0.1:{receiver.port}/chat"
+      - {{env: HERALD_TEST_UNSET_URL, optional: true}}
+  quiet:
+    type: apprise
+    urls: [{{env: HERALD_TEST_UNSET_URL, optional: true}}]
+"""
+    )
+
+
+async def test_an_apprise_channel_pages_beside_a_webhook_and_is_retried(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    receiver.script("/chat", 500)
+    async with notifier(config=apprise_config_for(receiver)) as n:
+        await n.publish(opened())
+        deliveries = await n.until_settled("ev-open-1")
+        assert [h.decision.verdict for h in deliveries] == [Verdict.RETRY, Verdict.ACK]
+        assert results(deliveries[0]) == {
+            "fast": Outcome.SENT,
+            "chat": Outcome.RETRYABLE,
+            "quiet": Outcome.DISABLED,
+        }
+        assert results(deliveries[1])["chat"] is Outcome.SENT
+        assert results(deliveries[1])["fast"] is Outcome.DUPLICATE
+
+        await n.publish(resolved())
+        [handled] = await n.until_settled("ev-resolve-1")
+        assert handled.decision.verdict is Verdict.ACK
+        assert results(handled)["chat"] is Outcome.SENT
+
+    chat = [(await receiver.next("/chat")).body for _ in range(3)]
+    assert [(body["title"], body["type"]) for body in chat] == [
+        ("[OPENED] Payments API: Card payments failing", "failure"),  # answered 500
+        ("[OPENED] Payments API: Card payments failing", "failure"),
+        ("[RESOLVED] Payments API: Card payments failing", "success"),
+    ]
+    assert chat[0]["message"].startswith("5% of card payments fail")
+    assert receiver.count("/chat") == 3
+    assert receiver.count("/fast") == 2

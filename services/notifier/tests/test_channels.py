@@ -20,9 +20,11 @@ from herald.notifier.channels import (
     open_channels,
     plan_channels,
 )
+from herald.notifier.channels.secrecy import keep_urls_out_of_logs
 from herald.notifier.notice import build_notice
 from herald.shared.config import ConfigError, parse_config
 from services.notifier.tests.events import opened
+from services.notifier.tests.root_log import RootLog
 
 CONFIG = parse_config(
     """
@@ -168,3 +170,11 @@ channels:
         parse_config(with_timeout(MAX_SEND_SECONDS + 1))
     with pytest.raises(ValueError, match="webhook timeout"):
         WebhookTarget(url="http://pager/x", timeout_seconds=MAX_SEND_SECONDS + 1)
+
+
+async def test_webhook_urls_stay_out_of_the_log(root_log: RootLog) -> None:
+    # httpx logs every request's URL at INFO; the notifier keeps it to warnings.
+    keep_urls_out_of_logs()
+    assert NOTICE is not None
+    await webhook(httpx.MockTransport(lambda _: httpx.Response(200))).send(NOTICE)
+    assert "pager.test" not in root_log.text

@@ -120,7 +120,24 @@ class WebhookChannel(Strict):
     headers: dict[str, SecretRef] = Field(default_factory=dict)
 
 
-Channel = Annotated[ConsoleChannel | WebhookChannel, Field(discriminator="type")]
+class AppriseChannel(Strict):
+    """Sends through Apprise (https://github.com/caronc/apprise): Slack, Microsoft Teams,
+    Discord, email, PagerDuty, Opsgenie, Telegram, ntfy, Matrix, generic `json://` and more,
+    each written as an Apprise URL (`slack://...`, `pagerduty://...`, `mailtos://...`).
+
+    Apprise URLs embed credentials, so each one is a secret reference (`{env: X}` /
+    `{file: P}`); the notifier checks every URL at start and never logs them. One that is
+    `optional` and unset is skipped; the channel is disabled when none is set. All URLs of a
+    channel are sent together and retried together."""
+
+    type: Literal["apprise"]
+    urls: tuple[SecretRef, ...] = Field(min_length=1)
+    """Apprise URLs, one service each."""
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    """Bound of the whole send (every URL), in seconds."""
+
+
+Channel = Annotated[ConsoleChannel | WebhookChannel | AppriseChannel, Field(discriminator="type")]
 
 
 class OnCall(Strict):
@@ -266,4 +283,7 @@ def resolve_secrets_check(config: HeraldConfig, environ: dict[str, str] | None =
             check(f"channels.{cid}.url", ch.url)
             for name, ref in ch.headers.items():
                 check(f"channels.{cid}.headers.{name}", ref)
+        elif isinstance(ch, AppriseChannel):
+            for n, ref in enumerate(ch.urls):
+                check(f"channels.{cid}.urls.{n}", ref)
     return problems

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 
 from herald.notifier.channels import MAX_SEND_SECONDS, Channel, open_channels, plan_channels
+from herald.notifier.channels.secrecy import keep_urls_out_of_logs
 from herald.notifier.ledger import Ledger
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.pager import Handled, Pager
@@ -156,6 +157,7 @@ def create_app(
     policy = retry or RetryPolicy()
     registry = registry if registry is not None else CollectorRegistry()
     metrics = NotifierMetrics(registry)
+    keep_urls_out_of_logs()
     plan = plan_channels(config, environ)
     runtime = Runtime()
     # JetStream may lose the durable (and the streams) under us: the keeper puts them back.
@@ -229,6 +231,8 @@ def create_app(
         try:
             for cid, why in plan.disabled.items():
                 log.warning("channel %s is disabled: %s", cid, why, extra={"channel": cid})
+            for cid, which in plan.skipped.items():
+                log.info("channel %s: %s, skipped", cid, which, extra={"channel": cid})
             opened = channels if channels is not None else open_channels(plan, http)
             runtime.redis = redis
             connection = await broker.connect()
