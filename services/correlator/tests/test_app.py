@@ -284,7 +284,9 @@ async def test_redis_outage_means_redelivery_not_loss(
     infra: Infra, bus: Bus, alert: AlertFactory
 ) -> None:
     if infra.redis is None:
-        pytest.skip("needs a Redis server the tests own")
+        pytest.fail(
+            "this fault test stops Redis: it needs the redis-server the fixtures start (tests/infra.py)"
+        )
     naked: asyncio.Queue[dict[str, object]] = asyncio.Queue()
 
     async def on_nak(msg: Msg) -> None:
