@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from herald.shared.settings import KEEP_ALIVE_SECONDS
+
 
 def listening_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -23,8 +25,13 @@ def listening_socket() -> socket.socket:
 
 
 def quiet_server(app: ASGIApp) -> uvicorn.Server:
-    """uvicorn for a stand-in endpoint: no lifespan, warnings only."""
-    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    """uvicorn for a stand-in endpoint: no lifespan, warnings only, and idle connections kept as
+    long as our services keep theirs (uvicorn's 5 s default races clients reusing them)."""
+    return uvicorn.Server(
+        uvicorn.Config(
+            app, log_level="warning", lifespan="off", timeout_keep_alive=KEEP_ALIVE_SECONDS
+        )
+    )
 
 
 @asynccontextmanager

@@ -10,6 +10,13 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_CONFIG = "examples/herald.yaml"
 
 
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle HTTP keep-alive connection stays open (uvicorn's default is 5 s). Longer
+than the idle timeout of common load balancers and proxies (60 s), so a connection is never
+closed by us just as the client reuses it (a dropped request: a 502 at the proxy, or a
+RemoteProtocolError at a client)."""
+
+
 class SettingsError(ValueError):
     """An environment variable has a value we cannot use; the message names it."""
 

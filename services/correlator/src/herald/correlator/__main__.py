@@ -9,7 +9,7 @@ import uvicorn
 from herald.correlator.app import create_app
 from herald.shared.config import ConfigError, load_config
 from herald.shared.logs import configure_logging
-from herald.shared.settings import Settings, SettingsError
+from herald.shared.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError
 
 PORT_VAR = "HERALD_CORRELATOR_PORT"
 DEFAULT_PORT = 8082
@@ -25,7 +25,14 @@ def main() -> None:
     configure_logging("correlator", settings.log_level, settings.log_format)
     app = create_app(config, settings)
     # log_config=None keeps our JSON logging; uvicorn runs the lifespan and handles SIGTERM.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, lifespan="on")
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
 
 
 if __name__ == "__main__":

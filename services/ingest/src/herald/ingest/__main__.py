@@ -11,7 +11,7 @@ from herald.ingest.app import create_app
 from herald.ingest.options import IngestOptions
 from herald.shared.config import ConfigError, load_config
 from herald.shared.logs import configure_logging
-from herald.shared.settings import Settings, SettingsError
+from herald.shared.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError
 
 PORT_VAR = "HERALD_INGEST_PORT"
 DEFAULT_PORT = 8081
@@ -41,6 +41,7 @@ def main() -> None:
         port=settings.port,
         log_config=None,
         access_log=False,  # the path carries the integration token: never log it
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
         lifespan="on",
     )

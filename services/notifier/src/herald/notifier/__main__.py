@@ -9,7 +9,7 @@ import uvicorn
 from herald.notifier.app import create_app
 from herald.shared.config import ConfigError, load_config
 from herald.shared.logs import configure_logging
-from herald.shared.settings import Settings, SettingsError
+from herald.shared.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError
 
 
 def main() -> None:
@@ -32,6 +32,7 @@ def main() -> None:
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=35,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

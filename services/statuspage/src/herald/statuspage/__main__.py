@@ -8,7 +8,7 @@ import uvicorn
 
 from herald.shared.config import ConfigError, load_config
 from herald.shared.logs import configure_logging
-from herald.shared.settings import Settings, SettingsError
+from herald.shared.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError
 from herald.statuspage.app import Server, create_app
 from herald.statuspage.board import Board
 
@@ -34,6 +34,7 @@ def main() -> None:
             log_config=None,
             proxy_headers=True,
             timeout_graceful_shutdown=10,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         ),
         board,
     )
