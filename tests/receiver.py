@@ -1,8 +1,12 @@
-"""A real HTTP endpoint that records the JSON POSTed to it (a stand-in pager for the tests)."""
+"""A real local HTTP endpoint standing in for a pager's webhook: records every JSON POST, per path,
+and answers each path with scripted statuses, then 200 (served by uvicorn on loopback)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -12,28 +16,37 @@ from starlette.routing import Route
 
 from tests.loopback import listening_socket, quiet_server, serving
 
+WAIT = 10.0
+"""Upper bound for awaiting something that should happen (a failure, not a timing)."""
+
+HOOK = "/hook"
+"""The path `url` points at."""
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
 
 class Receiver:
-    """Listens as soon as it is entered (the socket is bound before uvicorn serves it).
-
-    `fail_next` makes the next POSTs answer that status instead of 200, to test retries."""
+    """Listens as soon as it is entered (the socket is bound before uvicorn serves it)."""
 
     def __init__(self) -> None:
         self.sock = listening_socket()
         self.port = int(self.sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.url = self.url_for(HOOK)
         self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.fail_next: list[int] = []
-
-        async def hook(request: Request) -> Response:
-            body = await request.json()
-            if self.fail_next:
-                return JSONResponse({"error": "induced"}, status_code=self.fail_next.pop(0))
-            await self.received.put(body)
-            return JSONResponse({"ok": True})
-
-        app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-        self._serving = serving(quiet_server(app), self.sock)
+        """Bodies POSTed to `url`, in arrival order (what `next()` reads for that path)."""
+        self.arrivals: list[str] = []
+        """Paths of every POST, in arrival order."""
+        self._queues: dict[str, asyncio.Queue[Received]] = defaultdict(asyncio.Queue)
+        self._counts: dict[str, int] = defaultdict(int)
+        self._scripts: dict[str, list[int]] = {}
+        self._always: dict[str, int] = {}
+        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST"])])
+        self._serving = serving(quiet_server(app), self.sock, timeout=WAIT)
 
     async def __aenter__(self) -> Receiver:
         await self._serving.__aenter__()
@@ -42,5 +55,34 @@ class Receiver:
     async def __aexit__(self, *exc: object) -> None:
         await self._serving.__aexit__(None, None, None)
 
-    async def next(self, timeout: float = 15.0) -> dict[str, Any]:
-        return await asyncio.wait_for(self.received.get(), timeout)
+    def url_for(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def script(self, path: str, *statuses: int) -> None:
+        """Answer the next POSTs to `path` with `statuses`, in order, then 200."""
+        self._scripts[path] = list(statuses)
+
+    def always(self, path: str, status: int) -> None:
+        self._always[path] = status
+
+    def count(self, path: str) -> int:
+        return self._counts[path]
+
+    async def next(self, path: str = HOOK, timeout: float = WAIT) -> Received:
+        """The next POST to `path` (for `url`'s path: the next body of `received`)."""
+        if path == HOOK:
+            return Received(path, {}, await asyncio.wait_for(self.received.get(), timeout))
+        return await asyncio.wait_for(self._queues[path].get(), timeout)
+
+    async def _endpoint(self, request: Request) -> Response:
+        path = request.url.path
+        body = json.loads(await request.body())
+        self._counts[path] += 1
+        self.arrivals.append(path)
+        if path == HOOK:
+            self.received.put_nowait(body)
+        else:
+            self._queues[path].put_nowait(Received(path, dict(request.headers), body))
+        script = self._scripts.get(path)
+        status = script.pop(0) if script else self._always.get(path, 200)
+        return JSONResponse({"status": status}, status_code=status)

@@ -114,7 +114,7 @@ async def test_recovers_when_nats_loses_its_jetstream_state(
 
         assert (await http.post(hook, json=firing)).status_code == 200
         await browser.next(lambda e: payments_status(e) == "major_outage")
-        opened = await pager.next()
+        opened = (await pager.next()).body
         assert opened["type"] == "incident.opened"
 
         if loss == "empty-volume":
@@ -128,7 +128,7 @@ async def test_recovers_when_nats_loses_its_jetstream_state(
         after = (await http.get(f"{page}/api/v2/summary.json")).json()
         assert _component(after, "payments-api")["status"] == "operational"
         assert after["incidents"] == []
-        notice = await pager.next(timeout=RECOVERY_SECONDS)
+        notice = (await pager.next(timeout=RECOVERY_SECONDS)).body
         assert notice["type"] == "incident.resolved"
         assert notice["incident"]["id"] == opened["incident"]["id"]
 
@@ -143,7 +143,7 @@ async def test_recovers_when_nats_loses_its_jetstream_state(
         assert _component(summary, "payments-api")["status"] == "major_outage"
         (incident,) = summary["incidents"]
         assert incident["status"] != "resolved"
-        paged = await pager.next()
+        paged = (await pager.next()).body
         assert paged["type"] == "incident.opened"
         assert paged["incident"]["id"] != opened["incident"]["id"]
         assert pager.received.empty(), "someone was paged twice"

@@ -66,7 +66,7 @@ async def test_crashloop_story(stack: Stack, pager: Receiver) -> None:
         assert "Payments API pod is in CrashLoopBackOff" in html
         assert "Major Outage" in html
 
-        opened = await pager.next()
+        opened = (await pager.next()).body
         assert opened["type"] == "incident.opened"
         assert opened["service"]["id"] == "payments-api"
         assert opened["incident"]["title"] == "Payments API pod is in CrashLoopBackOff"
@@ -87,7 +87,7 @@ async def test_crashloop_story(stack: Stack, pager: Receiver) -> None:
             ("Payments API pod is in CrashLoopBackOff", "resolved")
         ]
 
-        notice = await pager.next()
+        notice = (await pager.next()).body
         assert notice["type"] == "incident.resolved"
         assert notice["incident"]["id"] == opened["incident"]["id"]
         assert pager.received.empty(), "the resent firing alert paged someone twice"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -34,6 +34,7 @@ from herald.shared.keys import status_key
 from herald.shared.settings import Settings
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import ALERTS_STREAM, CORRELATOR_DURABLE, alert_subject
+from tests.asgi import in_process
 from tests.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -61,13 +62,9 @@ def settings_for(infra: Infra) -> Settings:
     return infra.settings(log_format="text")
 
 
-@asynccontextmanager
-async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+def running(app: Starlette) -> AbstractAsyncContextManager[httpx.AsyncClient]:
     """Run the app's lifespan (as uvicorn would) and give an HTTP client on it."""
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://correlator") as client:
-            yield client
+    return in_process(app, "http://correlator")
 
 
 class Bus:

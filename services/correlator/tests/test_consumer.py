@@ -1,9 +1,9 @@
-from herald.correlator.consumer import redelivery_delay
+from herald.correlator.consumer import REDELIVERY
 
 
 def test_redelivery_delay_backs_off_and_is_bounded() -> None:
-    delays = [redelivery_delay(n) for n in range(1, 12)]
-    assert delays[0] > 0
+    delays = [REDELIVERY.delay(n) for n in range(1, 12)]
     assert delays == sorted(delays)
-    assert max(delays) == 15.0
-    assert redelivery_delay(0) == delays[0]
+    assert delays[0] == 0.25
+    assert delays[-1] == 15.0
+    assert REDELIVERY.delay(0) == delays[0]

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-import nats
 import pytest
 import redis.asyncio as aioredis
-from nats.errors import MaxPayloadError
 from prometheus_client import CollectorRegistry
 
-from herald.correlator.consumer import AlertConsumer
+from herald.correlator.consumer import Correlator
 from herald.correlator.metrics import CorrelatorMetrics
+from herald.correlator.publisher import IncidentPublisher
 from herald.correlator.routing import Route
 from herald.correlator.store import CorrelatorStore, outbox_key, route_key
 from herald.shared.config import HeraldConfig, parse_config
-from herald.shared.events import INCIDENT_EVENT_NAMES, IncidentEvent
+from herald.shared.events import IncidentEvent
+from herald.shared.runtime import NatsConnection
 from herald.shared.streams import ensure_streams
-from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
 from tests.infra import Infra
 
 from .conftest import make_alert
@@ -67,16 +66,23 @@ async def redis(infra: Infra) -> AsyncIterator[aioredis.Redis]:
     await r.aclose()
 
 
+class Recorded:
+    """An in-memory publisher: what would go to JetStream, in order."""
+
+    def __init__(self, published: list[IncidentEvent]) -> None:
+        self.published = published
+
+    async def publish(self, events: Sequence[IncidentEvent]) -> None:
+        self.published.extend(events)
+
+
 def consumer_for(
     redis: aioredis.Redis, config: HeraldConfig, published: list[IncidentEvent]
-) -> AlertConsumer:
-    async def publish(event: IncidentEvent) -> None:
-        published.append(event)
-
-    return AlertConsumer(
+) -> Correlator:
+    return Correlator(
         CorrelatorStore(redis, config),
         config,
-        publish,
+        Recorded(published),
         CorrelatorMetrics(CollectorRegistry()),
         lambda: NOW,
     )
@@ -136,18 +142,13 @@ async def test_one_big_annotation_wedges_every_later_alert_of_the_service(
     Was: the event sits at the head of the outbox forever: the flush of every later alert of
     the service raises, every ALERTS message of the service is nacked and redelivered forever,
     and the page never changes again for that service (nothing after it is published)."""
-    nc = await nats.connect(infra.nats_url)
+    nats = NatsConnection(infra.nats_url, "test-correlator")
+    await nats.connect()
+    nc = nats.nc
     try:
-        js = nc.jetstream()
-        await ensure_streams(js)
-
-        async def publish(event: IncidentEvent) -> None:
-            await js.publish(
-                incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind]),
-                event.model_dump_json().encode(),
-                stream=INCIDENTS_STREAM,
-                headers={"Nats-Msg-Id": event.event_id},
-            )
+        await ensure_streams(nats.js)
+        registry = CollectorRegistry()
+        metrics = CorrelatorMetrics(registry)
 
         config = parse_config(
             """
@@ -157,11 +158,11 @@ services:
   payments-api: {name: Payments API}
 """
         )
-        consumer = AlertConsumer(
+        consumer = Correlator(
             CorrelatorStore(redis, config),
             config,
-            publish,
-            CorrelatorMetrics(CollectorRegistry()),
+            IncidentPublisher(nats, metrics),
+            metrics,
             lambda: NOW,
         )
         big = make_alert("fp-big", "firing", T0, annotations={"summary": "x" * 600_000})
@@ -184,7 +185,7 @@ services:
                 "in the outbox behind the oversized one"
             )
     finally:
-        await nc.close()
+        await nats.close()
 
 
 async def test_refire_under_new_config_closes_the_old_instance_where_it_lived(
@@ -240,38 +241,39 @@ async def test_a_route_only_moves_to_a_newer_alert_instance(redis: aioredis.Redi
 
 
 async def test_an_event_the_broker_rejects_for_good_does_not_block_the_outbox(
-    redis: aioredis.Redis,
+    infra: Infra, redis: aioredis.Redis
 ) -> None:
     """Whatever the bounds, an event NATS refuses permanently (MaxPayloadError) is logged,
     counted and dropped, so the events after it still go out."""
-    published: list[IncidentEvent] = []
-    poisoned: set[str] = set()
+    nats = NatsConnection(infra.nats_url, "test-correlator")
+    await nats.connect()
+    try:
+        await ensure_streams(nats.js)
+        registry = CollectorRegistry()
+        metrics = CorrelatorMetrics(registry)
+        store = CorrelatorStore(redis, CONFIG_BEFORE)
+        consumer = Correlator(
+            store, CONFIG_BEFORE, IncidentPublisher(nats, metrics), metrics, lambda: NOW
+        )
+        # the first alert's events are stored; the first one is made too big for the broker
+        stored = await store.apply("payments-api", make_alert("fp1", labels=LABELS), NOW)
+        poisoned = stored[0].model_copy(update={"event_id": "x" * nats.nc.max_payload})
+        await redis.lset(outbox_key("payments-api"), 0, poisoned.model_dump_json())
 
-    async def publish(event: IncidentEvent) -> None:
-        if event.event_id in poisoned:
-            raise MaxPayloadError
-        published.append(event)
+        second = make_alert("fp2", "firing", T0 + timedelta(minutes=1), labels=LABELS)
+        await consumer.handle(second.model_dump_json().encode())
 
-    registry = CollectorRegistry()
-    config = CONFIG_BEFORE
-    store = CorrelatorStore(redis, config)
-    consumer = AlertConsumer(store, config, publish, CorrelatorMetrics(registry), lambda: NOW)
-    # the first alert's events are stored, then refused by the broker
-    stored = await store.apply("payments-api", make_alert("fp1", labels=LABELS), NOW)
-    poisoned.add(stored[0].event_id)
-
-    second = make_alert("fp2", "firing", T0 + timedelta(minutes=1), labels=LABELS)
-    await consumer.handle(second.model_dump_json().encode())
-
-    assert [e.kind for e in published] == [
-        "component.status_changed",
-        "incident.updated",
-    ]
-    assert await redis.llen(outbox_key("payments-api")) == 0
-    dropped = registry.get_sample_value(
-        "herald_correlator_incident_events_dropped_total", {"kind": "incident.opened"}
-    )
-    assert dropped == 1.0
+        assert await redis.llen(outbox_key("payments-api")) == 0
+        published = registry.get_sample_value(
+            "herald_correlator_incident_events_published_total", {"kind": "incident.updated"}
+        )
+        assert published == 1.0
+        dropped = registry.get_sample_value(
+            "herald_correlator_incident_events_dropped_total", {"kind": "incident.opened"}
+        )
+        assert dropped == 1.0
+    finally:
+        await nats.close()
 
 
 async def test_outboxes_of_services_no_longer_configured_are_found(redis: aioredis.Redis) -> None:

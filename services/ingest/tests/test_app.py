@@ -22,11 +22,12 @@ from starlette.applications import Starlette
 from herald.ingest.app import create_app
 from herald.ingest.normalize import event_id
 from herald.ingest.options import IngestOptions
-from herald.ingest.publisher import AlertPublisher
 from herald.shared.config import parse_config
 from herald.shared.events import AlertReceived, AlertState
+from herald.shared.runtime import NatsConnection
 from herald.shared.settings import Settings
 from herald.shared.subjects import ALERTS_STREAM, alert_subject
+from tests.asgi import in_process
 from tests.infra import Infra
 
 from .payloads import alert, message
@@ -54,7 +55,7 @@ integrations:
 @dataclass
 class Ingest:
     client: httpx.AsyncClient
-    publisher: AlertPublisher
+    nats: NatsConnection
     app: Starlette
 
     async def post(self, doc: Any, token: str = "tok-am", **kw: Any) -> httpx.Response:  # noqa: S107
@@ -69,20 +70,19 @@ async def running_ingest(nats_url: str, *, wait_connected: bool = True) -> Async
     settings = Settings.from_env(
         port_var="HERALD_INGEST_PORT", default_port=8081, env={"NATS_URL": nats_url}
     )
-    publisher = AlertPublisher(
+    nats = NatsConnection(
         nats_url,
-        publish_timeout=opts.publish_timeout,
+        "test-ingest",
         connect_timeout=opts.connect_timeout,
         reconnect_wait=opts.reconnect_wait,
+        request_timeout=opts.publish_timeout,
     )
-    app = create_app(CONFIG, settings, opts, publisher=publisher, clock=lambda: NOW)
-    async with app.router.lifespan_context(app):
+    app = create_app(CONFIG, settings, opts, nats=nats, clock=lambda: NOW)
+    async with in_process(app, "http://ingest") as client:
         if wait_connected:
-            await asyncio.wait_for(publisher.connected.wait(), WAIT)
-            assert await publisher.ready()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
-            yield Ingest(client, publisher, app)
+            await asyncio.wait_for(nats.connected.wait(), WAIT)
+            assert (await client.get("/readyz")).status_code == 200
+        yield Ingest(client, nats, app)
 
 
 @pytest.fixture
@@ -269,7 +269,7 @@ async def test_nats_stopped_answers_503_then_recovers(
 ) -> None:
     assert infra.nats is not None
     infra.nats.stop()
-    await asyncio.wait_for(ingest.publisher.disconnected.wait(), WAIT)
+    await asyncio.wait_for(ingest.nats.disconnected.wait(), WAIT)
 
     resp = await ingest.post(two_alerts())
     assert resp.status_code == 503
@@ -278,7 +278,7 @@ async def test_nats_stopped_answers_503_then_recovers(
     assert (await ingest.client.get("/healthz")).status_code == 200
 
     infra.nats.start()
-    await asyncio.wait_for(ingest.publisher.connected.wait(), WAIT)
+    await asyncio.wait_for(ingest.nats.connected.wait(), WAIT)
     resp = await ingest.post(two_alerts())
     assert resp.status_code == 200
     assert resp.json()["duplicates"] == 0
@@ -335,7 +335,7 @@ async def test_starts_while_nats_is_down(infra: Infra, nc: NATS) -> None:
         assert (await ingest.client.get("/readyz")).status_code == 503
 
         infra.nats.start()
-        await asyncio.wait_for(ingest.publisher.connected.wait(), WAIT)
+        await asyncio.wait_for(ingest.nats.connected.wait(), WAIT)
         resp = await ingest.post(two_alerts())
         assert resp.status_code == 200
         assert resp.json() == {"status": "ok", "alerts": 2, "duplicates": 0}

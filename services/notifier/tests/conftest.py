@@ -7,20 +7,14 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Route
 
-from services.notifier.tests.receiver import WAIT, Receiver
 from services.notifier.tests.root_log import RootLog
-from tests.loopback import listening_socket, quiet_server, serving
+from tests.receiver import Receiver
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    sock = listening_socket()  # connections queue until uvicorn accepts: nothing to wait for
-    rec = Receiver(sock.getsockname()[1])
-    app = Starlette(routes=[Route("/{path:path}", rec.endpoint, methods=["POST"])])
-    async with serving(quiet_server(app), sock, timeout=WAIT):
+    async with Receiver() as rec:
         yield rec
 
 

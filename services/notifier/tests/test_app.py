@@ -29,8 +29,9 @@ from herald.shared.settings import Settings
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, NOTIFIER_DURABLE, incident_subject
 from services.notifier.tests.events import T0, opened, resolved
-from services.notifier.tests.receiver import WAIT, Receiver
+from tests.asgi import in_process
 from tests.infra import Infra
+from tests.receiver import WAIT, Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -50,11 +51,11 @@ channels:
   console: {{type: console}}
   fast:
     type: webhook
-    url: "{receiver.url("/fast")}"
+    url: "{receiver.url_for("/fast")}"
     headers: {{Authorization: "Bearer fast-token"}}
   flaky:
     type: webhook
-    url: "{receiver.url("/flaky")}"
+    url: "{receiver.url_for("/flaky")}"
   dormant:
     type: webhook
     url: {{env: HERALD_TEST_UNSET_URL, optional: true}}
@@ -121,7 +122,7 @@ def notifier(infra: Infra, receiver: Receiver) -> Runner:
         running = Running(app, nc.jetstream())
         holder.append(running)
         try:
-            async with app.router.lifespan_context(app):
+            async with in_process(app, "http://notifier"):
                 yield running
         finally:
             await nc.close()
@@ -394,7 +395,7 @@ oncall:
 channels:
   fast:
     type: webhook
-    url: "{receiver.url("/fast")}"
+    url: "{receiver.url_for("/fast")}"
   chat:
     type: apprise
     urls:

@@ -21,9 +21,9 @@ from herald.notifier.channels.apprise import apprise_message
 from herald.notifier.notice import Notice, build_notice
 from herald.shared.config import ConfigError, HeraldConfig, parse_config
 from services.notifier.tests.events import opened, resolved
-from services.notifier.tests.receiver import WAIT, Receiver
 from services.notifier.tests.root_log import RootLog
 from tests.loopback import listening_socket
+from tests.receiver import WAIT, Receiver
 
 SECRET = "S3cretToken4711"
 

@@ -8,7 +8,7 @@ import pytest
 
 from herald.shared.events import ComponentStatus, Impact, IncidentStatus
 from herald.statuspage.projection import Projection
-from herald.statuspage.status import PageView, iso, layout, rollup, worst_status
+from herald.statuspage.status import PageView, iso, layout, rollup
 
 C = ComponentStatus
 
@@ -33,11 +33,6 @@ def test_rollup(statuses, impacts, indicator, description):
     status = rollup(statuses, impacts)
 
     assert (status.indicator, status.description) == (indicator, description)
-
-
-def test_worst_status():
-    assert worst_status([C.OPERATIONAL, C.MAJOR_OUTAGE, C.PARTIAL_OUTAGE]) is C.MAJOR_OUTAGE
-    assert worst_status([]) is C.OPERATIONAL
 
 
 def test_layout_puts_ungrouped_services_first_and_skips_empty_groups(make):

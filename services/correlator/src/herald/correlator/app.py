@@ -1,183 +1,128 @@
-"""The correlator process: a FastStream durable consumer of ALERTS inside a Starlette app.
+"""The correlator process: a durable pull consumer of ALERTS inside a Starlette app.
 
-Wiring only. The lifespan opens Redis and the NATS broker, makes sure the streams exist,
-republishes whatever a previous run left in the outboxes, then starts the subscriber.
+Wiring, in the shape every Herald service has: build the adapters (NATS and Redis through
+herald.shared.runtime), build the use case with its collaborators as arguments (`Correlator`:
+the store, the publisher, the clock), and a lifespan that opens the adapters and yields the
+typed state the handlers read. The lifespan republishes whatever a previous run left in the
+outboxes, then starts the consumer. The message handler only translates.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from typing import TypedDict
 
-from faststream.exceptions import NackMessage, RejectMessage
-from faststream.middlewares import AckPolicy
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.annotations import NatsMessage
-from nats.js.api import ConsumerConfig
-from nats.js.errors import NoStreamResponseError
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from herald.correlator.consumer import AlertConsumer, InvalidAlert, redelivery_delay
+from herald.correlator.consumer import REDELIVERY, Correlator, InvalidAlert
 from herald.correlator.metrics import CorrelatorMetrics
-from herald.correlator.store import CorrelatorStore, Publish
+from herald.correlator.publisher import IncidentPublisher
+from herald.correlator.store import CorrelatorStore
 from herald.shared.config import HeraldConfig
-from herald.shared.events import INCIDENT_EVENT_NAMES, IncidentEvent
 from herald.shared.probes import ReadinessCheck, probe_routes
+from herald.shared.runtime import Clock, NatsConnection, PullConsumer, open_redis, utc_now
 from herald.shared.settings import Settings
-from herald.shared.streams import DurableKeeper, ensure_streams
-from herald.shared.subjects import (
-    ALERTS_STREAM,
-    ALERTS_SUBJECTS,
-    CORRELATOR_DURABLE,
-    INCIDENTS_STREAM,
-    incident_subject,
-)
+from herald.shared.subjects import ALERTS_STREAM, ALERTS_SUBJECTS, CORRELATOR_DURABLE
 
 log = logging.getLogger("herald.correlator")
 
 ACK_WAIT_SECONDS = 30.0
 """A message neither acked nor nacked within this time is redelivered (e.g. a crashed replica)."""
 
+BATCH = 256
+"""Alert messages fetched and handled together at most."""
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+
+class State(TypedDict):
+    correlator: Correlator
 
 
 def create_app(
     config: HeraldConfig,
     settings: Settings,
     *,
-    clock: Callable[[], datetime] = utc_now,
-    batch_size: int = 1,
+    clock: Clock = utc_now,
+    batch_size: int = BATCH,
 ) -> Starlette:
-    """The correlator app; NATS and Redis are opened by its lifespan.
-
-    `batch_size` stays 1 by default: nats-py 2.15+ raises a bare asyncio.TimeoutError from an
-    empty multi-message fetch, which FastStream 0.7 does not suppress (an ERROR traceback every
-    idle poll); the one-message fetch raises the nats TimeoutError FastStream expects."""
+    """The correlator app; NATS and Redis are opened by its lifespan."""
     registry = CollectorRegistry()
     metrics = CorrelatorMetrics(registry)
-    # JetStream may lose the durable (and the streams) under us: the keeper puts them back.
-    keeper = DurableKeeper(ALERTS_STREAM, CORRELATOR_DURABLE, replicas=settings.stream_replicas)
-    broker = NatsBroker(
-        settings.nats_url,
-        logger=logging.getLogger("herald.correlator.broker"),
-        log_level=logging.DEBUG,  # FastStream's per-message "Received"/"Processed" lines
-        max_reconnect_attempts=-1,  # a NATS outage of any length is waited out
-        reconnected_cb=keeper.on_reconnected,
+    nats = NatsConnection(settings.nats_url, "herald-correlator")
+    redis = open_redis(settings.redis_url)
+    correlator = Correlator(
+        CorrelatorStore(redis, config), config, IncidentPublisher(nats, metrics), metrics, clock
     )
-    holder: dict[str, AlertConsumer] = {}
 
-    @broker.subscriber(
-        ALERTS_SUBJECTS,
-        stream=JStream(ALERTS_STREAM, declare=False),  # ensure_streams() owns its configuration
-        durable=CORRELATOR_DURABLE,
-        pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
-        config=ConsumerConfig(ack_wait=ACK_WAIT_SECONDS),
-        # Ack only after the effects are stored and published; an exception means
-        # redelivery (never FastStream's default of terminating the message).
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        title="correlator",
-        description="Groups alert events into incidents per status-page service.",
-    )
-    async def on_alert(message: NatsMessage) -> None:
-        try:
-            await holder["consumer"].handle(message.body)
-        except InvalidAlert as exc:
-            log.error("dropping a message that is not an alert event", extra={"error": str(exc)})
-            raise RejectMessage() from exc
-        except Exception as exc:
-            attempt = message.raw_message.metadata.num_delivered or 1
-            delay = redelivery_delay(attempt)
-            metrics.failures.inc()
-            log.warning(
-                "alert processing failed; it will be redelivered",
-                extra={"error": repr(exc), "attempt": attempt, "retry_in_seconds": delay},
-            )
-            raise NackMessage(delay=delay) from exc
-
-    def publisher(broker: NatsBroker) -> Publish:
-        js = broker.connection.jetstream()
-
-        async def publish(event: IncidentEvent) -> None:
+    async def on_alerts(msgs: Sequence[Msg]) -> None:
+        # Ack only after the effects are stored and published; a failure means redelivery.
+        for msg in msgs:
             try:
-                await js.publish(
-                    incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind]),
-                    event.model_dump_json().encode(),
-                    stream=INCIDENTS_STREAM,
-                    headers={"Nats-Msg-Id": event.event_id},
+                await correlator.handle(msg.data)
+            except InvalidAlert as exc:
+                log.error(
+                    "dropping a message that is not an alert event", extra={"error": str(exc)}
                 )
-            except NoStreamResponseError:
-                keeper.wake()  # the stream is gone: re-create it before the redelivery
-                raise
-            metrics.published.labels(event.kind).inc()
-
-        return publish
-
-    async def recover_outboxes(consumer: AlertConsumer) -> None:
-        """Publish what a previous run stored but did not get acknowledged, for the configured
-        services and for any other one with pending events (removed from the config since)."""
-        services = dict.fromkeys(config.services)
-        try:
-            services |= dict.fromkeys(await consumer.store.outbox_services())
-        except Exception as exc:
-            log.warning("could not list outboxes", extra={"error": repr(exc)})
-        for service in services:
-            try:
-                if n := await consumer.flush(service):
-                    log.info(
-                        "republished pending events", extra={"service_id": service, "count": n}
-                    )
-            except Exception as exc:  # the next alert for that service flushes again
+                await msg.term()
+            except Exception as exc:
+                attempt = msg.metadata.num_delivered or 1
+                delay = REDELIVERY.delay(attempt)
+                metrics.failures.inc()
                 log.warning(
-                    "could not flush outbox", extra={"service_id": service, "error": repr(exc)}
+                    "alert processing failed; it will be redelivered",
+                    extra={"error": repr(exc), "attempt": attempt, "retry_in_seconds": delay},
                 )
+                await msg.nak(delay=delay)
+            else:
+                await msg.ack()
+
+    consumer = PullConsumer(
+        nats,
+        stream=ALERTS_STREAM,
+        subjects=ALERTS_SUBJECTS,
+        config=ConsumerConfig(
+            durable_name=CORRELATOR_DURABLE,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_SECONDS,
+        ),
+        handle=on_alerts,
+        batch=batch_size,
+        concurrency=batch_size,
+        replicas=settings.stream_replicas,
+    )
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=2.0, socket_timeout=5.0)
+    async def lifespan(_: Starlette) -> AsyncIterator[State]:
         try:
-            store = CorrelatorStore(redis, config)
-            await broker.connect()
-            await ensure_streams(broker.connection.jetstream(), settings.stream_replicas)
-            consumer = AlertConsumer(store, config, publisher(broker), metrics, clock)
-            holder["consumer"] = consumer
-            app.state.store = store
-            app.state.redis = redis
-            app.state.broker = broker
-            await recover_outboxes(consumer)
-            await broker.start()
-            await keeper.start(broker.connection.jetstream())
+            await nats.connect()
+            await correlator.recover()
+            await consumer.start()
             log.info("correlator started", extra={"services": list(config.services)})
-            yield
+            yield {"correlator": correlator}
         finally:
-            await keeper.stop()
-            await broker.stop()
+            await consumer.stop()
+            await nats.close()
             await redis.aclose()
 
     async def nats_ready() -> bool:
-        try:
-            return bool(broker.connection.is_connected)
-        except Exception:
-            return False
+        return nats.is_connected
 
     async def redis_ready() -> bool:
-        redis: Redis | None = getattr(app.state, "redis", None)
-        return redis is not None and bool(await redis.ping())
+        return bool(await redis.ping())
 
     def checks() -> Mapping[str, ReadinessCheck]:
         return {"nats": nats_ready, "redis": redis_ready}
 
     async def unrouted(request: Request) -> Response:
-        store: CorrelatorStore = request.app.state.store
-        events = await store.unrouted()
+        use: Correlator = request.state.correlator
+        events = await use.store.unrouted()
         return JSONResponse([e.model_dump(mode="json") for e in events])
 
     app = Starlette(
@@ -187,7 +132,5 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    app.state.registry = registry
-    app.state.metrics = metrics
-    app.state.keeper = keeper
+    app.state.keeper = consumer.keeper
     return app

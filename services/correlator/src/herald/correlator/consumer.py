@@ -1,24 +1,26 @@
-"""The ALERTS consumer: turns one message into routing + a store step + a flush.
+"""The correlator's use case: one alert event becomes routing + a store step + a publish.
 
 It holds no logic of its own: parsing is the contract's, routing and the state machine are
-pure modules, atomicity and the outbox are the store's.
+pure modules, atomicity and the outbox are the store's. The store only records what is to be
+published (the outbox, in the same atomic step as the state); the correlator then publishes it
+through the publisher it is given and tells the store what went out.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
 from enum import StrEnum
 
-from nats.errors import MaxPayloadError
 from pydantic import ValidationError
 
 from herald.correlator.metrics import CorrelatorMetrics
+from herald.correlator.publisher import IncidentPublisher
 from herald.correlator.routing import RouteDecision, retirement, route, sticky_route
-from herald.correlator.store import CorrelatorStore, Publish
+from herald.correlator.store import CorrelatorStore
+from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import AlertReceived, IncidentEvent
+from herald.shared.runtime import Clock
 
 log = logging.getLogger("herald.correlator")
 
@@ -33,23 +35,22 @@ class Outcome(StrEnum):
     UNROUTED = "unrouted"
 
 
-def redelivery_delay(attempt: int) -> float:
-    """Seconds before redelivering a message whose processing failed `attempt` times."""
-    return float(min(0.25 * 2 ** max(attempt - 1, 0), 15.0))
+REDELIVERY = Backoff(base=0.25, cap=15.0)
+"""How soon a message whose processing failed is redelivered (by its number of deliveries)."""
 
 
-class AlertConsumer:
+class Correlator:
     def __init__(
         self,
         store: CorrelatorStore,
         config: HeraldConfig,
-        publish: Publish,
+        publisher: IncidentPublisher,
         metrics: CorrelatorMetrics,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self.store = store
         self.config = config
-        self.publish = publish
+        self.publisher = publisher
         self.metrics = metrics
         self.clock = clock
 
@@ -121,24 +122,29 @@ class AlertConsumer:
         return events
 
     async def flush(self, service: str) -> int:
-        return await self.store.flush(service, self._publish_or_drop)
+        """Publish the service's pending events in order, then drop them from the outbox.
+        Returns how many were published (some may be JetStream duplicates)."""
+        pending = await self.store.pending(service)
+        if pending:
+            await self.publisher.publish(pending)
+            await self.store.published(service, pending)
+        return len(pending)
 
-    async def _publish_or_drop(self, event: IncidentEvent) -> None:
-        """Publish; an event the broker can never take is dropped (returning lets the store
-        remove it from the outbox) rather than blocking every later event of the service.
-        With the texts and alert lists of incidents bounded this should never happen; if it
-        does, the service's state and status snapshot in Redis are right regardless, and its
-        next incident event carries the incident's full snapshot again."""
+    async def recover(self) -> None:
+        """Publish what a previous run stored but did not get acknowledged, for the configured
+        services and for any other one with pending events (removed from the config since)."""
+        services = dict.fromkeys(self.config.services)
         try:
-            await self.publish(event)
-        except MaxPayloadError as exc:
-            self.metrics.dropped.labels(event.kind).inc()
-            log.error(
-                "dropping an incident event the broker rejects for good",
-                extra={
-                    "service_id": event.service,
-                    "event_id": event.event_id,
-                    "kind": event.kind,
-                    "error": repr(exc),
-                },
-            )
+            services |= dict.fromkeys(await self.store.outbox_services())
+        except Exception as exc:
+            log.warning("could not list outboxes", extra={"error": repr(exc)})
+        for service in services:
+            try:
+                if n := await self.flush(service):
+                    log.info(
+                        "republished pending events", extra={"service_id": service, "count": n}
+                    )
+            except Exception as exc:  # the next alert for that service flushes again
+                log.warning(
+                    "could not flush outbox", extra={"service_id": service, "error": repr(exc)}
+                )

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from herald.correlator.severity import impact_for, status_for, worst, worst_impact
+from herald.correlator.severity import status_for
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     AlertReceived,
@@ -51,6 +51,7 @@ from herald.shared.events import (
     IncidentUpdated,
     ServiceStatus,
 )
+from herald.shared.statuses import impact_for, worst, worst_impact
 
 RESOLVED_RETENTION = timedelta(days=7)
 """Resolved alert records are kept this long (by `now`) to block stale replays, then pruned.

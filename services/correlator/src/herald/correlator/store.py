@@ -20,7 +20,6 @@ next flush republishes it with the same Nats-Msg-Id, which JetStream de-duplicat
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
@@ -38,9 +37,6 @@ from herald.correlator.routing import Route
 from herald.shared.config import HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER, AlertReceived, IncidentEvent
 from herald.shared.keys import UNROUTED, service_key, status_key
-
-Publish = Callable[[IncidentEvent], Awaitable[None]]
-"""Publishes one event and returns once the broker has stored it (raises otherwise)."""
 
 UNROUTED_LIMIT = 500
 """How many unrouted fingerprints are kept (the oldest are dropped)."""
@@ -184,16 +180,11 @@ class CorrelatorStore:
         raw = await self.redis.lrange(outbox_key(service), 0, -1)
         return [INCIDENT_EVENT_ADAPTER.validate_json(item) for item in raw]
 
-    async def flush(self, service: str, publish: Publish) -> int:
-        """Publish the service's pending events in order, then drop them from the outbox.
-        Returns how many were published (some may be JetStream duplicates)."""
-        key = outbox_key(service)
-        raw: list[bytes | str] = await self.redis.lrange(key, 0, -1)
-        for item in raw:
-            await publish(INCIDENT_EVENT_ADAPTER.validate_json(item))
-        if raw:
-            await self._pop_published(keys=[key], args=raw)
-        return len(raw)
+    async def published(self, service: str, events: list[IncidentEvent]) -> None:
+        """`events` (the head of the outbox, as `pending` returned them) are stored by JetStream:
+        drop them from the outbox."""
+        raw = [e.model_dump_json() for e in events]
+        await self._pop_published(keys=[outbox_key(service)], args=raw)
 
     async def record_unrouted(self, event: AlertReceived) -> None:
         """Keep the latest event per fingerprint of alerts that matched no service."""

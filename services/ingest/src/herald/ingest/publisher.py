@@ -1,28 +1,25 @@
-"""Publishing alert events to JetStream, and the NATS connection behind it.
+"""Publishing alert events to JetStream.
 
-The connection is made in the background and retried forever, so the service starts (and
-answers 503) while NATS is down. A publish succeeds only when JetStream acknowledged every
-event; any failure becomes `PublishUnavailable`, which the app answers with 503.
+The service's connection (herald.shared.runtime.NatsConnection) is made in the background and
+retried forever, so the service starts (and answers 503) while NATS is down. A publish succeeds
+only when JetStream acknowledged every event; any failure becomes `PublishUnavailable`, which
+the app answers with 503.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 
-from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import Header
 from nats.js.errors import NoStreamResponseError
 
 from herald.shared.events import AlertReceived
+from herald.shared.runtime import NatsConnection
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import ALERTS_STREAM, alert_subject
-
-log = logging.getLogger("herald.ingest.publisher")
 
 
 class PublishUnavailable(Exception):
@@ -38,83 +35,30 @@ class PublishOutcome:
 
 
 class AlertPublisher:
-    """Owns the NATS connection of the ingest service."""
+    """Publishes alert events on the service's NATS connection (herald.shared.runtime)."""
 
     def __init__(
         self,
-        url: str,
+        nats: NatsConnection,
         *,
         publish_timeout: float = 5.0,
-        connect_timeout: float = 2.0,
-        reconnect_wait: float = 2.0,
-        name: str = "herald-ingest",
         stream_replicas: int = 1,
     ) -> None:
-        self._url = url
+        self.nats = nats
+        self._js = nats.js
         self._publish_timeout = publish_timeout
-        self._connect_timeout = connect_timeout
-        self._reconnect_wait = reconnect_wait
-        self._name = name
         self._stream_replicas = stream_replicas
-        self._nc = NATS()
-        self._js = self._nc.jetstream(timeout=publish_timeout)
-        self._connect_task: asyncio.Task[None] | None = None
         self._streams_ready = False
         self._streams_lock = asyncio.Lock()
-        self.connected = asyncio.Event()
-        """Set while connected to NATS."""
-        self.disconnected = asyncio.Event()
-        """Set while a connection that was up is lost (until reconnected)."""
+        nats.on_reconnected(self._forget_streams)
 
     @property
     def is_connected(self) -> bool:
-        return bool(self._nc.is_connected)
+        return self.nats.is_connected
 
-    async def start(self) -> None:
-        """Begin connecting in the background; returns at once."""
-        self._connect_task = asyncio.create_task(self._connect(), name="nats-connect")
-
-    async def close(self) -> None:
-        if self._connect_task is not None and not self._connect_task.done():
-            self._connect_task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._connect_task
-        with suppress(Exception):
-            await self._nc.close()
-        self.connected.clear()
-
-    async def _connect(self) -> None:
-        await self._nc.connect(
-            servers=[self._url],
-            name=self._name,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=self._reconnect_wait,  # type: ignore[arg-type]
-            connect_timeout=self._connect_timeout,  # type: ignore[arg-type]
-            error_cb=self._on_error,
-            disconnected_cb=self._on_disconnected,
-            reconnected_cb=self._on_reconnected,
-        )
-        log.info("connected to NATS")
-        self.connected.set()
-        try:
-            await self._ensure_streams()
-        except Exception as exc:  # retried before the next publish
-            log.warning("cannot ensure JetStream streams yet", extra={"error": repr(exc)})
-
-    async def _on_error(self, exc: Exception) -> None:
-        log.warning("NATS connection error", extra={"error": str(exc) or type(exc).__name__})
-
-    async def _on_disconnected(self) -> None:
-        self.connected.clear()
-        self.disconnected.set()
-        log.warning("disconnected from NATS")
-
-    async def _on_reconnected(self) -> None:
+    def _forget_streams(self) -> None:
         # The server may have lost its streams (a fresh volume): check again before publishing.
         self._streams_ready = False
-        self.disconnected.clear()
-        self.connected.set()
-        log.info("reconnected to NATS")
 
     async def _ensure_streams(self) -> None:
         if self._streams_ready:

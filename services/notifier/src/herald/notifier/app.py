@@ -1,24 +1,26 @@
-"""The notifier's wiring: a Starlette app whose lifespan runs a FastStream NATS consumer.
+"""The notifier process: a durable pull consumer of INCIDENTS inside a Starlette app.
 
-The durable pull consumer `notifier` reads the INCIDENTS stream with a manual ack policy:
-a message is acked only once every channel's notification is recorded in Redis, nak'ed with a
-growing delay while some channel is pending, and terminated (loudly) on its last delivery.
+Wiring, in the shape every Herald service has: build the adapters (NATS and Redis through
+herald.shared.runtime, the HTTP client and channels), build the use case with its collaborators
+as arguments (`Pager`), and a lifespan that opens the adapters and yields the typed state.
+
+The durable pull consumer `notifier` reads the INCIDENTS stream with explicit acks: a message is
+acked only once every channel's notification is recorded in Redis, nak'ed with a growing delay
+while some channel is pending, and terminated (loudly) on its last delivery.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TypedDict
 
 import httpx
-import redis.asyncio as aioredis
-from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.annotations import NatsMessage
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -36,8 +38,9 @@ from herald.notifier.redelivery import Decision, RetryPolicy, Verdict, decide
 from herald.shared.config import HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER
 from herald.shared.probes import ReadinessCheck, probe_routes
+from herald.shared.runtime import Clock, NatsConnection, PullConsumer, open_redis, utc_now
 from herald.shared.settings import Settings
-from herald.shared.streams import DurableKeeper, ensure_streams
+from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, INCIDENTS_SUBJECTS, NOTIFIER_DURABLE
 
 log = logging.getLogger("herald.notifier")
@@ -130,14 +133,8 @@ async def update_durable(js: JetStreamContext, policy: RetryPolicy) -> RetryPoli
     return policy
 
 
-@dataclass
-class Runtime:
-    """What the lifespan opens and the handler uses."""
-
-    pager: Pager | None = None
-    redis: aioredis.Redis | None = None
-    policy: RetryPolicy | None = None
-    """The retry policy in force (`update_durable`)."""
+class State(TypedDict):
+    pager: Pager
 
 
 def create_app(
@@ -150,7 +147,7 @@ def create_app(
     observe: Observer | None = None,
     max_workers: int = 16,
     environ: Mapping[str, str] | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
 ) -> Starlette:
     """Wire the notifier. `channels` replaces the configured ones (tests); `observe` is told
     about every handled delivery, after its ack or nak. ConfigError when a secret is missing."""
@@ -159,59 +156,38 @@ def create_app(
     metrics = NotifierMetrics(registry)
     keep_urls_out_of_logs()
     plan = plan_channels(config, environ)
-    runtime = Runtime()
-    # JetStream may lose the durable (and the streams) under us: the keeper puts them back.
-    keeper = DurableKeeper(INCIDENTS_STREAM, NOTIFIER_DURABLE, replicas=settings.stream_replicas)
+    nats = NatsConnection(settings.nats_url, "herald-notifier")
+    redis = open_redis(settings.redis_url)
+    http = httpx.AsyncClient()
+    opened = channels if channels is not None else open_channels(plan, http)
 
-    # FastStream's own logger writes coloured text to stdout; ours goes through the JSON handler.
-    broker = NatsBroker(
-        settings.nats_url,
-        logger=logging.getLogger("herald.notifier.broker"),
-        log_level=logging.DEBUG,  # per-message access logs
-        graceful_timeout=30.0,
-        max_reconnect_attempts=-1,  # a NATS outage of any length is waited out
-        reconnected_cb=keeper.on_reconnected,
-    )
-    subscriber = broker.subscriber(
-        INCIDENTS_SUBJECTS,
-        stream=JStream(INCIDENTS_STREAM, declare=False),
-        durable=NOTIFIER_DURABLE,
-        config=consumer_config(policy, now()),
-        # One message per fetch: an empty multi-message fetch in nats-py 2.15+ raises a bare
-        # asyncio.TimeoutError that FastStream 0.7 logs as an ERROR; workers still run in parallel.
-        pull_sub=PullSub(batch_size=1, timeout=5.0),
-        max_workers=max_workers,
-        ack_policy=AckPolicy.MANUAL,
-    )
+    def in_force() -> RetryPolicy:
+        """The policy bounded by the durable's max_deliver as last seen (`update_durable`)."""
+        seen = consumer.keeper.config
+        return policy_in_force(policy, (seen.max_deliver or 0) if seen is not None else 0)
 
-    async def apply(msg: NatsMessage, decision: Decision) -> None:
-        if decision.verdict is Verdict.ACK:
-            await msg.ack()
-        elif decision.verdict is Verdict.RETRY:
-            await msg.nack(delay=decision.delay)
-        else:
-            await msg.reject()
+    ledger = Ledger(redis, claim_ttl=CLAIM_TTL_SECONDS, pending_ttl=pending_page_ttl(policy))
+    pager = Pager(config, opened, ledger, metrics, in_force)
 
-    @subscriber
-    async def on_incident_event(msg: NatsMessage) -> None:
-        num_delivered = msg.raw_message.metadata.num_delivered
+    async def on_incident_event(msgs: Sequence[Msg]) -> None:
+        (msg,) = msgs  # one message per fetch (batch 1): each is handled on its own
+        num_delivered = msg.metadata.num_delivered or 1
         try:
-            event = INCIDENT_EVENT_ADAPTER.validate_json(msg.body)
+            event = INCIDENT_EVENT_ADAPTER.validate_json(msg.data)
         except ValidationError as exc:
             log.error(
                 "not an incident event, dropped: %s",
                 exc.errors(include_input=False, include_url=False)[:3],
-                extra={"subject": msg.raw_message.subject},
+                extra={"subject": msg.subject},
             )
             metrics.events.labels("unknown", "invalid").inc()
-            await msg.reject()
+            await msg.term()
             return
-        assert runtime.pager is not None, "the broker starts after the pager is built"
         try:
-            handled = await runtime.pager.handle(event, num_delivered)
+            handled = await pager.handle(event, num_delivered)
         except Exception:
             # Not expected (channel and ledger failures are results), but never lose the event.
-            decision = decide(("*",), num_delivered, runtime.policy or policy)
+            decision = decide(("*",), num_delivered, in_force())
             log.exception(
                 "handling %s failed (%s)",
                 event.event_id,
@@ -220,50 +196,60 @@ def create_app(
             )
             metrics.events.labels(event.kind, decision.verdict.value).inc()
             handled = Handled(event.event_id, event.kind, num_delivered, decision, reason="error")
-        await apply(msg, handled.decision)
+        await settle(msg, handled.decision)
         if observe is not None:
             observe(handled)
 
+    consumer = PullConsumer(
+        nats,
+        stream=INCIDENTS_STREAM,
+        subjects=INCIDENTS_SUBJECTS,
+        config=consumer_config(policy, clock()),
+        handle=on_incident_event,
+        batch=1,
+        concurrency=max_workers,
+        replicas=settings.stream_replicas,
+    )
+
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        redis = aioredis.from_url(settings.redis_url)
-        http = httpx.AsyncClient()
+    async def lifespan(_: Starlette) -> AsyncIterator[State]:
         try:
             for cid, why in plan.disabled.items():
                 log.warning("channel %s is disabled: %s", cid, why, extra={"channel": cid})
             for cid, which in plan.skipped.items():
                 log.info("channel %s: %s, skipped", cid, which, extra={"channel": cid})
-            opened = channels if channels is not None else open_channels(plan, http)
-            runtime.redis = redis
-            connection = await broker.connect()
-            await ensure_streams(connection.jetstream(), settings.stream_replicas)
-            runtime.policy = await update_durable(connection.jetstream(), policy)
-            ledger = Ledger(
-                redis, claim_ttl=CLAIM_TTL_SECONDS, pending_ttl=pending_page_ttl(runtime.policy)
-            )
-            runtime.pager = Pager(config, opened, ledger, metrics, runtime.policy)
-            await broker.start()
-            await keeper.start(connection.jetstream())
+            await nats.connect()
+            await ensure_streams(nats.js, settings.stream_replicas)
+            await update_durable(nats.js, policy)
+            await consumer.start()
             log.info("consuming %s as durable %s", INCIDENTS_STREAM, NOTIFIER_DURABLE)
-            yield
+            yield {"pager": pager}
         finally:
-            await keeper.stop()
-            await broker.stop()
+            await consumer.stop(grace=ACK_WAIT_SECONDS)
+            await nats.close()
             await http.aclose()
             await redis.aclose()
 
     async def nats_ready() -> bool:
-        return bool(await broker.ping(timeout=1.0))
+        return nats.is_connected
 
     async def redis_ready() -> bool:
-        return runtime.redis is not None and bool(await runtime.redis.ping())
+        return bool(await redis.ping())
 
     def checks() -> Mapping[str, ReadinessCheck]:
         return {"nats": nats_ready, "redis": redis_ready}
 
     app = Starlette(routes=probe_routes(checks, registry), lifespan=lifespan)
-    app.state.broker = broker
-    app.state.metrics = metrics
-    app.state.keeper = keeper
+    app.state.keeper = consumer.keeper
     app.state.registry = registry
     return app
+
+
+async def settle(msg: Msg, decision: Decision) -> None:
+    """Ack, nak with the decision's delay, or terminate the message."""
+    if decision.verdict is Verdict.ACK:
+        await msg.ack()
+    elif decision.verdict is Verdict.RETRY:
+        await msg.nak(delay=decision.delay)
+    else:
+        await msg.term()

@@ -7,7 +7,7 @@ and applies the decision (ack / nak with delay / terminate).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from herald.notifier.channels import Channel
@@ -43,8 +43,10 @@ class Pager:
         channels: Mapping[str, Channel],
         ledger: Ledger,
         metrics: NotifierMetrics,
-        policy: RetryPolicy,
+        policy: Callable[[], RetryPolicy],
     ) -> None:
+        """`policy` gives the retry policy in force when a message is handled (bounded by the
+        durable's own max_deliver, which JetStream may keep from an older deployment)."""
         self.config = config
         self.channels = channels
         self.ledger = ledger
@@ -69,7 +71,7 @@ class Pager:
             self.metrics.notifications.labels(r.channel, r.outcome.value).inc()
             self._log_result(event, target.id, r, num_delivered)
         pending = tuple(r.channel for r in results if r.outcome.pending)
-        decision = decide(pending, num_delivered, self.policy)
+        decision = decide(pending, num_delivered, self.policy())
         self.metrics.events.labels(event.kind, decision.verdict.value).inc()
         if decision.verdict is Verdict.GIVE_UP:
             for cid in pending:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from herald.shared.backoff import Backoff
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -29,10 +31,7 @@ class RetryPolicy:
 
     def delay(self, num_delivered: int) -> float:
         """Delay before redelivering a message delivered `num_delivered` times (1 = first)."""
-        exponent = max(num_delivered - 1, 0)
-        if exponent >= 62:  # avoid huge floats; the cap applies long before
-            return self.max_delay
-        return float(min(self.base_delay * 2**exponent, self.max_delay))
+        return Backoff(self.base_delay, self.max_delay).delay(num_delivered)
 
     @property
     def horizon(self) -> float:

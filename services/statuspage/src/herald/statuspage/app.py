@@ -13,15 +13,11 @@ request and call the pure modules.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypedDict
 
-import nats
-import redis.asyncio as aioredis
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -32,10 +28,11 @@ from starlette.staticfiles import StaticFiles
 
 from herald.shared.config import HeraldConfig
 from herald.shared.probes import ReadinessCheck, probe_routes
+from herald.shared.runtime import Clock, NatsConnection, Recheck, open_redis, utc_now
 from herald.shared.settings import Settings
 from herald.shared.streams import CHECK_SECONDS, ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM
-from herald.statuspage.board import REPLAY_BUFFER, Board, Clock, utc_now
+from herald.statuspage.board import REPLAY_BUFFER, Board
 from herald.statuspage.feed import IncidentFeed
 from herald.statuspage.page import STATIC, render_feed, render_page
 from herald.statuspage.security import SecurityHeaders
@@ -48,11 +45,15 @@ from herald.statuspage.stream import (
 log = logging.getLogger("herald.statuspage")
 
 
+class State(TypedDict):
+    board: Board
+
+
 NO_CACHE = {"Cache-Control": "no-cache"}
 API_HEADERS = {**NO_CACHE, "Access-Control-Allow-Origin": "*"}
 
 
-def routes(board: Board) -> list[BaseRoute]:
+def routes(board: Board, checks: Callable[[], Mapping[str, ReadinessCheck]]) -> list[BaseRoute]:
     async def index(_: Request) -> Response:
         return HTMLResponse(render_page(board.templates, board.view()), headers=NO_CACHE)
 
@@ -86,15 +87,6 @@ def routes(board: Board) -> list[BaseRoute]:
             headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
         )
 
-    def checks() -> Mapping[str, ReadinessCheck]:
-        async def nats_connected() -> bool:
-            return board.nc is not None and board.nc.is_connected
-
-        async def snapshot_loaded() -> bool:
-            return board.snapshot_loaded
-
-        return {"nats": nats_connected, "snapshot": snapshot_loaded}
-
     return [
         Route("/", index, methods=["GET"]),
         Route("/feed.atom", feed, methods=["GET"]),
@@ -118,7 +110,8 @@ def create_app(
     replay: int = REPLAY_BUFFER,
     stream_check: float = CHECK_SECONDS,
 ) -> Starlette:
-    """The ASGI app. NATS and Redis are opened in the lifespan; `app.state.board` is the state.
+    """The ASGI app. NATS and Redis are opened in the lifespan; `app.state.board` is the page's
+    live state (the test and the uvicorn Server read it).
 
     `replay`: how many past INCIDENTS messages to read again at start-up (and keep for resuming
     browsers); at most the replay buffer's size. `stream_check`: seconds between two checks that
@@ -126,53 +119,50 @@ def create_app(
     replay = max(0, min(replay, REPLAY_BUFFER))
     board = Board(config=config, since=clock(), keepalive=keepalive)
 
+    nats = NatsConnection(settings.nats_url, "herald-statuspage")
+    redis = open_redis(settings.redis_url)
+    feed = IncidentFeed(board, nats.js, redis, settings.stream_replicas)
+    # NATS may have come back without its streams, or an operator re-created them: check now.
+    watch = Recheck("incidents-stream", feed.check, interval=stream_check)
+    nats.on_reconnected(watch.wake)
+
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        wake = asyncio.Event()
-
-        async def on_reconnected() -> None:
-            wake.set()  # NATS may have come back without its streams: check now
-
-        nc = await nats.connect(
-            settings.nats_url,
-            name="herald-statuspage",
-            max_reconnect_attempts=-1,
-            reconnected_cb=on_reconnected,
-        )
-        board.nc = nc
-        redis_client = aioredis.from_url(settings.redis_url)
-        feed = IncidentFeed(board, nc.jetstream(), redis_client, settings.stream_replicas)
-        watch: asyncio.Task[None] | None = None
+    async def lifespan(_: Starlette) -> AsyncIterator[State]:
         try:
-            await ensure_streams(feed.js, settings.stream_replicas)
+            await nats.connect()
+            await ensure_streams(nats.js, settings.stream_replicas)
             # Read from a little before "now": everything after `start` reaches us, in order (the
             # ordered consumer recreates itself after an outage, and a redelivery is skipped);
             # what came before is in the Redis snapshots loaded next. The board holds what it
             # receives until then and folds it in on top of them; the overlap is harmless
             # (versions) and fills the replay buffer, so a browser that was on a replica that
             # went away resumes here without a full snapshot.
-            info = await feed.js.stream_info(INCIDENTS_STREAM)
+            info = await nats.js.stream_info(INCIDENTS_STREAM)
             last = info.state.last_seq
             await feed.follow(info, start=max(last - replay, 0))
-            watch = asyncio.create_task(
-                feed.watch(wake, stream_check), name="incidents-stream-watch"
-            )
+            watch.start()
             log.info(
                 "status page ready", extra={"services": len(config.services), "stream_seq": last}
             )
-            yield
+            yield {"board": board}
         finally:
-            if watch is not None:
-                watch.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watch
+            await watch.stop()
             await feed.stop()
             board.fanout.close()
-            await redis_client.aclose()
-            await nc.close()
+            await redis.aclose()
+            await nats.close()
+
+    async def nats_connected() -> bool:
+        return nats.is_connected
+
+    async def snapshot_loaded() -> bool:
+        return board.snapshot_loaded
+
+    def checks() -> Mapping[str, ReadinessCheck]:
+        return {"nats": nats_connected, "snapshot": snapshot_loaded}
 
     app = Starlette(
-        routes=routes(board),
+        routes=routes(board, checks),
         middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )

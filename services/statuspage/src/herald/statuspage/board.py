@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import jinja2
-from nats.aio.client import Client as NATS
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import ValidationError
 
@@ -35,14 +34,8 @@ from herald.statuspage.stream import (
 
 log = logging.getLogger("herald.statuspage")
 
-Clock = Callable[[], datetime]
-
 REPLAY_BUFFER = 1000
 """SSE events kept for browsers resuming with Last-Event-ID."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Metrics:
@@ -88,7 +81,6 @@ class Board:
     fanout: Fanout = field(init=False)
     metrics: Metrics = field(init=False)
     templates: jinja2.Environment = field(init=False)
-    nc: NATS | None = None
     snapshot_loaded: bool = False
     highest_seq: int = 0
     """The highest INCIDENTS sequence received; anything at or below it is a redelivery."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from datetime import datetime
@@ -14,7 +13,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, StreamInfo
 from nats.js.errors import NotFoundError
 
 from herald.shared.keys import status_key
-from herald.shared.streams import CHECK_SECONDS, RETRY_SECONDS, ensure_streams
+from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, INCIDENTS_SUBJECTS
 from herald.statuspage.board import Board
 
@@ -35,7 +34,7 @@ class IncidentFeed:
     """The board's subscription to INCIDENTS, started over when the stream is re-created.
 
     `follow()` is the start-up order: subscribe after `start`, then load the Redis snapshots.
-    `check()` (after every reconnect and every CHECK_SECONDS, `watch()`) compares the stream with
+    `check()` (after every reconnect and every CHECK_SECONDS, run by a runtime.Recheck) compares the stream with
     the one followed: when it was re-created (another creation time, or its last sequence below
     the highest one received) the old subscription is dropped, the board forgets the old
     sequences, and the stream is followed again from its first message."""
@@ -96,20 +95,6 @@ class IncidentFeed:
         self.board.restart()
         await self.follow(info, start=0)
         return True
-
-    async def watch(self, wake: asyncio.Event, interval: float = CHECK_SECONDS) -> None:
-        delay = interval
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), delay)
-            wake.clear()
-            try:
-                await self.check()
-            except Exception as exc:  # NATS or Redis not answering yet: soon again
-                log.warning("cannot check the INCIDENTS stream", extra={"error": repr(exc)})
-                delay = min(RETRY_SECONDS, interval)
-            else:
-                delay = interval
 
     async def stop(self) -> None:
         sub, self._sub = self._sub, None

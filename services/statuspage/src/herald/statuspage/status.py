@@ -15,6 +15,7 @@ from typing import Any
 
 from herald.shared.config import HeraldConfig
 from herald.shared.events import ComponentStatus, Impact, Incident, IncidentStatus, ServiceStatus
+from herald.shared.statuses import indicator_of, worst, worst_indicator
 
 JSON = dict[str, Any]
 
@@ -35,30 +36,7 @@ INCIDENT_STATUS_WORDS: dict[IncidentStatus, str] = {
     IncidentStatus.POSTMORTEM: "Postmortem",
 }
 
-_SEVERITY: dict[ComponentStatus, int] = {
-    ComponentStatus.OPERATIONAL: 0,
-    ComponentStatus.UNDER_MAINTENANCE: 1,
-    ComponentStatus.DEGRADED_PERFORMANCE: 2,
-    ComponentStatus.PARTIAL_OUTAGE: 3,
-    ComponentStatus.MAJOR_OUTAGE: 4,
-}
-
-_IMPACT_RANK: dict[str, int] = {"none": 0, "maintenance": 1, "minor": 2, "major": 3, "critical": 4}
-
-_INDICATOR_OF_STATUS: dict[ComponentStatus, str] = {
-    ComponentStatus.OPERATIONAL: "none",
-    ComponentStatus.UNDER_MAINTENANCE: "maintenance",
-    ComponentStatus.DEGRADED_PERFORMANCE: "minor",
-    ComponentStatus.PARTIAL_OUTAGE: "major",
-    ComponentStatus.MAJOR_OUTAGE: "critical",
-}
-
 RESOLVED_BODY = "This incident has been resolved."
-
-
-def worst_status(statuses: Iterable[ComponentStatus]) -> ComponentStatus:
-    """The worst of some component statuses (operational when there are none)."""
-    return max(statuses, key=_SEVERITY.__getitem__, default=ComponentStatus.OPERATIONAL)
 
 
 @dataclass(frozen=True)
@@ -75,16 +53,18 @@ class PageStatus:
 
 def rollup(statuses: Iterable[ComponentStatus], impacts: Iterable[Impact] = ()) -> PageStatus:
     """The page indicator: the worst of the components' statuses and the open incidents' impacts."""
-    worst = worst_status(statuses)
-    from_components = _INDICATOR_OF_STATUS[worst]
-    from_incidents = max((str(i) for i in impacts), key=_IMPACT_RANK.__getitem__, default="none")
-    indicator = max(from_components, from_incidents, key=_IMPACT_RANK.__getitem__)
+    worst_of = worst(statuses)
+    from_components = indicator_of(worst_of)
+    from_incidents = worst_indicator(*(str(i) for i in impacts))
+    indicator = worst_indicator(from_components, from_incidents)
     if indicator == "critical":
         description = "Major System Outage"
     elif indicator == "major":
         description = "Partial System Outage"
     elif indicator == "minor":
-        only_degraded = from_incidents != "minor" and worst is ComponentStatus.DEGRADED_PERFORMANCE
+        only_degraded = (
+            from_incidents != "minor" and worst_of is ComponentStatus.DEGRADED_PERFORMANCE
+        )
         description = "Partially Degraded Service" if only_degraded else "Minor Service Outage"
     elif indicator == "maintenance":
         description = "Service Under Maintenance"
@@ -183,7 +163,7 @@ class PageView:
         )
 
     def group_status(self, group: str) -> ComponentStatus:
-        return worst_status(
+        return worst(
             self.state(sid).component_status
             for sid, svc in self.config.services.items()
             if svc.group == group

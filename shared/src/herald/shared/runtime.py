@@ -1,0 +1,394 @@
+"""One way to run a service: its clock, its NATS connection (with JetStream), its Redis client,
+the loop that keeps something in place, and the durable pull consumer.
+
+Every service opens what it depends on through this module, so the reconnect policy, the
+timeouts and the recovery from a JetStream that lost its state are the same everywhere:
+
+- `utc_now`: the one clock (pure code takes `now` as a parameter; services pass this).
+- `NatsConnection`: one nats-py client and its JetStream context; reconnects forever, tells its
+  listeners after every reconnect (the server may have lost its streams).
+- `open_redis`: a client with connect and socket timeouts, so a hung Redis fails a step (which
+  is retried) instead of hanging it for ever.
+- `Recheck`: runs a check at an interval, at once when woken, sooner after a failure.
+- `DurableKeeper`: puts a durable consumer (and the streams) back when JetStream lost them.
+- `PullConsumer`: a durable pull consumer that hands over what has arrived, up to a batch, at
+  once: a lone message is handled as soon as it is stored, a burst in batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import ConnectionClosedError
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig
+from nats.js.errors import NotFoundError
+from redis.asyncio import Redis
+
+from herald.shared.streams import CHECK_SECONDS, RETRY_SECONDS, ensure_streams
+
+log = logging.getLogger("herald.shared.runtime")
+
+Clock = Callable[[], datetime]
+"""Where a service reads the time; tests pass a fixed or stepping one."""
+
+
+def utc_now() -> datetime:
+    """The one clock: now, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+CONNECT_TIMEOUT_SECONDS = 2.0
+"""How long one attempt to reach NATS or Redis may take."""
+RECONNECT_WAIT_SECONDS = 2.0
+"""Seconds between two attempts to reach NATS again."""
+REQUEST_TIMEOUT_SECONDS = 5.0
+"""How long a JetStream request (a publish's ack, stream info) may take."""
+REDIS_SOCKET_TIMEOUT_SECONDS = 5.0
+"""How long one Redis command may take before it fails (and its step is retried)."""
+
+Listener = Callable[[], None]
+"""Told that the server may have lost its state; must return at once (e.g. wake a Recheck)."""
+
+
+class NatsConnection:
+    """A service's NATS client and its JetStream context, with the one reconnect policy:
+    reconnect for ever (a NATS outage of any length is waited out), every
+    RECONNECT_WAIT_SECONDS, and tell every listener once reconnected."""
+
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        reconnect_wait: float = RECONNECT_WAIT_SECONDS,
+        request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self.connect_timeout = connect_timeout
+        self.reconnect_wait = reconnect_wait
+        self.nc = NATS()
+        self.js: JetStreamContext = self.nc.jetstream(timeout=request_timeout)
+        self.connected = asyncio.Event()
+        """Set while connected."""
+        self.disconnected = asyncio.Event()
+        """Set while a connection that was up is lost (until reconnected)."""
+        self._listeners: list[Listener] = []
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def is_connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    def on_reconnected(self, listener: Listener) -> None:
+        """Call `listener` after every reconnect, and whenever `report_lost` is called: the
+        server may have lost its streams or durables (a fresh volume, an operator)."""
+        self._listeners.append(listener)
+
+    def report_lost(self) -> None:
+        """A publish or fetch found no stream or durable: tell the listeners now."""
+        self._tell_listeners()
+
+    async def connect(self) -> None:
+        """Connect, trying again for ever until NATS answers."""
+        await self.nc.connect(
+            servers=[self.url],
+            name=self.name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=self.reconnect_wait,  # type: ignore[arg-type]
+            connect_timeout=self.connect_timeout,  # type: ignore[arg-type]
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+        )
+        self.connected.set()
+        log.info("connected to NATS", extra={"client": self.name})
+
+    def connect_in_background(self) -> None:
+        """Start connecting and return at once (a service that must answer while NATS is down)."""
+        self._task = asyncio.create_task(self.connect(), name=f"{self.name}-connect")
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.nc.close()
+        self.connected.clear()
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("NATS connection error", extra={"error": str(exc) or type(exc).__name__})
+
+    async def _on_disconnected(self) -> None:
+        if self.connected.is_set():
+            log.warning("disconnected from NATS", extra={"client": self.name})
+        self.connected.clear()
+        self.disconnected.set()
+
+    async def _on_reconnected(self) -> None:
+        self.disconnected.clear()
+        self.connected.set()
+        log.info("reconnected to NATS", extra={"client": self.name})
+        self._tell_listeners()
+
+    def _tell_listeners(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception as exc:  # one listener failing must not keep the others from running
+                log.warning("reconnect listener failed", extra={"error": repr(exc)})
+
+
+def open_redis(
+    url: str,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    socket_timeout: float = REDIS_SOCKET_TIMEOUT_SECONDS,
+) -> Redis:
+    """A Redis client (bytes responses) whose commands fail instead of hanging on a hung server."""
+    client: Redis = Redis.from_url(
+        url,
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout,
+        health_check_interval=30,
+    )
+    return client
+
+
+class Recheck:
+    """Runs `check` every `interval` seconds, at once when woken, and after RETRY_SECONDS when it
+    failed (NATS or Redis not answering yet). The one loop behind every "keep it in place"."""
+
+    def __init__(
+        self,
+        name: str,
+        check: Callable[[], Awaitable[object]],
+        *,
+        interval: float = CHECK_SECONDS,
+        retry: float = RETRY_SECONDS,
+    ) -> None:
+        self.name = name
+        self.check = check
+        self.interval = interval
+        self.retry = min(retry, interval)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Check now rather than at the next interval."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"recheck-{self.name}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        delay = self.interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+            self._wake.clear()
+            try:
+                await self.check()
+            except Exception as exc:
+                log.warning(
+                    "check %s failed; trying again soon",
+                    self.name,
+                    extra={"check": self.name, "error": repr(exc) or type(exc).__name__},
+                )
+                delay = self.retry
+            else:
+                delay = self.interval
+
+
+class DurableKeeper:
+    """Keeps a durable consumer in place while its service runs.
+
+    JetStream may lose a durable under a running subscriber: a single-node NATS restarted on an
+    empty volume, an operator deleting and re-creating a stream. A pull subscriber keeps asking a
+    consumer that no longer exists and never re-creates it. The keeper checks at start, after
+    every reconnect, when woken (e.g. after a publish or fetch found no stream or consumer) and
+    every `interval` seconds; it re-creates the missing streams and the durable, with the config
+    the durable had when last seen. The pull subscription's next fetch reads from the re-created
+    durable (same stream and name)."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        stream: str,
+        durable: str,
+        *,
+        replicas: int = 1,
+        interval: float = CHECK_SECONDS,
+    ) -> None:
+        self.js = js
+        self.stream = stream
+        self.durable = durable
+        self.replicas = replicas
+        self.config: ConsumerConfig | None = None
+        """The durable's config as last seen (what a re-created durable gets)."""
+        self.recheck = Recheck(f"durable-{durable}", self.check, interval=interval)
+
+    async def check(self) -> bool:
+        """Make sure the streams and the durable exist; True when the durable was re-created."""
+        await ensure_streams(self.js, self.replicas)
+        try:
+            info = await self.js.consumer_info(self.stream, self.durable)
+        except NotFoundError:
+            if self.config is None:
+                log.error(
+                    "durable %s of %s is missing and was never seen", self.durable, self.stream
+                )
+                return False
+            await self.js.add_consumer(self.stream, config=self.config)
+            log.warning(
+                "durable %s of %s was missing (JetStream lost it): re-created",
+                self.durable,
+                self.stream,
+                extra={"stream": self.stream, "durable": self.durable},
+            )
+            return True
+        self.config = info.config
+        return False
+
+    def wake(self) -> None:
+        self.recheck.wake()
+
+    async def start(self) -> None:
+        """Remember the durable's config (its subscriber has created it) and keep it from now on."""
+        await self.check()
+        self.recheck.start()
+
+    async def stop(self) -> None:
+        await self.recheck.stop()
+
+
+Handler = Callable[[Sequence[Msg]], Awaitable[None]]
+"""Handles a batch of messages; acks, naks or terminates each one itself."""
+
+FETCH_TIMEOUT_SECONDS = 1.0
+"""How long one fetch waits for a first message when nothing is pending (an idle poll)."""
+
+
+class PullConsumer:
+    """A durable pull consumer of one stream, kept in place by a DurableKeeper.
+
+    It fetches what has arrived, up to `batch` messages, and hands the batch to `handle` at once:
+    a fetch returns as soon as one message is there, so a lone message is never held back to fill
+    a batch, and a burst is handled in batches (one store step per service and batch in the
+    correlator). At most `concurrency` messages are in the hands of `handle` at a time; the next
+    fetch asks only for the free places, so a slow batch holds back no more than its own."""
+
+    def __init__(
+        self,
+        nats: NatsConnection,
+        *,
+        stream: str,
+        subjects: str,
+        config: ConsumerConfig,
+        handle: Handler,
+        batch: int = 1,
+        concurrency: int = 1,
+        replicas: int = 1,
+        fetch_timeout: float = FETCH_TIMEOUT_SECONDS,
+    ) -> None:
+        if config.durable_name is None:
+            raise ValueError("a durable consumer needs config.durable_name")
+        if not 1 <= batch <= concurrency:
+            raise ValueError("need 1 <= batch <= concurrency")
+        self.nats = nats
+        self.stream = stream
+        self.subjects = subjects
+        self.config = config
+        self.handle = handle
+        self.batch = batch
+        self.concurrency = concurrency
+        self.replicas = replicas
+        self.fetch_timeout = fetch_timeout
+        self.keeper = DurableKeeper(nats.js, stream, config.durable_name, replicas=replicas)
+        nats.on_reconnected(self.keeper.wake)
+        self._free = concurrency
+        self._room = asyncio.Condition()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        """Create the streams and the durable when missing, subscribe, and start fetching."""
+        js = self.nats.js
+        await ensure_streams(js, self.replicas)
+        sub = await js.pull_subscribe(
+            self.subjects,
+            durable=self.config.durable_name,
+            stream=self.stream,
+            config=self.config,
+        )
+        await self.keeper.start()
+        self._loop = asyncio.create_task(self._run(sub), name=f"pull-{self.config.durable_name}")
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop fetching, let the batches in hand finish (at most `grace` seconds), then stop."""
+        self._stopping = True
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:  # unacked: JetStream redelivers them to another replica
+                task.cancel()
+        await self.keeper.stop()
+
+    async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
+        while not self._stopping:
+            async with self._room:
+                await self._room.wait_for(lambda: self._free > 0)
+                want = min(self.batch, self._free)
+            try:
+                msgs = await sub.fetch(want, timeout=self.fetch_timeout)
+            except TimeoutError:  # nothing arrived (nats-py raises both kinds of TimeoutError)
+                continue
+            except ConnectionClosedError:
+                return
+            except Exception as exc:  # NATS down, the durable lost: the keeper puts it back
+                log.warning(
+                    "fetch from %s failed",
+                    self.config.durable_name,
+                    extra={"error": repr(exc) or type(exc).__name__},
+                )
+                self.nats.report_lost()
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            if not msgs:
+                continue
+            self._free -= len(msgs)
+            task = asyncio.create_task(self._handle(msgs))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, msgs: Sequence[Msg]) -> None:
+        try:
+            await self.handle(msgs)
+        except Exception:  # a handler acks or naks itself; left unacked, JetStream redelivers
+            log.exception("handling %d messages failed", len(msgs))
+        finally:
+            async with self._room:
+                self._free += len(msgs)
+                self._room.notify_all()
