@@ -4,6 +4,7 @@ acknowledge, resolve and the ack timeout."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from herald.notifier.escalation import (
     Decision,
@@ -18,7 +19,7 @@ from herald.notifier.escalation import (
     resolve_targets,
     start,
 )
-from herald.shared.config import EscalationTarget, HeraldConfig, parse_config
+from herald.shared.config import EscalationTarget, HeraldConfig, load_config, parse_config
 
 T0 = datetime(2026, 1, 6, 12, 0, tzinfo=UTC)  # a Tuesday: alice's week in `primary`
 
@@ -315,3 +316,17 @@ services:
     assert policy_for(c, "web", {"team": "search"}) == "d"
     assert policy_for(c, "web", {}) == "d"
     assert policy_for(TWO_STEPS, "web", {"team": "payments"}) is None
+
+
+def test_the_example_configuration_escalates_through_its_weekly_rotation() -> None:
+    example = load_config(Path(__file__).resolve().parents[3] / "examples" / "herald.yaml")
+    assert len(example.users) == 2
+    assert policy_for(example, "payments-api", {}) == "backend"
+    policy = example.escalation_policies["backend"]
+    assert len(policy.steps) == 2
+    sched = example.schedules["backend-primary"]
+    assert sched.layers[0].rotation.shift == "weekly"
+    d = advance(example, start("backend", T0), T0)  # a Tuesday of alice's first week
+    assert {n.user for n in d.notify} == {"alice"}
+    d = advance(example, d.state, T0 + minutes(10))
+    assert {n.user for n in d.notify} == {"alice", "bob", None}
