@@ -7,12 +7,17 @@ Errors point at the file and line that is wrong. Secrets are references
 from __future__ import annotations
 
 import os
+import re
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -80,6 +85,9 @@ class Service(Strict):
     """Alertmanager-style matchers, all of which must match; default `service="<id>"`."""
     oncall: str | None = None
     """Id of the on-call target paged for this service's incidents."""
+    escalation_policy: str | None = None
+    """Id of the escalation policy paged for this service's incidents (wins over the top-level
+    `escalation` selection by label)."""
 
     @field_validator("matchers")
     @classmethod
@@ -147,6 +155,270 @@ class OnCall(Strict):
     channels: tuple[str, ...] = Field(min_length=1)
 
 
+# --- On-call: users, schedules, escalation policies (docs/on-call.md) -----------------------
+
+
+def _time_zone(name: str) -> str:
+    """`name` when it is an IANA time zone zoneinfo knows (`Europe/Berlin`), else ValueError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (an IANA name such as 'Europe/Berlin' or 'UTC')"
+        ) from None
+    return name
+
+
+TimeZone = Annotated[str, Field(min_length=1), AfterValidator(_time_zone)]
+"""An IANA time zone name, checked against the time zone database."""
+
+
+def _local_time(v: Any) -> Any:
+    # YAML 1.1 reads an unquoted 21:00 as the base-60 integer 1260 (09:00 stays a string):
+    # say so rather than accept a number that is not what was meant.
+    if isinstance(v, int) and not isinstance(v, bool):
+        raise ValueError(
+            "write a local time in quotes, e.g. '21:00' (YAML reads 21:00 as a number)"
+        )
+    return v
+
+
+LocalTime = Annotated[time, BeforeValidator(_local_time)]
+"""A wall-clock time of day (`'09:00'`), without a time zone: the schedule's applies."""
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+
+
+def _weekday(v: Any) -> Any:
+    if isinstance(v, str):
+        low = v.strip().lower()
+        for day in WEEKDAYS:
+            if low in (day, day[:3]):
+                return day
+    return v
+
+
+DayOfWeek = Annotated[Weekday, BeforeValidator(_weekday)]
+"""`monday` ... `sunday` (or `mon` ... `sun`)."""
+
+_SHIFT = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?$")
+
+
+class ContactMethod(Strict):
+    """One way to reach a user: a channel plus the user's address on it."""
+
+    channel: str
+    """Id of a `channels` entry."""
+    address: str | None = None
+    """The user's address on that channel (an email address, an Apprise URL's target...),
+    handed to the channel; None: the channel's own destination."""
+
+
+class User(Strict):
+    """A person who can be paged."""
+
+    name: str = ""
+    """Shown in notifications and calendars; default the user's id."""
+    time_zone: TimeZone = "UTC"
+    """The user's own IANA time zone (shown to them; schedules keep their own)."""
+    contact_methods: tuple[ContactMethod, ...] = ()
+    """How to reach them, all of which are used when they are paged."""
+
+
+class Restriction(Strict):
+    """A weekly window in which a layer applies (outside every window it has nobody)."""
+
+    days: tuple[DayOfWeek, ...] = WEEKDAYS
+    """Days on which the window starts (default: every day)."""
+    start: LocalTime
+    """Local start time (schedule's time zone)."""
+    end: LocalTime
+    """Local end time; at or before `start`, the window ends on the next day."""
+
+
+class Rotation(Strict):
+    """Participants taking turns, one shift each, from a starting point.
+
+    `shift: daily`, `weekly` or a length in days or weeks (`2d`, `2w`) hand off at the same
+    local wall-clock time (`handoff`) whatever DST does, so such a shift may last 23 or 25
+    hours. A length in hours or minutes (`12h`, `8h`, `90m`) lasts exactly that much elapsed
+    time, so its handoffs move by an hour of local time at a DST change."""
+
+    shift: str
+    """`daily`, `weekly`, or a length: `12h`, `90m`, `2d`, `2w`, `1d12h` ..."""
+    start: date | datetime
+    """When the first shift (that of the first participant) may begin: a date (local
+    midnight) or a date and time (local unless it carries an offset). Before the first
+    handoff at or after it, the layer has nobody."""
+    handoff: LocalTime | None = None
+    """Local time of day of the handoffs; default: the time of `start`."""
+    handoff_day: DayOfWeek | None = None
+    """For shifts a whole number of weeks long: the weekday of the handoffs; default: that of
+    `start`."""
+
+    @field_validator("shift")
+    @classmethod
+    def _parse_shift(cls, v: str) -> str:
+        shift_length(v)
+        return v
+
+    @model_validator(mode="after")
+    def _weekday_needs_weeks(self) -> Rotation:
+        kind, length = shift_length(self.shift)
+        if self.handoff_day is not None and not (kind == "calendar" and length.days % 7 == 0):
+            raise ValueError("'handoff_day' needs a shift a whole number of weeks long")
+        return self
+
+
+def shift_length(text: str) -> tuple[Literal["calendar", "elapsed"], timedelta]:
+    """The rule and length of a `shift:` text.
+
+    `("calendar", N days)` for daily/weekly/`Nd`/`Nw` (handoffs at local wall-clock time),
+    `("elapsed", duration)` for anything with hours or minutes (exact elapsed time)."""
+    t = text.strip().lower()
+    if t == "daily":
+        return "calendar", timedelta(days=1)
+    if t == "weekly":
+        return "calendar", timedelta(days=7)
+    m = _SHIFT.match(t)
+    if not t or m is None:
+        raise ValueError(
+            f"unknown shift {text!r}: write daily, weekly or a length such as 12h, 90m, 2d, 2w"
+        )
+    weeks, days, hours, minutes = (int(g) if g else 0 for g in m.groups())
+    length = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes)
+    if length < timedelta(minutes=15):
+        raise ValueError(f"shift {text!r} is shorter than 15 minutes")
+    if length > timedelta(weeks=52):
+        raise ValueError(f"shift {text!r} is longer than 52 weeks")
+    if hours or minutes:
+        return "elapsed", length
+    return "calendar", length
+
+
+class Layer(Strict):
+    """A rotation; a later layer wins over earlier ones wherever it has someone."""
+
+    name: str = ""
+    participants: tuple[str, ...] = Field(min_length=1)
+    """User ids in turn order (a user may appear more than once)."""
+    rotation: Rotation
+    restrictions: tuple[Restriction, ...] = ()
+    """When set, the layer applies only inside these weekly windows."""
+
+
+class Override(Strict):
+    """Someone taking over a schedule for a while; wins over every layer."""
+
+    user: str
+    from_: datetime = Field(alias="from")
+    """Start (local to the schedule unless it carries an offset)."""
+    until: datetime
+    """End, exclusive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class Schedule(Strict):
+    """Who is on call when: layers of rotations, then overrides on top."""
+
+    name: str = ""
+    time_zone: TimeZone = "UTC"
+    """IANA time zone of the handoffs, restrictions and local datetimes."""
+    layers: tuple[Layer, ...] = ()
+    """Lowest first: a later layer wins wherever it has someone."""
+    overrides: tuple[Override, ...] = ()
+    """Win over the layers; of overlapping overrides the later-listed wins."""
+
+    @model_validator(mode="after")
+    def _overrides_ordered(self) -> Schedule:
+        tz = ZoneInfo(self.time_zone)
+        for ov in self.overrides:
+            a, b = (d if d.tzinfo else d.replace(tzinfo=tz) for d in (ov.from_, ov.until))
+            if b <= a:
+                raise ValueError(f"override of {ov.user!r}: 'until' must be after 'from'")
+        return self
+
+
+class EscalationTarget(Strict):
+    """Exactly one of: a user, a schedule (whoever is on call at that moment), a channel."""
+
+    user: str | None = None
+    schedule: str | None = None
+    channel: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EscalationTarget:
+        if sum(x is not None for x in (self.user, self.schedule, self.channel)) != 1:
+            raise ValueError("a target is exactly one of 'user', 'schedule' or 'channel'")
+        return self
+
+
+class EscalationStep(Strict):
+    targets: tuple[EscalationTarget, ...]
+    """Who is notified at this step (at least one)."""
+    wait_minutes: int = Field(default=15, ge=1, le=1440)
+    """Minutes before the next step (when nobody acknowledged)."""
+
+    @field_validator("targets")
+    @classmethod
+    def _some_targets(cls, v: tuple[EscalationTarget, ...]) -> tuple[EscalationTarget, ...]:
+        if not v:
+            raise ValueError("a step needs at least one target")
+        return v
+
+
+class EscalationPolicy(Strict):
+    """Ordered steps, each notifying its targets then waiting, repeated up to `repeat` times."""
+
+    name: str = ""
+    steps: tuple[EscalationStep, ...]
+    """At least one."""
+    repeat: int = Field(default=0, ge=0, le=9)
+    """How many more times the steps run after the first pass when nobody acknowledges."""
+    ack_timeout_minutes: int | None = Field(default=None, ge=1, le=1440)
+    """Still open this long after an acknowledgement, the escalation starts again
+    (PagerDuty's default is 30); None: an acknowledgement holds until the incident resolves."""
+    fallback: tuple[EscalationTarget, ...] = ()
+    """Paged when a whole pass of the steps reaches nobody."""
+
+    @field_validator("steps")
+    @classmethod
+    def _some_steps(cls, v: tuple[EscalationStep, ...]) -> tuple[EscalationStep, ...]:
+        # A validator rather than min_length: pydantic would also report an empty tuple
+        # when one step is wrong, which misleads.
+        if not v:
+            raise ValueError("a policy needs at least one step")
+        return v
+
+
+class EscalationSelection(Strict):
+    """Choosing a service's escalation policy by a label of its incident's alerts, for the
+    services without an `escalation_policy` of their own."""
+
+    by_label: str | None = None
+    """Label name (e.g. `team`) whose value selects a policy in `policies`."""
+    policies: dict[str, str] = Field(default_factory=dict)
+    """Label value -> escalation policy id."""
+    default: str | None = None
+    """Policy for the services that neither name one nor match `policies`."""
+
+    @model_validator(mode="after")
+    def _label_for_policies(self) -> EscalationSelection:
+        if self.policies and self.by_label is None:
+            raise ValueError("'policies' needs 'by_label' (the label whose value selects one)")
+        return self
+
+
 class Page(Strict):
     title: str = "Status"
     url: str = ""
@@ -165,6 +437,10 @@ class HeraldConfig(Strict):
     severity: Severity = Field(default_factory=Severity)
     oncall: dict[Id, OnCall] = Field(default_factory=dict)
     channels: dict[Id, Channel] = Field(default_factory=dict)
+    users: dict[Id, User] = Field(default_factory=dict)
+    schedules: dict[Id, Schedule] = Field(default_factory=dict)
+    escalation_policies: dict[Id, EscalationPolicy] = Field(default_factory=dict)
+    escalation: EscalationSelection = Field(default_factory=EscalationSelection)
 
     def reference_problems(self) -> list[tuple[tuple[str, ...], str]]:
         """Names that point at nothing: (location, message) pairs; empty when all resolve."""
@@ -182,6 +458,54 @@ class HeraldConfig(Strict):
                     problems.append(
                         (("oncall", oid, "channels", str(i)), f"unknown channel {ch!r}")
                     )
+        problems.extend(self._oncall_reference_problems())
+        return problems
+
+    def _oncall_reference_problems(self) -> list[tuple[tuple[str, ...], str]]:
+        """Users, schedules, escalation policies and their references."""
+        problems: list[tuple[tuple[str, ...], str]] = []
+
+        def check(loc: tuple[str, ...], kind: str, name: str | None, known: dict[str, Any]) -> None:
+            if name is not None and name not in known:
+                problems.append((loc, f"unknown {kind} {name!r}"))
+
+        loc: tuple[str, ...]
+        for sid, svc in self.services.items():
+            loc = ("services", sid, "escalation_policy")
+            check(loc, "escalation policy", svc.escalation_policy, self.escalation_policies)
+        for uid, user in self.users.items():
+            for i, cm in enumerate(user.contact_methods):
+                loc = ("users", uid, "contact_methods", str(i), "channel")
+                check(loc, "channel", cm.channel, self.channels)
+        for sid, sched in self.schedules.items():
+            for li, layer in enumerate(sched.layers):
+                for pi, p in enumerate(layer.participants):
+                    loc = ("schedules", sid, "layers", str(li), "participants", str(pi))
+                    check(loc, "user", p, self.users)
+            for oi, ov in enumerate(sched.overrides):
+                check(("schedules", sid, "overrides", str(oi), "user"), "user", ov.user, self.users)
+        for pid, pol in self.escalation_policies.items():
+            where = [
+                (("escalation_policies", pid, "steps", str(si), "targets", str(ti)), t)
+                for si, step in enumerate(pol.steps)
+                for ti, t in enumerate(step.targets)
+            ] + [
+                (("escalation_policies", pid, "fallback", str(ti)), t)
+                for ti, t in enumerate(pol.fallback)
+            ]
+            for loc, t in where:
+                check((*loc, "user"), "user", t.user, self.users)
+                check((*loc, "schedule"), "schedule", t.schedule, self.schedules)
+                check((*loc, "channel"), "channel", t.channel, self.channels)
+        sel = self.escalation
+        check(("escalation", "default"), "escalation policy", sel.default, self.escalation_policies)
+        for value, pid in sel.policies.items():
+            check(
+                ("escalation", "policies", value),
+                "escalation policy",
+                pid,
+                self.escalation_policies,
+            )
         return problems
 
     def service_matchers(self, service_id: str) -> tuple[Matcher, ...]:
