@@ -8,7 +8,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.run/uv/bin/uv)
 # and the browser the status page is tested in (kubectl for kustomize comes with the machine image).
 TEST_BINARIES := nats-server:nats-server redis-server:redis-server promtool:prometheus amtool:prometheus-alertmanager chromium:chromium
 
-.PHONY: help run test lint fmt sync uv system-deps check-config
+.PHONY: help run test lint fmt sync uv system-deps check-config bench
 
 help:
 	@echo "make run    - the whole stack on this machine (status page :8080, ingest :8081)"
@@ -50,6 +50,10 @@ lint: sync
 fmt: sync
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
+
+bench: sync
+	$(UV) run --frozen python -m bench.latency
+	$(UV) run --frozen python -m bench.sse_fanout
 
 check-config: sync
 	$(UV) run --frozen herald check-config $${HERALD_CONFIG:-examples/herald.yaml}

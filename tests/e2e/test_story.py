@@ -52,7 +52,9 @@ async def test_crashloop_story(stack: Stack, pager: Receiver) -> None:
 
         pushed = await sse.next(lambda e: _payments(e, "major_outage"))
         assert pushed.id is not None
-        assert int(pushed.id) > 0
+        epoch, seq = pushed.id.split("-")  # `<stream epoch>-<stream sequence>`
+        assert int(epoch) > 0
+        assert int(seq) > 0
 
         summary = (await http.get(f"{page}/api/v2/summary.json")).json()
         assert _component(summary, "payments-api")["status"] == "major_outage"

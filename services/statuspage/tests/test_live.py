@@ -24,6 +24,7 @@ from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
 from herald.statuspage.app import Server, create_app
 from herald.statuspage.board import Board
+from herald.statuspage.sse import stream_epoch
 from tests.loopback import serving as on_loopback
 
 pytestmark = pytest.mark.integration
@@ -86,17 +87,22 @@ class SseReader:
 
 @asynccontextmanager
 async def sse(
-    http: httpx.AsyncClient, last_event_id: int | None = None
+    http: httpx.AsyncClient, last_event_id: str | None = None
 ) -> AsyncIterator[SseReader]:
     headers = {"Accept": "text/event-stream"}
     if last_event_id is not None:
-        headers["Last-Event-ID"] = str(last_event_id)
+        headers["Last-Event-ID"] = last_event_id
     async with http.stream("GET", "/events", headers=headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"].startswith("no-cache")
         assert response.headers["x-accel-buffering"] == "no"
         yield SseReader(response)
+
+
+def sid(page: Running, seq: int) -> str:
+    """The SSE id of INCIDENTS sequence `seq` of the stream the page follows now."""
+    return f"{page.board.fanout.epoch}-{seq}"
 
 
 @pytest.fixture
@@ -172,13 +178,13 @@ async def test_published_events_reach_an_open_browser(infra, make, js):
     ):
         first = await events.next()
         assert first["event"] == "snapshot"
-        assert first["id"] == "0"
+        assert first["id"] == sid(page, 0)
         assert first["data"]["status"]["indicator"] == "none"
 
         seq = await publish(js, make.component(1, ComponentStatus.DEGRADED_PERFORMANCE))
         changed = await events.next()
 
-        assert changed["id"] == str(seq)
+        assert changed["id"] == sid(page, seq)
         assert changed["event"] == "component.status_changed"
         assert changed["data"]["kind"] == "component.status_changed"
         assert changed["data"]["service"] == "api"
@@ -196,7 +202,7 @@ async def test_published_events_reach_an_open_browser(infra, make, js):
         seq = await publish(js, make.opened(1, opened))
         got = await events.next()
 
-        assert got["id"] == str(seq)
+        assert got["id"] == sid(page, seq)
         assert got["event"] == "incident.opened"
         assert got["data"]["service"] == "nodes"
         assert got["data"]["component"]["status"] == "major_outage"
@@ -220,22 +226,22 @@ async def test_a_reconnecting_browser_gets_only_what_it_missed(infra, make, js):
         async with sse(http) as events:
             assert (await events.next())["event"] == "snapshot"
             seen = await publish(js, make.component(1, ComponentStatus.DEGRADED_PERFORMANCE))
-            assert (await events.next())["id"] == str(seen)
+            assert (await events.next())["id"] == sid(page, seen)
 
         missed = [
             await publish(js, make.component(2, ComponentStatus.PARTIAL_OUTAGE)),
             await publish(js, make.opened(3)),
         ]
 
-        async with sse(http, last_event_id=seen) as events:
+        async with sse(http, last_event_id=sid(page, seen)) as events:
             replay = [await events.next(), await events.next()]
-            assert [e["id"] for e in replay] == [str(s) for s in missed]
+            assert [e["id"] for e in replay] == [sid(page, s) for s in missed]
             assert [e["event"] for e in replay] == ["component.status_changed", "incident.opened"]
             assert [e["data"]["version"] for e in replay] == [2, 3]
 
             later = await publish(js, make.resolved(4))
             resolved = await events.next()
-            assert resolved["id"] == str(later)
+            assert resolved["id"] == sid(page, later)
             assert resolved["data"]["incident"] is None  # nothing open any more
             assert [i["status"] for i in resolved["data"]["recent"]] == ["resolved"]
 
@@ -259,22 +265,22 @@ async def test_resuming_on_a_fresh_replica(infra, make, js):
         serving(infra, make.config(), replay=1) as page,
         httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
     ):
-        async with sse(http, last_event_id=early[0] - 1) as events:
+        async with sse(http, last_event_id=sid(page, early[0] - 1)) as events:
             snap = await events.next()  # its id is older than the replay window
             assert snap["event"] == "snapshot"
             assert snap["data"]["versions"]["api"] == 2
             api = next(c for c in snap["data"]["components"] if c["id"] == "api")
             assert api["status"] == "partial_outage"
 
-        async with sse(http, last_event_id=early[0]) as events:
+        async with sse(http, last_event_id=sid(page, early[0])) as events:
             got = await events.next()  # in the replay window: no snapshot
-            assert got["id"] == str(early[1])
+            assert got["id"] == sid(page, early[1])
             assert got["event"] == "component.status_changed"
             assert got["data"]["component"]["status"] == "partial_outage"
 
             seq = await publish(js, make.component(3, ComponentStatus.OPERATIONAL))
             got = await events.next()
-            assert got["id"] == str(seq)
+            assert got["id"] == sid(page, seq)
             assert got["data"]["component"]["status"] == "operational"
 
 
@@ -295,7 +301,7 @@ async def test_a_stale_event_is_still_pushed_with_the_current_state(infra, make,
         seq = await publish(js, make.component(4, ComponentStatus.OPERATIONAL))
         got = await events.next()
 
-        assert got["id"] == str(seq)
+        assert got["id"] == sid(page, seq)
         assert got["data"]["version"] == 5
         assert got["data"]["component"]["status"] == "major_outage"
         summary = (await http.get("/api/v2/summary.json")).json()
@@ -337,19 +343,51 @@ async def test_a_recreated_stream_is_read_again_from_its_start(infra, make, js):
         )
         await r.set(status_key("nodes"), lost.model_dump_json())
         await r.aclose()
+        old_epoch = page.board.fanout.epoch
         await js.delete_stream(INCIDENTS_STREAM)
         await ensure_streams(js)
         seq = await publish(js, make.component(3, ComponentStatus.PARTIAL_OUTAGE))
         assert seq == 1
 
         resync = await events.next()
-        assert (resync["event"], resync["id"]) == ("snapshot", "0")
+        assert (resync["event"], resync["id"]) == ("snapshot", sid(page, 0))
+        assert page.board.fanout.epoch != old_epoch
         components = {c["id"]: c["status"] for c in resync["data"]["components"]}
         assert components["nodes"] == "major_outage"
         change = await events.next()
-        assert (change["id"], change["data"]["version"]) == ("1", 3)
+        assert (change["id"], change["data"]["version"]) == (sid(page, 1), 3)
         assert change["data"]["component"]["status"] == "partial_outage"
 
         # A browser resuming with an id of the old stream gets the whole page.
-        async with sse(http, last_event_id=2) as resumed:
+        async with sse(http, last_event_id=f"{old_epoch}-2") as resumed:
             assert (await resumed.next())["event"] == "snapshot"
+
+
+async def test_event_ids_carry_the_incidents_stream_creation_time(infra, make, js):
+    async with (
+        serving(infra, make.config()) as page,
+        httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
+        sse(http) as events,
+    ):
+        first = await events.next()
+        info = await js.stream_info(INCIDENTS_STREAM)
+        assert info.created is not None
+        assert first["id"] == f"{stream_epoch(info.created)}-0"
+
+
+async def test_beyond_the_connection_limit_a_browser_is_told_to_come_back_later(infra, make):
+    async with (
+        serving(infra, make.config(), max_sse_clients=1) as page,
+        httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
+        sse(http) as events,
+    ):
+        assert (await events.next())["event"] == "snapshot"
+
+        refused = await http.get("/events", headers={"Accept": "text/event-stream"})
+
+        assert refused.status_code == 503
+        assert int(refused.headers["retry-after"]) > 0
+        assert refused.headers["content-type"] == "application/json"
+        assert refused.json()["poll"] == "/api/v2/summary.json"
+        assert refused.headers["x-content-type-options"] == "nosniff"
+        assert (await http.get("/api/v2/summary.json")).status_code == 200  # what the page polls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import sys
 
 import uvicorn
@@ -11,6 +12,7 @@ from herald.shared.logs import configure_logging
 from herald.shared.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError
 from herald.statuspage.app import Server, create_app
 from herald.statuspage.board import Board
+from herald.statuspage.options import StatuspageOptions
 
 PORT_VAR = "HERALD_STATUSPAGE_PORT"
 DEFAULT_PORT = 8080
@@ -21,10 +23,12 @@ def main() -> None:
         settings = Settings.from_env(port_var=PORT_VAR, default_port=DEFAULT_PORT)
         configure_logging("statuspage", settings.log_level, settings.log_format)
         config = load_config(settings.config_path)
+        options = StatuspageOptions.from_env()
     except (ConfigError, SettingsError) as exc:
         print(f"herald-statuspage: {exc}", file=sys.stderr)
         sys.exit(2)
-    app = create_app(config, settings)
+    raise_open_files()
+    app = create_app(config, settings, max_sse_clients=options.max_sse_clients)
     board: Board = app.state.board
     server = Server(
         uvicorn.Config(
@@ -39,6 +43,14 @@ def main() -> None:
         board,
     )
     server.run()
+
+
+def raise_open_files() -> None:
+    """Every live browser is an open socket: allow as many as the hard limit does (often 1024
+    soft against a much higher hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ request and call the pure modules.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -34,13 +35,11 @@ from herald.shared.streams import CHECK_SECONDS, ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM
 from herald.statuspage.board import REPLAY_BUFFER, Board
 from herald.statuspage.feed import IncidentFeed
+from herald.statuspage.options import MAX_SSE_CLIENTS
 from herald.statuspage.page import STATIC, render_feed, render_page
 from herald.statuspage.security import SecurityHeaders
+from herald.statuspage.sse import KEEPALIVE_SECONDS, EventStream
 from herald.statuspage.status import PageView
-from herald.statuspage.stream import (
-    KEEPALIVE_SECONDS,
-    parse_last_event_id,
-)
 
 log = logging.getLogger("herald.statuspage")
 
@@ -53,7 +52,11 @@ NO_CACHE = {"Cache-Control": "no-cache"}
 API_HEADERS = {**NO_CACHE, "Access-Control-Allow-Origin": "*"}
 
 
-def routes(board: Board, checks: Callable[[], Mapping[str, ReadinessCheck]]) -> list[BaseRoute]:
+def routes(
+    board: Board,
+    checks: Callable[[], Mapping[str, ReadinessCheck]],
+    max_sse_clients: int = MAX_SSE_CLIENTS,
+) -> list[BaseRoute]:
     async def index(_: Request) -> Response:
         return HTMLResponse(render_page(board.templates, board.view()), headers=NO_CACHE)
 
@@ -70,22 +73,10 @@ def routes(board: Board, checks: Callable[[], Mapping[str, ReadinessCheck]]) -> 
 
         return endpoint
 
-    async def events(request: Request) -> Response:
-        last = parse_last_event_id(request.headers.get("last-event-id"))
-        client = board.fanout.connect(last, board.snapshot_event)
-
-        async def body() -> AsyncIterator[bytes]:
-            try:
-                async for frame in client.frames(board.keepalive, board.metrics.pushed.inc):
-                    yield frame
-            finally:
-                board.fanout.disconnect(client)
-
-        return StreamingResponse(
-            body(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},
-        )
+    # /events is a plain ASGI app writing to the fan-out's clients directly (sse.py says why).
+    board.fanout.keepalive = board.keepalive
+    board.fanout.on_push = board.metrics.pushed.inc
+    events = EventStream(board.fanout, board.snapshot_event, max_sse_clients)
 
     return [
         Route("/", index, methods=["GET"]),
@@ -109,13 +100,15 @@ def create_app(
     keepalive: float = KEEPALIVE_SECONDS,
     replay: int = REPLAY_BUFFER,
     stream_check: float = CHECK_SECONDS,
+    max_sse_clients: int = MAX_SSE_CLIENTS,
 ) -> Starlette:
     """The ASGI app. NATS and Redis are opened in the lifespan; `app.state.board` is the page's
     live state (the test and the uvicorn Server read it).
 
     `replay`: how many past INCIDENTS messages to read again at start-up (and keep for resuming
     browsers); at most the replay buffer's size. `stream_check`: seconds between two checks that
-    the INCIDENTS stream is still the one followed (besides one after every reconnect)."""
+    the INCIDENTS stream is still the one followed (besides one after every reconnect).
+    `max_sse_clients`: concurrent `/events` streams; beyond them a 503 with Retry-After."""
     replay = max(0, min(replay, REPLAY_BUFFER))
     board = Board(config=config, since=clock(), keepalive=keepalive)
 
@@ -144,6 +137,9 @@ def create_app(
             log.info(
                 "status page ready", extra={"services": len(config.services), "stream_seq": last}
             )
+            # What exists now lives as long as the process: out of the collector's sight, so a
+            # full collection (scanning every object) costs less when it hits a broadcast.
+            gc.freeze()
             yield {"board": board}
         finally:
             await watch.stop()
@@ -162,7 +158,7 @@ def create_app(
         return {"nats": nats_connected, "snapshot": snapshot_loaded}
 
     app = Starlette(
-        routes=routes(board, checks),
+        routes=routes(board, checks, max_sse_clients),
         middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )

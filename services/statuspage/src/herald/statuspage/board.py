@@ -24,13 +24,13 @@ from herald.shared.events import (
 )
 from herald.statuspage.page import environment
 from herald.statuspage.projection import Projection
-from herald.statuspage.status import PageView
-from herald.statuspage.stream import (
+from herald.statuspage.sse import (
     KEEPALIVE_SECONDS,
     SNAPSHOT,
     Fanout,
     SseEvent,
 )
+from herald.statuspage.status import PageView
 
 log = logging.getLogger("herald.statuspage")
 
@@ -160,8 +160,8 @@ class Board:
                 continue
             self.projection.load(status)
         self.snapshot_loaded = True
-        if self.fanout.clients:  # a restart (`restart()`): open browsers get the page again
-            self.fanout.resync(self.snapshot_event(self.fanout.buffer.last_id))
+        # Open browsers get the page again (after `restart()`), and it is the one new ones get.
+        self.fanout.resync(self.snapshot_event(self.fanout.buffer.last_id))
         held, self.held = self.held, []
         for data, seq in held:
             self._fold(data, seq)

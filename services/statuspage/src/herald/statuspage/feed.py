@@ -16,6 +16,7 @@ from herald.shared.keys import status_key
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, INCIDENTS_SUBJECTS
 from herald.statuspage.board import Board
+from herald.statuspage.sse import stream_epoch
 
 log = logging.getLogger("herald.statuspage")
 
@@ -60,6 +61,8 @@ class IncidentFeed:
             if generation == self._generation:  # not a late message of a dropped subscription
                 self.board.receive(msg.data, msg.metadata.sequence.stream)
 
+        # SSE ids carry the stream's incarnation: an id of a re-created stream gets a snapshot.
+        self.board.fanout.set_epoch(stream_epoch(info.created) if info.created else 0)
         self.board.start_at(start)
         self._sub = await self.js.subscribe(
             INCIDENTS_SUBJECTS,

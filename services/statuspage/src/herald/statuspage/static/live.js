@@ -190,11 +190,58 @@
     };
   }
 
-  if (!window.EventSource) { return; }
-  var source = new EventSource("/events");
+  // The JSON API, for when the live stream is refused (a server at its connection limit
+  // answers 503, after which EventSource gives up): the same renderers, from summary.json.
+  function applySummary(d) {
+    (d.components || []).forEach(setComponent);
+    setBanner(d.status);
+    setUpdated(d.page && d.page.updated_at);
+    var open = byId("open-incidents");
+    clear(open);
+    (d.incidents || []).forEach(function (inc) { open.appendChild(incidentItem(inc)); });
+    refreshEmpty();
+  }
+
+  var POLL_MS = 30000;
+  var LIVE_AGAIN_MS = 120000;
   var live = byId("live");
-  source.addEventListener("snapshot", handler(applySnapshot));
-  KINDS.forEach(function (kind) { source.addEventListener(kind, handler(applyChange)); });
-  source.onopen = function () { if (live) { live.hidden = false; } };
-  source.onerror = function () { if (live) { live.hidden = true; } };
+
+  function poll() {
+    window.fetch("/api/v2/summary.json", { cache: "no-store", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) { if (d) { applySummary(d); } })
+      .catch(function () {});
+  }
+
+  // Poll until it is time to try the live stream again (a snapshot then brings the page up to date).
+  function pollForAWhile() {
+    if (!window.fetch) { return; }
+    var waited = 0;
+    poll();
+    var timer = window.setInterval(function () {
+      waited += POLL_MS;
+      if (waited >= LIVE_AGAIN_MS) {
+        window.clearInterval(timer);
+        connect();
+        return;
+      }
+      poll();
+    }, POLL_MS);
+  }
+
+  function connect() {
+    var source = new EventSource("/events");
+    source.addEventListener("snapshot", handler(applySnapshot));
+    KINDS.forEach(function (kind) { source.addEventListener(kind, handler(applyChange)); });
+    source.onopen = function () { if (live) { live.hidden = false; } };
+    source.onerror = function () {
+      if (live) { live.hidden = true; }
+      // CONNECTING: the browser reconnects by itself (and resumes with Last-Event-ID).
+      // CLOSED: the server refused the stream (503 at its connection limit): poll instead.
+      if (source.readyState === EventSource.CLOSED) { pollForAWhile(); }
+    };
+  }
+
+  if (!window.EventSource) { return; }
+  connect();
 })();
