@@ -229,15 +229,15 @@ async def test_a_route_only_moves_to_a_newer_alert_instance(redis: aioredis.Redi
     store = CorrelatorStore(redis, CONFIG_BEFORE)
     t = T0 + timedelta(microseconds=123)
     first = Route("payments-api", t)
-    assert await store.remember_route("alertmanager", "fp1", first) == first
-    assert await store.remember_route("alertmanager", "fp1", Route("checkout", t)) == first
-    assert await store.remember_route("alertmanager", "fp1", Route("checkout", T0)) == first
-    assert await store.route("alertmanager", "fp1") == first
+    assert await store.remember_route("fp1", first) == first
+    assert await store.remember_route("fp1", Route("checkout", t)) == first
+    assert await store.remember_route("fp1", Route("checkout", T0)) == first
+    assert await store.route("fp1") == first
     newer = Route("checkout", t + timedelta(microseconds=1))
-    assert await store.remember_route("alertmanager", "fp1", newer) == newer
-    assert await store.route("alertmanager", "fp1") == newer
-    assert await store.route("alertmanager-eu", "fp1") is None  # identity includes integration
-    assert await redis.ttl(route_key("alertmanager", "fp1")) > 0  # routes expire
+    assert await store.remember_route("fp1", newer) == newer
+    assert await store.route("fp1") == newer
+    assert await store.route("fp2") is None
+    assert await redis.ttl(route_key("fp1")) > 0  # routes expire
 
 
 async def test_an_event_the_broker_rejects_for_good_does_not_block_the_outbox(

@@ -9,6 +9,7 @@ from herald.correlator.incident import (
     ServiceState,
     alert_key,
     apply,
+    epoch_ms,
     projection,
 )
 from herald.shared.config import parse_config
@@ -103,9 +104,10 @@ def test_first_firing_opens_incident_and_changes_component() -> None:
     assert changed.status is ComponentStatus.MAJOR_OUTAGE
     assert changed.previous_status is ComponentStatus.OPERATIONAL
     # versions and deterministic ids
-    assert [e.version for e in events] == [1, 2]
-    assert [e.event_id for e in events] == [f"{SVC}:1", f"{SVC}:2"]
-    assert state.version == 2
+    first = epoch_ms(NOW)  # never below now in ms, even on a state lost and started over
+    assert [e.version for e in events] == [first, first + 1]
+    assert [e.event_id for e in events] == [f"{SVC}:{first}", f"{SVC}:{first + 1}"]
+    assert state.version == first + 1
     assert state.incident == opened.incident
     assert state.component_status is ComponentStatus.MAJOR_OUTAGE
 
@@ -177,7 +179,7 @@ def test_resolved_before_firing_leaves_nothing_open() -> None:
     state, events = run(ev("fp1", "resolved"))
     assert events == []
     assert state.incident is None
-    assert state.alerts[alert_key("alertmanager", "fp1")].status is AlertState.RESOLVED
+    assert state.alerts[alert_key("fp1")].status is AlertState.RESOLVED
     # the firing of that same startsAt arrives late: ignored
     state, events = run(ev("fp1", "firing"), state=state)
     assert events == []
@@ -250,14 +252,15 @@ def test_old_resolved_records_are_pruned() -> None:
     state, _ = run(ev("old"), ev("old", "resolved"))
     later = NOW + timedelta(days=8)
     state, _ = apply(state, ev("new", starts_at=later), SVC, CONFIG, later)
-    assert set(state.alerts) == {alert_key("alertmanager", "new")}
+    assert set(state.alerts) == {alert_key("new")}
 
 
 def test_versions_increase_across_events() -> None:
     _, events = run(
         ev("fp1"), ev("fp2", severity="warning"), ev("fp1", "resolved"), ev("fp2", "resolved")
     )
-    assert [e.version for e in events] == list(range(1, len(events) + 1))
+    first = events[0].version
+    assert [e.version for e in events] == list(range(first, first + len(events)))
     assert len({e.event_id for e in events}) == len(events)
 
 
@@ -275,7 +278,7 @@ def test_projection() -> None:
     assert status.incident == state.incident
     assert len(status.recent) == 1
     assert isinstance(
-        AlertRecord.model_validate(state.alerts[alert_key("alertmanager", "fp1")].model_dump()),
+        AlertRecord.model_validate(state.alerts[alert_key("fp1")].model_dump()),
         AlertRecord,
     )
 
@@ -335,13 +338,80 @@ def test_an_incident_carries_its_most_relevant_alerts_and_counts_them_all() -> N
     assert events[0].incident.alert_count == n
 
 
-def test_the_same_alert_through_two_integrations_is_two_alerts() -> None:
-    state, _ = run(ev("fp1", integration="internal"), ev("fp1"))
+def test_the_same_alert_through_two_integrations_is_one_alert() -> None:
+    """Identity is Alertmanager's fingerprint: an internal and a public receiver of one
+    Alertmanager (or two tokens during a rotation) send one alert. It is public while it
+    reaches Herald through a public integration, and one resolve ends it."""
+    state, _ = run(ev("fp1", integration="internal"))
+    assert state.component_status is ComponentStatus.OPERATIONAL  # internal only: not public
+    state, _ = run(ev("fp1"), state=state)
     assert state.incident is not None
-    assert [(a.integration, a.fingerprint) for a in state.incident.alerts] == [
-        ("internal", "fp1"),
-        ("alertmanager", "fp1"),
-    ]
+    assert [a.fingerprint for a in state.incident.alerts] == ["fp1"]
+    assert state.incident.alert_count == 1
+    assert state.alerts["fp1"].integrations == ("internal", "alertmanager")
+    assert state.incident.public is True
+    assert state.component_status is ComponentStatus.MAJOR_OUTAGE
     state, _ = run(ev("fp1", "resolved"), state=state)
-    assert state.incident is not None  # the internal copy still fires
-    assert state.component_status is ComponentStatus.OPERATIONAL  # it never touches the page
+    assert state.incident is None
+    assert state.component_status is ComponentStatus.OPERATIONAL
+
+
+def test_a_resolve_with_an_earlier_starts_at_ends_the_firing() -> None:
+    """`amtool alert add` then `amtool alert add ... --end` without `--start`: Alertmanager's Merge
+    keeps the earliest startsAt, and an end at or before the firing's start arrives with
+    startsAt = endsAt, earlier than the firing Herald stored."""
+    fired = T0 + timedelta(milliseconds=400)
+    state, _ = run(ev("fp1", starts_at=fired))
+    early = T0  # `date +%TZ` drops the milliseconds
+    end = ev("fp1", "resolved", starts_at=early, ends_at=early)
+    arrived = end.model_copy(update={"received_at": fired + timedelta(seconds=10)})
+    state, events = run(arrived, state=state)
+    assert state.incident is None
+    assert kinds(events) == ["incident.resolved", "component.status_changed"]
+
+
+def test_a_late_copy_of_an_older_instances_resolve_changes_nothing() -> None:
+    """The resolve of an instance that ended before the stored firing started, and that reached
+    ingest before that firing did (a redelivery), is stale."""
+    refire = T0 + timedelta(hours=1)
+    state, _ = run(ev("fp1", starts_at=refire))
+    old = make_alert(
+        "fp1",
+        "resolved",
+        T0,
+        ends_at=T0 + timedelta(minutes=5),
+        labels={"alertname": "HighErrorRate", "service": SVC, "severity": "critical"},
+    )
+    after, events = run(old, state=state)
+    assert events == []
+    assert after.incident is not None
+
+
+def test_a_refire_with_the_same_starts_at_fires_again_after_the_replay_window() -> None:
+    """Alertmanager timed the alert out (Prometheus stopped sending) and sent a resolve; when
+    Prometheus resumes, the firing comes back with the same startsAt."""
+    state, _ = run(ev("fp1"), ev("fp1", "resolved", ends_at=T0 + timedelta(minutes=5)))
+    assert state.incident is None
+    resolved_at = state.alerts["fp1"].resolved_received_at
+    assert resolved_at is not None
+    window = CONFIG.alerts.replay_window
+
+    def firing(after: timedelta) -> AlertReceived:
+        return ev("fp1").model_copy(update={"received_at": resolved_at + after})
+
+    # an HA peer's late copy of the old firing, within the window: ignored
+    same, events = run(firing(window / 2), state=state)
+    assert events == []
+    assert same.incident is None
+    # the genuine re-fire, past the window: fires again
+    again, events = run(firing(window + timedelta(seconds=1)), state=state)
+    assert again.incident is not None
+    assert kinds(events)[0] == "incident.opened"
+
+
+def test_versions_never_go_backwards_after_redis_lost_recent_writes() -> None:
+    """A state restored from an old backup: its version is far behind events already
+    published; the next version continues from now in milliseconds."""
+    stale = ServiceState(service=SVC, version=5)
+    _, events = run(ev("fp1"), state=stale)
+    assert events[0].version == epoch_ms(NOW)

@@ -74,31 +74,6 @@ def test_public_copy_of_an_alert_first_seen_internally_reaches_the_page() -> Non
     assert state.component_status is ComponentStatus.MAJOR_OUTAGE
 
 
-def test_resolution_through_one_integration_does_not_close_another_integrations_alert() -> None:
-    """Two Alertmanager clusters (two integrations) send alerts with identical label sets, so the
-    same fingerprint. Ingest's event identity includes the integration, the correlator's alert
-    identity does not. EU fires at T0, US fires at T0+10m, US resolves at T0+20m while EU is
-    still firing (its repeat_interval resend still arrives with startsAt T0).
-
-    Expected: the incident stays open while EU's alert fires.
-    Was: US's resolved (newer startsAt) overwrites EU's firing record, the incident closes,
-    and EU's repeat (startsAt T0, older than the stored T0+10m) is ignored forever."""
-    state = run(
-        ev("fp1", "firing", T0, integration="alertmanager-eu"),
-        ev("fp1", "firing", T0 + timedelta(minutes=10), integration="alertmanager"),
-        ev(
-            "fp1",
-            "resolved",
-            T0 + timedelta(minutes=10),
-            ends_at=T0 + timedelta(minutes=20),
-            integration="alertmanager",
-        ),
-        ev("fp1", "firing", T0, integration="alertmanager-eu"),  # repeat_interval resend
-    )
-    assert state.incident is not None, "EU's alert is still firing but the incident was closed"
-    assert state.component_status is ComponentStatus.MAJOR_OUTAGE
-
-
 def test_incident_started_at_does_not_depend_on_arrival_order() -> None:
     """Invariant 3 (event time, not arrival time). fp1 started at T0, fp2 at T0+5m. When fp2's
     firing arrives first, the incident's started_at is T0+5m; in the other order it is T0. The

@@ -419,6 +419,46 @@ class EscalationSelection(Strict):
         return self
 
 
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
+
+
+def parse_duration(value: object) -> object:
+    """A Prometheus-style duration (`90s`, `5m`, `12h`, `1h30m`, `7d`) as a timedelta; numbers are
+    seconds; anything else is left for pydantic to judge."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if not isinstance(value, str):
+        return value
+    m = _DURATION.match(value.strip())
+    if m is None or not any(m.groups()):
+        raise ValueError(f"{value!r} is not a duration (write it as 90s, 5m, 12h, 1h30m or 7d)")
+    w, d, h, mi, sec, ms = (int(g) if g else 0 for g in m.groups())
+    return timedelta(weeks=w, days=d, hours=h, minutes=mi, seconds=sec, milliseconds=ms)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+"""A duration in herald.yaml: `90s`, `5m`, `12h`, `1h30m`, `7d`, or a number of seconds."""
+
+
+class Alerts(Strict):
+    """How Alertmanager's alert lifecycle is read (docs/alert-lifecycle.md)."""
+
+    replay_window: Duration = timedelta(seconds=60)
+    """A firing that repeats the startsAt of an alert Herald holds as resolved fires again only
+    when it arrives more than this long after the resolve did (Alertmanager re-fires an alert it
+    timed out with the same startsAt); within it, it is an HA peer's or a retry's late copy."""
+    stale_after: Duration = timedelta(hours=12)
+    """A firing alert that no notification mentions for this long expires (three of
+    Alertmanager's default 4 h repeat_interval)."""
+
+    @field_validator("replay_window", "stale_after")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return v
+
+
 class Page(Strict):
     title: str = "Status"
     url: str = ""
@@ -431,6 +471,7 @@ class HeraldConfig(Strict):
     """The root of herald.yaml."""
 
     page: Page = Field(default_factory=Page)
+    alerts: Alerts = Field(default_factory=Alerts)
     integrations: dict[Id, Integration] = Field(default_factory=dict)
     groups: dict[Id, Group] = Field(default_factory=dict)
     services: dict[Id, Service] = Field(default_factory=dict)

@@ -90,14 +90,12 @@ class Correlator:
         step, so a crash in between cannot leave the step without its route. An alert that
         moved to another service is first resolved in the one it left."""
         configured = route(event.labels, self.config)
-        remembered = await self.store.route(event.integration, event.fingerprint)
+        remembered = await self.store.route(event.fingerprint)
         decision = sticky_route(remembered, event.starts_at, configured)
         if decision.retire is not None:
             await self.apply(decision.retire.service, retirement(event, decision.retire))
         while decision.remember is not None:
-            stored = await self.store.remember_route(
-                event.integration, event.fingerprint, decision.remember
-            )
+            stored = await self.store.remember_route(event.fingerprint, decision.remember)
             if stored == decision.remember:
                 break
             # Another replica stored a route for this or a newer instance meanwhile: follow it.

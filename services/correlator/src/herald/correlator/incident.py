@@ -4,16 +4,21 @@ One `ServiceState` per status-page service holds every alert routed to it, the o
 incident (and which alerts belong to it), the component status and a version. `apply()`
 folds one alert event into it and returns the incident events to publish.
 
-An alert's identity is (integration, fingerprint): the same label set received through two
-integrations (an internal and a public one, or two Alertmanager clusters) is two alerts.
+An alert's identity is Alertmanager's fingerprint: the same alert received through two
+integrations (an internal and a public receiver, two tokens during a rotation) is one alert,
+public while one of its integrations is.
 
-Ordering follows event time (invariant 3); an alert event's identity is
-(integration, fingerprint, startsAt, status):
-- a firing older than the stored alert (earlier startsAt) is ignored;
-- a firing with the same startsAt as a stored *resolved* alert is a stale replay: ignored;
-- a resolved for startsAt >= the stored one resolves the alert, even if its firing never
-  arrived (that firing, arriving later with the same startsAt, is then ignored);
-- a re-fire carries a newer startsAt and fires again.
+Which event wins follows Alertmanager's own rules (`supersedes`, docs/alert-lifecycle.md):
+- a resolve ends a stored firing whatever its startsAt (Merge keeps the earliest startsAt;
+  `amtool ... --end` without `--start` sends startsAt = endsAt), unless it is a late copy of an
+  older instance (it ended before the firing started and reached ingest before it);
+- a resolve for a newer instance replaces a stored resolve (its firing never arrived);
+- a firing with a newer startsAt is a re-fire;
+- a firing repeating the startsAt of a stored resolve fires again once it arrives more than
+  `alerts.replay_window` after the resolve (Alertmanager timed it out, Prometheus resumed);
+  within the window it is an HA peer's or a retry's late copy.
+Versions continue from max(stored version + 1, now in ms), so they never go backwards after
+Redis lost recent writes.
 The same event applied twice changes nothing and emits nothing. An incident starts at the
 earliest startsAt of its alerts and resolves at the latest endsAt of its alerts, whatever
 order their events arrive in.
@@ -71,19 +76,26 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
-def alert_key(integration: str, fingerprint: str) -> str:
-    """The key of one alert in `ServiceState.alerts`: its identity (integration, fingerprint).
-    Integration ids cannot contain ':'."""
-    return f"{integration}:{fingerprint}"
+def alert_key(fingerprint: str) -> str:
+    """The key of one alert in `ServiceState.alerts`: its identity, Alertmanager's fingerprint
+    (the same alert reaching Herald through two integrations is one alert)."""
+    return fingerprint
 
 
 class AlertRecord(BaseModel):
-    """What the correlator remembers of one alert (one (integration, fingerprint))."""
+    """What the correlator remembers of one alert (one fingerprint)."""
 
     model_config = ConfigDict(frozen=True)
 
     fingerprint: str
     integration: str = ""
+    """The first integration it came through."""
+    integrations: tuple[str, ...] = ()
+    """Every integration it came through (it is public while one of them is)."""
+    received_at: datetime | None = None
+    """When ingest received the event that set this record (arrival time, ingest's clock)."""
+    resolved_received_at: datetime | None = None
+    """When ingest received its resolve (for `alerts.replay_window`)."""
     status: AlertState
     starts_at: datetime
     ends_at: datetime | None = None
@@ -100,7 +112,18 @@ class AlertRecord(BaseModel):
 
     @property
     def key(self) -> str:
-        return alert_key(self.integration, self.fingerprint)
+        return alert_key(self.fingerprint)
+
+    def through(self, integration: str, public: bool) -> AlertRecord:
+        """This record, also reached through `integration` (public when it or any earlier is)."""
+        if integration in self.integrations:
+            return self
+        return self.model_copy(
+            update={
+                "integrations": (*self.integrations, integration),
+                "public": self.public or public,
+            }
+        )
 
 
 class ServiceState(BaseModel):
@@ -112,7 +135,7 @@ class ServiceState(BaseModel):
     version: int = 0
     """Incremented by every emitted event; each event carries the version after it."""
     alerts: dict[str, AlertRecord] = Field(default_factory=dict)
-    """By `alert_key(integration, fingerprint)`."""
+    """By `alert_key(fingerprint)`."""
     incident: Incident | None = None
     members: tuple[str, ...] = ()
     """Keys of every alert of the open incident, in the order they joined (the incident's
@@ -125,6 +148,10 @@ class ServiceState(BaseModel):
     updated_at: datetime | None = None
 
 
+def epoch_ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
 def initial_state(service: str, now: datetime) -> ServiceState:
     """The state of a service seen for the first time (or whose Redis state was lost).
 
@@ -132,18 +159,37 @@ def initial_state(service: str, now: datetime) -> ServiceState:
     and incident ids made from them) keep growing even after the state is lost: the status
     page's "higher version wins" and JetStream's de-duplication never mistake new events for
     old ones."""
-    return ServiceState(service=service, version=int(now.timestamp() * 1000))
+    return ServiceState(service=service, version=epoch_ms(now))
 
 
-def supersedes(
-    status: AlertState, starts_at: datetime, stored_status: AlertState, stored_starts_at: datetime
-) -> bool:
-    """Whether an alert event (status, starts_at) replaces what is stored for its alert."""
-    if starts_at != stored_starts_at:
-        return starts_at > stored_starts_at
-    # Same startsAt: only firing -> resolved moves forward; anything else is a duplicate
-    # or a stale firing replayed after its resolved.
-    return stored_status is AlertState.FIRING and status is AlertState.RESOLVED
+def supersedes(event: AlertReceived, stored: AlertRecord, replay_window: timedelta) -> bool:
+    """Whether an alert event replaces what is stored for its alert (docs/alert-lifecycle.md).
+
+    - A resolve ends a stored firing, whatever its startsAt: Alertmanager's Merge keeps the
+      earliest startsAt, and `amtool ... --end` without `--start` (or an end at or before the
+      firing's start) sends startsAt = endsAt, earlier than the firing's. Only a resolve that
+      ended before the stored firing started AND reached ingest before that firing did is a late
+      copy of an older instance (a reordered or redelivered message): ignored.
+    - A resolve for a newer instance replaces a stored resolve (its firing was never seen).
+    - A firing with a newer startsAt is a new instance (a re-fire).
+    - A firing that repeats (or precedes) the startsAt of a stored resolve fires again when it
+      reached ingest more than `replay_window` after the resolve did: Alertmanager timed the
+      alert out and Prometheus resumed sending it. Within the window it is a late copy (an HA
+      peer, a retry) of the firing before the resolve.
+    - Anything else is a duplicate."""
+    if event.status is AlertState.RESOLVED:
+        if stored.status is AlertState.FIRING:
+            ended = event.ends_at or event.occurred_at
+            older = ended < stored.starts_at and (
+                stored.received_at is not None and event.received_at < stored.received_at
+            )
+            return not older
+        return event.starts_at > stored.starts_at
+    if event.starts_at > stored.starts_at:
+        return True
+    if stored.status is AlertState.FIRING or stored.resolved_received_at is None:
+        return False
+    return event.received_at - stored.resolved_received_at > replay_window
 
 
 def record_of(event: AlertReceived, config: HeraldConfig) -> AlertRecord:
@@ -154,6 +200,9 @@ def record_of(event: AlertReceived, config: HeraldConfig) -> AlertRecord:
     return AlertRecord(
         fingerprint=event.fingerprint,
         integration=event.integration,
+        integrations=(event.integration,),
+        received_at=event.received_at,
+        resolved_received_at=event.received_at if event.status is AlertState.RESOLVED else None,
         status=event.status,
         starts_at=event.starts_at,
         ends_at=ends_at if event.status is AlertState.RESOLVED else None,
@@ -225,14 +274,21 @@ def apply(
 ) -> tuple[ServiceState, list[IncidentEvent]]:
     """Fold one alert event into a service's state; returns the new state and the events to
     publish, in order. Returns `state` itself and no events when the event changes nothing."""
-    key = alert_key(event.integration, event.fingerprint)
+    key = alert_key(event.fingerprint)
     stored = state.alerts.get(key)
-    if stored is not None and not supersedes(
-        event.status, event.starts_at, stored.status, stored.starts_at
-    ):
-        return state, []
-
     record = record_of(event, config)
+    if stored is not None:
+        if supersedes(event, stored, config.alerts.replay_window):
+            for integration in stored.integrations:
+                record = record.through(integration, stored.public)
+        else:
+            # The same alert event, maybe through another integration: it is one alert, public
+            # while any of its integrations is.
+            record = stored.through(event.integration, record.public)
+            if record == stored:
+                return state, []
+            if record.public == stored.public:
+                return state.model_copy(update={"alerts": {**state.alerts, key: record}}), []
     alerts = {**state.alerts, key: record}
     status = component_status_of(alerts.values(), config)
     at = event.occurred_at
@@ -244,8 +300,11 @@ def apply(
     events: list[IncidentEvent] = []
 
     def next_id() -> tuple[int, str]:
+        # Never backwards, even when Redis lost recent writes (a restore, a failover): the
+        # status page's "higher version wins" and JetStream's de-duplication would drop new
+        # events that reuse old versions.
         nonlocal version
-        version += 1
+        version = max(version + 1, epoch_ms(now))
         return version, f"{service}:{version}"
 
     if record.status is AlertState.FIRING:

@@ -6,7 +6,7 @@ step below works on Redis Cluster too:
 - `herald:{svc}:status` the public ServiceStatus projection (JSON), read by the status page;
 - `herald:{svc}:outbox` incident events (JSON) stored but not yet acknowledged by JetStream.
 
-Outside the services, `herald:{_routes}:<integration>:<fingerprint>` (a hash: service,
+Outside the services, `herald:{_routes}:<fingerprint>` (a hash: service,
 starts_at) remembers where each alert went (routing.sticky_route). It is written before the
 alert's state step, expires RESOLVED_RETENTION after the alert's last event, and only ever
 moves to a newer alert instance (a Lua script), so two replicas cannot send one alert
@@ -100,8 +100,8 @@ def unrouted_key() -> str:
     return service_key(UNROUTED, "alerts")
 
 
-def route_key(integration: str, fingerprint: str) -> str:
-    return service_key(ROUTES, alert_key(integration, fingerprint))
+def route_key(fingerprint: str) -> str:
+    return service_key(ROUTES, alert_key(fingerprint))
 
 
 class CorrelatorStore:
@@ -113,21 +113,21 @@ class CorrelatorStore:
         self._pop_published = redis.register_script(_POP_PUBLISHED)
         self._remember_route = redis.register_script(_REMEMBER_ROUTE)
 
-    async def route(self, integration: str, fingerprint: str) -> Route | None:
+    async def route(self, fingerprint: str) -> Route | None:
         """The remembered route of an alert, if any."""
         service, starts_at = await self.redis.hmget(
-            route_key(integration, fingerprint), ["service", "starts_at"]
+            route_key(fingerprint), ["service", "starts_at"]
         )
         if service is None or starts_at is None:
             return None
         return Route(_text(service), _EPOCH + int(starts_at) * _MICROSECOND)
 
-    async def remember_route(self, integration: str, fingerprint: str, route: Route) -> Route:
+    async def remember_route(self, fingerprint: str, route: Route) -> Route:
         """Store `route` for the alert unless a route for the same or a newer instance is
         stored; return the route in force (`route` or that other one)."""
         ttl_ms = int(ROUTE_TTL / timedelta(milliseconds=1))
         service, starts_at = await self._remember_route(
-            keys=[route_key(integration, fingerprint)],
+            keys=[route_key(fingerprint)],
             args=[route.service, _micros(route.starts_at), ttl_ms],
         )
         if _text(service) == route.service and int(starts_at) == _micros(route.starts_at):
