@@ -123,23 +123,30 @@ def _number(value: float) -> str:
 def figures_table(figures: Sequence[Figure]) -> str:
     """One fixed-width table: figure, value, floor, x floor (cost relative to the floor), goal,
     whether it is met, and notes (the floor's name among them)."""
-    header = (
-        f"{'figure':<48} {'value':>14} {'floor':>14} {'x floor':>8} {'goal':>16} {'met':>4}  note"
-    )
-    lines = [header, "-" * len(header)]
+    cells = [("figure", "value", "floor", "x floor", "goal", "met", "note")]
     for f in figures:
-        value = "-" if f.value is None else f"{_number(f.value)} {f.unit}"
-        floor = "-" if f.floor is None else f"{_number(f.floor)} {f.unit}"
         cost = f.cost
-        cost_cell = "" if cost is None else f"{_number(cost)}x"
-        goal = "" if f.goal is None else f.goal.text(f.unit)
-        met = {None: "", True: "yes", False: "NO"}[f.met]
-        notes = "; ".join(
-            n for n in (f"floor: {f.floor_name}" if f.floor_name else "", f.note) if n
+        notes = (f"floor: {f.floor_name}" if f.floor_name else "", f.note)
+        cells.append(
+            (
+                f.name,
+                "-" if f.value is None else f"{_number(f.value)} {f.unit}",
+                "-" if f.floor is None else f"{_number(f.floor)} {f.unit}",
+                "" if cost is None else f"{_number(cost)}x",
+                "" if f.goal is None else f.goal.text(f.unit),
+                {None: "", True: "yes", False: "NO"}[f.met],
+                "; ".join(n for n in notes if n),
+            )
         )
-        lines.append(
-            f"{f.name:<48} {value:>14} {floor:>14} {cost_cell:>8} {goal:>16} {met:>4}  {notes}".rstrip()
-        )
+    widths = [max(len(row[i]) for row in cells) for i in range(6)]
+
+    def line(row: tuple[str, ...]) -> str:
+        first = row[0].ljust(widths[0])
+        middle = " ".join(cell.rjust(w) for cell, w in zip(row[1:6], widths[1:], strict=True))
+        return f"{first} {middle}  {row[6]}".rstrip()
+
+    lines = [line(cells[0]), "-" * (sum(widths) + len(widths) + 5)]
+    lines.extend(line(row) for row in cells[1:])
     lines.append(
         "x floor = the figure's cost relative to its floor (bare operations on the same servers, "
         "same run): 1x is as fast as the floor, 10x ten times slower"

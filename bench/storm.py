@@ -645,7 +645,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 
 def measure(options: Options) -> list[ShapeResult]:
     """Every shape, each on fresh servers of its own."""
-    spread = f"{options.alerts:,} over {options.services}"
+    spread = f"{options.alerts:,} alerts over {options.services} services"
     shapes: list[Shape] = []
     if options.only in (None, "spread"):
         shapes.append(Shape("spread", spread, options.alerts, options.services, 1))
@@ -653,7 +653,13 @@ def measure(options: Options) -> list[ShapeResult]:
             shapes.append(Shape("spread", f"{spread} x2", options.alerts, options.services, 2))
     if options.only in (None, "single"):
         shapes.append(
-            Shape("single", f"{options.single_alerts:,} on one", options.single_alerts, 1, 1)
+            Shape(
+                "single",
+                f"{options.single_alerts:,} alerts on 1 service",
+                options.single_alerts,
+                1,
+                1,
+            )
         )
     results = []
     for shape in shapes:
