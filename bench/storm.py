@@ -59,6 +59,7 @@ from bench.page_state import PageState
 from bench.report import Figure, Goal, figures_table
 from bench.testbed import machine, running_stack, stack_env
 from bench.throughput import Tick, busy_rate, crossing, done_at
+from devstack.processes import Stack
 from herald.shared.subjects import ALERTS_STREAM, CORRELATOR_DURABLE
 from tests.infra import Infra, free_port, real_infra
 from tests.sse import SseClient
@@ -210,6 +211,29 @@ class PageWatch:
             return self.reached_at
         await self._reached.wait()
         return self.reached_at
+
+
+APPLIED_METRIC = "herald_correlator_alerts_total"
+
+
+async def applied_by_replica(http: httpx.AsyncClient, stack: Stack) -> str:
+    """Each correlator replica's count of alerts consumed (its /metrics counter, every outcome),
+    to show how the work was shared; "n/a" for a replica without the counter."""
+    parts = []
+    for name, service in stack.instances():
+        if service != "correlator":
+            continue
+        try:
+            text = (await http.get(f"{stack.url(name)}/metrics")).text
+            values = [
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith((APPLIED_METRIC + "{", APPLIED_METRIC + " "))
+            ]
+            parts.append(f"{name} {sum(values):,.0f}" if values else f"{name} n/a")
+        except (httpx.HTTPError, ValueError, IndexError):
+            parts.append(f"{name} n/a")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -386,6 +410,12 @@ async def run_shape(infra: Infra, options: Options, shape: Shape) -> ShapeResult
                         )
                         phases.append(phase)
                         print(phase.summary(), file=sys.stderr, flush=True)
+                        print(
+                            "    correlator alerts by replica (herald_correlator_alerts_total): "
+                            + await applied_by_replica(http, stack),
+                            file=sys.stderr,
+                            flush=True,
+                        )
                         if not phase.caught_up:
                             break
                     connections = sse.connections
@@ -645,17 +675,19 @@ def parse_args(argv: Sequence[str] | None) -> Options:
 
 def measure(options: Options) -> list[ShapeResult]:
     """Every shape, each on fresh servers of its own."""
-    spread = f"{options.alerts:,} alerts over {options.services} services"
+    spread = f"storm {options.alerts:,} over {options.services} svc"
     shapes: list[Shape] = []
     if options.only in (None, "spread"):
         shapes.append(Shape("spread", spread, options.alerts, options.services, 1))
         if options.correlators == 2:
-            shapes.append(Shape("spread", f"{spread} x2", options.alerts, options.services, 2))
+            shapes.append(
+                Shape("spread", f"{spread}, 2 correlators", options.alerts, options.services, 2)
+            )
     if options.only in (None, "single"):
         shapes.append(
             Shape(
                 "single",
-                f"{options.single_alerts:,} alerts on 1 service",
+                f"storm {options.single_alerts:,} on 1 svc",
                 options.single_alerts,
                 1,
                 1,
