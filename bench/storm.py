@@ -466,6 +466,10 @@ async def run_phase(
 # -- the figures --------------------------------------------------------------------------------
 
 
+def _notes(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
 def _not_caught_up(phase: Phase) -> str:
     return "" if phase.caught_up else f"did not catch up within {phase.timeout:.0f} s"
 
@@ -492,7 +496,7 @@ def spread_figures(result: ShapeResult) -> list[Figure]:
         rate = None if phase is None else phase.rate()
         note = skipped if phase is None else _not_caught_up(phase)
         if phase is not None and phase.backlog_at_last_accept < phase.stored * 0.05:
-            note = "; ".join(n for n in (note, "never far behind ingest") if n)
+            note = _notes(note, "never far behind ingest")
         out.append(
             Figure(
                 f"{label}: correlator applies {name}",
@@ -519,11 +523,11 @@ def spread_figures(result: ShapeResult) -> list[Figure]:
             GOAL_RESOLVED_PAGE,
             "skipped: the firing phase did not catch up"
             if resolving is None
-            else _not_caught_up(resolving)
-            + (
-                f"; SSE reconnects {result.sse_connections - 1}"
+            else _notes(
+                _not_caught_up(resolving),
+                f"the page dropped the SSE client {result.sse_connections - 1} times"
                 if result.sse_connections > 1
-                else ""
+                else "",
             ),
         )
     )
@@ -560,7 +564,7 @@ def single_figures(result: ShapeResult) -> list[Figure]:
                 result.floor.step,
                 "bare step",
                 GOAL_CORRELATOR,
-                "; ".join(n for n in (span, note) if n),
+                _notes(span, note),
             )
         )
         out.append(
@@ -695,9 +699,7 @@ def measure(options: Options) -> list[ShapeResult]:
         )
     results = []
     for shape in shapes:
-        print(
-            f"storm: {shape.label}, {shape.correlators} correlator(s)", file=sys.stderr, flush=True
-        )
+        print(f"bench.storm: {shape.label}", file=sys.stderr, flush=True)
         with real_infra() as infra:
             results.append(asyncio.run(run_shape(infra, options, shape)))
     return results
