@@ -149,7 +149,7 @@ class Progress:
     nc: NatsClient
     interval: float
     ticks: list[Tick] = field(default_factory=list)
-    redelivered: int = 0
+    failed_reads: int = 0
     _goal: int | None = None
     _reached: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -157,7 +157,6 @@ class Progress:
         info = await self.nc.jetstream().consumer_info(ALERTS_STREAM, CORRELATOR_DURABLE)
         delivered = (info.delivered.stream_seq or 0) if info.delivered else 0
         in_flight = info.num_ack_pending or 0
-        self.redelivered = info.num_redelivered or 0
         tick = Tick(time.perf_counter(), delivered - in_flight, (info.num_pending or 0) + in_flight)
         self.ticks.append(tick)
         if self._goal is not None and tick.done >= self._goal:
@@ -166,7 +165,10 @@ class Progress:
 
     async def run(self) -> None:
         while True:
-            await self.read()
+            try:
+                await self.read()
+            except Exception:  # a slow or failed reading: the next one counts
+                self.failed_reads += 1
             await asyncio.sleep(self.interval)
 
     async def until(self, done: int) -> None:
