@@ -8,12 +8,13 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.run/uv/bin/uv)
 # and the browser the status page is tested in (kubectl for kustomize comes with the machine image).
 TEST_BINARIES := nats-server:nats-server redis-server:redis-server promtool:prometheus amtool:prometheus-alertmanager chromium:chromium
 
-.PHONY: help run test lint fmt sync uv system-deps check-config bench
+.PHONY: help run test bench lint fmt sync uv system-deps check-config
 
 help:
 	@echo "make run    - the whole stack on this machine (status page :8080, ingest :8081)"
 	@echo "make test   - every test (unit, integration on real NATS + Redis, end to end)"
 	@echo "make lint   - ruff + mypy"
+	@echo "make bench  - every benchmark in bench/, one table (BENCH_ARGS=--quick: small sizes)"
 
 $(CURDIR)/.run/uv/bin/uv:
 	@echo "uv not found: installing it into .run/uv"
@@ -42,6 +43,11 @@ run: sync
 test: sync system-deps
 	$(UV) run --frozen pytest
 
+# Every benchmark module in bench/ (python -m bench finds them), one table of figures, floors
+# and goals. Minutes at full size; BENCH_ARGS=--quick for a smoke check, --only storm for one.
+bench: sync
+	$(UV) run --frozen python -m bench $(BENCH_ARGS)
+
 lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
@@ -50,10 +56,6 @@ lint: sync
 fmt: sync
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
-
-bench: sync
-	$(UV) run --frozen python -m bench.latency
-	$(UV) run --frozen python -m bench.sse_fanout
 
 check-config: sync
 	$(UV) run --frozen herald check-config $${HERALD_CONFIG:-examples/herald.yaml}

@@ -5,6 +5,7 @@ Usage, from the repository root:
 
     uv run python -m bench.latency            # 50 round trips of each path
     uv run python -m bench.latency -n 200     # more rounds, tighter percentiles
+    uv run python -m bench.latency --quick    # 10 rounds, a smoke check
     uv run python -m bench.latency --help
 
 What it does: starts its own `nats-server -js` and `redis-server` on free ports (tests/infra.py's
@@ -33,13 +34,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import io
 import json
-import os
-import platform
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,11 +47,13 @@ import httpx
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import StorageType, StreamConfig
 
-from bench.report import Sample, table
-from devstack.processes import SERVICES, Stack, service_env
-from tests.infra import Infra, free_port, real_infra
+from bench.alertmanager import ZERO_TIME, iso
+from bench.floor import open_stream
+from bench.report import Figure, Goal, Sample, table
+from bench.testbed import machine, running_stack, stack_env
+from devstack.processes import Stack
+from tests.infra import Infra, real_infra
 from tests.sse import SseClient, SseEvent
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,8 +64,6 @@ SERVICE = "payments-api"
 """The status-page service the example alert routes to (severity critical -> major_outage)."""
 FIRING_STATUS = "major_outage"
 RESOLVED_STATUS = "operational"
-ZERO_TIME = "0001-01-01T00:00:00Z"
-"""What Alertmanager sends as `endsAt` of a firing alert."""
 
 BASELINE_STREAM = "BENCH"
 """The JetStream baseline's own stream: not one of Herald's, so it touches nothing of theirs."""
@@ -75,10 +73,6 @@ ROUND_TIMEOUT = 15.0
 """Seconds one round trip may take before the run is declared broken."""
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def notification(template: Mapping[str, Any], firing: bool, starts_at: datetime) -> dict[str, Any]:
     """The example notification as firing or resolved, every alert starting at `starts_at`."""
     doc = copy.deepcopy(dict(template))
@@ -86,8 +80,8 @@ def notification(template: Mapping[str, Any], firing: bool, starts_at: datetime)
     doc["status"] = status
     for alert in doc["alerts"]:
         alert["status"] = status
-        alert["startsAt"] = _iso(starts_at)
-        alert["endsAt"] = ZERO_TIME if firing else _iso(starts_at + timedelta(minutes=1))
+        alert["startsAt"] = iso(starts_at)
+        alert["endsAt"] = ZERO_TIME if firing else iso(starts_at + timedelta(minutes=1))
     return doc
 
 
@@ -146,14 +140,7 @@ class JetStreamPath:
 
     async def open(self) -> None:
         js = self.nc.jetstream()
-        await js.add_stream(
-            StreamConfig(
-                name=BASELINE_STREAM,
-                subjects=[f"{BASELINE_SUBJECT}.>", BASELINE_SUBJECT],
-                storage=StorageType.FILE,
-                duplicate_window=600,
-            )
-        )
+        await open_stream(self.nc, BASELINE_STREAM, BASELINE_SUBJECT)
         await js.subscribe(
             BASELINE_SUBJECT, stream=BASELINE_STREAM, ordered_consumer=True, cb=self.received.put
         )
@@ -235,51 +222,74 @@ async def measure(stack: Stack, nats_url: str, options: Options) -> list[Sample]
     ]
 
 
-def stack_env(infra: Infra, options: Options) -> dict[str, str]:
-    env = service_env(os.environ, infra.nats_url, infra.redis_url, str(CONFIG))
-    for _, var, _ in SERVICES:
-        env[var] = str(free_port())
-    env.update(HERALD_DEMO_TOKEN=TOKEN, HERALD_LOG_LEVEL=options.log_level)
-    env.pop("HERALD_DEMO_PAGER_URL", None)  # the pager channel stays disabled
-    return env
+GOAL_P50 = Goal(3.0, "lower")
+"""Issue 13: webhook POST to SSE frame p50 at most 3 ms (at 500 alerts/s sustained)."""
+GOAL_P99 = Goal(10.0, "lower")
+"""Issue 13: p99 at most 10 ms (at 500 alerts/s sustained)."""
 
 
-async def run(infra: Infra, options: Options) -> int:
-    logs: io.StringIO = io.StringIO()
-    stack = Stack(stack_env(infra, options), out=sys.stderr if options.show_logs else logs)
+@dataclass(frozen=True)
+class Result:
+    samples: list[Sample]
+    ready_seconds: float
+    measured_seconds: float
+
+    @property
+    def herald(self) -> Sample:
+        return self.samples[0]
+
+    def figures(self) -> list[Figure]:
+        herald, jetstream, http = self.samples
+        unloaded = "one webhook at a time (the goal is at 500 alerts/s)"
+        return [
+            Figure(
+                "latency: webhook -> SSE, p50",
+                herald.median * 1e3,
+                "ms",
+                "lower",
+                jetstream.median * 1e3,
+                "bare JetStream publish -> consumer p50",
+                GOAL_P50,
+                unloaded,
+            ),
+            Figure(
+                "latency: webhook -> SSE, p50 vs HTTP",
+                herald.median * 1e3,
+                "ms",
+                "lower",
+                http.median * 1e3,
+                "bare GET /healthz p50",
+            ),
+            Figure(
+                "latency: webhook -> SSE, p99",
+                herald.p99 * 1e3,
+                "ms",
+                "lower",
+                jetstream.p99 * 1e3,
+                "bare JetStream p99",
+                GOAL_P99,
+                f"{len(herald.seconds)} rounds",
+            ),
+        ]
+
+
+async def run(infra: Infra, options: Options) -> Result:
+    env = stack_env(infra, CONFIG, TOKEN, options.log_level)
     started = time.perf_counter()
-    await stack.start()
-    try:
-        await stack.wait_ready()
+    async with running_stack(env, show_logs=options.show_logs) as stack:
         ready = time.perf_counter()
         samples = await measure(stack, infra.nats_url, options)
-    except Exception as exc:
-        print(f"benchmark failed: {exc!r}", file=sys.stderr)
-        if not options.show_logs:
-            print("last service log lines:", file=sys.stderr)
-            print("".join(logs.getvalue().splitlines(keepends=True)[-40:]), file=sys.stderr)
-        return 1
-    finally:
-        await stack.stop()
-    herald = samples[0]
-    print(
-        f"Herald latency: {options.rounds} rounds (+{options.warmup} warm-up), "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"services at log level {options.log_level}; "
-        f"stack ready in {ready - started:.1f}s, measured in {time.perf_counter() - ready:.1f}s"
-    )
-    print()
-    print(table(samples, herald))
-    return 0
+    return Result(samples, ready - started, time.perf_counter() - ready)
 
 
-def parse_args(argv: list[str] | None) -> Options:
+def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench.latency",
         description="Webhook -> status-page SSE latency, with JetStream and HTTP baselines.",
     )
-    parser.add_argument("-n", "--rounds", type=int, default=50, help="measured rounds (50)")
-    parser.add_argument("--warmup", type=int, default=4, help="unmeasured first rounds (4)")
+    parser.add_argument("-n", "--rounds", type=int, help="measured rounds (50; --quick 10)")
+    parser.add_argument("--warmup", type=int, help="unmeasured first rounds (4; --quick 2)")
+    parser.add_argument("--quick", action="store_true", help="few rounds: a smoke check")
     parser.add_argument(
         "--log-level",
         default="WARNING",
@@ -291,15 +301,36 @@ def parse_args(argv: list[str] | None) -> Options:
         "--show-logs", action="store_true", help="stream the services' logs to stderr"
     )
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.warmup < 0:
+    rounds = args.rounds if args.rounds is not None else (10 if args.quick else 50)
+    warmup = args.warmup if args.warmup is not None else (2 if args.quick else 4)
+    if rounds < 1 or warmup < 0:
         parser.error("--rounds must be at least 1 and --warmup at least 0")
-    return Options(args.rounds, args.warmup, args.log_level, args.show_logs)
+    return Options(rounds, warmup, args.log_level, args.show_logs)
 
 
-def main(argv: list[str] | None = None) -> int:
+def figures(argv: Sequence[str] = ()) -> list[Figure]:
+    """Run the benchmark (`argv` as on the command line) and return its figures (`make bench`)."""
+    options = parse_args(list(argv))
+    with real_infra() as infra:
+        return asyncio.run(run(infra, options)).figures()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     with real_infra() as infra:
-        return asyncio.run(run(infra, options))
+        try:
+            result = asyncio.run(run(infra, options))
+        except Exception as exc:
+            print(f"benchmark failed: {exc!r}", file=sys.stderr)
+            return 1
+    print(
+        f"Herald latency: {options.rounds} rounds (+{options.warmup} warm-up), {machine()}, "
+        f"services at log level {options.log_level}; "
+        f"stack ready in {result.ready_seconds:.1f}s, measured in {result.measured_seconds:.1f}s"
+    )
+    print()
+    print(table(result.samples, result.herald))
+    return 0
 
 
 if __name__ == "__main__":

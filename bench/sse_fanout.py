@@ -47,13 +47,13 @@ import socket
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.report import percentile
+from bench.report import Figure, Goal, percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "examples" / "herald.yaml"
@@ -149,7 +149,7 @@ def herald_app() -> Any:
         board.receive(event.model_dump_json().encode(), version)  # folds, then writes to all
         return PlainTextResponse(f"{time.perf_counter() - started:.6f}")
 
-    routes = [*statuspage.routes(board), Route("/_bench/change", change, methods=["POST"])]
+    routes = [*statuspage.routes(board, dict), Route("/_bench/change", change, methods=["POST"])]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
 
 
@@ -462,3 +462,42 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def figures(argv: Sequence[str] = ()) -> list[Figure]:
+    """For `make bench`: both servers, and issue 10's goals (p99 of one change to every client at
+    most 250 ms, at most 28 kB per connection, connecting at most 1.5x the bare server)."""
+    options, _, _ = parse_args(list(argv))
+    if options.clients + 100 > raise_open_files():
+        return [Figure("sse fan-out", None, "ms", "lower", note="not enough open files")]
+    bare, herald = (asyncio.run(measure_server(kind, options)) for kind in ("bare", "herald"))
+    n = f"{options.clients} SSE clients"
+    return [
+        Figure(
+            f"{n}: connect all",
+            herald.connect_seconds,
+            "s",
+            "lower",
+            floor=bare.connect_seconds,
+            floor_name="bare StreamingResponse",
+            goal=Goal(1.5 * bare.connect_seconds, "lower"),
+        ),
+        Figure(
+            f"{n}: memory per connection",
+            herald.bytes_per_client / 1e3,
+            "kB",
+            "lower",
+            floor=bare.bytes_per_client / 1e3,
+            floor_name="bare StreamingResponse",
+            goal=Goal(28, "lower"),
+        ),
+        Figure(
+            f"{n}: one change to all, p99",
+            herald.p99 * 1e3,
+            "ms",
+            "lower",
+            floor=bare.p99 * 1e3,
+            floor_name="bare StreamingResponse",
+            goal=Goal(250, "lower"),
+        ),
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -21,12 +21,22 @@ def ports_from(env: Mapping[str, str]) -> dict[str, int]:
     return {name: int(env.get(var) or default) for name, var, default in SERVICES}
 
 
+def replica_name(service: str, index: int) -> str:
+    """The instance name of a service's replica: `correlator`, then `correlator-2`, ..."""
+    return service if index == 1 else f"{service}-{index}"
+
+
 @dataclass
 class Stack:
-    """The running services. `start()` then `wait_ready()`; `stop()` sends SIGTERM and waits."""
+    """The running services. `start()` then `wait_ready()`; `stop()` sends SIGTERM and waits.
+
+    One process per service, plus `extra_replicas`: more replicas of a service, given by the
+    port each extra one listens on (`{"correlator": [port]}` runs `correlator` and
+    `correlator-2`). Every replica gets the stack's environment with its own port."""
 
     env: dict[str, str]
     out: TextIO = sys.stdout
+    extra_replicas: Mapping[str, Sequence[int]] = field(default_factory=dict)
     procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     """Filled by `stop()`."""
@@ -47,23 +57,43 @@ class Stack:
 
     @property
     def ports(self) -> dict[str, int]:
-        return ports_from(self.env)
+        """Port of every instance, by instance name (a service's name for its first replica)."""
+        ports = ports_from(self.env)
+        for service, extra in self.extra_replicas.items():
+            for index, port in enumerate(extra, start=2):
+                ports[replica_name(service, index)] = port
+        return ports
+
+    def instances(self) -> list[tuple[str, str]]:
+        """(instance name, service) of every process the stack runs, in start order."""
+        out: list[tuple[str, str]] = []
+        for service, _, _ in SERVICES:
+            count = 1 + len(self.extra_replicas.get(service, ()))
+            out.extend((replica_name(service, i), service) for i in range(1, count + 1))
+        return out
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     async def start(self) -> None:
-        for name, _, _ in SERVICES:
+        for name, _ in self.instances():
             await self.start_service(name)
 
     async def start_service(self, name: str) -> None:
-        """Start (or restart, after it stopped) one service with the stack's environment."""
-        width = max(len(n) for n, _, _ in SERVICES)
+        """Start (or restart, after it stopped) one instance with the stack's environment
+        (an extra replica with its own port)."""
+        services = dict(self.instances())
+        service = services[name]
+        env = self.env
+        if name != service:
+            var = next(v for n, v, _ in SERVICES if n == service)
+            env = {**self.env, var: str(self.ports[name])}
+        width = max(len(n) for n in services)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            f"herald.{name}",
-            env=self.env,
+            f"herald.{service}",
+            env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -123,4 +153,4 @@ def service_env(
     return env
 
 
-__all__ = ["SERVICES", "Stack", "ports_from", "service_env"]
+__all__ = ["SERVICES", "Stack", "ports_from", "replica_name", "service_env"]
