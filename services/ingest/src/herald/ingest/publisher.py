@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import Header
+from nats.js.api import Header, StreamInfo
 from nats.js.errors import NoStreamResponseError
 
 from herald.shared.events import AlertReceived
@@ -130,6 +130,10 @@ class AlertPublisher:
             return False
         await self._ensure_streams()
         return True
+
+    async def stream_info(self, name: str) -> StreamInfo:
+        """The state and config of a stream (for the fill-level gauges)."""
+        return await self._js.stream_info(name)
 
     async def publish_all(self, events: Sequence[AlertReceived]) -> PublishOutcome:
         """Publish every event concurrently; return only once JetStream acknowledged all."""
