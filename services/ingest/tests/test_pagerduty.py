@@ -63,7 +63,8 @@ def test_trigger_maps_every_field() -> None:
 def test_resolve_is_the_same_alert_and_supersedes_the_trigger() -> None:
     trigger = pagerduty_alert(parse_event(load("pagerduty-trigger.json")), "am", NOW)
     resolve = pagerduty_alert(parse_event(load("pagerduty-resolve.json")), "am", NOW)
-    assert trigger is not None and resolve is not None
+    assert trigger is not None
+    assert resolve is not None
     assert resolve.fingerprint == trigger.fingerprint
     assert resolve.status is AlertState.RESOLVED
     assert resolve.starts_at == resolve.ends_at == NOW
@@ -81,10 +82,12 @@ def test_identity_does_not_depend_on_the_routing_key() -> None:
     other = {**one, "routing_key": "tok-am-next"}
     a = pagerduty_alert(parse_event(one), "am", NOW)
     b = pagerduty_alert(parse_event(other), "am", NOW)
-    assert a is not None and b is not None
+    assert a is not None
+    assert b is not None
     assert (a.event_id, a.fingerprint) == (b.event_id, b.fingerprint)
     c = pagerduty_alert(parse_event(one), "other-integration", NOW)
-    assert c is not None and c.fingerprint != a.fingerprint
+    assert c is not None
+    assert c.fingerprint != a.fingerprint
 
 
 def test_trigger_without_dedup_key_gets_a_stable_one() -> None:
