@@ -26,18 +26,14 @@ from pydantic import Field, field_validator
 
 from herald.ingest.alertmanager import WebhookAlert, WebhookMessage
 from herald.ingest.limits import DEFAULT_LIMITS, FieldLimits
-from herald.ingest.normalize import alert_events
+from herald.ingest.normalize import ExtraAnnotations, alert_events
 from herald.shared.events import AlertReceived
 
 ORG_ANNOTATION = "grafana_org_id"
 VALUES_ANNOTATION = "grafana_values"
 VALUE_STRING_ANNOTATION = "grafana_value_string"
-URL_ANNOTATIONS = {
-    "dashboard_url": "dashboard_url",
-    "panel_url": "panel_url",
-    "silence_url": "silence_url",
-    "image_url": "image_url",
-}
+URL_ANNOTATIONS = ("dashboard_url", "panel_url", "silence_url", "image_url")
+"""Per-alert URLs, stored as annotations of these names (the alert's attribute names too)."""
 
 
 def is_grafana(doc: Mapping[str, Any]) -> bool:
@@ -100,7 +96,7 @@ def _values_text(values: Mapping[str, float | None]) -> str:
     return json.dumps(clean, separators=(",", ":"), sort_keys=True)
 
 
-def _extras(org_id: int | str | None) -> Any:
+def _extras(org_id: int | str | None) -> ExtraAnnotations:
     def extra(alert: WebhookAlert) -> Iterator[tuple[str, str]]:
         assert isinstance(alert, GrafanaAlert)
         if org_id is not None:
@@ -109,8 +105,8 @@ def _extras(org_id: int | str | None) -> Any:
             yield VALUES_ANNOTATION, _values_text(alert.values)
         if alert.value_string:
             yield VALUE_STRING_ANNOTATION, alert.value_string
-        for attr, name in URL_ANNOTATIONS.items():
-            url = getattr(alert, attr)
+        for name in URL_ANNOTATIONS:
+            url = getattr(alert, name)
             if url:
                 yield name, url
 
