@@ -110,3 +110,60 @@ def test_two_integrations_with_one_token_are_refused() -> None:
 def test_token_with_slash_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"integrations\.a\.token"):
         Authenticator.from_config(integrations(a={"token": "x/y"}))
+
+
+def test_several_live_tokens_select_one_integration() -> None:
+    a = Authenticator.from_config(
+        integrations(
+            am={
+                "token": "old",
+                "tokens": ["new", {"env": "NEXT"}, {"env": "GONE", "optional": True}],
+            },
+            other={"tokens": ["theirs"]},
+        ),
+        environ={"NEXT": "next"},
+    )
+    slots = {t: a.authenticate(t, None) for t in ("old", "new", "next", "theirs")}
+    assert {t: r.integration for t, r in slots.items()} == {
+        "old": "am",
+        "new": "am",
+        "next": "am",
+        "theirs": "other",
+    }
+    assert [slots[t].token_slot for t in ("old", "new", "next")] == [0, 1, 2]
+    assert not a.authenticate("GONE", None).ok
+
+
+def test_several_credentials_during_rotation() -> None:
+    a = Authenticator.from_config(
+        integrations(
+            bearer={"token": "t1", "authorization": {"credentials": ["c-old", {"env": "C_NEW"}]}},
+            basic={"token": "t2", "basic_auth": {"username": "am", "password": ["p1", "p2"]}},
+        ),
+        environ={"C_NEW": "c-new"},
+    )
+    assert a.authenticate("t1", "Bearer c-old").ok
+    assert a.authenticate("t1", "Bearer c-new").ok
+    assert not a.authenticate("t1", "Bearer c-other").ok
+    assert a.authenticate("t2", basic("am", "p1")).ok
+    assert a.authenticate("t2", basic("am", "p2")).ok
+    assert not a.authenticate("t2", basic("am", "p3")).ok
+
+
+def test_a_token_shared_by_two_integrations_through_tokens_is_refused() -> None:
+    with pytest.raises(ConfigError, match="same token"):
+        Authenticator.from_config(integrations(a={"token": "x"}, b={"tokens": ["y", "x"]}))
+
+
+def test_a_bad_token_in_the_list_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"integrations\.a\.tokens\.1"):
+        Authenticator.from_config(integrations(a={"token": "x", "tokens": ["y", "a/b"]}))
+
+
+def test_rate_limit_travels_with_the_authentication() -> None:
+    a = Authenticator.from_config(
+        integrations(a={"token": "x", "rate_limit": {"per_second": 5, "burst": 20}})
+    )
+    limit = a.authenticate("x", None).rate_limit
+    assert limit is not None
+    assert (limit.per_second, limit.capacity) == (5.0, 20)

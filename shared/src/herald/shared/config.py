@@ -6,6 +6,7 @@ Errors point at the file and line that is wrong. Secrets are references
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from datetime import date, datetime, time, timedelta
@@ -37,37 +38,91 @@ class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def _as_tuple(refs: SecretRef | tuple[SecretRef, ...]) -> tuple[SecretRef, ...]:
+    return refs if isinstance(refs, tuple) else (refs,)
+
+
 class BearerAuth(Strict):
     """Alertmanager `http_config.authorization`: header `Authorization: <type> <credentials>`."""
 
     type: str = "Bearer"
-    credentials: SecretRef
+    credentials: SecretRef | tuple[SecretRef, ...]
+    """One secret, or a list of them (any one is accepted: rotate without a gap)."""
+
+    @field_validator("credentials")
+    @classmethod
+    def _some_credentials(
+        cls, v: SecretRef | tuple[SecretRef, ...]
+    ) -> SecretRef | tuple[SecretRef, ...]:
+        if isinstance(v, tuple) and not v:
+            raise ValueError("list at least one secret")
+        return v
+
+    def all_credentials(self) -> tuple[SecretRef, ...]:
+        return _as_tuple(self.credentials)
 
 
 class BasicAuth(Strict):
     """Alertmanager `http_config.basic_auth`."""
 
     username: str
-    password: SecretRef
+    password: SecretRef | tuple[SecretRef, ...]
+    """One secret, or a list of them (any one is accepted: rotate without a gap)."""
+
+    @field_validator("password")
+    @classmethod
+    def _some_passwords(
+        cls, v: SecretRef | tuple[SecretRef, ...]
+    ) -> SecretRef | tuple[SecretRef, ...]:
+        if isinstance(v, tuple) and not v:
+            raise ValueError("list at least one secret")
+        return v
+
+    def all_passwords(self) -> tuple[SecretRef, ...]:
+        return _as_tuple(self.password)
+
+
+class RateLimit(Strict):
+    """A token bucket per inbound token: `burst` requests at once, refilled at `per_second`."""
+
+    per_second: float = Field(gt=0, le=1_000_000)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    """Default: `per_second` rounded up."""
+
+    @property
+    def capacity(self) -> int:
+        return self.burst if self.burst is not None else max(1, math.ceil(self.per_second))
 
 
 class Integration(Strict):
     """An inbound webhook: Alertmanager POSTs to /hooks/inbound/<token>."""
 
     type: Literal["alertmanager"] = "alertmanager"
-    token: SecretRef
-    """The path token selecting this integration."""
+    token: SecretRef | None = None
+    """The path token selecting this integration (also the PagerDuty `routing_key`)."""
+    tokens: tuple[SecretRef, ...] = ()
+    """More live tokens beside `token` (any one is accepted: rotate without a gap)."""
     authorization: BearerAuth | None = None
     """When set, the Authorization header must carry these credentials too."""
     basic_auth: BasicAuth | None = None
     public: bool = True
     """False: alerts from this integration page on-call but never touch the public page."""
+    rate_limit: RateLimit | None = None
+    """Requests per second accepted per token (none: unlimited); past it ingest answers 503."""
 
     @model_validator(mode="after")
     def _one_auth(self) -> Integration:
         if self.authorization is not None and self.basic_auth is not None:
             raise ValueError("set either 'authorization' or 'basic_auth', not both")
+        if self.token is None and not self.tokens:
+            raise ValueError("set 'token' or 'tokens' (or both)")
         return self
+
+    def all_tokens(self) -> tuple[tuple[str, SecretRef], ...]:
+        """(where in the config, reference) of every token, `token` first."""
+        found = [("token", self.token)] if self.token is not None else []
+        found += [(f"tokens.{i}", ref) for i, ref in enumerate(self.tokens)]
+        return tuple(found)
 
 
 class Group(Strict):
@@ -625,6 +680,12 @@ def load_config(path: str | os.PathLike[str]) -> HeraldConfig:
     return parse_config(text, str(p))
 
 
+def _listed(key: str, refs: SecretRef | tuple[SecretRef, ...]) -> list[tuple[str, SecretRef]]:
+    if isinstance(refs, tuple):
+        return [(f"{key}.{n}", ref) for n, ref in enumerate(refs)]
+    return [(key, refs)]
+
+
 def resolve_secrets_check(config: HeraldConfig, environ: dict[str, str] | None = None) -> list[str]:
     """Problems resolving the config's required secrets (empty when all resolve)."""
     problems: list[str] = []
@@ -638,11 +699,14 @@ def resolve_secrets_check(config: HeraldConfig, environ: dict[str, str] | None =
             problems.append(f"{where}: {exc}")
 
     for iid, integ in config.integrations.items():
-        check(f"integrations.{iid}.token", integ.token)
+        for where, ref in integ.all_tokens():
+            check(f"integrations.{iid}.{where}", ref)
         if integ.authorization:
-            check(f"integrations.{iid}.authorization.credentials", integ.authorization.credentials)
+            for where, ref in _listed("credentials", integ.authorization.credentials):
+                check(f"integrations.{iid}.authorization.{where}", ref)
         if integ.basic_auth:
-            check(f"integrations.{iid}.basic_auth.password", integ.basic_auth.password)
+            for where, ref in _listed("password", integ.basic_auth.password):
+                check(f"integrations.{iid}.basic_auth.{where}", ref)
     for cid, ch in config.channels.items():
         if isinstance(ch, WebhookChannel):
             check(f"channels.{cid}.url", ch.url)

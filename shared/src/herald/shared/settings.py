@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from herald.shared.streams import StreamLimits
+
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_CONFIG = "examples/herald.yaml"
@@ -59,6 +61,10 @@ class Settings:
             raise SettingsError(
                 f"HERALD_STREAM_REPLICAS={raw_replicas!r}: expected 1 to 5 (JetStream's limit)"
             )
+        try:
+            StreamLimits.from_env(e)  # read again where streams are created; checked at start
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         return cls(
             nats_url=e.get("NATS_URL") or DEFAULT_NATS_URL,
             redis_url=e.get("REDIS_URL") or DEFAULT_REDIS_URL,

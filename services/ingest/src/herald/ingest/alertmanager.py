@@ -40,10 +40,14 @@ def fingerprint(labels: dict[str, str]) -> str:
 
 
 def _as_utc(value: datetime) -> datetime:
-    """RFC 3339 times carry an offset; a hand-written one without is taken as UTC."""
+    """RFC 3339 times carry an offset; a hand-written one without is taken as UTC. A time whose
+    UTC equivalent is outside years 1-9999 is a validation error (ValueError), not a crash."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range once converted to UTC") from None
 
 
 class _Payload(BaseModel):

@@ -1,9 +1,11 @@
-"""The ingest process: `POST /hooks/inbound/{token}` plus the probes.
+"""The ingest process: the inbound endpoints (`herald.ingest.endpoints`) plus the probes.
 
 Wiring, in the shape every Herald service has: build the adapters (the NATS connection of
-herald.shared.runtime), build the use case with its collaborators as arguments (`Inbound`), and
-a lifespan that opens the adapters and yields the typed state the handlers read. The handler
-only translates HTTP to the use case and its reply back.
+herald.shared.runtime and the publisher on it), build the use case with its collaborators as
+arguments (`Endpoints`: authentication, rate limits, sources, publishing), and a lifespan that
+opens the adapters and yields the typed state. Answers 2xx only after JetStream stored every
+alert of the request (Alertmanager retries 5xx and drops a notification on any 4xx, so anything
+transient is a 503).
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from herald.ingest.auth import Authenticator
-from herald.ingest.inbound import BadRequest, Inbound, Reply
+from herald.ingest.batch import Publisher
+from herald.ingest.endpoints import Endpoints
 from herald.ingest.metrics import IngestMetrics
 from herald.ingest.options import IngestOptions
 from herald.ingest.publisher import AlertPublisher
+from herald.ingest.stream_usage import StreamUsage
 from herald.shared.config import HeraldConfig
 from herald.shared.probes import ReadinessCheck, probe_routes
 from herald.shared.runtime import Clock, NatsConnection, utc_now
@@ -32,38 +33,7 @@ log = logging.getLogger("herald.ingest")
 
 
 class State(TypedDict):
-    inbound: Inbound
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing more than `limit` bytes (by Content-Length and while reading)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise BadRequest("invalid Content-Length header") from None
-        if size > limit:
-            raise BodyTooLarge
-    chunks: list[bytes] = []
-    received = 0
-    try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limit:
-                raise BodyTooLarge
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise BadRequest("the client went away before sending the whole body") from None
-    return b"".join(chunks)
-
-
-def respond(reply: Reply) -> Response:
-    return JSONResponse(reply.doc, status_code=reply.code, headers=dict(reply.headers))
+    endpoints: Endpoints
 
 
 def create_app(
@@ -72,12 +42,14 @@ def create_app(
     options: IngestOptions | None = None,
     *,
     nats: NatsConnection | None = None,
+    publisher: Publisher | None = None,
     environ: dict[str, str] | None = None,
     clock: Clock = utc_now,
 ) -> Starlette:
     """Build the app. Resolves every integration's secrets now (ConfigError if one cannot be).
     The NATS connection is opened in the lifespan, in the background: ingest answers 503 while
-    NATS is down."""
+    NATS is down. `publisher` replaces JetStream with an in-memory one (tests): then no NATS
+    connection is opened at all."""
     opts = options or IngestOptions()
     nats = nats or NatsConnection(
         settings.nats_url,
@@ -86,50 +58,46 @@ def create_app(
         reconnect_wait=opts.reconnect_wait,
         request_timeout=opts.publish_timeout,
     )
-    publisher = AlertPublisher(
+    jetstream = AlertPublisher(
         nats, publish_timeout=opts.publish_timeout, stream_replicas=settings.stream_replicas
     )
     metrics = IngestMetrics()
-    inbound = Inbound(
-        Authenticator.from_config(config.integrations, environ), publisher, metrics, clock
+    endpoints = Endpoints(
+        authenticator=Authenticator.from_config(config.integrations, environ),
+        publisher=publisher or jetstream,
+        options=opts,
+        metrics=metrics,
+        clock=clock,
+        severity_label=config.severity.label,
+    )
+    stream_usage = StreamUsage(
+        metrics.registry, jetstream.stream_info, interval=opts.stream_usage_interval
     )
 
-    async def hook(request: Request) -> Response:
-        use: Inbound = request.state.inbound
-        integration = use.authenticate(
-            request.path_params["token"], request.headers.get("authorization")
-        )
-        if integration is None:
-            return respond(use.reply(401, {"error": "unauthorized"}))
-        try:
-            body = await read_body(request, opts.max_body)
-        except BodyTooLarge:
-            return respond(
-                use.reject(integration, 413, f"the body is larger than {opts.max_body} bytes")
-            )
-        except BadRequest as exc:
-            return respond(use.reject(integration, 400, str(exc)))
-        return respond(await use.accept(integration, body))
-
     def checks() -> Mapping[str, ReadinessCheck]:
-        return {"nats": publisher.ready}
+        return {"nats": endpoints.publisher.ready}
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         log.info(
-            "ingest starting", extra={"integrations": list(inbound.authenticator.integrations)}
+            "ingest starting", extra={"integrations": list(endpoints.authenticator.integrations)}
         )
-        nats.connect_in_background()
+        if publisher is None:
+            nats.connect_in_background()
+            stream_usage.start()
         try:
-            yield {"inbound": inbound}
+            yield {"endpoints": endpoints}
         finally:
+            await stream_usage.stop()
             await nats.close()
             log.info("ingest stopped")
 
-    return Starlette(
+    app = Starlette(
         routes=[
-            Route("/hooks/inbound/{token}", hook, methods=["POST"]),
+            *endpoints.routes(),  # /hooks/inbound/{token}, /v2/enqueue
             *probe_routes(checks, registry=metrics.registry),
         ],
         lifespan=lifespan,
     )
+    app.state.stream_usage = stream_usage
+    return app

@@ -1,6 +1,8 @@
 """Which integration a request comes from: path token, then the Authorization header.
 
-Secrets are resolved once, at startup. Every comparison is constant time: both sides are
+An integration may have several live tokens (`token` and `tokens`) and several accepted
+Authorization credentials (a list under `authorization.credentials` or `basic_auth.password`),
+so a sender moves to a new secret without a gap. Secrets are resolved once, at startup. Every comparison is constant time: both sides are
 hashed to fixed-length digests first (so not even the length leaks) and compared with
 `hmac.compare_digest`, and the path token is compared against every integration without
 stopping at the first match. Secret values never appear in errors, `repr()` or logs: only
@@ -15,7 +17,8 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from herald.shared.config import ConfigError, Integration
+from herald.shared.config import ConfigError, Integration, RateLimit
+from herald.shared.secret import SecretRef
 
 
 def _digest(secret: str) -> bytes:
@@ -28,16 +31,20 @@ def _same(given: bytes, expected: bytes) -> bool:
 
 @dataclass(frozen=True)
 class HeaderCredentials:
-    """What the Authorization header must carry: `<scheme> <credentials>`."""
+    """What the Authorization header must carry: `<scheme> <credentials>`, any one of several
+    live credentials (rotation)."""
 
     scheme: str
     """Lower-cased auth scheme (`bearer`, `basic`, ...); schemes are case-insensitive."""
-    digest: bytes = field(repr=False)
-    """SHA-256 of the credentials part."""
+    digests: tuple[bytes, ...] = field(repr=False)
+    """SHA-256 of each accepted credentials part."""
 
     def accepts(self, header: str | None) -> bool:
         scheme, _, rest = (header or "").strip().partition(" ")
-        matches = _same(_digest(rest.strip()), self.digest)
+        given = _digest(rest.strip())
+        matches = False
+        for expected in self.digests:  # every one, no early exit: constant time
+            matches |= _same(given, expected)
         return matches and scheme.lower() == self.scheme
 
 
@@ -46,38 +53,64 @@ class Credentials:
     """One integration's resolved secrets."""
 
     integration: str
-    token_digest: bytes = field(repr=False)
+    token_digests: tuple[bytes, ...] = field(repr=False)
+    """SHA-256 of each live path token (`token` and `tokens`)."""
     header: HeaderCredentials | None = None
     """When set, the Authorization header must match too."""
+    rate_limit: RateLimit | None = None
+
+    @property
+    def token_digest(self) -> bytes:
+        """The first live token's digest."""
+        return self.token_digests[0]
+
+
+def _resolve_all(refs: tuple[SecretRef, ...], environ: dict[str, str] | None) -> list[str]:
+    return [v for v in (ref.resolve(environ) for ref in refs) if v is not None]
 
 
 def integration_credentials(
     integration_id: str, integration: Integration, environ: dict[str, str] | None = None
 ) -> Credentials | None:
-    """Resolve one integration's secrets; None when its token is `optional` and unset
+    """Resolve one integration's secrets; None when every token is `optional` and unset
     (the integration is disabled). ConfigError names the integration and the secret's source."""
     where = f"integrations.{integration_id}"
+    tokens: list[tuple[str, str]] = []
     try:
-        token = integration.token.resolve(environ)
+        for key, ref in integration.all_tokens():
+            value = ref.resolve(environ)
+            if value is not None:
+                tokens.append((key, value))
         header: HeaderCredentials | None = None
         if integration.authorization is not None:
-            creds = integration.authorization.credentials.resolve(environ)
-            if creds is None:
+            creds = _resolve_all(integration.authorization.all_credentials(), environ)
+            if not creds:
                 raise ValueError("authorization credentials are not set")
-            header = HeaderCredentials(integration.authorization.type.lower(), _digest(creds))
+            header = HeaderCredentials(
+                integration.authorization.type.lower(), tuple(_digest(c) for c in creds)
+            )
         elif integration.basic_auth is not None:
-            password = integration.basic_auth.password.resolve(environ)
-            if password is None:
+            passwords = _resolve_all(integration.basic_auth.all_passwords(), environ)
+            if not passwords:
                 raise ValueError("basic_auth password is not set")
-            pair = f"{integration.basic_auth.username}:{password}".encode()
-            header = HeaderCredentials("basic", _digest(base64.b64encode(pair).decode()))
+            user = integration.basic_auth.username
+            header = HeaderCredentials(
+                "basic",
+                tuple(
+                    _digest(base64.b64encode(f"{user}:{pw}".encode()).decode()) for pw in passwords
+                ),
+            )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    if token is None:
+    if not tokens:
         return None
-    if not token.strip() or "/" in token:
-        raise ConfigError(f"{where}.token: must be non-empty and contain no '/'")
-    return Credentials(integration_id, _digest(token), header)
+    digests: list[bytes] = []
+    for key, token in tokens:
+        if not token.strip() or "/" in token:
+            raise ConfigError(f"{where}.{key}: must be non-empty and contain no '/'")
+        if _digest(token) not in digests:
+            digests.append(_digest(token))
+    return Credentials(integration_id, tuple(digests), header, integration.rate_limit)
 
 
 class Authenticator:
@@ -85,14 +118,18 @@ class Authenticator:
 
     def __init__(self, credentials: list[Credentials]) -> None:
         seen: dict[bytes, str] = {}
+        slots: list[tuple[bytes, Credentials, int]] = []
         for cred in credentials:
-            if cred.token_digest in seen:
-                raise ConfigError(
-                    f"integrations.{cred.integration}.token: same token as integration "
-                    f"{seen[cred.token_digest]!r}; each integration needs its own"
-                )
-            seen[cred.token_digest] = cred.integration
+            for slot, digest in enumerate(cred.token_digests):
+                if digest in seen:
+                    raise ConfigError(
+                        f"integrations.{cred.integration}.token: same token as integration "
+                        f"{seen[digest]!r}; each integration needs its own"
+                    )
+                seen[digest] = cred.integration
+                slots.append((digest, cred, slot))
         self._credentials = tuple(credentials)
+        self._slots = tuple(slots)
 
     @classmethod
     def from_config(
@@ -109,23 +146,28 @@ class Authenticator:
         """Ids of the enabled integrations."""
         return tuple(c.integration for c in self._credentials)
 
-    def integration_for_token(self, token: str) -> Credentials | None:
-        """The integration whose token is `token`, compared against all of them."""
+    def _match(self, token: str) -> tuple[Credentials, int] | None:
         given = _digest(token)
-        found: Credentials | None = None
-        for cred in self._credentials:
-            if _same(given, cred.token_digest):
-                found = cred
+        found: tuple[Credentials, int] | None = None
+        for digest, cred, slot in self._slots:  # every one, no early exit
+            if _same(given, digest):
+                found = (cred, slot)
         return found
 
+    def integration_for_token(self, token: str) -> Credentials | None:
+        """The integration whose token (any live one) is `token`, compared against all."""
+        match = self._match(token)
+        return None if match is None else match[0]
+
     def authenticate(self, token: str, authorization: str | None) -> Authentication:
-        """Check a request's path token and Authorization header."""
-        cred = self.integration_for_token(token)
-        if cred is None:
+        """Check a request's path token (or PagerDuty routing key) and Authorization header."""
+        match = self._match(token)
+        if match is None:
             return Authentication(None, "unknown token")
+        cred, slot = match
         if cred.header is not None and not cred.header.accepts(authorization):
             return Authentication(None, "bad or missing credentials", cred.integration)
-        return Authentication(cred.integration)
+        return Authentication(cred.integration, token_slot=slot, rate_limit=cred.rate_limit)
 
 
 @dataclass(frozen=True)
@@ -136,6 +178,10 @@ class Authentication:
     reason: str = ""
     claimed: str | None = None
     """The integration the token selected when only the header was wrong."""
+    token_slot: int = 0
+    """Which of the integration's live tokens it was (0 = the first): rate limits are per
+    token. Never part of an alert's identity."""
+    rate_limit: RateLimit | None = None
 
     @property
     def ok(self) -> bool:

@@ -14,6 +14,9 @@ class IngestMetrics:
     alerts_published: Counter = field(init=False)
     alerts_duplicate: Counter = field(init=False)
     publish_seconds: Histogram = field(init=False)
+    rate_limited: Counter = field(init=False)
+    alerts_clipped: Counter = field(init=False)
+    pagerduty_events: Counter = field(init=False)
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -38,5 +41,23 @@ class IngestMetrics:
             "herald_ingest_publish_duration_seconds",
             "Time from publishing a request's alerts to JetStream acknowledging all of them.",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "herald_ingest_rate_limited",
+            "Requests refused (503 with Retry-After) because their token was over its rate_limit.",
+            ["integration"],
+            registry=self.registry,
+        )
+        self.alerts_clipped = Counter(
+            "herald_ingest_alerts_clipped",
+            "Alerts stored with fields clipped to their bounds (annotation herald_clipped).",
+            ["integration"],
+            registry=self.registry,
+        )
+        self.pagerduty_events = Counter(
+            "herald_ingest_pagerduty_events",
+            "Valid PagerDuty Events API v2 events received, by event_action.",
+            ["action"],
             registry=self.registry,
         )

@@ -23,6 +23,15 @@ class IngestOptions:
     """Seconds one NATS connection attempt may take."""
     reconnect_wait: float = 2.0
     """Seconds between NATS (re)connection attempts (HERALD_INGEST_RECONNECT_WAIT)."""
+    publish_batch: int = 256
+    """Most alerts of a request published at once, awaiting their acks before the next batch
+    (HERALD_INGEST_PUBLISH_BATCH)."""
+    publish_batch_bytes: int = 8 * MIB
+    """About the most bytes of events of a request in flight at once
+    (HERALD_INGEST_PUBLISH_BATCH_BYTES)."""
+    stream_usage_interval: float = 15.0
+    """Seconds between two readings of the streams' fill level for the
+    `herald_stream_usage_ratio` gauge (HERALD_INGEST_STREAM_USAGE_INTERVAL)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IngestOptions:
@@ -31,6 +40,17 @@ class IngestOptions:
             max_body=int(_positive(e, "HERALD_INGEST_MAX_BODY", cls.max_body, integer=True)),
             publish_timeout=_positive(e, "HERALD_INGEST_PUBLISH_TIMEOUT", cls.publish_timeout),
             reconnect_wait=_positive(e, "HERALD_INGEST_RECONNECT_WAIT", cls.reconnect_wait),
+            publish_batch=int(
+                _positive(e, "HERALD_INGEST_PUBLISH_BATCH", cls.publish_batch, integer=True)
+            ),
+            publish_batch_bytes=int(
+                _positive(
+                    e, "HERALD_INGEST_PUBLISH_BATCH_BYTES", cls.publish_batch_bytes, integer=True
+                )
+            ),
+            stream_usage_interval=_positive(
+                e, "HERALD_INGEST_STREAM_USAGE_INTERVAL", cls.stream_usage_interval
+            ),
         )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import Header
+from nats.js.api import Header, StreamInfo
 from nats.js.errors import NoStreamResponseError
 
 from herald.shared.events import AlertReceived
@@ -74,6 +74,10 @@ class AlertPublisher:
             return False
         await self._ensure_streams()
         return True
+
+    async def stream_info(self, name: str) -> StreamInfo:
+        """The state and config of a stream (for the fill-level gauges)."""
+        return await self._js.stream_info(name)
 
     async def publish_all(self, events: Sequence[AlertReceived]) -> PublishOutcome:
         """Publish every event concurrently; return only once JetStream acknowledged all."""
