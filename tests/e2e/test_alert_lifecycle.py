@@ -134,9 +134,8 @@ async def page_shows(watch: Watch, since: tuple[int, int, int], status: str) -> 
 
 
 def open_incident(summary: dict[str, Any]) -> dict[str, Any]:
-    (incident,) = [
-        i for i in summary["incidents"] if any(c["id"] == SERVICE for c in i["components"])
-    ]
+    incidents: list[dict[str, Any]] = summary["incidents"]
+    (incident,) = [i for i in incidents if any(c["id"] == SERVICE for c in i["components"])]
     return incident
 
 
