@@ -25,7 +25,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,45 +34,31 @@ import pytest
 import yaml
 
 from devstack.processes import Stack
-from herald.shared.config import HeraldConfig, parse_config
-from tests.e2e.prometheus import routing, rules, servers
-from tests.e2e.prometheus.recorder import Recorder, Stamped
-from tests.e2e.prometheus.relay import Delivery, WebhookRelay
-from tests.infra import Infra
+from herald.shared.config import HeraldConfig
+from tests.e2e.prometheus import rules, servers
+from tests.e2e.prometheus.integrations import INTERNAL_TOKEN, ROOT, STATUS_PAGE_TOKEN
+from tests.e2e.prometheus.relay import WebhookRelay
+from tests.e2e.prometheus.watch import (
+    STEP_TIMEOUT,
+    Watch,
+    component,
+    paged,
+    posted,
+    watching,
+)
 from tests.kube_state import KubeStateExporter
 from tests.receiver import Receiver
-from tests.sse import SseClient, SseEvent
+from tests.sse import SseEvent
 
-ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "rules.yaml"
-ROUTING = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
-EXAMPLE = ROOT / "examples" / "herald.yaml"
-
-STATUS_PAGE_TOKEN = "e2e-status-page-token"
-INTERNAL_TOKEN = "e2e-internal-token"
-BEARER = "e2e-bearer-credentials"
-TOKENS = {"STATUS_PAGE": STATUS_PAGE_TOKEN, "INTERNAL": INTERNAL_TOKEN}
 
 NAMESPACE = "production"
 POD = "payments-api-7d9f8b-xk2pq"
-STEP_TIMEOUT = 60.0
 
 pytestmark = pytest.mark.e2e
 
 
 # --- fixtures: everything real, each on its own free port ---------------------------------
-
-
-@pytest.fixture
-def binaries() -> None:
-    """Fail (never skip) before starting anything when a binary is missing."""
-    try:
-        servers.binary("prometheus")
-        servers.binary("promtool")
-        servers.binary("prometheus-alertmanager", "alertmanager")
-        servers.binary("amtool")
-    except servers.MissingBinary as exc:
-        pytest.fail(str(exc))
 
 
 @pytest.fixture
@@ -87,66 +72,6 @@ def kube() -> Iterator[KubeStateExporter]:
         k.deployment(NAMESPACE, "checkout", "Progressing", "true")
         k.autoscaler(NAMESPACE, "checkout", current=3, minimum=2, maximum=10)
         yield k
-
-
-@pytest.fixture
-def herald_config(tmp_path: Path) -> tuple[Path, HeraldConfig]:
-    """examples/herald.yaml with the two integrations deploy/alertmanager routes to."""
-    doc = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    auth = {"type": "Bearer", "credentials": {"env": "HERALD_E2E_BEARER"}}
-    doc["integrations"] = {
-        "status-page": {"token": {"env": "HERALD_E2E_STATUS_PAGE_TOKEN"}, "authorization": auth},
-        "internal": {
-            "token": {"env": "HERALD_E2E_INTERNAL_TOKEN"},
-            "authorization": auth,
-            "public": False,
-        },
-    }
-    text = yaml.safe_dump(doc, sort_keys=False)
-    path = tmp_path / "herald.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path, parse_config(text, str(path))
-
-
-@pytest.fixture
-async def stack(
-    binaries: None, infra: Infra, pager: Receiver, herald_config: tuple[Path, HeraldConfig]
-) -> AsyncIterator[Stack]:
-    env = infra.stack_env(herald_config[0])
-    env.update(
-        HERALD_E2E_STATUS_PAGE_TOKEN=STATUS_PAGE_TOKEN,
-        HERALD_E2E_INTERNAL_TOKEN=INTERNAL_TOKEN,
-        HERALD_E2E_BEARER=BEARER,
-        HERALD_DEMO_PAGER_URL=pager.url,
-    )
-    async with Stack(env, out=sys.stderr) as running:
-        yield running
-
-
-@pytest.fixture
-async def relay(stack: Stack) -> AsyncIterator[WebhookRelay]:
-    async with WebhookRelay(stack.url("ingest")) as r:
-        yield r
-
-
-@pytest.fixture
-async def alertmanager(relay: WebhookRelay, tmp_path: Path) -> AsyncIterator[servers.Monitor]:
-    workdir = tmp_path / "alertmanager"
-    workdir.mkdir()
-    adapted = routing.adapt(
-        routing.load_routing(ROUTING),
-        relay_url=relay.url,
-        tokens=TOKENS,
-        secrets_dir=workdir / "secrets",
-        credentials=BEARER,
-    )
-    monitor = servers.alertmanager(routing.dump(adapted, workdir / "alertmanager.yml"), workdir)
-    await monitor.start()
-    try:
-        yield monitor
-    finally:
-        monitor.stop()
-        print(f"--- alertmanager log (tail)\n{servers.log_tail(workdir)}", file=sys.stderr)
 
 
 @pytest.fixture
@@ -190,102 +115,12 @@ def _alertmanager_known(response: httpx.Response) -> bool:
 # --- what the test watches ---------------------------------------------------------------
 
 
-def changed(service: str, status: str) -> Callable[[SseEvent], bool]:
-    """An SSE page change putting `service`'s component in `status`."""
-
-    def match(event: SseEvent) -> bool:
-        if event.event == "snapshot":
-            return False
-        data = event.json()
-        component = data.get("component") or {}
-        return bool(data.get("service") == service and component.get("status") == status)
-
-    return match
-
-
-def posted(alertname: str, status: str, token: str) -> Callable[[Delivery], bool]:
-    """Alertmanager's notification carrying `alertname` in `status` to integration `token`."""
-    return lambda d: d.token == token and d.carries(alertname, status)
-
-
-def paged(kind: str, service: str, title: str | None = None) -> Callable[[dict[str, Any]], bool]:
-    def match(page: dict[str, Any]) -> bool:
-        return bool(
-            page.get("type") == kind
-            and (page.get("service") or {}).get("id") == service
-            and (title is None or (page.get("incident") or {}).get("title") == title)
-        )
-
-    return match
-
-
-def component(summary: dict[str, Any], cid: str) -> dict[str, Any]:
-    return next(c for c in summary["components"] if c["id"] == cid)
-
-
-@dataclass
-class Watch:
-    """The page's SSE stream, Alertmanager's notifications and the pages, all timestamped."""
-
-    http: httpx.AsyncClient
-    page: str
-    events: Recorder[SseEvent]
-    posts: Recorder[Delivery]
-    pages: Recorder[dict[str, Any]]
-    timings: list[tuple[str, float, float]]
-
-    def marks(self) -> tuple[int, int, int]:
-        return self.events.mark(), self.posts.mark(), self.pages.mark()
-
-    async def summary(self) -> dict[str, Any]:
-        response = await self.http.get(f"{self.page}/api/v2/summary.json")
-        assert response.status_code == 200, response.text
-        doc: dict[str, Any] = response.json()
-        return doc
-
-    async def page_change(
-        self,
-        step: str,
-        service: str,
-        status: str,
-        alertname: str,
-        token: str,
-        since: tuple[int, int, int],
-        started: float,
-    ) -> tuple[Stamped[SseEvent], Delivery]:
-        """Await the SSE change and the notification behind it; note the step's timings."""
-        alert_status = "resolved" if status == "operational" else "firing"
-        change = await self.events.wait(
-            changed(service, status), f"SSE event: {service} {status}", since[0], STEP_TIMEOUT
-        )
-        post = await self.posts.wait(
-            posted(alertname, alert_status, token),
-            f"notification of {alertname} {alert_status}",
-            since[1],
-            STEP_TIMEOUT,
-        )
-        delivery = post.item
-        assert delivery.status == 200, f"ingest answered {delivery}"
-        assert delivery.authorization == f"Bearer {BEARER}"
-        assert change.item.id is not None
-        self.timings.append((step, change.at - delivery.arrived, change.at - started))
-        return change, delivery
-
-
 @pytest.fixture
 async def watch(
-    stack: Stack, relay: WebhookRelay, pager: Receiver, prometheus: servers.Monitor
+    routed_stack: Stack, relay: WebhookRelay, pager: Receiver, prometheus: servers.Monitor
 ) -> AsyncIterator[Watch]:
-    page = stack.url("statuspage")
-    async with (
-        httpx.AsyncClient(timeout=10) as http,
-        SseClient(f"{page}/events") as sse,
-        Recorder(sse.queue, "SSE /events") as events,
-        Recorder(relay.received, "relay (Alertmanager -> ingest)") as posts,
-        Recorder(pager.received, "pager") as pages,
-    ):
-        await events.wait(lambda e: e.event == "snapshot", "snapshot", timeout=10)
-        yield Watch(http, page, events, posts, pages, [])
+    async with watching(routed_stack.url("statuspage"), relay, pager) as w:
+        yield w
 
 
 def report(

@@ -116,6 +116,33 @@ class Monitor:
                     )
                 await asyncio.sleep(0.2)
 
+    def log_mark(self) -> int:
+        """A position in the server's log: `log_until(..., since=mark)` reads from here on."""
+        log = self.process.workdir / "server.log"
+        return log.stat().st_size if log.exists() else 0
+
+    async def log_until(
+        self, ok: Callable[[str], bool], what: str, since: int, timeout: float = 60.0
+    ) -> str:
+        """The first whole log line written after `since` for which `ok(line)`: for what the
+        server does without telling anyone over HTTP (Alertmanager's debug `msg=flushing`
+        lines name every alert of a group it flushes, muted ones included)."""
+        log = self.process.workdir / "server.log"
+        deadline = time.monotonic() + timeout
+        while True:
+            with log.open("rb") as f:
+                f.seek(since)
+                text = f.read().decode(errors="replace")
+            for line in text.splitlines(keepends=True):
+                if line.endswith("\n") and ok(line):
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.name}: no log line with {what} after {timeout:.0f}s\n"
+                    f"{log_tail(self.process.workdir)}"
+                )
+            await asyncio.sleep(0.2)
+
     def stop(self) -> None:
         self.process.stop()
 
