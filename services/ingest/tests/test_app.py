@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import nats
 import pytest
 from nats.aio.client import Client as NATS
@@ -17,25 +15,19 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import Header
 from nats.js.errors import NotFoundError
-from starlette.applications import Starlette
 
-from herald.ingest.app import create_app
 from herald.ingest.normalize import event_id
 from herald.ingest.options import IngestOptions
 from herald.shared.config import parse_config
 from herald.shared.events import AlertReceived, AlertState
-from herald.shared.runtime import NatsConnection
-from herald.shared.settings import Settings
 from herald.shared.subjects import ALERTS_STREAM, alert_subject
-from tests.asgi import in_process
 from tests.infra import Infra
 
 from .payloads import alert, message
+from .running import NOW, WAIT, Ingest, running_ingest
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-WAIT = 15.0
 """Upper bound when awaiting an event: a hang fails the test instead of blocking the run."""
 MAX_BODY = 4096
 
@@ -52,43 +44,19 @@ integrations:
 )
 
 
-@dataclass
-class Ingest:
-    client: httpx.AsyncClient
-    nats: NatsConnection
-    app: Starlette
-
-    async def post(self, doc: Any, token: str = "tok-am", **kw: Any) -> httpx.Response:  # noqa: S107
-        return await self.client.post(f"/hooks/inbound/{token}", json=doc, **kw)
+OPTIONS = IngestOptions(
+    max_body=MAX_BODY, publish_timeout=1.0, connect_timeout=1.0, reconnect_wait=0.05
+)
 
 
-@asynccontextmanager
-async def running_ingest(nats_url: str, *, wait_connected: bool = True) -> AsyncIterator[Ingest]:
-    opts = IngestOptions(
-        max_body=MAX_BODY, publish_timeout=1.0, connect_timeout=1.0, reconnect_wait=0.05
-    )
-    settings = Settings.from_env(
-        port_var="HERALD_INGEST_PORT", default_port=8081, env={"NATS_URL": nats_url}
-    )
-    nats = NatsConnection(
-        nats_url,
-        "test-ingest",
-        connect_timeout=opts.connect_timeout,
-        reconnect_wait=opts.reconnect_wait,
-        request_timeout=opts.publish_timeout,
-    )
-    app = create_app(CONFIG, settings, opts, nats=nats, clock=lambda: NOW)
-    async with in_process(app, "http://ingest") as client:
-        if wait_connected:
-            await asyncio.wait_for(nats.connected.wait(), WAIT)
-            assert (await client.get("/readyz")).status_code == 200
-        yield Ingest(client, nats, app)
+def running(nats_url: str, *, wait_connected: bool = True) -> AbstractAsyncContextManager[Ingest]:
+    return running_ingest(nats_url, CONFIG, OPTIONS, wait_connected=wait_connected)
 
 
 @pytest.fixture
 async def ingest(infra: Infra) -> AsyncIterator[Ingest]:
-    async with running_ingest(infra.nats_url) as running:
-        yield running
+    async with running(infra.nats_url) as served:
+        yield served
 
 
 @pytest.fixture
@@ -328,7 +296,7 @@ async def test_starts_while_nats_is_down(infra: Infra, nc: NATS) -> None:
     assert infra.nats is not None
     await nc.close()
     infra.nats.stop()
-    async with running_ingest(infra.nats_url, wait_connected=False) as ingest:
+    async with running(infra.nats_url, wait_connected=False) as ingest:
         resp = await ingest.post(two_alerts())
         assert resp.status_code == 503
         assert resp.headers["retry-after"]

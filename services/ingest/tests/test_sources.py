@@ -3,11 +3,9 @@ real NATS JetStream (the `infra` fixture)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +17,20 @@ from nats.js.api import DiscardPolicy, Header, StreamConfig
 from nats.js.errors import NotFoundError
 from starlette.applications import Starlette
 
-from herald.ingest.app import create_app
 from herald.ingest.limits import CLIPPED_ANNOTATION, DEFAULT_LIMITS, MAX_EVENT_BYTES
 from herald.ingest.options import IngestOptions
 from herald.shared.config import parse_config
 from herald.shared.events import AlertReceived, AlertState
-from herald.shared.runtime import NatsConnection
-from herald.shared.settings import Settings
 from herald.shared.streams import MIN_ALERTS_MSG_SIZE, StreamLimits
 from herald.shared.subjects import ALERTS_STREAM, ALERTS_SUBJECTS
-from tests.asgi import in_process
 from tests.infra import Infra
 
 from .payloads import alert, message
+from .running import WAIT, running_ingest
 
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).parent / "data"
-NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-WAIT = 15.0
 CONFIG = parse_config(
     """
 integrations:
@@ -53,26 +46,15 @@ def load(name: str) -> dict[str, Any]:
     return doc
 
 
+OPTIONS = IngestOptions(
+    max_body=8 * 1024 * 1024, publish_timeout=5.0, connect_timeout=1.0, reconnect_wait=0.05
+)
+
+
 @asynccontextmanager
 async def running(nats_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Starlette]]:
-    opts = IngestOptions(
-        max_body=8 * 1024 * 1024, publish_timeout=5.0, connect_timeout=1.0, reconnect_wait=0.05
-    )
-    settings = Settings.from_env(
-        port_var="HERALD_INGEST_PORT", default_port=8081, env={"NATS_URL": nats_url}
-    )
-    nats = NatsConnection(
-        nats_url,
-        "test-ingest",
-        connect_timeout=opts.connect_timeout,
-        reconnect_wait=opts.reconnect_wait,
-        request_timeout=opts.publish_timeout,
-    )
-    app = create_app(CONFIG, settings, opts, nats=nats, clock=lambda: NOW)
-    async with in_process(app, "http://ingest") as client:
-        await asyncio.wait_for(nats.connected.wait(), WAIT)
-        assert (await client.get("/readyz")).status_code == 200
-        yield client, app
+    async with running_ingest(nats_url, CONFIG, OPTIONS) as ingest:
+        yield ingest.client, ingest.app
 
 
 @pytest.fixture
