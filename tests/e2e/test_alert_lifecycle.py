@@ -226,11 +226,6 @@ async def test_amtool_end_without_start_resolves(
 # --- 2. silenced --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 7, not built yet: a firing alert that a later complete notification of its "
-    "group no longer lists (silenced, inhibited) is not taken as ended (docs/alert-lifecycle.md)",
-)
 async def test_silenced_alert_is_no_longer_reported(
     watch: Watch, alertmanager: servers.Monitor
 ) -> None:
@@ -289,11 +284,6 @@ async def test_silenced_alert_is_no_longer_reported(
 # --- 3. inhibited (the shipped inhibit rule) -------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 7, not built yet: a firing alert that a later complete notification of its "
-    "group no longer lists (silenced, inhibited) is not taken as ended (docs/alert-lifecycle.md)",
-)
 async def test_inhibited_warning_follows_the_critical(
     watch: Watch, alertmanager: servers.Monitor
 ) -> None:

@@ -9,13 +9,13 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
-from herald.correlator.consumer import Correlator
+from herald.correlator.consumer import Correlator, Outcome
 from herald.correlator.metrics import CorrelatorMetrics
 from herald.correlator.publisher import IncidentPublisher
 from herald.correlator.routing import Route
 from herald.correlator.store import CorrelatorStore, outbox_key, route_key
 from herald.shared.config import HeraldConfig, parse_config
-from herald.shared.events import IncidentEvent
+from herald.shared.events import AlertReceived, AlertState, GroupReported, IncidentEvent
 from herald.shared.runtime import NatsConnection
 from herald.shared.streams import ensure_streams
 from tests.infra import Infra
@@ -285,3 +285,47 @@ async def test_outboxes_of_services_no_longer_configured_are_found(redis: aiored
     consumer = consumer_for(redis, CONFIG_BEFORE, published)
     assert await consumer.flush("retired-service") == 2
     assert await store.outbox_services() == ["payments-api"]
+
+
+async def test_group_reports_end_and_revive_what_they_no_longer_and_again_list(
+    redis: aioredis.Redis,
+) -> None:
+    """Through the use case and real Redis: the group's index finds the alert in its service,
+    a complete report without it ends it, one listing it firing again revives it, an
+    incomplete one says nothing."""
+    published: list[IncidentEvent] = []
+    correlator = consumer_for(redis, CONFIG_BEFORE, published)
+    group_key = '{}:{team="payments"}'
+
+    def body(event: AlertReceived | GroupReported) -> bytes:
+        return event.model_dump_json().encode()
+
+    def report(at: timedelta, *fps: str, truncated: int = 0) -> GroupReported:
+        return GroupReported(
+            event_id=f"r-{at}",
+            occurred_at=T0 + at,
+            integration="alertmanager",
+            group_key=group_key,
+            fingerprints=fps,
+            firing=fps,
+            truncated_alerts=truncated,
+        )
+
+    for fp in ("fp1", "fp2"):
+        alert = make_alert(fp, "firing", T0, labels=LABELS)
+        await correlator.handle(body(alert.model_copy(update={"group_key": group_key})))
+    outcome = await correlator.handle(body(report(timedelta(minutes=1), "fp2", truncated=1)))
+    assert outcome is Outcome.REPORTED
+    state = await correlator.store.load("payments-api", NOW)
+    assert state.alerts["fp1"].status is AlertState.FIRING  # incomplete: says nothing
+
+    await correlator.handle(body(report(timedelta(minutes=2), "fp2")))
+    state = await correlator.store.load("payments-api", NOW)
+    assert state.alerts["fp1"].status is AlertState.RESOLVED
+    assert state.incident is not None
+    assert "no longer reported" in state.incident.timeline[-1].body
+
+    await correlator.handle(body(report(timedelta(minutes=3), "fp1", "fp2")))
+    state = await correlator.store.load("payments-api", NOW)
+    assert state.alerts["fp1"].status is AlertState.FIRING
+    assert [e.kind for e in published][-1] == "incident.updated"

@@ -10,14 +10,20 @@ from herald.correlator.incident import (
     alert_key,
     apply,
     epoch_ms,
+    expire,
+    group_id,
+    listed_again,
+    no_longer_reported,
     projection,
 )
+from herald.correlator.timeline import MAX_ENTRIES
 from herald.shared.config import parse_config
 from herald.shared.events import (
     AlertReceived,
     AlertState,
     ComponentStatus,
     ComponentStatusChanged,
+    GroupReported,
     Impact,
     IncidentOpened,
     IncidentResolved,
@@ -415,3 +421,128 @@ def test_versions_never_go_backwards_after_redis_lost_recent_writes() -> None:
     stale = ServiceState(service=SVC, version=5)
     _, events = run(ev("fp1"), state=stale)
     assert events[0].version == epoch_ms(NOW)
+
+
+GROUP_KEY = '{}:{alertname="HighErrorRate"}'
+
+
+def grouped(fp: str, status: str = "firing", *, at: timedelta = timedelta(0)) -> AlertReceived:
+    """An alert of the notification of one group, received `at` after T0 + 1 s."""
+    e = ev(fp, status)
+    return e.model_copy(update={"group_key": GROUP_KEY, "received_at": e.received_at + at})
+
+
+def report(*fps: str, firing: tuple[str, ...] = (), at: timedelta) -> GroupReported:
+    return GroupReported(
+        event_id=f"report-{at}",
+        occurred_at=T0 + timedelta(seconds=1) + at,
+        integration="alertmanager",
+        group_key=GROUP_KEY,
+        fingerprints=fps,
+        firing=firing,
+    )
+
+
+GID = group_id("alertmanager", GROUP_KEY)
+
+
+def test_an_alert_its_group_no_longer_lists_has_ended() -> None:
+    """Silenced or inhibited: Alertmanager never sends its resolve, but the group's next complete
+    notification does not list it."""
+    state, _ = run(grouped("fp1"), grouped("fp2"))
+    later = report("fp2", firing=("fp2",), at=timedelta(minutes=1))
+    state, events = no_longer_reported(state, "fp1", GID, later.occurred_at, SVC, CONFIG, NOW)
+    assert state.alerts["fp1"].status is AlertState.RESOLVED
+    assert state.alerts["fp1"].absent_since == later.occurred_at
+    assert state.incident is not None  # fp2 still fires
+    (updated,) = events
+    assert "no longer reported by Alertmanager" in updated.incident.timeline[-1].body
+    # the same again (a redelivered report) changes nothing
+    again, events = no_longer_reported(state, "fp1", GID, later.occurred_at, SVC, CONFIG, NOW)
+    assert (again, events) == (state, [])
+
+
+def test_a_report_older_than_the_last_listing_or_of_another_group_ends_nothing() -> None:
+    state, _ = run(grouped("fp1", at=timedelta(minutes=2)))
+    older = T0 + timedelta(minutes=1)
+    assert no_longer_reported(state, "fp1", GID, older, SVC, CONFIG, NOW) == (state, [])
+    other = group_id("alertmanager", "another group")
+    later = T0 + timedelta(minutes=5)
+    assert no_longer_reported(state, "fp1", other, later, SVC, CONFIG, NOW) == (state, [])
+
+
+def test_an_ended_alert_listed_firing_again_fires_again_whatever_its_starts_at() -> None:
+    """The silence expired: Alertmanager lists the alert again with its old startsAt (its alert
+    event is a JetStream duplicate of the first one)."""
+    state, _ = run(grouped("fp1"))
+    gone = report(at=timedelta(minutes=1))
+    state, _ = no_longer_reported(state, "fp1", GID, gone.occurred_at, SVC, CONFIG, NOW)
+    assert state.incident is None
+    back = report("fp1", firing=("fp1",), at=timedelta(minutes=2))
+    state, events = listed_again(state, "fp1", back, SVC, CONFIG, NOW)
+    assert state.alerts["fp1"].status is AlertState.FIRING
+    assert state.alerts["fp1"].starts_at == T0
+    assert state.alerts["fp1"].group == GID  # its next absence is judged against the group
+    assert kinds(events)[0] == "incident.opened"
+
+
+def test_a_resolved_alert_listed_again_within_the_replay_window_stays_resolved() -> None:
+    state, _ = run(grouped("fp1"), grouped("fp1", "resolved"))  # received at T0 + 5 min 1 s
+    resolved_at = state.alerts["fp1"].resolved_received_at
+    assert resolved_at is not None
+    late_copy = report("fp1", firing=("fp1",), at=timedelta(minutes=5, seconds=10))
+    after, events = listed_again(state, "fp1", late_copy, SVC, CONFIG, NOW)
+    assert events == []
+    assert after.alerts["fp1"].status is AlertState.RESOLVED
+    refired = report("fp1", firing=("fp1",), at=timedelta(minutes=7))
+    state, _ = listed_again(state, "fp1", refired, SVC, CONFIG, NOW)
+    assert state.alerts["fp1"].status is AlertState.FIRING
+
+
+def test_the_incident_tells_its_story() -> None:
+    _, events = run(
+        ev("fp1"),
+        ev("fp2"),
+        ev("fp1", "resolved", ends_at=T0 + timedelta(minutes=3)),
+        ev("fp2", "resolved", ends_at=T0 + timedelta(minutes=4)),
+    )
+    (closed,) = (e for e in events if e.kind == "incident.resolved")
+    bodies = [entry.body for entry in closed.incident.timeline]
+    assert bodies == [
+        "HighErrorRate is firing.",
+        "HighErrorRate is firing: 2 of 2 alerts firing.",
+        "HighErrorRate is resolved: 1 of 2 alerts resolved.",
+        "HighErrorRate is resolved. All 2 alerts are resolved.",
+    ]
+    assert [entry.status for entry in closed.incident.timeline][-1] is IncidentStatus.RESOLVED
+    first, last = closed.incident.timeline[0], closed.incident.timeline[-1]
+    assert (first.previous_status, first.component_status) == (
+        ComponentStatus.OPERATIONAL,
+        ComponentStatus.MAJOR_OUTAGE,
+    )
+    assert last.component_status is ComponentStatus.OPERATIONAL
+
+
+def test_a_timeline_keeps_its_first_entry_and_the_latest_ones() -> None:
+    fire = [ev(f"fp{i:03d}", starts_at=T0 + timedelta(seconds=i)) for i in range(60)]
+    state, _ = run(*fire)
+    assert state.incident is not None
+    timeline = state.incident.timeline
+    assert len(timeline) == MAX_ENTRIES
+    assert timeline[0].body == "HighErrorRate is firing."
+    assert timeline[-1].body == "HighErrorRate is firing: 60 of 60 alerts firing."
+
+
+def test_a_firing_alert_no_notification_mentions_for_stale_after_expires() -> None:
+    state, _ = run(ev("fp1"), ev("fp2"))
+    last_seen = state.alerts["fp1"].seen_at
+    assert last_seen is not None
+    stale = CONFIG.alerts.stale_after
+    assert expire(state, SVC, CONFIG, last_seen + stale) == (state, [])
+    refreshed, _ = run(ev("fp2").model_copy(update={"received_at": last_seen + stale}), state=state)
+    later = last_seen + stale + timedelta(seconds=1)
+    after, events = expire(refreshed, SVC, CONFIG, later)
+    assert after.alerts["fp1"].status is AlertState.RESOLVED
+    assert after.alerts["fp1"].absent_since == later
+    assert after.alerts["fp2"].status is AlertState.FIRING  # mentioned since: not stale
+    assert "expired" in events[0].incident.timeline[-1].body

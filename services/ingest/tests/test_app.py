@@ -332,6 +332,7 @@ async def test_a_notification_is_reported_whole_after_its_alerts(ingest: Ingest,
     assert [m.subject for m in msgs] == [alert_subject("am")] * 2 + [group_subject("am")]
     report = GroupReported.model_validate_json(msgs[2].data)
     assert sorted(report.fingerprints) == ["1111111111111111", "2222222222222222"]
+    assert report.firing == ("1111111111111111",)
     assert report.group_key == AlertReceived.model_validate_json(msgs[0].data).group_key
     assert report.occurred_at == NOW
     assert report.truncated_alerts == 3

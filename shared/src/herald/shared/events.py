@@ -99,6 +99,10 @@ class GroupReported(Contract):
     """The notification's groupKey, as its alert events carry it (clipped the same way)."""
     fingerprints: tuple[str, ...]
     """Every alert the notification listed, firing or resolved."""
+    firing: tuple[str, ...] = ()
+    """Those of `fingerprints` listed as firing. An alert listed firing again with its old
+    startsAt (a silence expired, an inhibition lifted, Alertmanager re-fired what it timed out)
+    repeats an alert event JetStream may already hold, and de-duplicates: the report says it."""
     truncated_alerts: int = 0
     """Alerts the sender left out (receiver max_alerts): the report is then incomplete and
     says nothing about absent alerts."""

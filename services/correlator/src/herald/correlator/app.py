@@ -28,7 +28,14 @@ from herald.correlator.publisher import IncidentPublisher
 from herald.correlator.store import CorrelatorStore
 from herald.shared.config import HeraldConfig
 from herald.shared.probes import ReadinessCheck, probe_routes
-from herald.shared.runtime import Clock, NatsConnection, PullConsumer, open_redis, utc_now
+from herald.shared.runtime import (
+    Clock,
+    NatsConnection,
+    PullConsumer,
+    Recheck,
+    open_redis,
+    utc_now,
+)
 from herald.shared.settings import Settings
 from herald.shared.subjects import ALERTS_STREAM, ALERTS_SUBJECTS, CORRELATOR_DURABLE
 
@@ -36,6 +43,9 @@ log = logging.getLogger("herald.correlator")
 
 ACK_WAIT_SECONDS = 30.0
 """A message neither acked nor nacked within this time is redelivered (e.g. a crashed replica)."""
+
+EXPIRY_SECONDS = 60.0
+"""How often the alerts no notification mentioned for `alerts.stale_after` are looked for."""
 
 BATCH = 256
 """Alert messages fetched and handled together at most."""
@@ -98,15 +108,19 @@ def create_app(
         replicas=settings.stream_replicas,
     )
 
+    expiry = Recheck("stale-alerts", correlator.expire_stale, interval=EXPIRY_SECONDS)
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
         try:
             await nats.connect()
             await correlator.recover()
             await consumer.start()
+            expiry.start()
             log.info("correlator started", extra={"services": list(config.services)})
             yield {"correlator": correlator}
         finally:
+            await expiry.stop()
             await consumer.stop()
             await nats.close()
             await redis.aclose()

@@ -13,13 +13,19 @@ from enum import StrEnum
 
 from pydantic import ValidationError
 
+from herald.correlator.incident import group_id
 from herald.correlator.metrics import CorrelatorMetrics
 from herald.correlator.publisher import IncidentPublisher
 from herald.correlator.routing import RouteDecision, retirement, route, sticky_route
 from herald.correlator.store import CorrelatorStore
 from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
-from herald.shared.events import AlertReceived, IncidentEvent
+from herald.shared.events import (
+    ALERT_STREAM_ADAPTER,
+    AlertReceived,
+    GroupReported,
+    IncidentEvent,
+)
 from herald.shared.runtime import Clock
 
 log = logging.getLogger("herald.correlator")
@@ -33,6 +39,8 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     UNCHANGED = "unchanged"
     UNROUTED = "unrouted"
+    REPORTED = "reported"
+    """A group report (not an alert)."""
 
 
 REDELIVERY = Backoff(base=0.25, cap=15.0)
@@ -58,12 +66,14 @@ class Correlator:
         """Process one ALERTS message. Returns normally when it may be acked; raises
         InvalidAlert for a message to drop, anything else for one to redeliver."""
         try:
-            event = AlertReceived.model_validate_json(body)
+            event = ALERT_STREAM_ADAPTER.validate_json(body)
         except ValidationError as exc:
             self.metrics.alerts.labels("invalid").inc()
             raise InvalidAlert(
                 f"not an alert event: {exc.error_count()} validation errors"
             ) from exc
+        if isinstance(event, GroupReported):
+            return await self.reported(event)
 
         decision = await self.decide(event)
         service = decision.service
@@ -84,6 +94,29 @@ class Correlator:
         outcome = Outcome.APPLIED if events else Outcome.UNCHANGED
         self.metrics.alerts.labels(outcome.value).inc()
         return outcome
+
+    async def reported(self, report: GroupReported) -> Outcome:
+        """A whole notification. The firing alerts its group listed before and no longer lists
+        have ended (silenced, inhibited or expired); ended ones it lists firing again fire again.
+        An incomplete report says nothing of what it does not list."""
+        group = group_id(report.integration, report.group_key)
+        listed, firing = set(report.fingerprints), set(report.firing)
+        now = self.clock()
+        for fingerprint, (service, ended) in (await self.store.group_members(group)).items():
+            if not ended and fingerprint not in listed and report.complete:
+                still = await self.store.absent(
+                    service, fingerprint, group, report.occurred_at, now
+                )
+                changed = not still
+            elif ended and fingerprint in firing:
+                changed = await self.store.relisted(service, fingerprint, report, now)
+            else:
+                continue
+            if changed:
+                await self.store.index_group(group, fingerprint, service, ended=not ended)
+            await self.flush(service)
+        self.metrics.alerts.labels(Outcome.REPORTED.value).inc()
+        return Outcome.REPORTED
 
     async def decide(self, event: AlertReceived) -> RouteDecision:
         """Route the event (sticky per alert instance) and store its route before its state
@@ -127,6 +160,16 @@ class Correlator:
             await self.publisher.publish(pending)
             await self.store.published(service, pending)
         return len(pending)
+
+    async def expire_stale(self) -> int:
+        """End the firing alerts no notification mentioned for `alerts.stale_after`, in every
+        configured service (each an atomic step: replicas doing it at once change nothing
+        twice); returns how many events that made."""
+        made = 0
+        for service in self.config.services:
+            made += len(await self.store.expire(service, self.clock()))
+            await self.flush(service)
+        return made
 
     async def recover(self) -> None:
         """Publish what a previous run stored but did not get acknowledged, for the configured

@@ -35,11 +35,13 @@ alerts has impact `none` and leaves the component `operational`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from herald.correlator import timeline
 from herald.correlator.severity import status_for
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
@@ -48,6 +50,7 @@ from herald.shared.events import (
     AlertSummary,
     ComponentStatus,
     ComponentStatusChanged,
+    GroupReported,
     Incident,
     IncidentEvent,
     IncidentOpened,
@@ -76,6 +79,16 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
+def group_id(integration: str, group_key: str) -> str:
+    """A short, stable id of one aggregation group of one integration."""
+    return hashlib.sha256(f"{integration}\x1f{group_key}".encode()).hexdigest()[:24]
+
+
+def group_of(event: AlertReceived) -> str:
+    """The group of the notification an alert event came in; empty without a groupKey."""
+    return group_id(event.integration, event.group_key) if event.group_key else ""
+
+
 def alert_key(fingerprint: str) -> str:
     """The key of one alert in `ServiceState.alerts`: its identity, Alertmanager's fingerprint
     (the same alert reaching Herald through two integrations is one alert)."""
@@ -96,6 +109,14 @@ class AlertRecord(BaseModel):
     """When ingest received the event that set this record (arrival time, ingest's clock)."""
     resolved_received_at: datetime | None = None
     """When ingest received its resolve (for `alerts.replay_window`)."""
+    group: str = ""
+    """The aggregation group (`group_id`) of the notification that last listed it."""
+    seen_at: datetime | None = None
+    """When ingest last received a notification listing it (any status, duplicates included)."""
+    absent_since: datetime | None = None
+    """Set when it ended because a complete notification of its group no longer listed it
+    (silenced, inhibited or expired): listed again later, it fires again whatever its
+    startsAt."""
     status: AlertState
     starts_at: datetime
     ends_at: datetime | None = None
@@ -113,6 +134,14 @@ class AlertRecord(BaseModel):
     @property
     def key(self) -> str:
         return alert_key(self.fingerprint)
+
+    def seen(self, event: AlertReceived) -> AlertRecord:
+        """This record, listed again by the notification of `event` (a duplicate or a repeat)."""
+        if self.seen_at is not None and event.received_at <= self.seen_at:
+            return self
+        return self.model_copy(
+            update={"seen_at": event.received_at, "group": group_of(event) or self.group}
+        )
 
     def through(self, integration: str, public: bool) -> AlertRecord:
         """This record, also reached through `integration` (public when it or any earlier is)."""
@@ -172,6 +201,9 @@ def supersedes(event: AlertReceived, stored: AlertRecord, replay_window: timedel
       copy of an older instance (a reordered or redelivered message): ignored.
     - A resolve for a newer instance replaces a stored resolve (its firing was never seen).
     - A firing with a newer startsAt is a new instance (a re-fire).
+    - A firing of an alert that ended because its group no longer listed it fires again when
+      it was received after that, whatever its startsAt (the silence expired, the inhibition
+      lifted).
     - A firing that repeats (or precedes) the startsAt of a stored resolve fires again when it
       reached ingest more than `replay_window` after the resolve did: Alertmanager timed the
       alert out and Prometheus resumed sending it. Within the window it is a late copy (an HA
@@ -187,6 +219,8 @@ def supersedes(event: AlertReceived, stored: AlertRecord, replay_window: timedel
         return event.starts_at > stored.starts_at
     if event.starts_at > stored.starts_at:
         return True
+    if stored.absent_since is not None and stored.status is AlertState.RESOLVED:
+        return event.received_at > stored.absent_since  # listed again: the muting ended
     if stored.status is AlertState.FIRING or stored.resolved_received_at is None:
         return False
     return event.received_at - stored.resolved_received_at > replay_window
@@ -203,6 +237,8 @@ def record_of(event: AlertReceived, config: HeraldConfig) -> AlertRecord:
         integrations=(event.integration,),
         received_at=event.received_at,
         resolved_received_at=event.received_at if event.status is AlertState.RESOLVED else None,
+        group=group_of(event),
+        seen_at=event.received_at,
         status=event.status,
         starts_at=event.starts_at,
         ends_at=ends_at if event.status is AlertState.RESOLVED else None,
@@ -256,6 +292,10 @@ def incident_alerts(
     return tuple(_summary(alerts[k]) for k in chosen)
 
 
+def firing_count(members: Iterable[str], alerts: Mapping[str, AlertRecord]) -> int:
+    return sum(1 for k in members if alerts[k].status is AlertState.FIRING)
+
+
 def _prune(alerts: dict[str, AlertRecord], keep: set[str], now: datetime) -> dict[str, AlertRecord]:
     horizon = now - RESOLVED_RETENTION
     return {
@@ -265,18 +305,122 @@ def _prune(alerts: dict[str, AlertRecord], keep: set[str], now: datetime) -> dic
     }
 
 
+def no_longer_reported(
+    state: ServiceState,
+    fingerprint: str,
+    group: str,
+    reported_at: datetime,
+    service: str,
+    config: HeraldConfig,
+    now: datetime,
+) -> tuple[ServiceState, list[IncidentEvent]]:
+    """A complete notification of `group`, received at `reported_at`, did not list the alert:
+    if Herald holds it as firing, last listed by that group before then, it has ended
+    (Alertmanager never sends a resolve for an alert muted by a silence or an inhibition)."""
+    stored = state.alerts.get(alert_key(fingerprint))
+    if (
+        stored is None
+        or stored.status is not AlertState.FIRING
+        or stored.group != group
+        or (stored.seen_at or stored.received_at or reported_at) >= reported_at
+    ):
+        return state, []
+    ended = AlertReceived(
+        event_id=f"absent:{group}:{fingerprint}:{reported_at.isoformat()}",
+        occurred_at=reported_at,
+        received_at=reported_at,
+        integration=stored.integration,
+        fingerprint=fingerprint,
+        status=AlertState.RESOLVED,
+        labels=stored.labels,
+        annotations={"summary": stored.summary, "description": stored.description},
+        starts_at=stored.starts_at,
+        ends_at=reported_at,
+    )
+    return apply(state, ended, service, config, now, absent=True)
+
+
+def expire(
+    state: ServiceState, service: str, config: HeraldConfig, now: datetime
+) -> tuple[ServiceState, list[IncidentEvent]]:
+    """The last line (`alerts.stale_after`): a firing alert no notification mentioned for that
+    long has ended (its group was deleted, Alertmanager lost it, it was muted alone in its
+    group). Listed again later, it fires again (`absent_since`)."""
+    horizon = now - config.alerts.stale_after
+    events: list[IncidentEvent] = []
+    for record in list(state.alerts.values()):
+        last = record.seen_at or record.received_at
+        if record.status is AlertState.FIRING and last is not None and last < horizon:
+            ended = AlertReceived(
+                event_id=f"expired:{record.fingerprint}:{now.isoformat()}",
+                occurred_at=now,
+                received_at=now,
+                integration=record.integration,
+                fingerprint=record.fingerprint,
+                status=AlertState.RESOLVED,
+                labels=record.labels,
+                annotations={"summary": record.summary, "description": record.description},
+                starts_at=record.starts_at,
+                ends_at=now,
+            )
+            state, more = apply(state, ended, service, config, now, absent=True)
+            events.extend(more)
+    return state, events
+
+
+def listed_again(
+    state: ServiceState,
+    fingerprint: str,
+    report: GroupReported,
+    service: str,
+    config: HeraldConfig,
+    now: datetime,
+) -> tuple[ServiceState, list[IncidentEvent]]:
+    """A notification of `report` listed the alert firing, with the startsAt Herald holds as
+    resolved (its own alert event is a JetStream duplicate of the first firing): it fires again
+    when it had ended unlisted (`absent_since`) before the report, or when the report came more
+    than `alerts.replay_window` after its resolve (the same rules as `supersedes`)."""
+    stored = state.alerts.get(alert_key(fingerprint))
+    if stored is None or stored.status is not AlertState.RESOLVED:
+        return state, []
+    again = AlertReceived(
+        event_id=f"listed:{report.event_id}:{fingerprint}",
+        occurred_at=stored.starts_at,
+        received_at=report.occurred_at,
+        integration=report.integration,
+        fingerprint=fingerprint,
+        status=AlertState.FIRING,
+        labels=stored.labels,
+        annotations={"summary": stored.summary, "description": stored.description},
+        starts_at=stored.starts_at,
+        group_key=report.group_key,
+    )
+    return apply(state, again, service, config, now)
+
+
 def apply(
     state: ServiceState,
     event: AlertReceived,
     service: str,
     config: HeraldConfig,
     now: datetime,
+    *,
+    absent: bool = False,
 ) -> tuple[ServiceState, list[IncidentEvent]]:
     """Fold one alert event into a service's state; returns the new state and the events to
-    publish, in order. Returns `state` itself and no events when the event changes nothing."""
+    publish, in order. Returns `state` itself and no events when the event changes nothing.
+    `absent`: the event is `no_longer_reported`'s resolve."""
     key = alert_key(event.fingerprint)
     stored = state.alerts.get(key)
     record = record_of(event, config)
+    if absent and stored is not None:
+        record = record.model_copy(
+            update={
+                "absent_since": event.received_at,
+                "group": stored.group,
+                "seen_at": stored.seen_at,
+            }
+        )
     if stored is not None:
         if supersedes(event, stored, config.alerts.replay_window):
             for integration in stored.integrations:
@@ -284,7 +428,7 @@ def apply(
         else:
             # The same alert event, maybe through another integration: it is one alert, public
             # while any of its integrations is.
-            record = stored.through(event.integration, record.public)
+            record = stored.through(event.integration, record.public).seen(event)
             if record == stored:
                 return state, []
             if record.public == stored.public:
@@ -327,6 +471,13 @@ def apply(
                 alert_count=len(members),
                 public=record.public,
             )
+            incident = timeline.told(
+                incident,
+                at,
+                timeline.opened(record.alertname),
+                component=status,
+                previous=state.component_status,
+            )
             events.append(
                 IncidentOpened(
                     event_id=eid, occurred_at=at, service=service, version=v, incident=incident
@@ -354,6 +505,13 @@ def apply(
                     "updated_at": max(incident.updated_at, at),
                 }
             )
+            incident = timeline.told(
+                incident,
+                at,
+                timeline.joined(record.alertname, firing_count(members, alerts), len(members)),
+                component=status,
+                previous=state.component_status,
+            )
             events.append(
                 IncidentUpdated(
                     event_id=eid, occurred_at=at, service=service, version=v, incident=incident
@@ -366,14 +524,21 @@ def apply(
             "alert_count": len(members),
             "updated_at": max(incident.updated_at, at),
         }
-        if not any(alerts[k].status is AlertState.FIRING for k in members):
+        firing = firing_count(members, alerts)
+        if not firing:
             ends = (alerts[k].ends_at for k in members)
             update |= {
                 "status": IncidentStatus.RESOLVED,
                 "component_status": worst_status,
                 "resolved_at": max((e for e in ends if e is not None), default=at),
             }
-            incident = incident.model_copy(update=update)
+            incident = timeline.told(
+                incident.model_copy(update=update),
+                at,
+                timeline.closed(record.alertname, len(members), absent=absent),
+                component=status,
+                previous=state.component_status,
+            )
             events.append(
                 IncidentResolved(
                     event_id=eid, occurred_at=at, service=service, version=v, incident=incident
@@ -382,7 +547,15 @@ def apply(
             recent = (incident, *recent)[: config.page.history_size]
             incident = None
         else:
-            incident = incident.model_copy(update={**update, "component_status": status})
+            incident = timeline.told(
+                incident.model_copy(update={**update, "component_status": status}),
+                at,
+                timeline.recovered(
+                    record.alertname, len(members) - firing, len(members), absent=absent
+                ),
+                component=status,
+                previous=state.component_status,
+            )
             events.append(
                 IncidentUpdated(
                     event_id=eid, occurred_at=at, service=service, version=v, incident=incident

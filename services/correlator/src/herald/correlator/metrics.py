@@ -9,7 +9,8 @@ class CorrelatorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.alerts = Counter(
             "herald_correlator_alerts",
-            "Alert events consumed, by outcome (applied, unchanged, unrouted, invalid).",
+            "ALERTS messages consumed, by outcome (applied, unchanged, unrouted, invalid; reported: "
+            "a group report).",
             ["outcome"],
             registry=registry,
         )

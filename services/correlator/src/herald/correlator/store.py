@@ -20,6 +20,7 @@ next flush republishes it with the same Nats-Msg-Id, which JetStream de-duplicat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
@@ -30,12 +31,22 @@ from herald.correlator.incident import (
     ServiceState,
     alert_key,
     apply,
+    expire,
+    group_of,
     initial_state,
+    listed_again,
+    no_longer_reported,
     projection,
 )
 from herald.correlator.routing import Route
 from herald.shared.config import HeraldConfig
-from herald.shared.events import INCIDENT_EVENT_ADAPTER, AlertReceived, IncidentEvent
+from herald.shared.events import (
+    INCIDENT_EVENT_ADAPTER,
+    AlertReceived,
+    AlertState,
+    GroupReported,
+    IncidentEvent,
+)
 from herald.shared.keys import UNROUTED, service_key, status_key
 
 UNROUTED_LIMIT = 500
@@ -66,6 +77,16 @@ redis.call('HSET', KEYS[1], 'service', ARGV[1], 'starts_at', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {ARGV[1], ARGV[2]}
 """
+
+GROUPS = "_groups"
+"""Pseudo-service (hash tag) of the aggregation groups' members: `herald:{_groups}:<group id>`
+(a hash fingerprint -> service), what a group report is compared with."""
+
+_ENDED = "\x1fended"
+"""Suffix of a group member that is not firing (resolved, or no longer listed)."""
+
+Fold = Callable[[ServiceState], tuple[ServiceState, list[IncidentEvent]]]
+"""A pure change of one service's state (incident.apply and the like)."""
 
 ROUTES = "_routes"
 """Pseudo-service (hash tag) of the alerts' remembered routes."""
@@ -98,6 +119,10 @@ def outbox_key(service: str) -> str:
 
 def unrouted_key() -> str:
     return service_key(UNROUTED, "alerts")
+
+
+def group_index_key(group: str) -> str:
+    return service_key(GROUPS, group)
 
 
 def route_key(fingerprint: str) -> str:
@@ -151,7 +176,38 @@ class CorrelatorStore:
 
     async def apply(self, service: str, event: AlertReceived, now: datetime) -> list[IncidentEvent]:
         """Fold `event` into the service's state atomically; return the events it produced
-        (also appended to the outbox). An event that changes nothing writes nothing."""
+        (also appended to the outbox). An event that changes nothing writes nothing. The alert's
+        group (the notification's groupKey) remembers it, firing or ended, for group reports."""
+        state, events = await self.step(
+            service, now, lambda state: apply(state, event, service, self.config, now)
+        )
+        if group := group_of(event):
+            record = state.alerts.get(alert_key(event.fingerprint))
+            fires = record is not None and record.status is AlertState.FIRING
+            await self.index_group(group, event.fingerprint, service, ended=not fires)
+        return events
+
+    async def absent(
+        self, service: str, fingerprint: str, group: str, reported_at: datetime, now: datetime
+    ) -> bool:
+        """Apply `no_longer_reported` for one alert atomically (events to the outbox); True
+        while the alert still fires afterwards (it was listed later than `reported_at`)."""
+        state, _ = await self.step(
+            service,
+            now,
+            lambda state: no_longer_reported(
+                state, fingerprint, group, reported_at, service, self.config, now
+            ),
+        )
+        record = state.alerts.get(alert_key(fingerprint))
+        return record is not None and record.status is AlertState.FIRING
+
+    async def step(
+        self, service: str, now: datetime, fold: Fold
+    ) -> tuple[ServiceState, list[IncidentEvent]]:
+        """One atomic step on the service's state: WATCH, read, `fold`, MULTI write state,
+        status and outbox, EXEC (again on a conflict). Returns the state after it and the events
+        it produced; writes nothing when `fold` changed nothing."""
         skey = state_key(service)
         async with self.redis.pipeline(transaction=True) as pipe:
             while True:
@@ -163,18 +219,56 @@ class CorrelatorStore:
                         if raw is None
                         else ServiceState.model_validate_json(raw)
                     )
-                    new_state, events = apply(state, event, service, self.config, now)
+                    new_state, events = fold(state)
                     if new_state == state:
-                        return []  # leaving the block resets the pipeline (UNWATCH)
+                        return state, []  # leaving the block resets the pipeline (UNWATCH)
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(skey, new_state.model_dump_json())
                     pipe.set(status_key(service), projection(new_state).model_dump_json())
                     if events:
                         pipe.rpush(outbox_key(service), *(e.model_dump_json() for e in events))
                     await pipe.execute()
-                    return events
+                    return new_state, events
                 except WatchError:
                     continue
+
+    async def expire(self, service: str, now: datetime) -> list[IncidentEvent]:
+        """Apply `expire` (alerts.stale_after) to the service atomically."""
+        _, events = await self.step(
+            service, now, lambda state: expire(state, service, self.config, now)
+        )
+        return events
+
+    async def relisted(
+        self, service: str, fingerprint: str, report: GroupReported, now: datetime
+    ) -> bool:
+        """Apply `listed_again` for one alert atomically; True when the alert fires afterwards."""
+        state, _ = await self.step(
+            service,
+            now,
+            lambda state: listed_again(state, fingerprint, report, service, self.config, now),
+        )
+        record = state.alerts.get(alert_key(fingerprint))
+        return record is not None and record.status is AlertState.FIRING
+
+    async def index_group(
+        self, group: str, fingerprint: str, service: str, *, ended: bool = False
+    ) -> None:
+        """Remember that `group` listed the alert, which lives in `service` (and has `ended`)."""
+        key = group_index_key(group)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, fingerprint, f"{service}{_ENDED if ended else ''}")
+            pipe.pexpire(key, int(ROUTE_TTL / timedelta(milliseconds=1)))
+            await pipe.execute()
+
+    async def group_members(self, group: str) -> dict[str, tuple[str, bool]]:
+        """fingerprint -> (service, ended) of the alerts `group` listed."""
+        raw = await self.redis.hgetall(group_index_key(group))
+        members: dict[str, tuple[str, bool]] = {}
+        for fp, value in raw.items():
+            text = _text(value)
+            members[_text(fp)] = (text.removesuffix(_ENDED), text.endswith(_ENDED))
+        return members
 
     async def pending(self, service: str) -> list[IncidentEvent]:
         raw = await self.redis.lrange(outbox_key(service), 0, -1)

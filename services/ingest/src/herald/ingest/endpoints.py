@@ -199,7 +199,7 @@ class Endpoints:
                     group_report(
                         integration,
                         listed[0].group_key,
-                        [e.fingerprint for e in listed],
+                        listed,
                         message.truncated_alerts,
                         now,
                     )

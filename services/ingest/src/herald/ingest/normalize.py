@@ -118,7 +118,7 @@ def normalize(
 def group_report(
     integration: str,
     group_key: str,
-    fingerprints: Sequence[str],
+    listed: Sequence[AlertReceived],
     truncated_alerts: int,
     received_at: datetime,
 ) -> GroupReported:
@@ -132,6 +132,7 @@ def group_report(
         occurred_at=received_at,
         integration=integration,
         group_key=group_key,
-        fingerprints=tuple(fingerprints),
+        fingerprints=tuple(e.fingerprint for e in listed),
+        firing=tuple(e.fingerprint for e in listed if e.status is AlertState.FIRING),
         truncated_alerts=truncated_alerts,
     )

@@ -245,7 +245,9 @@ class PageView:
             ],
         }
         updates = [first]
-        if incident.resolved_at is not None:
+        if incident.timeline:
+            updates = self.timeline_updates(incident, name)
+        elif incident.resolved_at is not None:
             updates.insert(
                 0,
                 {
@@ -284,6 +286,38 @@ class PageView:
             "incident_updates": updates,
             "components": affected,
         }
+
+    def timeline_updates(self, incident: Incident, name: str) -> list[JSON]:
+        """The incident's timeline as Statuspage's `incident_updates`, newest first; the oldest
+        one also carries the incident's description."""
+        updates: list[JSON] = []
+        for n, entry in enumerate(incident.timeline):
+            body = entry.body
+            if n == 0 and incident.body:
+                body = f"{body}\n\n{incident.body}"
+            changed = entry.component_status is not None and entry.previous_status is not None
+            updates.append(
+                {
+                    "id": f"{incident.id}-{n}",
+                    "status": str(entry.status),
+                    "body": body,
+                    "incident_id": incident.id,
+                    "created_at": iso(entry.at),
+                    "updated_at": iso(entry.at),
+                    "display_at": iso(entry.at),
+                    "affected_components": [
+                        {
+                            "code": incident.service,
+                            "name": name,
+                            "old_status": str(entry.previous_status),
+                            "new_status": str(entry.component_status),
+                        }
+                    ]
+                    if changed
+                    else [],
+                }
+            )
+        return updates[::-1]
 
     # -- the Statuspage v2 documents ------------------------------------------------------
 
