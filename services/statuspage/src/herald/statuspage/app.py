@@ -1,18 +1,18 @@
 """The status page service: wiring only.
 
-Lifespan order (no change is missed): connect NATS, ensure the streams, subscribe to every
-incident event with an ephemeral ordered consumer (each replica reads everything), THEN load
-every configured service's snapshot from Redis, THEN serve. Messages delivered before the
-snapshots are loaded are held and folded in on top of them (versions make the overlap
-harmless): folded onto nothing, they would reach the snapshot's version from partial history
-and the snapshot would be dropped as "not newer". When the INCIDENTS stream is re-created under
-us (NATS lost its JetStream state, an operator re-created it) its sequences start over: the same
-steps are run again from its first message (`IncidentFeed`). Handlers translate a message or a
-request and call the pure modules.
+Lifespan order (no change is missed): connect NATS, ensure the streams, start the INCIDENTS
+subscription (subscription.py: subscribe with an ephemeral ordered consumer, each replica reads
+everything, THEN read the Redis snapshots), fold its first item (the `Reset` with the
+snapshots) into the board, THEN serve while one task folds the rest
+(`async for item in subscription: board.apply(item)`). When the INCIDENTS stream is re-created
+under us, the subscription yields a new `Reset` and the stream again from its first message.
+Handlers translate a message or a request and call the pure modules.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -33,13 +33,13 @@ from herald.shared.runtime import Clock, NatsConnection, Recheck, open_redis, ut
 from herald.shared.settings import Settings
 from herald.shared.streams import CHECK_SECONDS, ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM
-from herald.statuspage.board import REPLAY_BUFFER, Board
-from herald.statuspage.feed import IncidentFeed
+from herald.statuspage.board import REPLAY_BUFFER, Board, Item
 from herald.statuspage.options import MAX_SSE_CLIENTS
 from herald.statuspage.page import STATIC, render_feed, render_page
 from herald.statuspage.security import SecurityHeaders
 from herald.statuspage.sse import KEEPALIVE_SECONDS, EventStream
 from herald.statuspage.status import PageView
+from herald.statuspage.subscription import IncidentSubscription, first_seen
 
 log = logging.getLogger("herald.statuspage")
 
@@ -114,25 +114,38 @@ def create_app(
 
     nats = NatsConnection(settings.nats_url, "herald-statuspage")
     redis = open_redis(settings.redis_url)
-    feed = IncidentFeed(board, nats.js, redis, settings.stream_replicas)
+    services = list(config.services)
+    subscription = IncidentSubscription(nats.js, redis, services, settings.stream_replicas)
     # NATS may have come back without its streams, or an operator re-created them: check now.
-    watch = Recheck("incidents-stream", feed.check, interval=stream_check)
+    watch = Recheck("incidents-stream", subscription.check, interval=stream_check)
     nats.on_reconnected(watch.wake)
+
+    async def fold(items: AsyncIterator[Item]) -> None:
+        async for item in items:
+            try:
+                board.apply(item)
+            except Exception:  # one bad item must not stop the page from following the stream
+                log.exception("folding an INCIDENTS item failed")
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
+        folding: asyncio.Task[None] | None = None
         try:
             await nats.connect()
             await ensure_streams(nats.js, settings.stream_replicas)
             # Read from a little before "now": everything after `start` reaches us, in order (the
             # ordered consumer recreates itself after an outage, and a redelivery is skipped);
-            # what came before is in the Redis snapshots loaded next. The board holds what it
-            # receives until then and folds it in on top of them; the overlap is harmless
+            # what came before is in the Redis snapshots read next. The subscription yields what
+            # it receives meanwhile after the snapshots' Reset; the overlap is harmless
             # (versions) and fills the replay buffer, so a browser that was on a replica that
             # went away resumes here without a full snapshot.
+            board.created = await first_seen(redis, services, clock())
             info = await nats.js.stream_info(INCIDENTS_STREAM)
             last = info.state.last_seq
-            await feed.follow(info, start=max(last - replay, 0))
+            await subscription.start(info, start=max(last - replay, 0))
+            items = aiter(subscription)
+            board.apply(await anext(items))  # the Reset: the snapshots, before serving
+            folding = asyncio.create_task(fold(items), name="statuspage-fold")
             watch.start()
             log.info(
                 "status page ready", extra={"services": len(config.services), "stream_seq": last}
@@ -143,7 +156,10 @@ def create_app(
             yield {"board": board}
         finally:
             await watch.stop()
-            await feed.stop()
+            await subscription.stop()
+            if folding is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await folding
             board.fanout.close()
             await redis.aclose()
             await nats.close()

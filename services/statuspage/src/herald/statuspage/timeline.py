@@ -1,0 +1,90 @@
+"""An incident's timeline: what the page and the API's `incident_updates` show, newest first.
+
+Pure. Built, today, from what an `Incident` carries (the contract has no timeline entries yet):
+the opening (at `started_at`), the last change while open (at `updated_at`, when later than the
+opening) and the resolution (at `resolved_at`). When the correlator publishes timeline entries
+(manual updates, status changes), `entries()` is the one place that reads them instead; every
+view (JSON, HTML, feeds) goes through it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from herald.shared.events import ComponentStatus, Incident, IncidentStatus
+
+OPENED_BODY = ""
+"""An opening entry's body is the incident's body (from the alert's description)."""
+RESOLVED_BODY = "This incident has been resolved."
+UPDATED_BODY = "The impact changed: {component} is now {status}."
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One update of an incident's timeline."""
+
+    id: str
+    """Stable: the same entry has the same id on every replica and every restart."""
+    status: IncidentStatus
+    body: str
+    at: datetime
+    old_status: ComponentStatus
+    """The component's status before this entry."""
+    new_status: ComponentStatus
+    """The component's status after it."""
+    kind: str
+    """opened, updated or resolved (the page's wording for the entry)."""
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def entries(incident: Incident, component_words: str = "", status_words: str = "") -> list[Entry]:
+    """The incident's timeline, newest first. `component_words`/`status_words`: the component's
+    name and its status in words, for the body of a change entry."""
+    opened_status = (
+        IncidentStatus.INVESTIGATING
+        if incident.status is IncidentStatus.RESOLVED
+        else incident.status
+    )
+    out = [
+        Entry(
+            id=f"{incident.id}-opened",
+            status=opened_status,
+            body=incident.body,
+            at=incident.started_at,
+            old_status=ComponentStatus.OPERATIONAL,
+            new_status=incident.component_status,
+            kind="opened",
+        )
+    ]
+    if incident.resolved_at is None and incident.updated_at > incident.started_at:
+        out.append(
+            Entry(
+                id=f"{incident.id}-updated-{_ms(incident.updated_at)}",
+                status=incident.status,
+                body=UPDATED_BODY.format(
+                    component=component_words or incident.service,
+                    status=status_words or str(incident.component_status),
+                ),
+                at=incident.updated_at,
+                old_status=incident.component_status,
+                new_status=incident.component_status,
+                kind="updated",
+            )
+        )
+    if incident.resolved_at is not None:
+        out.append(
+            Entry(
+                id=f"{incident.id}-resolved",
+                status=IncidentStatus.RESOLVED,
+                body=RESOLVED_BODY,
+                at=incident.resolved_at,
+                old_status=incident.component_status,
+                new_status=ComponentStatus.OPERATIONAL,
+                kind="resolved",
+            )
+        )
+    return sorted(out, key=lambda e: e.at, reverse=True)
