@@ -16,6 +16,7 @@ NATS and Redis themselves are real.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -112,3 +113,21 @@ async def test_a_restarted_page_shows_the_open_incident(infra, make, monkeypatch
     # The open incident (it is in the Redis snapshot).
     assert [i["id"] for i in summary["incidents"]] == [escalated.id]
     assert escalated.title in html
+
+
+async def test_a_components_creation_time_survives_restarts(infra, make):
+    first = make.t0
+    later = make.t0 + timedelta(days=3)
+    for now in (first, later):
+        app = app_module.create_app(make.config(), infra.settings(), clock=lambda now=now: now)
+        server = app_module.Server(
+            uvicorn.Config(app, log_config=None, lifespan="on"), app.state.board
+        )
+        async with (
+            serving(server, timeout=TIMEOUT) as url,
+            httpx.AsyncClient(base_url=url, timeout=TIMEOUT) as http,
+        ):
+            components = (await http.get("/api/v2/components.json")).json()["components"]
+        created = {c["id"]: c["created_at"] for c in components}
+        assert created["api"] == "2024-05-01T12:00:00.000Z"
+        assert created["cluster"] == "2024-05-01T12:00:00.000Z"  # its first service's
