@@ -1,4 +1,5 @@
-"""The message handler: INCIDENTS messages in, projection changes and SSE events out."""
+"""The board, a fold over the subscription's items: a Reset (the Redis snapshots) or a Received
+INCIDENTS message in, projection changes and SSE events out."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 from datetime import timedelta
 
 from herald.shared.events import ComponentStatus, Impact, IncidentStatus
-from herald.statuspage.board import Board
+from herald.statuspage.board import Board, Received, Reset
 from herald.statuspage.page import render_page
 from herald.statuspage.sse import EventId
 
@@ -22,11 +23,15 @@ services:
 
 
 def board(make, *, loaded: bool = True) -> Board:
-    """A board; `loaded`: its (empty) snapshots are loaded, so messages are folded in at once."""
+    """A board; `loaded`: its first Reset (no snapshots) was folded in."""
     b = Board(config=make.config(), since=make.t0)
     if loaded:
-        b.load({})
+        b.apply(Reset(epoch=0, floor=0))
     return b
+
+
+def message(event, seq: int) -> Received:
+    return Received(event.model_dump_json().encode(), seq)
 
 
 def test_a_message_becomes_an_sse_event_with_its_stream_sequence(make):
@@ -44,8 +49,8 @@ def test_a_message_becomes_an_sse_event_with_its_stream_sequence(make):
 
 
 def test_redeliveries_are_skipped(make):
-    b = board(make)
-    b.start_at(10)
+    b = board(make, loaded=False)
+    b.apply(Reset(epoch=0, floor=10))
 
     assert (
         b.receive(
@@ -80,7 +85,7 @@ def test_invalid_snapshots_are_skipped(make):
     b = board(make, loaded=False)
     good = make.status(service="nodes", version=2, component_status=ComponentStatus.PARTIAL_OUTAGE)
 
-    b.load({"api": b"not json", "nodes": good.model_dump_json(), "deployments": None})
+    b.apply(Reset(0, 0, {"api": b"not json", "nodes": good.model_dump_json(), "deployments": None}))
 
     assert b.snapshot_loaded
     assert "api" not in b.projection
@@ -106,7 +111,7 @@ def test_an_open_incident_survives_a_replay_that_arrives_before_the_snapshot(mak
     # folded onto nothing, they would reach the snapshot's version from partial history and
     # the snapshot would be dropped as "not newer".
     b = board(make, loaded=False)
-    b.start_at(1000)  # last_seq 2000, replay 1000: messages 1001..2000 are replayed
+    # last_seq 2000, replay 1000: messages 1001..2000 are replayed
     # The incident was opened at v10 (seq 500, before the window) and escalated at v11 (seq
     # 1000, the window's floor). The window only holds the component change at v12.
     incident = make.incident(component_status=ComponentStatus.MAJOR_OUTAGE, impact=Impact.CRITICAL)
@@ -120,8 +125,9 @@ def test_an_open_incident_survives_a_replay_that_arrives_before_the_snapshot(mak
         12, ComponentStatus.MAJOR_OUTAGE, previous=ComponentStatus.PARTIAL_OUTAGE
     )
 
-    b.receive(change.model_dump_json().encode(), seq=1500)  # replayed while Redis answers
-    b.load({"api": stored.model_dump_json()})  # the snapshot arrives
+    # Replayed while Redis answers: the subscription yields it after the snapshots' Reset.
+    b.apply(Reset(0, 1000, {"api": stored.model_dump_json()}))
+    b.apply(message(change, 1500))
 
     assert b.projection["api"].incident == incident
     assert [i["id"] for i in b.view().summary_json()["incidents"]] == [incident.id]
@@ -129,7 +135,6 @@ def test_an_open_incident_survives_a_replay_that_arrives_before_the_snapshot(mak
 
 def test_resolved_history_survives_a_replay_that_arrives_before_the_snapshot(make):
     b = board(make, loaded=False)
-    b.start_at(1000)
     older = make.resolved_incident(id="inc-old")
     newest = make.incident(id="inc-new", started_at=make.t0 + timedelta(hours=2))
     newest_resolved = newest.model_copy(
@@ -141,16 +146,16 @@ def test_resolved_history_survives_a_replay_that_arrives_before_the_snapshot(mak
     )
     stored = make.status(version=21, recent=(newest_resolved, older), updated_at=make.t0)
 
-    b.receive(make.opened(20, newest).model_dump_json().encode(), seq=1800)
-    b.receive(make.resolved(21, newest_resolved).model_dump_json().encode(), seq=1801)
-    b.load({"api": stored.model_dump_json()})
+    b.apply(Reset(0, 1000, {"api": stored.model_dump_json()}))
+    b.apply(message(make.opened(20, newest), 1800))
+    b.apply(message(make.resolved(21, newest_resolved), 1801))
 
     assert [i.id for i in b.projection["api"].recent] == ["inc-new", "inc-old"]
 
 
-def test_messages_held_until_the_snapshots_are_loaded_are_then_folded_in_and_pushed(make):
+def test_messages_after_the_reset_are_folded_in_on_top_of_the_snapshots_and_pushed(make):
+    # What the subscription received while Redis answered comes after the Reset.
     b = board(make, loaded=False)
-    b.start_at(10)
     incident = make.incident(component_status=ComponentStatus.PARTIAL_OUTAGE)
     stored = make.status(
         version=2, component_status=ComponentStatus.PARTIAL_OUTAGE, incident=incident
@@ -158,13 +163,11 @@ def test_messages_held_until_the_snapshots_are_loaded_are_then_folded_in_and_pus
 
     stale = make.component(2, ComponentStatus.PARTIAL_OUTAGE)  # already in the snapshot
     newer = make.component(3, ComponentStatus.MAJOR_OUTAGE, previous=ComponentStatus.PARTIAL_OUTAGE)
-    assert b.receive(stale.model_dump_json().encode(), seq=11) is None
-    assert b.receive(newer.model_dump_json().encode(), seq=12) is None
-    assert b.receive(newer.model_dump_json().encode(), seq=12) is None  # a redelivery
+    b.apply(Reset(0, 10, {"api": stored.model_dump_json()}))
     assert b.fanout.buffer.since(10) == []
-    assert "api" not in b.projection
-
-    b.load({"api": stored.model_dump_json()})
+    b.apply(message(stale, 11))
+    b.apply(message(newer, 12))
+    assert b.apply(message(newer, 12)) is None  # a redelivery
 
     state = b.projection["api"]
     assert (state.version, state.incident, state.component_status) == (
@@ -177,7 +180,6 @@ def test_messages_held_until_the_snapshots_are_loaded_are_then_folded_in_and_pus
     assert [e.id for e in pushed] == [11, 12]
     # Built on top of the snapshot: the open incident is in every payload.
     assert [json.loads(e.data)["incident"]["id"] for e in pushed] == [incident.id, incident.id]
-    assert b.held == []
 
 
 def test_a_resolve_pushes_the_services_recent_incidents_as_the_page_shows_them(make):
@@ -196,7 +198,7 @@ def test_history_size_0_a_resolved_incident_is_not_pushed_into_the_resolved_list
     # history_size 0 (allowed by the schema): the page keeps no resolved incident. What an open
     # browser is pushed must agree with what a reload (or a page without JS) shows.
     b = Board(config=make.config(HISTORY_0), since=make.t0)
-    b.load({})
+    b.apply(Reset(0, 0))
     b.receive(make.opened(1).model_dump_json().encode(), seq=1)
     sse = b.receive(make.resolved(2).model_dump_json().encode(), seq=2)
     assert sse is not None
@@ -220,9 +222,10 @@ def test_after_a_restart_sequences_start_over_and_browsers_get_the_page_again(ma
     lost = make.status(version=2, component_status=ComponentStatus.MAJOR_OUTAGE)
     later = make.component(3, ComponentStatus.PARTIAL_OUTAGE, previous=ComponentStatus.MAJOR_OUTAGE)
 
-    b.restart()  # the INCIDENTS stream was re-created
-    assert b.receive(later.model_dump_json().encode(), seq=1) is None  # held: not a redelivery
-    b.load({"api": lost.model_dump_json()})  # what the old stream had and we never received
+    # The INCIDENTS stream was re-created: a Reset with what the old stream had and we never
+    # received, then the new stream from its start.
+    b.apply(Reset(b.fanout.epoch + 1, 0, {"api": lost.model_dump_json()}))
+    assert b.apply(message(later, 1)) is not None  # not taken for a redelivery
 
     resync = client.pending.popleft().event
     assert resync is not None
@@ -235,3 +238,16 @@ def test_after_a_restart_sequences_start_over_and_browsers_get_the_page_again(ma
     assert json.loads(change.data)["component"]["status"] == "partial_outage"
     assert b.highest_seq == 1
     assert b.fanout.buffer.since(5) is None  # an old id resumes with a snapshot
+
+
+def test_a_resumed_id_of_the_old_epoch_gets_a_snapshot(make):
+    b = board(make)
+    b.apply(message(make.component(1, ComponentStatus.DEGRADED_PERFORMANCE), 5))
+    old = b.fanout.epoch
+
+    b.apply(Reset(old + 1, 0))
+
+    client = b.fanout.connect(EventId(old, 5), b.snapshot_event)
+    assert client.pending is not None
+    kinds = [f.event.event for f in client.pending if f.event is not None]
+    assert kinds == ["snapshot"]

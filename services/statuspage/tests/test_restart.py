@@ -6,8 +6,8 @@ component change v3). The correlator's Redis snapshot is at v3 with the incident
 starts with `replay=1`, so the replay window holds only the component change v3. That replayed
 message is delivered before the Redis GET answers (Redis a little slow, or simply many services
 to read one GET at a time): folded onto nothing it would reach v3 from that one event and the v3
-snapshot would be dropped as "not newer" (no incident on the page). The board holds it until the
-snapshot is loaded and folds it in on top.
+snapshot would be dropped as "not newer" (no incident on the page). The subscription holds it
+until the snapshots are read and yields it after their Reset.
 
 Redis is made slow here by delaying `read_snapshots` until the replayed message was received;
 NATS and Redis themselves are real.
@@ -16,6 +16,7 @@ NATS and Redis themselves are real.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ import redis.asyncio as aioredis
 import uvicorn
 
 import herald.statuspage.app as app_module
-import herald.statuspage.feed as feed_module
+import herald.statuspage.subscription as subscription_module
 from herald.shared.events import ComponentStatus, Impact
 from herald.shared.keys import status_key
 from herald.shared.streams import ensure_streams
@@ -81,23 +82,23 @@ async def test_a_restarted_page_shows_the_open_incident(infra, make, monkeypatch
 
     app = app_module.create_app(make.config(), infra.settings(), replay=1)
     board = app.state.board
-    real_read = feed_module.read_snapshots
-    real_receive = board.receive
+    real_read = subscription_module.read_snapshots
+    real_received = subscription_module.Received
     replayed = asyncio.Event()
 
-    def receive(data: bytes, seq: int) -> Any:
-        sse = real_receive(data, seq)
+    def received(data: bytes, seq: int) -> Any:
+        # The subscription took the replayed message from NATS (it holds it for the board).
         if seq >= last:
             replayed.set()
-        return sse
+        return real_received(data, seq)
 
     async def slow_read(client: Any, services: list[str]) -> Any:
         # Redis answers once the replayed message was delivered.
         await asyncio.wait_for(replayed.wait(), TIMEOUT)
         return await real_read(client, services)
 
-    monkeypatch.setattr(board, "receive", receive)
-    monkeypatch.setattr(feed_module, "read_snapshots", slow_read)
+    monkeypatch.setattr(subscription_module, "Received", received)
+    monkeypatch.setattr(subscription_module, "read_snapshots", slow_read)
 
     server = app_module.Server(uvicorn.Config(app, log_config=None, lifespan="on"), board)
     async with (
@@ -112,3 +113,21 @@ async def test_a_restarted_page_shows_the_open_incident(infra, make, monkeypatch
     # The open incident (it is in the Redis snapshot).
     assert [i["id"] for i in summary["incidents"]] == [escalated.id]
     assert escalated.title in html
+
+
+async def test_a_components_creation_time_survives_restarts(infra, make):
+    first = make.t0
+    later = make.t0 + timedelta(days=3)
+    for now in (first, later):
+        app = app_module.create_app(make.config(), infra.settings(), clock=lambda now=now: now)
+        server = app_module.Server(
+            uvicorn.Config(app, log_config=None, lifespan="on"), app.state.board
+        )
+        async with (
+            serving(server, timeout=TIMEOUT) as url,
+            httpx.AsyncClient(base_url=url, timeout=TIMEOUT) as http,
+        ):
+            components = (await http.get("/api/v2/components.json")).json()["components"]
+        created = {c["id"]: c["created_at"] for c in components}
+        assert created["api"] == "2024-05-01T12:00:00.000Z"
+        assert created["cluster"] == "2024-05-01T12:00:00.000Z"  # its first service's

@@ -109,7 +109,8 @@ def test_summary_with_an_open_incident(make):
     assert incident["resolved_at"] is None
     assert incident["monitoring_at"] is None
     assert incident["started_at"] == iso(make.t0)
-    assert incident["shortlink"] == "https://status.example.com/#incident-inc-1"
+    # The incident's own page (Statuspage's shortlink is the incident's permalink).
+    assert incident["shortlink"] == "https://status.example.com/incidents/inc-1"
     assert incident["page_id"] == doc["page"]["id"]
     assert [c["id"] for c in incident["components"]] == ["nodes"]
     [update] = incident["incident_updates"]
@@ -122,6 +123,9 @@ def test_summary_with_an_open_incident(make):
         "updated_at",
         "display_at",
         "affected_components",
+        "deliver_notifications",
+        "custom_tweet",
+        "tweet_id",
     }
     assert update["body"] == "Card payments return 500."
     assert update["incident_id"] == "inc-1"

@@ -514,12 +514,27 @@ class Alerts(Strict):
         return v
 
 
+class PageLink(Strict):
+    """A link in the status page's header (your site, support, ...)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    url: str = Field(pattern=r"^(https?://|/)")
+    """http(s) or a path on the page's site: never javascript: or data: (the page's CSP)."""
+
+
 class Page(Strict):
     title: str = "Status"
     url: str = ""
     """Public URL of the page (links in notifications and the JSON API)."""
     history_size: int = Field(default=10, ge=0, le=200)
     """How many resolved incidents per service the page keeps showing."""
+    language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
+    """The page's language when the reader's Accept-Language names none the page ships
+    (`en`, `de`)."""
+    logo: str = Field(default="", pattern=r"^(|/static/.*|/[^/].*)$")
+    """Path of a logo served by the page's own origin (the CSP allows no other), or empty."""
+    links: tuple[PageLink, ...] = ()
+    """Links shown in the page's header."""
 
 
 class HeraldConfig(Strict):

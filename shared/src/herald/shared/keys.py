@@ -18,3 +18,9 @@ def status_key(service: str) -> str:
 
 UNROUTED = "_unrouted"
 """Pseudo-service under which alerts that match no configured service are kept."""
+
+
+def component_created_key(service: str) -> str:
+    """When the service's component first appeared on a status page (ISO 8601, set once with
+    SET NX by the status page: the Statuspage `created_at` of the component)."""
+    return service_key(service, "component_created_at")

@@ -1,29 +1,32 @@
 """The status page service: wiring only.
 
-Lifespan order (no change is missed): connect NATS, ensure the streams, subscribe to every
-incident event with an ephemeral ordered consumer (each replica reads everything), THEN load
-every configured service's snapshot from Redis, THEN serve. Messages delivered before the
-snapshots are loaded are held and folded in on top of them (versions make the overlap
-harmless): folded onto nothing, they would reach the snapshot's version from partial history
-and the snapshot would be dropped as "not newer". When the INCIDENTS stream is re-created under
-us (NATS lost its JetStream state, an operator re-created it) its sequences start over: the same
-steps are run again from its first message (`IncidentFeed`). Handlers translate a message or a
-request and call the pure modules.
+Lifespan order (no change is missed): connect NATS, ensure the streams, start the INCIDENTS
+subscription (subscription.py: subscribe with an ephemeral ordered consumer, each replica reads
+everything, THEN read the Redis snapshots), fold its first item (the `Reset` with the
+snapshots) into the board, THEN serve while one task folds the rest
+(`async for item in subscription: board.apply(item)`). When the INCIDENTS stream is re-created
+under us, the subscription yields a new `Reset` and the stream again from its first message.
+Handlers translate a message or a request and call the pure modules.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypedDict
 
+import jinja2
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -33,13 +36,25 @@ from herald.shared.runtime import Clock, NatsConnection, Recheck, open_redis, ut
 from herald.shared.settings import Settings
 from herald.shared.streams import CHECK_SECONDS, ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM
-from herald.statuspage.board import REPLAY_BUFFER, Board
-from herald.statuspage.feed import IncidentFeed
+from herald.statuspage import badge
+from herald.statuspage.board import REPLAY_BUFFER, Board, Item
+from herald.statuspage.catalogue import negotiate
+from herald.statuspage.history import MAX_PAGES
 from herald.statuspage.options import MAX_SSE_CLIENTS
-from herald.statuspage.page import STATIC, render_feed, render_page
+from herald.statuspage.page import (
+    STATIC,
+    Reader,
+    render_feed,
+    render_history,
+    render_incident,
+    render_page,
+    render_rss,
+)
+from herald.statuspage.revalidation import CDN_CACHE_CONTROL, not_modified, validators
 from herald.statuspage.security import SecurityHeaders
 from herald.statuspage.sse import KEEPALIVE_SECONDS, EventStream
-from herald.statuspage.status import PageView
+from herald.statuspage.status import STATUS_WORDS, PageView
+from herald.statuspage.subscription import IncidentSubscription, first_seen
 
 log = logging.getLogger("herald.statuspage")
 
@@ -49,44 +64,151 @@ class State(TypedDict):
 
 
 NO_CACHE = {"Cache-Control": "no-cache"}
-API_HEADERS = {**NO_CACHE, "Access-Control-Allow-Origin": "*"}
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "ETag, Last-Modified",
+}
+API_HEADERS = {"Cache-Control": CDN_CACHE_CONTROL, **CORS}
+PREFLIGHT = {
+    **CORS,
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "If-None-Match, If-Modified-Since",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def conditional(
+    request: Request,
+    body: bytes,
+    modified: datetime,
+    media_type: str,
+    headers: Mapping[str, str],
+) -> Response:
+    """The answer, or a 304 when the client's copy (If-None-Match / If-Modified-Since) is it."""
+    found = validators(body, modified)
+    every = {**headers, **found.headers()}
+    if not_modified(
+        found, request.headers.get("if-none-match"), request.headers.get("if-modified-since")
+    ):
+        return Response(status_code=304, headers=every)
+    return Response(body, media_type=media_type, headers=every)
 
 
 def routes(
     board: Board,
     checks: Callable[[], Mapping[str, ReadinessCheck]],
     max_sse_clients: int = MAX_SSE_CLIENTS,
+    clock: Clock = utc_now,
 ) -> list[BaseRoute]:
-    async def index(_: Request) -> Response:
-        return HTMLResponse(render_page(board.templates, board.view()), headers=NO_CACHE)
+    def reader(request: Request) -> Reader:
+        language = negotiate(request.headers.get("accept-language"), board.config.page.language)
+        return Reader(language, clock())
 
-    async def feed(_: Request) -> Response:
-        return Response(
-            render_feed(board.templates, board.view()),
-            media_type="application/atom+xml; charset=utf-8",
-            headers=NO_CACHE,
+    def html(request: Request, text: str, status_code: int = 200) -> Response:
+        headers = {
+            **NO_CACHE,
+            "Vary": "Accept-Language",
+            "Content-Language": reader(request).language,
+        }
+        if status_code != 200:
+            return HTMLResponse(text, status_code=status_code, headers=headers)
+        view = board.view()
+        return conditional(
+            request, text.encode(), view.updated_at(), "text/html; charset=utf-8", headers
+        )
+
+    async def index(request: Request) -> Response:
+        return html(request, render_page(board.templates, board.view(), reader(request)))
+
+    async def incident_page(request: Request) -> Response:
+        view = board.view()
+        found = view.find_incident(request.path_params["incident_id"])
+        who = reader(request)
+        if found is None:
+            return PlainTextResponse(who.t["not_found"], status_code=404)
+        return html(request, render_incident(board.templates, view, found, who))
+
+    async def history_page(request: Request) -> Response:
+        raw = request.query_params.get("page", "0")
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 3:
+            return PlainTextResponse("page must be a whole number", status_code=400)
+        number = int(raw)
+        if number >= MAX_PAGES:
+            return PlainTextResponse("no such page", status_code=404)
+        return html(request, render_history(board.templates, board.view(), reader(request), number))
+
+    def xml(render: Callable[[jinja2.Environment, PageView], str], media_type: str) -> Any:
+        async def endpoint(request: Request) -> Response:
+            view = board.view()
+            body = render(board.templates, view).encode()
+            return conditional(request, body, view.updated_at(), media_type, API_HEADERS)
+
+        return endpoint
+
+    async def badge_svg(request: Request) -> Response:
+        view = board.view()
+        component = request.query_params.get("component")
+        if component is None:
+            status = view.status()
+            svg = badge.render("status", status.description, status.indicator)
+        elif component in board.config.services:
+            state = view.state(component).component_status
+            svg = badge.render(
+                board.config.services[component].name, STATUS_WORDS[state], str(state)
+            )
+        elif component in board.config.groups:
+            state = view.group_status(component)
+            svg = badge.render(board.config.groups[component].name, STATUS_WORDS[state], str(state))
+        else:
+            return PlainTextResponse("no such component", status_code=404)
+        return conditional(
+            request, svg.encode(), view.updated_at(), "image/svg+xml; charset=utf-8", API_HEADERS
         )
 
     def api(build: Callable[[PageView], dict[str, Any]]) -> Callable[[Request], Any]:
-        async def endpoint(_: Request) -> Response:
-            return JSONResponse(build(board.view()), headers=API_HEADERS)
+        async def endpoint(request: Request) -> Response:
+            view = board.view()
+            body = json.dumps(build(view), separators=(",", ":"), ensure_ascii=False).encode()
+            return conditional(request, body, view.updated_at(), "application/json", API_HEADERS)
 
         return endpoint
+
+    async def preflight(_: Request) -> Response:
+        return Response(status_code=204, headers=PREFLIGHT)
 
     # /events is a plain ASGI app writing to the fan-out's clients directly (sse.py says why).
     board.fanout.keepalive = board.keepalive
     board.fanout.on_push = board.metrics.pushed.inc
     events = EventStream(board.fanout, board.snapshot_event, max_sse_clients)
 
+    documents: list[tuple[str, Callable[[PageView], dict[str, Any]]]] = [
+        ("summary", PageView.summary_json),
+        ("status", PageView.status_json),
+        ("components", PageView.components_json),
+        ("incidents", PageView.incidents_json),
+        ("incidents/unresolved", PageView.unresolved_json),
+        ("scheduled-maintenances", PageView.maintenances_json),
+        ("scheduled-maintenances/upcoming", PageView.upcoming_json),
+        ("scheduled-maintenances/active", PageView.active_json),
+    ]
     return [
         Route("/", index, methods=["GET"]),
-        Route("/feed.atom", feed, methods=["GET"]),
+        Route("/incidents/{incident_id}", incident_page, methods=["GET"]),
+        Route("/history", history_page, methods=["GET"]),
+        Route(
+            "/feed.atom", xml(render_feed, "application/atom+xml; charset=utf-8"), methods=["GET"]
+        ),
+        Route("/feed.rss", xml(render_rss, "application/rss+xml; charset=utf-8"), methods=["GET"]),
+        Route("/badge.svg", badge_svg, methods=["GET"]),
         Route("/events", events, methods=["GET"]),
-        Route("/api/v2/summary.json", api(PageView.summary_json), methods=["GET"]),
-        Route("/api/v2/status.json", api(PageView.status_json), methods=["GET"]),
-        Route("/api/v2/components.json", api(PageView.components_json), methods=["GET"]),
-        Route("/api/v2/incidents.json", api(PageView.incidents_json), methods=["GET"]),
-        Route("/api/v2/incidents/unresolved.json", api(PageView.unresolved_json), methods=["GET"]),
+        *(
+            route
+            for name, build in documents
+            for route in (
+                Route(f"/api/v2/{name}.json", api(build), methods=["GET"]),
+                Route(f"/api/v2/{name}.json", preflight, methods=["OPTIONS"]),
+            )
+        ),
         *probe_routes(checks, board.metrics.registry),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
@@ -114,25 +236,38 @@ def create_app(
 
     nats = NatsConnection(settings.nats_url, "herald-statuspage")
     redis = open_redis(settings.redis_url)
-    feed = IncidentFeed(board, nats.js, redis, settings.stream_replicas)
+    services = list(config.services)
+    subscription = IncidentSubscription(nats.js, redis, services, settings.stream_replicas)
     # NATS may have come back without its streams, or an operator re-created them: check now.
-    watch = Recheck("incidents-stream", feed.check, interval=stream_check)
+    watch = Recheck("incidents-stream", subscription.check, interval=stream_check)
     nats.on_reconnected(watch.wake)
+
+    async def fold(items: AsyncIterator[Item]) -> None:
+        async for item in items:
+            try:
+                board.apply(item)
+            except Exception:  # one bad item must not stop the page from following the stream
+                log.exception("folding an INCIDENTS item failed")
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
+        folding: asyncio.Task[None] | None = None
         try:
             await nats.connect()
             await ensure_streams(nats.js, settings.stream_replicas)
             # Read from a little before "now": everything after `start` reaches us, in order (the
             # ordered consumer recreates itself after an outage, and a redelivery is skipped);
-            # what came before is in the Redis snapshots loaded next. The board holds what it
-            # receives until then and folds it in on top of them; the overlap is harmless
+            # what came before is in the Redis snapshots read next. The subscription yields what
+            # it receives meanwhile after the snapshots' Reset; the overlap is harmless
             # (versions) and fills the replay buffer, so a browser that was on a replica that
             # went away resumes here without a full snapshot.
+            board.created = await first_seen(redis, services, clock())
             info = await nats.js.stream_info(INCIDENTS_STREAM)
             last = info.state.last_seq
-            await feed.follow(info, start=max(last - replay, 0))
+            await subscription.start(info, start=max(last - replay, 0))
+            items = aiter(subscription)
+            board.apply(await anext(items))  # the Reset: the snapshots, before serving
+            folding = asyncio.create_task(fold(items), name="statuspage-fold")
             watch.start()
             log.info(
                 "status page ready", extra={"services": len(config.services), "stream_seq": last}
@@ -143,7 +278,10 @@ def create_app(
             yield {"board": board}
         finally:
             await watch.stop()
-            await feed.stop()
+            await subscription.stop()
+            if folding is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await folding
             board.fanout.close()
             await redis.aclose()
             await nats.close()
@@ -158,7 +296,7 @@ def create_app(
         return {"nats": nats_connected, "snapshot": snapshot_loaded}
 
     app = Starlette(
-        routes=routes(board, checks, max_sse_clients),
+        routes=routes(board, checks, max_sse_clients, clock),
         middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )

@@ -1,5 +1,7 @@
 """The board: what one status-page process knows (the projection, the SSE fan-out and the
-metrics) and how an INCIDENTS message or a Redis snapshot changes it."""
+metrics), a fold over the subscription's items (subscription.py): a `Reset` (start over from
+the Redis snapshots) or a `Received` INCIDENTS message. No NATS or Redis client here: the app
+runs `async for item in subscription: board.apply(item)`."""
 
 from __future__ import annotations
 
@@ -33,6 +35,32 @@ from herald.statuspage.sse import (
 from herald.statuspage.status import PageView
 
 log = logging.getLogger("herald.statuspage")
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Start over: forget the sequences and the replay buffer, take these snapshots."""
+
+    epoch: int
+    """The stream's incarnation (its creation time in ms): the first part of every SSE id."""
+    floor: int
+    """Messages up to this sequence are known through the snapshots; later ones follow."""
+    snapshots: Mapping[str, bytes | str | None] = field(default_factory=dict)
+    """Each configured service's stored ServiceStatus document (None when there is none)."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """One INCIDENTS message."""
+
+    data: bytes
+    seq: int
+    """Its INCIDENTS stream sequence."""
+
+
+Item = Reset | Received
+"""What the subscription (subscription.py) yields and the board folds."""
+
 
 REPLAY_BUFFER = 1000
 """SSE events kept for browsers resuming with Last-Event-ID."""
@@ -82,10 +110,12 @@ class Board:
     metrics: Metrics = field(init=False)
     templates: jinja2.Environment = field(init=False)
     snapshot_loaded: bool = False
+    """A first Reset was folded in (readiness)."""
     highest_seq: int = 0
     """The highest INCIDENTS sequence received; anything at or below it is a redelivery."""
-    held: list[tuple[bytes, int]] = field(default_factory=list)
-    """Messages received before the snapshots were loaded, folded in by `load()`."""
+    created: Mapping[str, datetime] = field(default_factory=dict)
+    """When each component first appeared on the page (persisted: firstseen.py); a component
+    missing here was created at `since`."""
 
     def __post_init__(self) -> None:
         self.projection = Projection(self.config.page.history_size)
@@ -93,13 +123,27 @@ class Board:
         self.metrics = Metrics(CollectorRegistry(auto_describe=True), self.fanout)
         self.templates = environment()
 
-    def start_at(self, floor: int) -> None:
-        """Messages up to `floor` are known through the snapshots; later ones will be received."""
-        self.highest_seq = max(self.highest_seq, floor)
-        self.fanout.buffer.start_at(floor)
+    def apply(self, item: Item) -> SseEvent | None:
+        """Fold one item of the subscription in; the SSE event pushed, if any."""
+        if isinstance(item, Reset):
+            self.reset(item)
+            return None
+        return self.receive(item.data, item.seq)
+
+    def reset(self, reset: Reset) -> None:
+        """Start over (at start, or the INCIDENTS stream was re-created and its sequences start
+        over): forget our sequences and the replay buffer (a browser resuming with an id of the
+        old stream gets a snapshot), take the snapshots that are newer than what we hold, and
+        send every open browser the page again."""
+        self.highest_seq = reset.floor
+        self.fanout.buffer.clear()
+        self.fanout.set_epoch(reset.epoch)
+        self.fanout.buffer.start_at(reset.floor)
+        self.metrics.last_sequence.set(reset.floor)
+        self.load(reset.snapshots)
 
     def view(self) -> PageView:
-        return PageView(self.config, self.projection, self.since)
+        return PageView(self.config, self.projection, self.since, self.created)
 
     def snapshot_event(self, seq: int) -> SseEvent:
         return SseEvent(seq, SNAPSHOT, _dumps(self.view().snapshot_json()))
@@ -109,19 +153,12 @@ class Board:
 
         A stale event (already known through a snapshot) is still pushed, carrying the current
         state, so a browser resuming from another replica never misses the change it stood for.
-        A redelivery (the ordered consumer restarting after a NATS outage) is skipped. Before the
-        snapshots are loaded the message is held (None): `load()` folds it in on top of them.
+        A redelivery (the ordered consumer restarting after a NATS outage) is skipped.
         """
         if seq <= self.highest_seq:
             self.metrics.events.labels("redelivered").inc()
             return None
         self.highest_seq = seq
-        if not self.snapshot_loaded:
-            self.held.append((data, seq))
-            return None
-        return self._fold(data, seq)
-
-    def _fold(self, data: bytes, seq: int) -> SseEvent | None:
         try:
             event = INCIDENT_EVENT_ADAPTER.validate_json(data)
         except ValidationError as exc:
@@ -145,8 +182,7 @@ class Board:
         return sse
 
     def load(self, snapshots: Mapping[str, bytes | str | None]) -> None:
-        """Stored ServiceStatus documents (by service); newer ones replace what we hold. Then
-        the messages held until now are folded in (and pushed) on top, in stream order."""
+        """Stored ServiceStatus documents (by service); newer ones replace what we hold."""
         for service, raw in snapshots.items():
             if raw is None:
                 continue
@@ -160,21 +196,9 @@ class Board:
                 continue
             self.projection.load(status)
         self.snapshot_loaded = True
-        # Open browsers get the page again (after `restart()`), and it is the one new ones get.
+        # Open browsers get the page again (after a re-created stream), and it is the one new
+        # ones get.
         self.fanout.resync(self.snapshot_event(self.fanout.buffer.last_id))
-        held, self.held = self.held, []
-        for data, seq in held:
-            self._fold(data, seq)
-
-    def restart(self) -> None:
-        """The INCIDENTS stream was re-created: its sequences start over. Forget ours and the
-        replay buffer (a browser resuming with an id of the old stream gets a snapshot) and
-        hold what the new subscription delivers until `load()` is called again."""
-        self.highest_seq = 0
-        self.snapshot_loaded = False
-        self.held = []
-        self.fanout.buffer.clear()
-        self.metrics.last_sequence.set(0)
 
 
 def _dumps(doc: Any) -> str:

@@ -1,4 +1,5 @@
-"""The public HTML page and the Atom feed, rendered from a PageView.
+"""The public HTML pages (status, an incident, the history) and the Atom and RSS feeds, rendered
+from a PageView.
 
 Jinja2 with autoescape always on: incident titles and bodies come from alert annotations
 (untrusted) and are only ever rendered as text. Every value written by a template first loses
@@ -9,21 +10,20 @@ unparseable; the HTML page gets the same clean text.
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from herald.shared.events import Incident
-from herald.statuspage.status import (
-    INCIDENT_STATUS_WORDS,
-    STATUS_WORDS,
-    PageView,
-    iso,
-    layout,
-)
+from herald.statuspage import catalogue, history, timeline, uptime
+from herald.statuspage.maintenance import Window
+from herald.statuspage.status import PageView, iso, layout
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -60,13 +60,48 @@ def environment() -> jinja2.Environment:
 
 
 def human(moment: datetime) -> str:
-    """A time as people read it on the page (always UTC)."""
+    """A time as people read it without JS (UTC; live.js shows it in the reader's zone)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _incident(view: PageView, incident: Incident) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Reader:
+    """Who reads the page: their language and the time the page is rendered at."""
+
+    language: str
+    now: datetime
+
+    @property
+    def t(self) -> dict[str, str]:
+        return catalogue.strings(self.language)
+
+
+def _updates(view: PageView, incident: Incident, t: dict[str, str]) -> list[dict[str, Any]]:
+    svc = view.config.services.get(incident.service)
+    name = svc.name if svc is not None else incident.service
+    words = t[str(incident.component_status)]
+    out = []
+    for entry in timeline.entries(incident, name, words):
+        out.append(
+            {
+                "id": entry.id,
+                "kind": entry.kind,
+                "status": str(entry.status),
+                "status_words": t[str(entry.status)],
+                "body": entry.body,
+                "at": iso(entry.at),
+                "at_human": human(entry.at),
+            }
+        )
+    return out
+
+
+def _incident(
+    view: PageView, incident: Incident, t: dict[str, str] | None = None
+) -> dict[str, Any]:
+    t = t or catalogue.strings("en")
     svc = view.config.services.get(incident.service)
     return {
         "id": incident.id,
@@ -75,17 +110,45 @@ def _incident(view: PageView, incident: Incident) -> dict[str, Any]:
         "title": incident.title,
         "body": incident.body,
         "status": str(incident.status),
-        "status_words": INCIDENT_STATUS_WORDS[incident.status],
+        "status_words": t[str(incident.status)],
         "impact": str(incident.impact),
         "started_at": iso(incident.started_at),
         "started_human": human(incident.started_at),
         "updated_at": iso(incident.updated_at),
         "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
         "resolved_human": human(incident.resolved_at) if incident.resolved_at else None,
+        "updates": _updates(view, incident, t),
+        "link": f"/incidents/{incident.id}",
+        "shortlink": view.shortlink(incident.id),
     }
 
 
-def _service(view: PageView, service: str) -> dict[str, Any]:
+def _bars(view: PageView, service: str, reader: Reader) -> dict[str, Any]:
+    t = reader.t
+    found = uptime.bars(
+        uptime.intervals_of(view.state(service), reader.now),
+        reader.now,
+        view.created_at(service),
+    )
+    days = [
+        {
+            "date": d.day.isoformat(),
+            "status": str(d.status) if d.status is not None else "none",
+            "text": t["uptime_day"].format(
+                date=d.day.isoformat(),
+                status=t[str(d.status)] if d.status is not None else t["no_data"],
+            ),
+        }
+        for d in found.days
+    ]
+    summary = t["uptime"].format(
+        percent=uptime.percent(found.uptime, t["no_data"]), days=len(found.days)
+    )
+    return {"days": days, "summary": summary}
+
+
+def _service(view: PageView, service: str, reader: Reader | None = None) -> dict[str, Any]:
+    reader = reader or Reader("en", view.since)
     svc = view.config.services[service]
     status = view.state(service).component_status
     return {
@@ -93,12 +156,67 @@ def _service(view: PageView, service: str) -> dict[str, Any]:
         "name": svc.name,
         "description": svc.description,
         "status": str(status),
-        "status_words": STATUS_WORDS[status],
+        "status_words": reader.t[str(status)],
+        "bars": _bars(view, service, reader),
     }
 
 
-def context(view: PageView) -> dict[str, Any]:
+def _maintenance(view: PageView, window: Window, t: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": window.id,
+        "name": window.name,
+        "status_words": t[str(window.status)],
+        "scheduled_for": iso(window.scheduled_for),
+        "scheduled_for_human": human(window.scheduled_for),
+        "scheduled_until": iso(window.scheduled_until),
+        "scheduled_until_human": human(window.scheduled_until),
+        "services": [
+            view.config.services[s].name for s in window.services if s in view.config.services
+        ],
+    }
+
+
+def chrome(view: PageView, reader: Reader) -> dict[str, Any]:
+    """What every page shows: title, logo, links, language, strings (also for live.js)."""
+    t = reader.t
+    page = view.config.page
+    client = {k: t[k] for k in LIVE_STRINGS}
+    return {
+        "title": page.title,
+        "logo": page.logo,
+        "links": [{"name": link.name, "url": link.url} for link in page.links],
+        "lang": reader.language,
+        "t": t,
+        "strings_json": json.dumps(client, ensure_ascii=False),
+    }
+
+
+LIVE_STRINGS = (
+    "operational",
+    "degraded_performance",
+    "partial_outage",
+    "major_outage",
+    "under_maintenance",
+    "investigating",
+    "identified",
+    "monitoring",
+    "resolved",
+    "postmortem",
+    "since",
+    "to",
+    "live",
+    "reconnecting",
+    "polling",
+    "changed",
+    *catalogue.DESCRIPTION_IDS.values(),
+)
+"""What live.js needs to write the page in the reader's language."""
+
+
+def context(view: PageView, reader: Reader | None = None) -> dict[str, Any]:
     """Everything the page template shows, as plain values."""
+    reader = reader or Reader(view.config.page.language, view.since)
+    t = reader.t
     rows: list[dict[str, Any]] = []
     for entry in layout(view.config):
         if entry.is_group:
@@ -111,37 +229,88 @@ def context(view: PageView) -> dict[str, Any]:
                     "name": grp.name,
                     "description": grp.description,
                     "status": str(status),
-                    "status_words": STATUS_WORDS[status],
-                    "children": [_service(view, sid) for sid in entry.children],
+                    "status_words": t[str(status)],
+                    "children": [_service(view, sid, reader) for sid in entry.children],
                 }
             )
         else:
-            rows.append({"is_group": False, **_service(view, entry.id)})
+            rows.append({"is_group": False, **_service(view, entry.id, reader)})
     page_status = view.status()
     return {
-        "title": view.config.page.title,
+        **chrome(view, reader),
         "indicator": page_status.indicator,
-        "description": page_status.description,
+        "description": t[catalogue.DESCRIPTION_IDS.get(page_status.description, "indicator_none")],
         "updated_at": iso(view.updated_at()),
         "updated_human": human(view.updated_at()),
         "rows": rows,
-        "open": [_incident(view, i) for i in view.open_incidents()],
-        "resolved": [_incident(view, i) for i in view.resolved_incidents()],
+        "open": [_incident(view, i, t) for i in view.open_incidents()],
+        "resolved": [_incident(view, i, t) for i in view.resolved_incidents()],
+        "maintenances": [_maintenance(view, w, t) for w in view.current_maintenances()],
     }
 
 
-def render_page(env: jinja2.Environment, view: PageView) -> str:
-    return env.get_template("page.html").render(context(view))
+def render_page(env: jinja2.Environment, view: PageView, reader: Reader | None = None) -> str:
+    return env.get_template("page.html").render(context(view, reader))
+
+
+def render_incident(
+    env: jinja2.Environment, view: PageView, incident: Incident, reader: Reader
+) -> str:
+    return env.get_template("incident.html").render(
+        **chrome(view, reader),
+        updated_at=iso(view.updated_at()),
+        updated_human=human(view.updated_at()),
+        inc=_incident(view, incident, reader.t),
+    )
+
+
+def render_history(env: jinja2.Environment, view: PageView, reader: Reader, page: int) -> str:
+    t = reader.t
+    every = [*view.open_incidents(), *view.resolved_incidents()]
+    found = history.months(every, reader.now, page)
+    return env.get_template("history.html").render(
+        **chrome(view, reader),
+        updated_at=iso(view.updated_at()),
+        updated_human=human(view.updated_at()),
+        months=[
+            {
+                "label": m.first_day.strftime("%Y-%m"),
+                "incidents": [_incident(view, i, t) for i in m.incidents],
+            }
+            for m in found
+        ],
+        newer=page - 1 if page > 0 else None,
+        older=page + 1 if page + 1 < history.MAX_PAGES else None,
+    )
+
+
+def feed_entries(view: PageView) -> list[dict[str, Any]]:
+    """Every incident the page knows, newest first, with its updates (for Atom and RSS)."""
+    return [_incident(view, i) for i in (*view.open_incidents(), *view.resolved_incidents())]
 
 
 def render_feed(env: jinja2.Environment, view: PageView) -> str:
     """Atom: one entry per open or recently resolved incident, newest first."""
     base = view.config.page.url.rstrip("/")
-    entries = [_incident(view, i) for i in (*view.open_incidents(), *view.resolved_incidents())]
     return env.get_template("feed.atom").render(
         title=view.config.page.title,
         page_id=view.page_id,
         base=base,
         updated_at=iso(view.updated_at()),
+        entries=feed_entries(view),
+    )
+
+
+def render_rss(env: jinja2.Environment, view: PageView) -> str:
+    """RSS 2.0: the same entries as the Atom feed (RFC 822 dates)."""
+    base = view.config.page.url.rstrip("/")
+    entries = feed_entries(view)
+    for entry in entries:
+        moment = datetime.fromisoformat(entry["resolved_at"] or entry["updated_at"])
+        entry["rfc822"] = format_datetime(moment.astimezone(UTC), usegmt=True)
+    return env.get_template("feed.rss").render(
+        title=view.config.page.title,
+        base=base,
+        updated=format_datetime(view.updated_at().astimezone(UTC), usegmt=True),
         entries=entries,
     )

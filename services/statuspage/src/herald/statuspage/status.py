@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -16,6 +16,8 @@ from typing import Any
 from herald.shared.config import HeraldConfig
 from herald.shared.events import ComponentStatus, Impact, Incident, IncidentStatus, ServiceStatus
 from herald.shared.statuses import indicator_of, worst, worst_indicator
+from herald.statuspage import maintenance, timeline
+from herald.statuspage.maintenance import Window
 
 JSON = dict[str, Any]
 
@@ -36,7 +38,7 @@ INCIDENT_STATUS_WORDS: dict[IncidentStatus, str] = {
     IncidentStatus.POSTMORTEM: "Postmortem",
 }
 
-RESOLVED_BODY = "This incident has been resolved."
+RESOLVED_BODY = timeline.RESOLVED_BODY
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,11 @@ class PageView:
     config: HeraldConfig
     services: Mapping[str, ServiceStatus]
     since: datetime
-    """When this page process started: creation time of components (we do not track it)."""
+    """When this page process started: creation time of a component not in `created`."""
+    created: Mapping[str, datetime] = field(default_factory=dict)
+    """When each service's component first appeared on the page (persisted in Redis)."""
+    maintenances: tuple[Window, ...] = ()
+    """The page's maintenance windows (none until maintenance events exist)."""
 
     @property
     def page_id(self) -> str:
@@ -129,6 +135,21 @@ class PageView:
             order.append(row.id)
             order.extend(row.children)
         return {cid: n for n, cid in enumerate(order, start=1)}
+
+    def created_at(self, service: str) -> datetime:
+        return self.created.get(service, self.since)
+
+    def group_created_at(self, group: str) -> datetime:
+        """A group exists since its first service does."""
+        children = [sid for sid, svc in self.config.services.items() if svc.group == group]
+        return min((self.created_at(sid) for sid in children), default=self.since)
+
+    def find_incident(self, incident_id: str) -> Incident | None:
+        """A public incident the page knows (open or recently resolved), by id."""
+        for incident in (*self.open_incidents(), *self.resolved_incidents()):
+            if incident.id == incident_id:
+                return incident
+        return None
 
     def updated_at(self) -> datetime:
         times = [s.updated_at for sid in self.config.services if (s := self.state(sid)).updated_at]
@@ -176,12 +197,12 @@ class PageView:
             "id": service,
             "name": svc.name,
             "status": str(state.component_status),
-            "created_at": iso(self.since),
-            "updated_at": iso(state.updated_at or self.since),
+            "created_at": iso(self.created_at(service)),
+            "updated_at": iso(state.updated_at or self.created_at(service)),
             "position": self.positions[service],
             "description": svc.description or None,
             "showcase": True,
-            "start_date": self.since.date().isoformat(),
+            "start_date": self.created_at(service).date().isoformat(),
             "group_id": svc.group,
             "page_id": self.page_id,
             "group": False,
@@ -196,8 +217,8 @@ class PageView:
             "id": group,
             "name": grp.name,
             "status": str(self.group_status(group)),
-            "created_at": iso(self.since),
-            "updated_at": iso(max(times, default=self.since)),
+            "created_at": iso(self.group_created_at(group)),
+            "updated_at": iso(max(times, default=self.group_created_at(group))),
             "position": self.positions[group],
             "description": grp.description or None,
             "showcase": False,
@@ -219,56 +240,38 @@ class PageView:
                 out.append(self.component(row.id))
         return out
 
+    def shortlink(self, incident_id: str) -> str:
+        """The incident's own page (what notifications link to)."""
+        return f"{self.config.page.url.rstrip('/')}/incidents/{incident_id}"
+
     def incident(self, incident: Incident) -> JSON:
         known = incident.service in self.config.services
         affected = [self.component(incident.service)] if known else []
         name = self.config.services[incident.service].name if known else incident.service
-        first = {
-            "id": f"{incident.id}-opened",
-            "status": str(
-                IncidentStatus.INVESTIGATING
-                if incident.status is IncidentStatus.RESOLVED
-                else incident.status
-            ),
-            "body": incident.body,
-            "incident_id": incident.id,
-            "created_at": iso(incident.started_at),
-            "updated_at": iso(incident.updated_at),
-            "display_at": iso(incident.started_at),
-            "affected_components": [
-                {
-                    "code": incident.service,
-                    "name": name,
-                    "old_status": str(ComponentStatus.OPERATIONAL),
-                    "new_status": str(incident.component_status),
-                }
-            ],
-        }
-        updates = [first]
-        if incident.timeline:
-            updates = self.timeline_updates(incident, name)
-        elif incident.resolved_at is not None:
-            updates.insert(
-                0,
-                {
-                    "id": f"{incident.id}-resolved",
-                    "status": str(IncidentStatus.RESOLVED),
-                    "body": RESOLVED_BODY,
-                    "incident_id": incident.id,
-                    "created_at": iso(incident.resolved_at),
-                    "updated_at": iso(incident.resolved_at),
-                    "display_at": iso(incident.resolved_at),
-                    "affected_components": [
-                        {
-                            "code": incident.service,
-                            "name": name,
-                            "old_status": str(incident.component_status),
-                            "new_status": str(ComponentStatus.OPERATIONAL),
-                        }
-                    ],
-                },
-            )
-        base = self.config.page.url.rstrip("/")
+        entries = timeline.entries(incident, name, STATUS_WORDS[incident.component_status])
+        updates = [
+            {
+                "id": entry.id,
+                "status": str(entry.status),
+                "body": entry.body,
+                "incident_id": incident.id,
+                "created_at": iso(entry.at),
+                "updated_at": iso(entry.at),
+                "display_at": iso(entry.at),
+                "affected_components": [
+                    {
+                        "code": incident.service,
+                        "name": name,
+                        "old_status": str(entry.old_status),
+                        "new_status": str(entry.new_status),
+                    }
+                ],
+                "deliver_notifications": True,
+                "custom_tweet": None,
+                "tweet_id": None,
+            }
+            for entry in entries
+        ]
         return {
             "id": incident.id,
             "name": incident.title,
@@ -280,44 +283,52 @@ class PageView:
             ),
             "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
             "impact": str(incident.impact),
-            "shortlink": f"{base}/#incident-{incident.id}",
+            "shortlink": self.shortlink(incident.id),
             "started_at": iso(incident.started_at),
             "page_id": self.page_id,
             "incident_updates": updates,
             "components": affected,
         }
 
-    def timeline_updates(self, incident: Incident, name: str) -> list[JSON]:
-        """The incident's timeline as Statuspage's `incident_updates`, newest first; the oldest
-        one also carries the incident's description."""
-        updates: list[JSON] = []
-        for n, entry in enumerate(incident.timeline):
-            body = entry.body
-            if n == 0 and incident.body:
-                body = f"{body}\n\n{incident.body}"
-            changed = entry.component_status is not None and entry.previous_status is not None
-            updates.append(
+    def maintenance(self, window: Window) -> JSON:
+        """A maintenance window in Statuspage's shape (an incident with a schedule)."""
+        known = [sid for sid in window.services if sid in self.config.services]
+        return {
+            "id": window.id,
+            "name": window.name,
+            "status": str(window.status),
+            "created_at": iso(window.created_at),
+            "updated_at": iso(window.updated_at),
+            "monitoring_at": None,
+            "resolved_at": (
+                iso(window.updated_at)
+                if window.status is maintenance.MaintenanceStatus.COMPLETED
+                else None
+            ),
+            "impact": "maintenance",
+            "shortlink": self.shortlink(window.id),
+            "started_at": iso(window.scheduled_for),
+            "page_id": self.page_id,
+            "incident_updates": [
                 {
-                    "id": f"{incident.id}-{n}",
-                    "status": str(entry.status),
-                    "body": body,
-                    "incident_id": incident.id,
-                    "created_at": iso(entry.at),
-                    "updated_at": iso(entry.at),
-                    "display_at": iso(entry.at),
-                    "affected_components": [
-                        {
-                            "code": incident.service,
-                            "name": name,
-                            "old_status": str(entry.previous_status),
-                            "new_status": str(entry.component_status),
-                        }
-                    ]
-                    if changed
-                    else [],
+                    "id": u.id,
+                    "status": str(u.status),
+                    "body": u.body,
+                    "incident_id": window.id,
+                    "created_at": iso(u.at),
+                    "updated_at": iso(u.at),
+                    "display_at": iso(u.at),
+                    "affected_components": None,
+                    "deliver_notifications": True,
+                    "custom_tweet": None,
+                    "tweet_id": None,
                 }
-            )
-        return updates[::-1]
+                for u in window.updates
+            ],
+            "components": [self.component(sid) for sid in known],
+            "scheduled_for": iso(window.scheduled_for),
+            "scheduled_until": iso(window.scheduled_until),
+        }
 
     # -- the Statuspage v2 documents ------------------------------------------------------
 
@@ -327,7 +338,32 @@ class PageView:
             "status": self.status().to_json(),
             "components": self.components(),
             "incidents": [self.incident(i) for i in self.open_incidents()],
-            "scheduled_maintenances": [],
+            "scheduled_maintenances": [self.maintenance(w) for w in self.current_maintenances()],
+        }
+
+    def current_maintenances(self) -> list[Window]:
+        """Active, then upcoming windows (what the summary lists)."""
+        return [*maintenance.active(self.maintenances), *maintenance.upcoming(self.maintenances)]
+
+    def maintenances_json(self) -> JSON:
+        listed = maintenance.recent(self.maintenances)
+        return {
+            "page": self.page(),
+            "scheduled_maintenances": [self.maintenance(w) for w in listed],
+        }
+
+    def upcoming_json(self) -> JSON:
+        listed = maintenance.upcoming(self.maintenances)
+        return {
+            "page": self.page(),
+            "scheduled_maintenances": [self.maintenance(w) for w in listed],
+        }
+
+    def active_json(self) -> JSON:
+        listed = maintenance.active(self.maintenances)
+        return {
+            "page": self.page(),
+            "scheduled_maintenances": [self.maintenance(w) for w in listed],
         }
 
     def status_json(self) -> JSON:

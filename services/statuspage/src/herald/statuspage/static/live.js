@@ -4,29 +4,41 @@
 (function () {
   "use strict";
 
-  var WORDS = {
-    operational: "Operational",
-    degraded_performance: "Degraded Performance",
-    partial_outage: "Partial Outage",
-    major_outage: "Major Outage",
-    under_maintenance: "Under Maintenance"
-  };
-  var INCIDENT_WORDS = {
-    investigating: "Investigating",
-    identified: "Identified",
-    monitoring: "Monitoring",
-    resolved: "Resolved",
-    postmortem: "Postmortem"
+  // The page's strings in the reader's language (the server picked it): data-strings on <body>.
+  var T = {};
+  try { T = JSON.parse(document.body.getAttribute("data-strings") || "{}"); } catch (err) { T = {}; }
+  function word(key) { return Object.prototype.hasOwnProperty.call(T, key) ? T[key] : String(key); }
+  var DESCRIPTIONS = {
+    "All Systems Operational": "indicator_none",
+    "Minor Service Outage": "indicator_minor",
+    "Partially Degraded Service": "indicator_minor_degraded",
+    "Partial System Outage": "indicator_major",
+    "Major System Outage": "indicator_critical",
+    "Service Under Maintenance": "indicator_maintenance"
   };
   var KINDS = ["incident.opened", "incident.updated", "incident.resolved", "component.status_changed"];
   var versions = {};
 
   function byId(id) { return document.getElementById(id); }
 
+  function utc(d) { return d.toISOString().slice(0, 16).replace("T", " ") + " UTC"; }
+
+  // In the reader's time zone; the UTC time on hover (the server writes UTC, for no-JS readers).
   function human(iso) {
     var d = new Date(iso);
     if (isNaN(d.getTime())) { return String(iso); }
-    return d.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    try {
+      return d.toLocaleString(document.documentElement.lang || undefined, {
+        year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short"
+      });
+    } catch (err) { return utc(d); }
+  }
+
+  function localize(t) {
+    var iso = t.getAttribute("datetime"), d = new Date(iso);
+    if (!iso || isNaN(d.getTime())) { return; }
+    t.textContent = human(iso);
+    t.setAttribute("title", utc(d));
   }
 
   function el(tag, className, text) {
@@ -39,7 +51,13 @@
   function timeEl(className, iso) {
     var t = el("time", className, human(iso));
     t.setAttribute("datetime", String(iso));
+    localize(t);
     return t;
+  }
+
+  function announce(text) {
+    var a = byId("announcer");
+    if (a) { a.textContent = String(text); }
   }
 
   function setComponent(c) {
@@ -51,7 +69,7 @@
       if (!row) { continue; }
       row.className = "status status-" + String(c.status).replace(/[^a-z_]/g, "");
       row.setAttribute("data-status", String(c.status));
-      row.textContent = WORDS[c.status] || String(c.status);
+      row.textContent = word(c.status);
     }
   }
 
@@ -61,19 +79,31 @@
     var indicator = String(s.indicator).replace(/[^a-z]/g, "");
     banner.className = "banner indicator-" + indicator;
     banner.setAttribute("data-indicator", indicator);
-    byId("banner-text").textContent = String(s.description);
+    byId("banner-text").textContent = DESCRIPTIONS[s.description] ? word(DESCRIPTIONS[s.description]) : String(s.description);
   }
 
   function setUpdated(iso) {
     var t = byId("updated-at");
     if (!t || !iso) { return; }
     t.setAttribute("datetime", String(iso));
-    t.textContent = human(iso);
+    localize(t);
   }
 
-  function firstBody(inc) {
-    var updates = inc.incident_updates || [];
-    return updates.length ? updates[updates.length - 1].body : "";
+  // The incident's timeline, newest first (as incident_updates are); the opening's text is
+  // the incident's body.
+  function timeline(inc) {
+    var ol = el("ol", "timeline"), updates = inc.incident_updates || [];
+    for (var i = 0; i < updates.length; i++) {
+      var u = updates[i], first = i === updates.length - 1;
+      var li = el("li", "update" + (first ? " update-opened" : ""));
+      li.setAttribute("data-update", String(u.id));
+      li.appendChild(el("span", "update-status", word(u.status)));
+      li.appendChild(document.createTextNode(" · "));
+      li.appendChild(timeEl("", u.display_at || u.created_at));
+      li.appendChild(el("p", first ? "body" : "update-body", u.body));
+      ol.appendChild(li);
+    }
+    return ol;
   }
 
   function incidentItem(inc) {
@@ -83,19 +113,22 @@
     li.setAttribute("data-incident", String(inc.id));
     var service = inc.components && inc.components.length ? inc.components[0] : null;
     if (service) { li.setAttribute("data-service", String(service.id)); }
-    li.appendChild(el("h3", "title", inc.name));
+    var h3 = el("h3", "title"), a = el("a", "", inc.name);
+    a.setAttribute("href", "/incidents/" + encodeURIComponent(String(inc.id)));
+    h3.appendChild(a);
+    li.appendChild(h3);
     var meta = el("p", "meta");
-    meta.appendChild(el("span", "incident-status", INCIDENT_WORDS[inc.status] || String(inc.status)));
+    meta.appendChild(el("span", "incident-status", word(inc.status)));
     meta.appendChild(document.createTextNode(" · "));
     meta.appendChild(el("span", "service", service ? service.name : ""));
-    meta.appendChild(document.createTextNode(resolved ? " · " : " · since "));
+    meta.appendChild(document.createTextNode(resolved ? " · " : " · " + word("since") + " "));
     meta.appendChild(timeEl("started", inc.started_at));
     if (resolved && inc.resolved_at) {
-      meta.appendChild(document.createTextNode(" to "));
+      meta.appendChild(document.createTextNode(" " + word("to") + " "));
       meta.appendChild(timeEl("resolved-at", inc.resolved_at));
     }
     li.appendChild(meta);
-    li.appendChild(el("p", "body", firstBody(inc)));
+    if (!resolved) { li.appendChild(timeline(inc)); }
     return li;
   }
 
@@ -140,8 +173,8 @@
 
   function refreshEmpty() {
     var open = byId("open-incidents"), resolved = byId("resolved-incidents");
-    byId("no-open").hidden = !!(open && open.children.length);
-    byId("no-resolved").hidden = !!(resolved && resolved.children.length);
+    if (byId("no-open")) { byId("no-open").hidden = !!(open && open.children.length); }
+    if (byId("no-resolved")) { byId("no-resolved").hidden = !!(resolved && resolved.children.length); }
   }
 
   function clear(list) {
@@ -156,8 +189,8 @@
     var open = byId("open-incidents"), resolved = byId("resolved-incidents");
     clear(open);
     clear(resolved);
-    (d.incidents || []).forEach(function (inc) { open.appendChild(incidentItem(inc)); });
-    (d.resolved || []).forEach(function (inc) { resolved.appendChild(incidentItem(inc)); });
+    (d.incidents || []).forEach(function (inc) { if (open) { open.appendChild(incidentItem(inc)); } });
+    (d.resolved || []).forEach(function (inc) { if (resolved) { resolved.appendChild(incidentItem(inc)); } });
     refreshEmpty();
   }
 
@@ -180,6 +213,9 @@
     setRecent(d.service, d.recent);
     if (d.incident) { placeOpen(d.incident); }
     refreshEmpty();
+    if (d.component) {
+      announce(word("changed").replace("{name}", String(d.component.name)).replace("{status}", word(d.component.status)));
+    }
   }
 
   function handler(apply) {
@@ -198,13 +234,21 @@
     setUpdated(d.page && d.page.updated_at);
     var open = byId("open-incidents");
     clear(open);
-    (d.incidents || []).forEach(function (inc) { open.appendChild(incidentItem(inc)); });
+    (d.incidents || []).forEach(function (inc) { if (open) { open.appendChild(incidentItem(inc)); } });
     refreshEmpty();
   }
 
   var POLL_MS = 30000;
   var LIVE_AGAIN_MS = 120000;
-  var live = byId("live");
+  var live = byId("live"), reconnecting = byId("reconnecting");
+
+  function showConnection(state) {
+    if (live) { live.hidden = state !== "live"; }
+    if (reconnecting) {
+      reconnecting.hidden = state === "live";
+      reconnecting.textContent = word(state === "polling" ? "polling" : "reconnecting");
+    }
+  }
 
   function poll() {
     window.fetch("/api/v2/summary.json", { cache: "no-store", headers: { Accept: "application/json" } })
@@ -233,15 +277,17 @@
     var source = new EventSource("/events");
     source.addEventListener("snapshot", handler(applySnapshot));
     KINDS.forEach(function (kind) { source.addEventListener(kind, handler(applyChange)); });
-    source.onopen = function () { if (live) { live.hidden = false; } };
+    source.onopen = function () { showConnection("live"); };
     source.onerror = function () {
-      if (live) { live.hidden = true; }
+      showConnection(source.readyState === EventSource.CLOSED ? "polling" : "reconnecting");
       // CONNECTING: the browser reconnects by itself (and resumes with Last-Event-ID).
       // CLOSED: the server refused the stream (503 at its connection limit): poll instead.
       if (source.readyState === EventSource.CLOSED) { pollForAWhile(); }
     };
   }
 
+  var times = document.querySelectorAll("time[datetime]");
+  for (var i = 0; i < times.length; i++) { localize(times[i]); }
   if (!window.EventSource) { return; }
   connect();
 })();

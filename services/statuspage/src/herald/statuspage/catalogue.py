@@ -1,0 +1,152 @@
+"""The page's strings in every language shipped, and which one a reader gets.
+
+Pure. A language is a dict of message ids to text; English is complete and the fallback of any
+id another language lacks. The reader's language: the first of their Accept-Language that we
+ship, else the page's `language` from herald.yaml, else English. The JSON API stays in English
+(Statuspage's words: widgets compare them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+ENGLISH: dict[str, str] = {
+    "services": "Services",
+    "current_incidents": "Current incidents",
+    "no_open": "No open incidents.",
+    "recently_resolved": "Recently resolved",
+    "no_resolved": "No recent incidents.",
+    "maintenance": "Scheduled maintenance",
+    "no_maintenance": "No maintenance scheduled.",
+    "history": "Incident history",
+    "no_history": "No incidents in this period.",
+    "older": "Older",
+    "newer": "Newer",
+    "updated": "Updated",
+    "live": "Live",
+    "reconnecting": "Reconnecting…",
+    "polling": "Checking every 30 s",
+    "since": "since",
+    "to": "to",
+    "json_api": "JSON API",
+    "atom": "Atom feed",
+    "rss": "RSS feed",
+    "back": "Back to the status page",
+    "uptime": "{percent} uptime over {days} days",
+    "uptime_day": "{date}: {status}",
+    "no_data": "No data",
+    "affects": "Affects",
+    "timeline": "Updates",
+    "not_found": "No such incident.",
+    "changed": "{name}: {status}",
+    "operational": "Operational",
+    "degraded_performance": "Degraded Performance",
+    "partial_outage": "Partial Outage",
+    "major_outage": "Major Outage",
+    "under_maintenance": "Under Maintenance",
+    "investigating": "Investigating",
+    "identified": "Identified",
+    "monitoring": "Monitoring",
+    "resolved": "Resolved",
+    "postmortem": "Postmortem",
+    "scheduled": "Scheduled",
+    "in_progress": "In progress",
+    "verifying": "Verifying",
+    "completed": "Completed",
+    "indicator_none": "All Systems Operational",
+    "indicator_minor": "Minor Service Outage",
+    "indicator_minor_degraded": "Partially Degraded Service",
+    "indicator_major": "Partial System Outage",
+    "indicator_critical": "Major System Outage",
+    "indicator_maintenance": "Service Under Maintenance",
+}
+
+GERMAN: dict[str, str] = {
+    "services": "Dienste",
+    "current_incidents": "Aktuelle Störungen",
+    "no_open": "Keine offenen Störungen.",
+    "recently_resolved": "Kürzlich behoben",
+    "no_resolved": "Keine Störungen in letzter Zeit.",
+    "maintenance": "Geplante Wartung",
+    "no_maintenance": "Keine Wartung geplant.",
+    "history": "Störungsverlauf",
+    "no_history": "Keine Störungen in diesem Zeitraum.",
+    "older": "Älter",
+    "newer": "Neuer",
+    "updated": "Aktualisiert",
+    "live": "Live",
+    "reconnecting": "Verbinde neu…",
+    "polling": "Prüfe alle 30 s",
+    "since": "seit",
+    "to": "bis",
+    "json_api": "JSON-API",
+    "atom": "Atom-Feed",
+    "rss": "RSS-Feed",
+    "back": "Zurück zur Statusseite",
+    "uptime": "{percent} Verfügbarkeit in {days} Tagen",
+    "uptime_day": "{date}: {status}",
+    "no_data": "Keine Daten",
+    "affects": "Betrifft",
+    "timeline": "Meldungen",
+    "not_found": "Diese Störung gibt es nicht.",
+    "changed": "{name}: {status}",
+    "operational": "Betriebsbereit",
+    "degraded_performance": "Eingeschränkte Leistung",
+    "partial_outage": "Teilausfall",
+    "major_outage": "Schwerer Ausfall",
+    "under_maintenance": "In Wartung",
+    "investigating": "Wird untersucht",
+    "identified": "Ursache erkannt",
+    "monitoring": "Wird beobachtet",
+    "resolved": "Behoben",
+    "postmortem": "Nachbetrachtung",
+    "scheduled": "Geplant",
+    "in_progress": "Läuft",
+    "verifying": "Wird geprüft",
+    "completed": "Abgeschlossen",
+    "indicator_none": "Alle Systeme betriebsbereit",
+    "indicator_minor": "Kleinere Störung",
+    "indicator_minor_degraded": "Teilweise eingeschränkt",
+    "indicator_major": "Teilweiser Systemausfall",
+    "indicator_critical": "Schwerer Systemausfall",
+    "indicator_maintenance": "Wartungsarbeiten",
+}
+
+LANGUAGES: Mapping[str, Mapping[str, str]] = {"en": ENGLISH, "de": GERMAN}
+"""Every language shipped, by its BCP 47 primary tag."""
+
+DESCRIPTION_IDS: dict[str, str] = {
+    "All Systems Operational": "indicator_none",
+    "Minor Service Outage": "indicator_minor",
+    "Partially Degraded Service": "indicator_minor_degraded",
+    "Partial System Outage": "indicator_major",
+    "Major System Outage": "indicator_critical",
+    "Service Under Maintenance": "indicator_maintenance",
+}
+"""The roll-up's English description (status.rollup) -> its message id."""
+
+
+def strings(language: str) -> dict[str, str]:
+    """Every message of `language`, English where it lacks one."""
+    return {**ENGLISH, **LANGUAGES.get(language, {})}
+
+
+def negotiate(accept_language: str | None, default: str = "en") -> str:
+    """The reader's language: the best-weighted Accept-Language tag we ship (by its primary
+    subtag: "de-CH" reads German), else `default` when shipped, else English."""
+    choices: list[tuple[float, int, str]] = []
+    for n, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                weight = float(params[2:])
+            except ValueError:
+                weight = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and weight > 0:
+            choices.append((-weight, n, primary))
+    if choices:
+        return min(choices)[2]
+    return default if default in LANGUAGES else "en"

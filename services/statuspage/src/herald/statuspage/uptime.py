@@ -1,0 +1,109 @@
+"""Uptime bars: a bar a day, coloured by the worst status of that day, and an uptime percentage.
+
+Pure: status intervals in, days out. The rule for the percentage (Atlassian Statuspage's): a
+major outage counts as down for all of its time, a partial outage for 30 % of it; degraded
+performance and maintenance count as up. Days before the component existed have no data and
+do not count.
+
+The intervals come, today, from what the page's projection knows (`intervals_of`: the open
+incident and the recently resolved ones, each at the status it brought the component to); when
+status-history events exist they replace `intervals_of` and nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from herald.shared.events import ComponentStatus, ServiceStatus
+from herald.shared.statuses import worst
+
+DAYS = 90
+DOWN_WEIGHT: dict[ComponentStatus, float] = {
+    ComponentStatus.MAJOR_OUTAGE: 1.0,
+    ComponentStatus.PARTIAL_OUTAGE: 0.3,
+}
+"""Share of an interval's time counted as downtime, by status (others: 0)."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    start: datetime
+    end: datetime
+    status: ComponentStatus
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    status: ComponentStatus | None
+    """The worst status of the day; None before the component existed (no data)."""
+    down_seconds: float
+
+
+@dataclass(frozen=True)
+class Bars:
+    days: tuple[Day, ...]
+    """Oldest first, the last one today."""
+    uptime: float | None
+    """0..1 over the days with data; None when no day has data."""
+
+
+def intervals_of(state: ServiceStatus, now: datetime) -> list[Interval]:
+    """What the projection knows of a service's bad times: its public incidents."""
+    found = [
+        Interval(i.started_at, i.resolved_at or i.updated_at, i.component_status)
+        for i in state.recent
+        if i.public
+    ]
+    if state.incident is not None and state.incident.public:
+        found.append(Interval(state.incident.started_at, now, state.component_status))
+    return found
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def bars(intervals: Iterable[Interval], now: datetime, created: datetime, days: int = DAYS) -> Bars:
+    """`days` UTC days ending today."""
+    spans = [Interval(_utc(i.start), _utc(i.end), i.status) for i in intervals]
+    now, created = _utc(now), _utc(created)
+    today = now.date()
+    out: list[Day] = []
+    total = 0.0
+    down = 0.0
+    for n in range(days - 1, -1, -1):
+        day = today - timedelta(days=n)
+        start = datetime.combine(day, time(), UTC)
+        end = min(start + timedelta(days=1), now)
+        if end <= created:
+            out.append(Day(day, None, 0.0))
+            continue
+        start = max(start, created)
+        statuses: list[ComponentStatus] = [ComponentStatus.OPERATIONAL]
+        lost = 0.0
+        for span in spans:
+            overlap = (min(end, span.end) - max(start, span.start)).total_seconds()
+            if overlap > 0 or (span.start == span.end and start <= span.start < end):
+                statuses.append(span.status)
+                lost += max(overlap, 0.0) * DOWN_WEIGHT.get(span.status, 0.0)
+        seconds = max((end - start).total_seconds(), 0.0)
+        lost = min(lost, seconds)
+        total += seconds
+        down += lost
+        out.append(Day(day, worst(statuses), lost))
+    return Bars(tuple(out), (1 - down / total) if total > 0 else None)
+
+
+def percent(value: float | None, no_data: str = "-") -> str:
+    """99.95 %-style, two decimals, never rounded up to 100 unless it is."""
+    if value is None:
+        return no_data
+    hundredths = int(value * 10000) / 100
+    return f"{hundredths:.2f}%"
+
+
+def worst_of_days(days: Sequence[Day]) -> ComponentStatus:
+    return worst(d.status for d in days if d.status is not None)
