@@ -99,15 +99,16 @@ def entries(incident: Incident, component_words: str = "", status_words: str = "
 
 
 def _told(incident: Incident) -> list[Entry]:
-    """The correlator's timeline entries, newest first; the first one also carries the
-    incident's description. A component status that did not change stays as it was."""
+    """The correlator's timeline entries, newest first; the first one says what the incident's
+    description says, when it has one (as an opening update does on Statuspage). A component
+    status that did not change stays as it was."""
     out: list[Entry] = []
     current = ComponentStatus.OPERATIONAL
     last = len(incident.timeline) - 1
     for n, told in enumerate(incident.timeline):
         body = told.body
         if n == 0 and incident.body:
-            body = f"{body}\n\n{incident.body}"
+            body = incident.body
         old = told.previous_status or current
         new = told.component_status or current
         current = new
