@@ -25,7 +25,14 @@ from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
-from herald.shared.events import INCIDENT_EVENT_NAMES, AlertReceived, IncidentEvent
+from herald.shared.events import (
+    INCIDENT_EVENT_NAMES,
+    RESPONSE_EVENT_NAMES,
+    AlertReceived,
+    IncidentAcknowledged,
+    IncidentEvent,
+    IncidentResolveRequested,
+)
 from herald.shared.settings import DEFAULT_NATS_URL
 from herald.shared.streams import DUPLICATE_WINDOW_SECONDS, stream_configs
 from herald.shared.subjects import (
@@ -35,8 +42,11 @@ from herald.shared.subjects import (
     INCIDENTS_STREAM,
     INCIDENTS_SUBJECTS,
     NOTIFIER_DURABLE,
+    RESPONSES_STREAM,
+    RESPONSES_SUBJECTS,
     alert_subject,
     incident_subject,
+    response_subject,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +64,19 @@ ALERT_TEMPLATE = ALERTS_SUBJECTS.removesuffix(">") + "{integration}"
 
 INCIDENT_TEMPLATE = INCIDENTS_SUBJECTS.removesuffix(">") + "{service}.{event}"
 """`incidents.{service}.{event}`: what incident_subject() produces, as an AsyncAPI address."""
+
+RESPONSE_TEMPLATE = RESPONSES_SUBJECTS.removesuffix(">") + "{service}.{event}"
+"""`responses.{service}.{event}`: what response_subject() produces."""
+
+RESPONSE_MODELS: dict[str, type[BaseModel]] = {
+    "incident.acknowledged": IncidentAcknowledged,
+    "incident.resolve_requested": IncidentResolveRequested,
+}
+
+
+def response_template(kind: str) -> str:
+    return RESPONSE_TEMPLATE.replace("{event}", RESPONSE_EVENT_NAMES[kind])
+
 
 PARAMETERS: dict[str, dict[str, Any]] = {
     "integration": {
@@ -77,6 +100,7 @@ CHANNELS: tuple[str, ...] = (
     "correlator.alerts",
     *(f"correlator.{name}" for name in INCIDENT_EVENT_NAMES.values()),
     "notifier.incidents",
+    *(f"notifier.{name}" for name in RESPONSE_EVENT_NAMES.values()),
     "statuspage.incidents",
 )
 """The channels (one per publisher or subscriber, named `<service>.<what>`), along the flow."""
@@ -191,6 +215,19 @@ def _declare(broker: NatsBroker) -> None:
         f"`{INCIDENTS_STREAM}` (filter `{INCIDENTS_SUBJECTS}`); pages on-call and escalates.",
     )(on_incident_notifier)
 
+    responses = JStream(RESPONSES_STREAM, declare=False)
+    for kind, model in RESPONSE_MODELS.items():
+        broker.publisher(
+            response_template(kind),
+            stream=responses,
+            schema=model,
+            title=f"notifier.{RESPONSE_EVENT_NAMES[kind]}",
+            description=f"notifier publishes `{kind}` to stream `{RESPONSES_STREAM}` when "
+            "someone acts on an incident (an acknowledge or resolve link, the API). The "
+            "correlator, which owns every incident, is to consume it for the incident's "
+            "internal timeline (not consumed yet).",
+        )
+
     async def on_incident_statuspage(event: IncidentEvent) -> None:
         """Declared for the document only."""
 
@@ -285,6 +322,7 @@ def test_document_names_every_subject_stream_and_kind() -> None:
         "alerts.{integration}",
         "incidents.{service}.{event}",
         *(f"incidents.{{service}}.{name}" for name in INCIDENT_EVENT_NAMES.values()),
+        *(f"responses.{{service}}.{name}" for name in RESPONSE_EVENT_NAMES.values()),
     }
     for stream in (ALERTS_STREAM, INCIDENTS_STREAM):
         assert f"`{stream}`" in doc["info"]["description"]
@@ -293,7 +331,7 @@ def test_document_names_every_subject_stream_and_kind() -> None:
         for schema in doc["components"]["schemas"].values()
         if "kind" in schema.get("properties", {})
     }
-    assert kinds == {"alert.received", *INCIDENT_EVENT_NAMES}
+    assert kinds == {"alert.received", *INCIDENT_EVENT_NAMES, *RESPONSE_EVENT_NAMES}
     actions = {name: op["action"] for name, op in doc["operations"].items()}
     assert actions["ingest.alerts"] == "send"
     assert actions["correlator.alerts"] == "receive"
@@ -314,6 +352,14 @@ def test_addresses_agree_with_the_subject_functions() -> None:
             "payments-api", name
         )
         assert INCIDENT_TEMPLATE.format(service="payments-api", event=name) == incident_subject(
+            "payments-api", name
+        )
+
+
+def test_response_addresses_agree_with_the_subject_function() -> None:
+    assert set(RESPONSE_MODELS) == set(RESPONSE_EVENT_NAMES)
+    for kind, name in RESPONSE_EVENT_NAMES.items():
+        assert response_template(kind).format(service="payments-api") == response_subject(
             "payments-api", name
         )
 

@@ -11,6 +11,7 @@ import httpx
 import nats
 import pytest
 from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
@@ -382,6 +383,28 @@ async def test_a_durable_lost_with_its_stream_is_put_back(
         assert handled.decision.verdict is Verdict.ACK
         assert (await receiver.next("/fast")).body["type"] == "incident.opened"
         assert (await receiver.next("/fast")).body["type"] == "incident.resolved"
+
+
+async def test_a_durable_lost_alone_resumes_after_what_it_had_acked(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    """The durable was deleted, the stream kept: the re-created durable starts after its ack
+    floor (the stream sequence), not at its original start time: nothing is paged again."""
+    async with notifier() as n:
+        await n.publish(opened())
+        await n.until_settled("ev-open-1")
+        assert (await receiver.next("/fast")).body["type"] == "incident.opened"
+        await n.app.state.keeper.check()  # it sees the ack floor
+        await n.js.delete_consumer(INCIDENTS_STREAM, NOTIFIER_DURABLE)
+        assert await n.app.state.keeper.check() is True
+
+        recreated = (await n.js.consumer_info(INCIDENTS_STREAM, NOTIFIER_DURABLE)).config
+        assert recreated.deliver_policy == DeliverPolicy.BY_START_SEQUENCE
+        await n.publish(resolved())
+        [handled] = await n.until_settled("ev-resolve-1")  # the next one, not ev-open-1
+        assert handled.decision.verdict is Verdict.ACK
+        assert (await receiver.next("/fast")).body["type"] == "incident.resolved"
+        assert receiver.count("/fast") == 2
 
 
 def apprise_config_for(receiver: Receiver) -> HeraldConfig:

@@ -130,6 +130,18 @@ async def test_a_resolve_goes_when_its_page_was_never_tried(redis: aioredis.Redi
     assert await ledger.start_resolve("payments-api", "inc-1", "pager")  # its redelivery too
 
 
+async def test_a_first_resolve_waits_for_a_page_not_claimed_yet(redis: aioredis.Redis) -> None:
+    """The page/resolve race: the resolve handled before its page took its claim (another
+    worker holds the page's message). On its first delivery the resolve waits; the page then
+    goes out first, and the resolve's redelivery after it."""
+    ledger = Ledger(redis)
+    assert not await ledger.start_resolve("payments-api", "inc-1", "pager", first=True)
+    page = await ledger.claim("payments-api", "ev-open", "pager")
+    assert await ledger.start_page("payments-api", "inc-1", "pager")  # not superseded
+    await ledger.mark(page, Mark.SENT, page_key("payments-api", "inc-1", "pager"))
+    assert await ledger.start_resolve("payments-api", "inc-1", "pager", first=False)
+
+
 async def test_no_page_goes_after_its_resolve(redis: aioredis.Redis) -> None:
     ledger = Ledger(redis)
     assert await ledger.start_resolve("payments-api", "inc-1", "pager")

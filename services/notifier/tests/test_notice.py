@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from herald.notifier.channels.webhook import webhook_body
 from herald.notifier.notice import build_notice, notice_text, one_line
 from herald.notifier.target import Target, resolve_target
 from herald.shared.config import parse_config
@@ -27,7 +28,7 @@ def test_opened_notice_is_the_webhook_contract() -> None:
     event = opened()
     notice = build_notice(event, CONFIG)
     assert notice is not None
-    assert notice.model_dump(mode="json") == {
+    assert webhook_body(notice) == {
         "type": "incident.opened",
         "event_id": "ev-open-1",
         "service": {"id": "payments-api", "name": "Payments API"},

@@ -1,10 +1,20 @@
-"""`herald check-config [PATH]`: validate a configuration file and its secrets."""
+"""`herald check-config [PATH]`: validate a configuration file and its secrets.
+`herald ack INCIDENT_ID`: acknowledge an incident (stops its escalation).
+`herald oncall`: who is on call now and next, per schedule.
+
+`ack` and `oncall` talk to the notifier at HERALD_API_URL (e.g. http://localhost:8083) with
+`Authorization: Bearer $HERALD_API_TOKEN` (one of the notifier's `notifier.api_tokens`)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
 
 from herald.shared.config import ConfigError, load_config, resolve_secrets_check
 
@@ -27,6 +37,58 @@ def check_config(path: str, *, secrets: bool) -> int:
     return 0
 
 
+def _api(method: str, path: str, env: dict[str, str]) -> tuple[int, Any]:
+    base = env.get("HERALD_API_URL", "http://localhost:8083").rstrip("/")
+    headers = {"Accept": "application/json"}
+    if env.get("HERALD_API_TOKEN"):
+        headers["Authorization"] = f"Bearer {env['HERALD_API_TOKEN']}"
+    if not base.startswith(("http://", "https://")):
+        return 0, {"detail": f"HERALD_API_URL must be an http(s) URL, not {base!r}"}
+    req = urllib.request.Request(  # noqa: S310 (checked: http or https)
+        base + path, method=method, headers=headers, data=b"" if method == "POST" else None
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (an operator's URL)
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.loads(exc.read() or b"null")
+        except ValueError:
+            body = None
+        return exc.code, body
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, {"detail": f"cannot reach {base}: {getattr(exc, 'reason', exc)}"}
+
+
+def ack(incident_id: str, env: dict[str, str]) -> int:
+    quoted = urllib.parse.quote(incident_id, safe="")
+    status, body = _api("POST", f"/api/incidents/{quoted}/ack", env)
+    if status == 200:
+        print(f"{incident_id}: acknowledged")
+        return 0
+    detail = body.get("detail") or body.get("result") if isinstance(body, dict) else body
+    print(f"{incident_id}: not acknowledged (HTTP {status or '-'}: {detail})", file=sys.stderr)
+    return 1
+
+
+def oncall(env: dict[str, str]) -> int:
+    status, body = _api("GET", "/api/oncall", env)
+    if status != 200 or not isinstance(body, dict):
+        print(f"cannot read who is on call (HTTP {status or '-'}: {body})", file=sys.stderr)
+        return 1
+    for row in body["schedules"]:
+        now = row["now"] or "nobody"
+        nxt = (
+            f", then {row['next'] or 'nobody'} from {row['next_change']}"
+            if row["next_change"]
+            else ""
+        )
+        print(f"{row['name']} ({row['schedule']}): {now}{nxt}")
+    if not body["schedules"]:
+        print("no schedules configured")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="herald", description="Herald operator tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -37,9 +99,18 @@ def main(argv: list[str] | None = None) -> None:
         "path", nargs="?", default=os.environ.get("HERALD_CONFIG", "examples/herald.yaml")
     )
     check.add_argument("--no-secrets", action="store_true", help="do not try to resolve secrets")
+    ack_cmd = sub.add_parser(
+        "ack", help="acknowledge an incident (HERALD_API_URL, HERALD_API_TOKEN)"
+    )
+    ack_cmd.add_argument("incident_id")
+    sub.add_parser("oncall", help="who is on call now and next, per schedule")
     args = parser.parse_args(argv)
     if args.command == "check-config":
         sys.exit(check_config(args.path, secrets=not args.no_secrets))
+    if args.command == "ack":
+        sys.exit(ack(args.incident_id, dict(os.environ)))
+    if args.command == "oncall":
+        sys.exit(oncall(dict(os.environ)))
 
 
 if __name__ == "__main__":

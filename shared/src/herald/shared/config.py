@@ -537,6 +537,24 @@ class Page(Strict):
     """Links shown in the page's header."""
 
 
+class Notifier(Strict):
+    """`notifier:`: acknowledge links, the notifier's API and its public address."""
+
+    public_url: str = ""
+    """Where people reach the notifier (the base of acknowledge links and calendar URLs), e.g.
+    `https://herald.example.com/notifier`; empty: `HERALD_NOTIFIER_URL`, else no links."""
+    ack_secret: SecretRef | None = None
+    """The HMAC key signing acknowledge links; unset: `HERALD_ACK_SECRET`, else pages carry
+    no links (and the link routes answer 404)."""
+    ack_link_minutes: int = Field(default=24 * 60, ge=5, le=30 * 24 * 60)
+    """How long an acknowledge link stays valid."""
+    resolve_links: bool = False
+    """Also put a resolve link in pages (the correlator resolves the incident)."""
+    api_tokens: tuple[SecretRef, ...] = ()
+    """Bearer tokens accepted by `POST /api/incidents/{id}/ack` (any one of them); none:
+    `HERALD_API_TOKEN`, else that route answers 503."""
+
+
 class HeraldConfig(Strict):
     """The root of herald.yaml."""
 
@@ -552,6 +570,7 @@ class HeraldConfig(Strict):
     schedules: dict[Id, Schedule] = Field(default_factory=dict)
     escalation_policies: dict[Id, EscalationPolicy] = Field(default_factory=dict)
     escalation: EscalationSelection = Field(default_factory=EscalationSelection)
+    notifier: Notifier = Field(default_factory=Notifier)
 
     def reference_problems(self) -> list[tuple[tuple[str, ...], str]]:
         """Names that point at nothing: (location, message) pairs; empty when all resolve."""

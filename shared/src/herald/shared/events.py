@@ -246,3 +246,52 @@ INCIDENT_EVENT_NAMES: dict[str, str] = {
     "component.status_changed": "component",
 }
 """The last subject token for each incident-event kind."""
+
+
+class Responder(Contract):
+    """Who acted on an incident from the notifier (an acknowledge link, the API, the CLI)."""
+
+    via: Literal["link", "api"]
+    """How: a signed link from a page, or the API with a token (`herald ack`)."""
+    user: str | None = None
+    """The user id the link was sent to (None for the API or a channel target's link)."""
+
+
+class IncidentAcknowledged(Contract):
+    """Someone acknowledged an incident: its escalation stopped (until its ack timeout).
+    Published by the notifier on `responses.{service}.acknowledged`; the correlator, which owns
+    the incident, puts it on the incident's internal timeline (a consumer to come)."""
+
+    kind: Literal["incident.acknowledged"] = "incident.acknowledged"
+    event_id: str
+    occurred_at: datetime
+    service: str
+    incident_id: str
+    responder: Responder
+
+
+class IncidentResolveRequested(Contract):
+    """Someone asked, through a resolve link of a page, that an incident be resolved. Published
+    by the notifier on `responses.{service}.resolve_requested`: the notifier stops the
+    escalation at once; resolving the incident itself is the correlator's (a consumer to come)."""
+
+    kind: Literal["incident.resolve_requested"] = "incident.resolve_requested"
+    event_id: str
+    occurred_at: datetime
+    service: str
+    incident_id: str
+    responder: Responder
+
+
+ResponseEvent = Annotated[
+    IncidentAcknowledged | IncidentResolveRequested, Field(discriminator="kind")
+]
+"""Everything published on the RESPONSES stream (people acting on incidents)."""
+
+RESPONSE_EVENT_ADAPTER: TypeAdapter[ResponseEvent] = TypeAdapter(ResponseEvent)
+
+RESPONSE_EVENT_NAMES: dict[str, str] = {
+    "incident.acknowledged": "acknowledged",
+    "incident.resolve_requested": "resolve_requested",
+}
+"""The last subject token for each response-event kind."""

@@ -27,7 +27,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from redis.asyncio import Redis
 
@@ -243,6 +243,9 @@ class DurableKeeper:
         self.replicas = replicas
         self.config: ConsumerConfig | None = None
         """The durable's config as last seen (what a re-created durable gets)."""
+        self.ack_floor: int = 0
+        """The stream sequence up to which the durable had acknowledged everything, as last
+        seen: a re-created durable resumes after it."""
         self.recheck = Recheck(f"durable-{durable}", self.check, interval=interval)
 
     async def check(self) -> bool:
@@ -256,7 +259,7 @@ class DurableKeeper:
                     "durable %s of %s is missing and was never seen", self.durable, self.stream
                 )
                 return False
-            await self.js.add_consumer(self.stream, config=self.config)
+            await self.js.add_consumer(self.stream, config=await self.resume_config(self.config))
             log.warning(
                 "durable %s of %s was missing (JetStream lost it): re-created",
                 self.durable,
@@ -265,7 +268,26 @@ class DurableKeeper:
             )
             return True
         self.config = info.config
+        if info.ack_floor is not None and info.ack_floor.stream_seq:
+            self.ack_floor = max(self.ack_floor, int(info.ack_floor.stream_seq))
         return False
+
+    async def resume_config(self, seen: ConsumerConfig) -> ConsumerConfig:
+        """The config of a re-created durable: from where it was (the message after its ack
+        floor) while the stream still holds that, never from its original start time (that
+        would replay days of the stream); from the stream's start when the stream itself was
+        re-created (its sequences began again below the floor: all of it is new)."""
+        info = await self.js.stream_info(self.stream)
+        last = int(info.state.last_seq or 0)
+        if self.ack_floor and last >= self.ack_floor:
+            return seen.evolve(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=self.ack_floor + 1,
+                opt_start_time=None,
+            )
+        return seen.evolve(
+            deliver_policy=DeliverPolicy.ALL, opt_start_seq=None, opt_start_time=None
+        )
 
     def wake(self) -> None:
         self.recheck.wake()

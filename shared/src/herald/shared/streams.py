@@ -16,6 +16,8 @@ from herald.shared.subjects import (
     ALERTS_SUBJECTS,
     INCIDENTS_STREAM,
     INCIDENTS_SUBJECTS,
+    RESPONSES_STREAM,
+    RESPONSES_SUBJECTS,
 )
 
 DUPLICATE_WINDOW_SECONDS = 10 * 60
@@ -115,6 +117,18 @@ def stream_configs(replicas: int = 1, limits: StreamLimits | None = None) -> lis
             max_age=30 * DAY,
             max_bytes=bounds.incidents_max_bytes,
             max_msg_size=bounds.incidents_max_msg_size,
+            discard=DiscardPolicy.OLD,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=replicas,
+        ),
+        StreamConfig(
+            name=RESPONSES_STREAM,
+            subjects=[RESPONSES_SUBJECTS],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=30 * DAY,
+            max_bytes=64 * MIB,
+            max_msg_size=64 * 1024,
             discard=DiscardPolicy.OLD,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
             num_replicas=replicas,

@@ -14,8 +14,13 @@ ALERTS_STREAM = "ALERTS"
 INCIDENTS_STREAM = "INCIDENTS"
 """JetStream stream holding every incident and component-status event of the correlator."""
 
+RESPONSES_STREAM = "RESPONSES"
+"""JetStream stream holding what people did about incidents (acknowledgements), published by the
+notifier for the correlator (the owner of every incident's timeline)."""
+
 ALERTS_SUBJECTS = "alerts.>"
 INCIDENTS_SUBJECTS = "incidents.>"
+RESPONSES_SUBJECTS = "responses.>"
 
 CORRELATOR_DURABLE = "correlator"
 NOTIFIER_DURABLE = "notifier"
@@ -47,3 +52,8 @@ ALERT_EVENT_SUBJECTS = "alerts.*"
 def incident_subject(service: str, event: str) -> str:
     """Subject of an incident-stream event, e.g. `incidents.payments-api.opened`."""
     return f"incidents.{subject_token(service)}.{subject_token(event)}"
+
+
+def response_subject(service: str, event: str) -> str:
+    """Subject of a response event, e.g. `responses.payments-api.acknowledged`."""
+    return f"responses.{subject_token(service)}.{subject_token(event)}"

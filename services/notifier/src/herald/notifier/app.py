@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -29,19 +30,30 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
+from herald.notifier.ack_link import Links
 from herald.notifier.channels import MAX_SEND_SECONDS, Channel, open_channels, plan_channels
 from herald.notifier.channels.secrecy import keep_urls_out_of_logs
+from herald.notifier.dispatch import Dispatcher
+from herald.notifier.escalation_store import LEASE_SECONDS, EscalationStore
+from herald.notifier.escalator import Escalator, Handling, StepRun
 from herald.notifier.ledger import Ledger
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.pager import Handled, Pager
 from herald.notifier.redelivery import Decision, RetryPolicy, Verdict, decide
-from herald.shared.config import HeraldConfig
-from herald.shared.events import INCIDENT_EVENT_ADAPTER
+from herald.notifier.routes import notifier_routes
+from herald.notifier.timer_loop import TimerLoop
+from herald.shared.config import ConfigError, HeraldConfig
+from herald.shared.events import INCIDENT_EVENT_ADAPTER, RESPONSE_EVENT_NAMES, ResponseEvent
 from herald.shared.probes import ReadinessCheck, probe_routes
 from herald.shared.runtime import Clock, NatsConnection, PullConsumer, open_redis, utc_now
 from herald.shared.settings import Settings
 from herald.shared.streams import ensure_streams
-from herald.shared.subjects import INCIDENTS_STREAM, INCIDENTS_SUBJECTS, NOTIFIER_DURABLE
+from herald.shared.subjects import (
+    INCIDENTS_STREAM,
+    INCIDENTS_SUBJECTS,
+    NOTIFIER_DURABLE,
+    response_subject,
+)
 
 log = logging.getLogger("herald.notifier")
 
@@ -135,6 +147,44 @@ async def update_durable(js: JetStreamContext, policy: RetryPolicy) -> RetryPoli
 
 class State(TypedDict):
     pager: Pager
+    escalator: Escalator
+
+
+def links_for(config: HeraldConfig, env: Mapping[str, str]) -> Links | None:
+    """The acknowledge links of this deployment: `notifier.ack_secret` (else HERALD_ACK_SECRET)
+    signs them, `notifier.public_url` (else HERALD_NOTIFIER_URL) is their base; None (pages
+    carry no links) when either is missing. ConfigError when the secret cannot be read."""
+    cfg = config.notifier
+    try:
+        secret = cfg.ack_secret.resolve(dict(env)) if cfg.ack_secret is not None else None
+    except ValueError as exc:
+        raise ConfigError(f"notifier.ack_secret: {exc}") from None
+    secret = secret or env.get("HERALD_ACK_SECRET") or None
+    base = cfg.public_url or env.get("HERALD_NOTIFIER_URL", "")
+    if not secret or not base:
+        return None
+    return Links(
+        key=secret.encode(),
+        base_url=base,
+        valid_for=timedelta(minutes=cfg.ack_link_minutes),
+        resolve_links=cfg.resolve_links,
+    )
+
+
+def api_tokens_for(config: HeraldConfig, env: Mapping[str, str]) -> tuple[str, ...]:
+    """The bearer tokens of `POST /api/incidents/{id}/ack`: `notifier.api_tokens`, else
+    HERALD_API_TOKEN."""
+    tokens = []
+    for n, ref in enumerate(config.notifier.api_tokens):
+        try:
+            value = ref.resolve(dict(env))
+        except ValueError as exc:
+            raise ConfigError(f"notifier.api_tokens.{n}: {exc}") from None
+        if value:
+            tokens.append(value)
+    if not tokens and env.get("HERALD_API_TOKEN"):
+        tokens.append(env["HERALD_API_TOKEN"])
+    return tuple(tokens)
 
 
 def create_app(
@@ -148,9 +198,13 @@ def create_app(
     max_workers: int = 16,
     environ: Mapping[str, str] | None = None,
     clock: Clock = utc_now,
+    on_step: Callable[[StepRun], None] | None = None,
+    lease_seconds: float = LEASE_SECONDS,
 ) -> Starlette:
     """Wire the notifier. `channels` replaces the configured ones (tests); `observe` is told
-    about every handled delivery, after its ack or nak. ConfigError when a secret is missing."""
+    about every handled delivery, after its ack or nak; `on_step` about every escalation step
+    run. ConfigError when a secret is missing."""
+    env = dict(os.environ if environ is None else environ)
     policy = retry or RetryPolicy()
     registry = registry if registry is not None else CollectorRegistry()
     metrics = NotifierMetrics(registry)
@@ -168,6 +222,30 @@ def create_app(
 
     ledger = Ledger(redis, claim_ttl=CLAIM_TTL_SECONDS, pending_ttl=pending_page_ttl(policy))
     pager = Pager(config, opened, ledger, metrics, in_force)
+    links = links_for(config, env)
+    api_tokens = api_tokens_for(config, env)
+
+    async def publish_response(event: ResponseEvent) -> None:
+        subject = response_subject(event.service, RESPONSE_EVENT_NAMES[event.kind])
+        await nats.js.publish(
+            subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": event.event_id}
+        )
+
+    dispatcher = Dispatcher(opened, ledger, redis, metrics, clock)
+    store = EscalationStore(redis, lease_seconds=lease_seconds)
+    timers: list[TimerLoop] = []
+    escalator = Escalator(
+        config,
+        store,
+        dispatcher,
+        metrics,
+        clock,
+        links=links,
+        publish=publish_response,
+        wake=lambda: timers[0].wake() if timers else None,
+        on_step=on_step,
+    )
+    timers.append(TimerLoop(escalator.fire, escalator.next_due, clock))
 
     async def on_incident_event(msgs: Sequence[Msg]) -> None:
         (msg,) = msgs  # one message per fetch (batch 1): each is handled on its own
@@ -184,7 +262,18 @@ def create_app(
             await msg.term()
             return
         try:
-            handled = await pager.handle(event, num_delivered)
+            escalated = await escalator.on_event(event, num_delivered)
+            if escalated is None:
+                handled = await pager.handle(event, num_delivered)
+            else:
+                if escalated is Handling.ACK:
+                    decision = Decision(Verdict.ACK)
+                else:
+                    decision = decide(("escalation",), num_delivered, in_force())
+                metrics.events.labels(event.kind, decision.verdict.value).inc()
+                handled = Handled(
+                    event.event_id, event.kind, num_delivered, decision, reason="escalation"
+                )
         except Exception:
             # Not expected (channel and ledger failures are results), but never lose the event.
             decision = decide(("*",), num_delivered, in_force())
@@ -223,9 +312,17 @@ def create_app(
             await update_durable(nats.js, policy)
             await consumer.start()
             log.info("consuming %s as durable %s", INCIDENTS_STREAM, NOTIFIER_DURABLE)
-            yield {"pager": pager}
+            if links is None:
+                log.warning(
+                    "pages carry no acknowledge links: set notifier.ack_secret (or "
+                    "HERALD_ACK_SECRET) and notifier.public_url (or HERALD_NOTIFIER_URL)"
+                )
+            timers[0].start()
+            yield {"pager": pager, "escalator": escalator}
         finally:
+            await timers[0].stop()
             await consumer.stop(grace=ACK_WAIT_SECONDS)
+            await escalator.drain(grace=lease_seconds)
             await nats.close()
             await http.aclose()
             await redis.aclose()
@@ -239,7 +336,8 @@ def create_app(
     def checks() -> Mapping[str, ReadinessCheck]:
         return {"nats": nats_ready, "redis": redis_ready}
 
-    app = Starlette(routes=probe_routes(checks, registry), lifespan=lifespan)
+    routes = notifier_routes(config, escalator, links, api_tokens, clock, redis)
+    app = Starlette(routes=[*probe_routes(checks, registry), *routes], lifespan=lifespan)
     app.state.keeper = consumer.keeper
     app.state.registry = registry
     return app

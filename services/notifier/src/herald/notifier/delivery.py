@@ -77,14 +77,16 @@ async def _send(notice: Notice, channel_id: str, channel: Channel) -> ChannelRes
 
 
 async def deliver_one(
-    notice: Notice, channel_id: str, channel: Channel | None, ledger: Ledger
+    notice: Notice, channel_id: str, channel: Channel | None, ledger: Ledger, first: bool = False
 ) -> ChannelResult:
     if channel is None:
         return ChannelResult(channel_id, Outcome.DISABLED)
     service, incident_id = notice.service.id, notice.incident.id
     is_page = notice.type == "incident.opened"
     try:
-        if not is_page and not await ledger.start_resolve(service, incident_id, channel_id):
+        if not is_page and not await ledger.start_resolve(
+            service, incident_id, channel_id, first=first
+        ):
             return ChannelResult(channel_id, Outcome.WAITING, "the page is still pending")
         claim = await ledger.claim(service, notice.event_id, channel_id)
         if claim.state is ClaimState.DONE:
@@ -127,11 +129,14 @@ async def deliver(
     channel_ids: tuple[str, ...],
     channels: Mapping[str, Channel],
     ledger: Ledger,
+    *,
+    first: bool = False,
 ) -> tuple[ChannelResult, ...]:
-    """Send `notice` on every channel not done yet, concurrently; one result per channel."""
+    """Send `notice` on every channel not done yet, concurrently; one result per channel.
+    `first`: this is the message's first delivery (a resolve then waits for an unseen page)."""
     return tuple(
         await asyncio.gather(
-            *(deliver_one(notice, cid, channels.get(cid), ledger) for cid in channel_ids)
+            *(deliver_one(notice, cid, channels.get(cid), ledger, first) for cid in channel_ids)
         )
     )
 

@@ -61,8 +61,12 @@ return 1
 """
 
 # A resolve may go out unless its incident's page is still pending: then no page follows it.
+# On its first delivery (ARGV[2] == '1') it also waits when no page was seen at all: the page
+# may be in another worker's hands, not claimed yet (16 workers, a backlog); marking the
+# incident resolved now would make that page superseded and the on-call get only [RESOLVED].
 _RESOLVE = """
-if redis.call('GET', KEYS[1]) == 'pending' then
+local page = redis.call('GET', KEYS[1])
+if page == 'pending' or (not page and ARGV[2] == '1') then
   return 0
 end
 redis.call('SET', KEYS[1], 'resolved', 'EX', ARGV[1])
@@ -172,11 +176,14 @@ class Ledger:
         key = page_key(service, incident_id, channel)
         return bool(await self.redis.eval(_PAGE, 1, key, self.pending_ttl))
 
-    async def start_resolve(self, service: str, incident_id: str, channel: str) -> bool:
+    async def start_resolve(
+        self, service: str, incident_id: str, channel: str, *, first: bool = False
+    ) -> bool:
         """Before a resolve is sent: say False while the incident's page is pending on this
-        channel (the resolve must wait); otherwise mark the incident resolved and say True."""
+        channel (the resolve must wait), or, on the resolve's `first` delivery, while no page
+        was seen yet; otherwise mark the incident resolved and say True."""
         key = page_key(service, incident_id, channel)
-        return bool(await self.redis.eval(_RESOLVE, 1, key, self.done_ttl))
+        return bool(await self.redis.eval(_RESOLVE, 1, key, self.done_ttl, "1" if first else "0"))
 
     async def settle_page(self, service: str, incident_id: str, channel: str) -> None:
         """The page will not be tried again (given up): its resolve may go."""

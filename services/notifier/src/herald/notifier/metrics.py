@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 
 class NotifierMetrics:
@@ -23,5 +23,32 @@ class NotifierMetrics:
             "herald_notifier_gave_up",
             "Incident events given up after their last delivery with channels still pending.",
             ["channel"],
+            registry=registry,
+        )
+        self.failed = Counter(
+            "herald_notifier_failed_for_good",
+            "Deliveries that failed for good (permanent failure or last attempt), per channel; "
+            "listed by GET /api/deliveries/failed.",
+            ["channel"],
+            registry=registry,
+        )
+        self.escalation_steps = Counter(
+            "herald_notifier_escalation_steps",
+            "Escalation steps run, by result (notified, skipped, exhausted, fallback, "
+            "unreached, conflict).",
+            ["result"],
+            registry=registry,
+        )
+        self.acknowledgements = Counter(
+            "herald_notifier_acknowledgements",
+            "Acknowledgements taken, by how (link, api) and result.",
+            ["via", "result"],
+            registry=registry,
+        )
+        self.page_latency = Histogram(
+            "herald_notifier_page_latency_seconds",
+            "From an incident event's occurred_at (its alert reaching Herald) to the first "
+            "notification of its first step delivered.",
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=registry,
         )

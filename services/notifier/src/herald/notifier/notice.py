@@ -4,7 +4,14 @@
 
     {"type": "incident.opened" | "incident.resolved", "event_id": ...,
      "service": {"id": ..., "name": ...}, "incident": <Incident as JSON>,
-     "text": "[OPENED] Payments API: <title>", "status_page_url": ...}
+     "text": "[OPENED] Payments API: <title>", "status_page_url": ...,
+     "recipient": null | "alice@example.com", "user": null | "alice",
+     "ack_url": "" | "https://.../ack/<token>", "resolve_url": "" | ...}
+
+Pages of an escalation (services with an escalation policy) carry the user paged, their address
+on the channel (`recipient`) and signed acknowledge / resolve links; `incident.acknowledged` tells
+everyone paged that someone acknowledged, `incident.worsened` pages the holders again when the
+incident got worse (public now, a higher impact).
 """
 
 from __future__ import annotations
@@ -16,9 +23,16 @@ from pydantic import BaseModel, ConfigDict
 from herald.shared.config import HeraldConfig
 from herald.shared.events import Incident, IncidentEvent, IncidentOpened, IncidentResolved
 
-NoticeType = Literal["incident.opened", "incident.resolved"]
+NoticeType = Literal[
+    "incident.opened", "incident.resolved", "incident.acknowledged", "incident.worsened"
+]
 
-_LABELS: dict[str, str] = {"incident.opened": "OPENED", "incident.resolved": "RESOLVED"}
+_LABELS: dict[str, str] = {
+    "incident.opened": "OPENED",
+    "incident.resolved": "RESOLVED",
+    "incident.acknowledged": "ACKNOWLEDGED",
+    "incident.worsened": "WORSE",
+}
 
 
 class NoticeService(BaseModel):
@@ -46,6 +60,14 @@ class Notice(BaseModel):
     """One line for humans, e.g. `[OPENED] Payments API: Card payments failing`."""
     status_page_url: str
     """The public status page (`page.url` of the config), empty when not configured."""
+    recipient: str | None = None
+    """The paged user's address on this channel (their contact method's `address`)."""
+    user: str | None = None
+    """The user paged (None: a channel target, or the service's legacy `oncall:` target)."""
+    ack_url: str = ""
+    """A signed link that acknowledges the incident (GET shows a confirmation, POST acts)."""
+    resolve_url: str = ""
+    """A signed link that asks for the incident to be resolved, where allowed."""
 
 
 def one_line(text: str) -> str:
@@ -69,5 +91,21 @@ def build_notice(event: IncidentEvent, config: HeraldConfig) -> Notice | None:
         service=NoticeService(id=event.service, name=name),
         incident=event.incident,
         text=notice_text(event.kind, name, event.incident.title or event.incident.id),
+        status_page_url=config.page.url,
+    )
+
+
+def incident_notice(
+    config: HeraldConfig, kind: NoticeType, event_id: str, incident: Incident
+) -> Notice:
+    """The notice of `kind` about `incident` (an escalation's page, an acknowledgement...)."""
+    svc = config.services.get(incident.service)
+    name = svc.name if svc is not None else incident.service
+    return Notice(
+        type=kind,
+        event_id=event_id,
+        service=NoticeService(id=incident.service, name=name),
+        incident=incident,
+        text=notice_text(kind, name, incident.title or incident.id),
         status_page_url=config.page.url,
     )

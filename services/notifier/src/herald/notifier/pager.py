@@ -66,7 +66,9 @@ class Pager:
             )
             return self._skip(event, num_delivered, "no on-call target")
 
-        results = await deliver(notice, target.channels, self.channels, self.ledger)
+        results = await deliver(
+            notice, target.channels, self.channels, self.ledger, first=num_delivered == 1
+        )
         for r in results:
             self.metrics.notifications.labels(r.channel, r.outcome.value).inc()
             self._log_result(event, target.id, r, num_delivered)

@@ -32,6 +32,8 @@ from herald.notifier.notice import Notice, NoticeType
 NOTIFY_TYPES: dict[NoticeType, NotifyType] = {
     "incident.opened": NotifyType.FAILURE,
     "incident.resolved": NotifyType.SUCCESS,
+    "incident.acknowledged": NotifyType.INFO,
+    "incident.worsened": NotifyType.FAILURE,
 }
 """How a notice is flagged (the colour or icon of the message, where the service has one)."""
 
@@ -96,6 +98,10 @@ def apprise_message(notice: Notice) -> tuple[str, str]:
         lines.append(f"Resolved: {incident.resolved_at.isoformat()}")
     if notice.status_page_url:
         lines.append(f"Status page: {notice.status_page_url}")
+    if notice.ack_url:
+        lines.append(f"Acknowledge: {notice.ack_url}")
+    if notice.resolve_url:
+        lines.append(f"Resolve: {notice.resolve_url}")
     return notice.text, "\n".join(lines)
 
 

@@ -39,6 +39,19 @@ def is_retryable_status(status: int) -> bool:
     return status >= 500 or status in RETRYABLE_STATUS
 
 
+OPTIONAL_FIELDS = ("recipient", "user", "ack_url", "resolve_url")
+"""Notice fields only pages of an escalation have: left out of the body when unset, so the body
+of a legacy `oncall:` page stays what it was."""
+
+
+def webhook_body(notice: Notice) -> dict[str, object]:
+    body: dict[str, object] = notice.model_dump(mode="json")
+    for name in OPTIONAL_FIELDS:
+        if not body.get(name):
+            body.pop(name, None)
+    return body
+
+
 class WebhookChannel:
     def __init__(self, channel_id: str, target: WebhookTarget, http: httpx.AsyncClient) -> None:
         self.channel_id = channel_id
@@ -53,7 +66,7 @@ class WebhookChannel:
             async with asyncio.timeout(self.target.timeout_seconds):
                 response = await self.http.post(
                     self.target.url,
-                    json=notice.model_dump(mode="json"),
+                    json=webhook_body(notice),
                     headers=self.request_headers(notice),
                     timeout=self.target.timeout_seconds,
                 )

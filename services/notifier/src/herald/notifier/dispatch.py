@@ -1,0 +1,166 @@
+"""Send one notice to one destination: on the destination's own lane, retried, at most once.
+
+Each channel has its own concurrency bound (`per_channel` sends at a time), so a slow or dead
+channel fills only its own lane: the sends of every other channel go on. A retryable failure is
+tried again (exponential backoff) up to `attempts` times, alone: the destinations that
+succeeded are never told again. The ledger claim (`run id` + destination) makes a send happen
+once even when two replicas run the same step (one after the other's lease ran out). A send
+that failed for good (a permanent failure, or the last attempt) is recorded: a metric and the
+`failures` list read by `GET /api/deliveries/failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis.asyncio as aioredis
+
+from herald.notifier.channels import MAX_SEND_SECONDS, Channel, PermanentError, RetryableError
+from herald.notifier.delivery import Outcome
+from herald.notifier.escalation_store import Destination
+from herald.notifier.ledger import ClaimState, Ledger, Mark
+from herald.notifier.metrics import NotifierMetrics
+from herald.notifier.notice import Notice
+from herald.shared.backoff import Backoff
+from herald.shared.keys import service_key
+
+log = logging.getLogger("herald.notifier.dispatch")
+
+FAILURES_KEPT = 200
+"""Failed-for-good deliveries kept per service (the newest)."""
+
+
+def failures_key(service: str) -> str:
+    return service_key(service, "failed")
+
+
+@dataclass(frozen=True)
+class Sent:
+    dest: Destination
+    outcome: Outcome
+    detail: str = ""
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        channels: Mapping[str, Channel],
+        ledger: Ledger,
+        redis: aioredis.Redis,
+        metrics: NotifierMetrics,
+        clock: Callable[[], datetime],
+        *,
+        attempts: int = 4,
+        backoff: Backoff | None = None,
+        per_channel: int = 8,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.channels = channels
+        self.ledger = ledger
+        self.redis = redis
+        self.metrics = metrics
+        self.clock = clock
+        self.attempts = attempts
+        self.backoff = backoff or Backoff(0.5, 5.0)
+        self.per_channel = per_channel
+        self.sleep = sleep
+        self._lanes: dict[str, asyncio.Semaphore] = {}
+
+    def _lane(self, channel: str) -> asyncio.Semaphore:
+        lane = self._lanes.get(channel)
+        if lane is None:
+            lane = self._lanes[channel] = asyncio.Semaphore(self.per_channel)
+        return lane
+
+    async def send_all(
+        self, notice: Notice, run_id: str, dests: tuple[Destination, ...]
+    ) -> tuple[Sent, ...]:
+        """`notice` to each of `dests`, concurrently, personalised (recipient, user)."""
+        return tuple(await asyncio.gather(*(self.send(notice, run_id, d) for d in dests)))
+
+    async def send(self, notice: Notice, run_id: str, dest: Destination) -> Sent:
+        channel = self.channels.get(dest.channel)
+        if channel is None:
+            return Sent(dest, Outcome.DISABLED)
+        service = notice.service.id
+        personal = notice.model_copy(update={"recipient": dest.address, "user": dest.user})
+        try:
+            claim = await self.ledger.claim(service, run_id, dest.key())
+        except Exception as exc:
+            return Sent(dest, Outcome.RETRYABLE, f"ledger: {type(exc).__name__}")
+        if claim.state is ClaimState.DONE:
+            return Sent(dest, Outcome.DUPLICATE)
+        if claim.state is ClaimState.BUSY:
+            return Sent(dest, Outcome.BUSY)
+        detail = ""
+        outcome = Outcome.RETRYABLE
+        async with self._lane(dest.channel):
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    async with asyncio.timeout(MAX_SEND_SECONDS):
+                        await channel.send(personal)
+                except PermanentError as exc:
+                    outcome, detail = Outcome.PERMANENT, str(exc)
+                    break
+                except RetryableError as exc:
+                    detail = str(exc)
+                except TimeoutError:
+                    detail = f"no answer in {MAX_SEND_SECONDS} s"
+                except Exception as exc:  # a bug in one channel must not stop the others
+                    log.exception("channel %s raised unexpectedly", dest.channel)
+                    detail = type(exc).__name__
+                else:
+                    outcome, detail = Outcome.SENT, ""
+                    break
+                self.metrics.notifications.labels(dest.channel, Outcome.RETRYABLE.value).inc()
+                if attempt < self.attempts:
+                    await self.sleep(self.backoff.delay(attempt))
+        self.metrics.notifications.labels(dest.channel, outcome.value).inc()
+        try:
+            await self.ledger.mark(claim, Mark.SENT if outcome is Outcome.SENT else Mark.FAILED)
+        except Exception:
+            log.exception("could not record the send on %s", dest.channel)
+        if outcome is not Outcome.SENT:
+            await self._failed(notice, dest, outcome, detail)
+        return Sent(dest, outcome, detail)
+
+    async def _failed(self, notice: Notice, dest: Destination, outcome: Outcome, why: str) -> None:
+        self.metrics.failed.labels(dest.channel).inc()
+        log.error(
+            "gave up notifying %s through %s: %s",
+            dest.user or dest.channel,
+            dest.channel,
+            why,
+            extra={
+                "event_id": notice.event_id,
+                "incident_service": notice.service.id,
+                "channel": dest.channel,
+                "outcome": outcome.value,
+            },
+        )
+        entry = json.dumps(
+            {
+                "at": self.clock().isoformat(),
+                "service": notice.service.id,
+                "incident_id": notice.incident.id,
+                "type": notice.type,
+                "event_id": notice.event_id,
+                "channel": dest.channel,
+                "user": dest.user,
+                "outcome": outcome.value,
+                "detail": why,
+            }
+        )
+        key = failures_key(notice.service.id)
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.lpush(key, entry)
+                pipe.ltrim(key, 0, FAILURES_KEPT - 1)
+                await pipe.execute()
+        except Exception:
+            log.exception("could not record a failed delivery")

@@ -1,0 +1,250 @@
+"""Durable escalation timers: every incident's escalation in Redis, due times in a sorted set.
+
+Keys, under the service's hash tag (so every script below touches one slot, Redis Cluster too):
+
+- `esc:<incident id>`: the record, JSON `{"rev": n, "state": EscalationState, "incident":
+  Incident}`; `rev` grows on every write (compare-and-set).
+- `esc:due`: sorted set, member the incident id, score its due time (Unix ms).
+- `esc:<incident id>:lease`: the token of the replica running its due step (expires).
+- `esc:<incident id>:paged`: set of the destinations paged for it (`channel|address|user`),
+  told about its acknowledgement and its resolve.
+
+A due step fires once, by one replica: `claim` takes what is due and, in the same script,
+moves each member's score to the end of a short lease (`LEASE_SECONDS`), so no other replica
+sees it due while it runs; the runner renews the lease while it sends, and `commit` stores the
+advanced state only if the record was not changed meanwhile (an acknowledgement wins). A replica
+that dies mid-step leaves the record as it was: its lease runs out, another replica claims the
+step and runs it again; the sends are deduplicated by the ledger (one run id per step run), so
+each destination is paged once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from herald.notifier.escalation import EscalationState
+from herald.shared.events import Incident
+from herald.shared.keys import service_key
+
+LEASE_SECONDS = 5.0
+"""How long a claimed step is hidden from the other replicas without a renewal: a step held by
+a replica that died is run by another one at most this long after."""
+
+RECORD_TTL_SECONDS = 30 * 24 * 3600
+"""A record outlives its incident's escalation by this much (acks of old links still answer)."""
+
+CLAIM_LIMIT = 100
+"""Due steps taken per service and claim."""
+
+_CLAIM = """
+local now = tonumber(ARGV[1])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  local rec = redis.call('GET', ARGV[5] .. id)
+  if rec then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)
+    redis.call('SET', ARGV[5] .. id .. ':lease', ARGV[4], 'PX', ARGV[2])
+    table.insert(out, id)
+    table.insert(out, rec)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then
+  return 0
+end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+# KEYS: record, due set, lease. ARGV: incident id, expected rev, new record, due ms or '', ttl.
+_COMMIT = """
+local rec = redis.call('GET', KEYS[1])
+local rev = 0
+if rec then
+  rev = cjson.decode(rec)['rev']
+end
+if rev ~= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[5])
+if ARGV[4] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+end
+redis.call('DEL', KEYS[3])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One incident's escalation as stored."""
+
+    service: str
+    incident_id: str
+    rev: int
+    state: EscalationState
+    incident: Incident
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Someone paged for an incident (what its ack and resolve are told to)."""
+
+    channel: str
+    address: str | None
+    user: str | None
+
+    def key(self) -> str:
+        return "|".join((self.channel, self.address or "", self.user or ""))
+
+    @classmethod
+    def from_key(cls, key: str) -> Destination:
+        channel, address, user = [*key.split("|", 2), "", ""][:3]
+        return cls(channel, address or None, user or None)
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _decode(service: str, incident_id: str, raw: bytes | str) -> Record:
+    data: dict[str, Any] = json.loads(raw)
+    return Record(
+        service=service,
+        incident_id=incident_id,
+        rev=int(data["rev"]),
+        state=EscalationState.from_json(data["state"]),
+        incident=Incident.model_validate(data["incident"]),
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A claimed due step: the record as it was when claimed, and our lease token."""
+
+    record: Record
+    token: str
+
+
+class EscalationStore:
+    def __init__(self, redis: aioredis.Redis, *, lease_seconds: float = LEASE_SECONDS) -> None:
+        self.redis = redis
+        self.lease_ms = int(lease_seconds * 1000)
+
+    @staticmethod
+    def record_key(service: str, incident_id: str) -> str:
+        return service_key(service, f"esc:{incident_id}")
+
+    @staticmethod
+    def due_key(service: str) -> str:
+        return service_key(service, "esc:due")
+
+    async def get(self, service: str, incident_id: str) -> Record | None:
+        raw = await self.redis.get(self.record_key(service, incident_id))
+        return None if raw is None else _decode(service, incident_id, raw)
+
+    async def write(
+        self,
+        service: str,
+        incident_id: str,
+        expected_rev: int,
+        state: EscalationState,
+        incident: Incident,
+    ) -> bool:
+        """Store `state` if the record is still at `expected_rev` (0: it must not exist);
+        schedule (or unschedule) its due time in the same step."""
+        key = self.record_key(service, incident_id)
+        body = json.dumps(
+            {
+                "rev": expected_rev + 1,
+                "state": state.to_json(),
+                "incident": incident.model_dump(mode="json"),
+            }
+        )
+        due = "" if state.due_at is None else str(_ms(state.due_at))
+        done = await self.redis.eval(
+            _COMMIT,
+            3,
+            key,
+            self.due_key(service),
+            key + ":lease",
+            incident_id,
+            expected_rev,
+            body,
+            due,
+            RECORD_TTL_SECONDS,
+        )
+        return bool(done)
+
+    async def claim(self, service: str, now: datetime, limit: int = CLAIM_LIMIT) -> list[Lease]:
+        """Take every step of `service` due at `now`, hidden from other replicas for a lease."""
+        token = secrets.token_hex(8)
+        prefix = service_key(service, "esc:")
+        out = await self.redis.eval(
+            _CLAIM, 1, self.due_key(service), _ms(now), self.lease_ms, limit, token, prefix
+        )
+        leases = []
+        for i in range(0, len(out), 2):
+            incident_id = _text(out[i])
+            leases.append(Lease(_decode(service, incident_id, out[i + 1]), token))
+        return leases
+
+    async def renew(self, lease: Lease, now: datetime) -> bool:
+        """Keep our claim hidden for another lease (while its sends run)."""
+        rec = lease.record
+        key = self.record_key(rec.service, rec.incident_id)
+        until = _ms(now) + self.lease_ms
+        done = await self.redis.eval(
+            _RENEW,
+            2,
+            self.due_key(rec.service),
+            key + ":lease",
+            rec.incident_id,
+            lease.token,
+            until,
+            self.lease_ms,
+        )
+        return bool(done)
+
+    async def next_due(self, services: Iterable[str]) -> datetime | None:
+        """The earliest due time (leases included) over `services`."""
+        best: float | None = None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for service in services:
+                pipe.zrange(self.due_key(service), 0, 0, withscores=True)
+            results = await pipe.execute()
+        for rows in results:
+            for _, score in rows:
+                best = score if best is None else min(best, score)
+        return None if best is None else datetime.fromtimestamp(best / 1000, UTC)
+
+    async def add_paged(self, service: str, incident_id: str, dest: Destination) -> None:
+        key = self.record_key(service, incident_id) + ":paged"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, dest.key())
+            pipe.expire(key, RECORD_TTL_SECONDS)
+            await pipe.execute()
+
+    async def paged(self, service: str, incident_id: str) -> list[Destination]:
+        members = await self.redis.smembers(self.record_key(service, incident_id) + ":paged")
+        return sorted((Destination.from_key(_text(m)) for m in members), key=Destination.key)

@@ -1,0 +1,434 @@
+"""Escalate incidents until someone acknowledges: the use case behind the timers, the incident
+events of services with an escalation policy, and the acknowledge routes.
+
+- An incident opened for a service with a policy (`escalation.policy_for`) starts its
+  escalation: its record is stored with step 0 due at once and the timer loop is woken.
+- Every due step is run by one replica (`EscalationStore.claim`): `escalation.advance` says whom
+  to page, each is paged on its own lane (`Dispatcher`) with signed acknowledge links, then the
+  advanced state is stored unless someone acknowledged or it resolved meanwhile.
+- Acknowledged (a link, the API): the escalation stops (until the policy's ack timeout), the
+  correlator is told (`IncidentAcknowledged` on RESPONSES) and so is everyone paged.
+- Resolved: the escalation stops for good and everyone paged is told.
+- Updated and worse (public now, higher impact or status): its holders are paged again.
+
+Services without a policy keep their legacy `oncall:` target (`Pager`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from herald.notifier import escalation
+from herald.notifier.ack_link import Links
+from herald.notifier.delivery import Outcome
+from herald.notifier.dispatch import Dispatcher, Sent
+from herald.notifier.escalation_store import Destination, EscalationStore, Lease, Record
+from herald.notifier.metrics import NotifierMetrics
+from herald.notifier.notice import Notice, NoticeType, incident_notice
+from herald.notifier.worsening import how_worse
+from herald.shared.config import HeraldConfig
+from herald.shared.events import (
+    Incident,
+    IncidentAcknowledged,
+    IncidentEvent,
+    IncidentOpened,
+    IncidentResolved,
+    IncidentResolveRequested,
+    IncidentUpdated,
+    Responder,
+    ResponseEvent,
+)
+from herald.shared.keys import UNROUTED
+from herald.shared.runtime import Clock
+
+log = logging.getLogger("herald.notifier.escalator")
+
+WRITE_TRIES = 8
+"""Compare-and-set attempts of one change before it is reported as failing (503)."""
+
+Publish = Callable[[ResponseEvent], Awaitable[None]]
+
+
+class Handling(StrEnum):
+    ACK = "ack"
+    RETRY = "retry"
+    """Try the message again shortly (a resolve that came before its incident's opening)."""
+
+
+class AckResult(StrEnum):
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    """The incident is resolved already: nothing to acknowledge."""
+    UNKNOWN = "unknown"
+    """No escalation for that incident (unknown id, or its service has no policy)."""
+    RESOLVE_REQUESTED = "resolve_requested"
+
+
+class Busy(Exception):
+    """The record kept changing under us (or Redis failed): try again (503)."""
+
+
+def _ms(at: datetime | None) -> int:
+    return 0 if at is None else int(at.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """What one due step did (for tests and logs)."""
+
+    incident_id: str
+    sent: tuple[Sent, ...]
+    committed: bool
+
+
+class Escalator:
+    def __init__(
+        self,
+        config: HeraldConfig,
+        store: EscalationStore,
+        dispatcher: Dispatcher,
+        metrics: NotifierMetrics,
+        clock: Clock,
+        *,
+        links: Links | None,
+        publish: Publish,
+        wake: Callable[[], None] = lambda: None,
+        on_step: Callable[[StepRun], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.dispatcher = dispatcher
+        self.metrics = metrics
+        self.clock = clock
+        self.links = links
+        self.publish = publish
+        self.wake = wake
+        self.on_step = on_step
+        self._runs: set[asyncio.Task[None]] = set()
+
+    # -- which services escalate -----------------------------------------------------------
+
+    def policy(self, service: str) -> str | None:
+        """The escalation policy of `service`'s incidents; None: the legacy `oncall:` path.
+        (Incident events carry no alert labels yet, so `escalation.by_label` selects nothing.)"""
+        return escalation.policy_for(self.config, service, {})
+
+    def services(self) -> list[str]:
+        """Every hash tag that may hold escalations."""
+        return [*self.config.services, UNROUTED]
+
+    # -- incident events -------------------------------------------------------------------
+
+    async def on_event(self, event: IncidentEvent, num_delivered: int) -> Handling | None:
+        """Handle `event` when its service escalates; None: not ours (legacy path)."""
+        policy = self.policy(event.service)
+        if policy is None:
+            return None
+        if isinstance(event, IncidentOpened):
+            await self._opened(event, policy)
+        elif isinstance(event, IncidentUpdated):
+            await self._updated(event)
+        elif isinstance(event, IncidentResolved):
+            return await self._resolved(event, policy, num_delivered)
+        return Handling.ACK
+
+    async def _opened(self, event: IncidentOpened, policy: str) -> None:
+        inc = event.incident
+        if await self.store.get(event.service, inc.id) is not None:
+            return  # a redelivery, or its resolve came first
+        state = escalation.start(policy, self.clock())
+        if await self.store.write(event.service, inc.id, 0, state, inc):
+            log.info(
+                "escalating %s through policy %s",
+                inc.id,
+                policy,
+                extra={"incident_service": event.service, "incident_id": inc.id},
+            )
+            self.wake()
+
+    async def _updated(self, event: IncidentUpdated) -> None:
+        inc = event.incident
+        for _ in range(WRITE_TRIES):
+            rec = await self.store.get(event.service, inc.id)
+            if rec is None:
+                return
+            reason = how_worse(rec.incident, inc)
+            if await self.store.write(event.service, inc.id, rec.rev, rec.state, inc):
+                break
+        else:
+            raise Busy(f"escalation of {inc.id} kept changing")
+        if reason is None or rec.state.resolved_at is not None:
+            return
+        now = self.clock()
+        held = escalation.holders(self.config, rec.state, now)
+        log.info(
+            "%s got worse (%s): paging its %d holders again",
+            inc.id,
+            reason,
+            len(held),
+            extra={"incident_service": event.service, "incident_id": inc.id},
+        )
+        dests = tuple(Destination(n.channel, n.address, n.user) for n in held)
+        await self._send(inc, "incident.worsened", event.event_id, dests, now, links=True)
+
+    async def _resolved(self, event: IncidentResolved, policy: str, num_delivered: int) -> Handling:
+        inc = event.incident
+        now = self.clock()
+        for _ in range(WRITE_TRIES):
+            rec = await self.store.get(event.service, inc.id)
+            if rec is None:
+                if num_delivered <= 1:
+                    # Its opening may be in another worker's hands right now: let it start the
+                    # escalation (and page) first, then resolve it.
+                    return Handling.RETRY
+                # Never opened here: keep a resolved record so a late opening pages nobody.
+                state = escalation.resolve(escalation.start(policy, now), now)
+                if await self.store.write(event.service, inc.id, 0, state, inc):
+                    return Handling.ACK
+                continue
+            if rec.state.resolved_at is not None:
+                break
+            state = escalation.resolve(rec.state, now)
+            if await self.store.write(event.service, inc.id, rec.rev, state, inc):
+                break
+        else:
+            raise Busy(f"escalation of {inc.id} kept changing")
+        await self._tell_paged(inc, "incident.resolved", event.event_id)
+        return Handling.ACK
+
+    # -- acknowledgements ------------------------------------------------------------------
+
+    def find_service(self, incident_id: str) -> str | None:
+        """The service of an incident id (`<service>-<n>`): the longest service id it starts
+        with, followed by `-`."""
+        best = None
+        for sid in self.services():
+            if incident_id.startswith(sid + "-") and (best is None or len(sid) > len(best)):
+                best = sid
+        return best
+
+    async def acknowledge(self, service: str, incident_id: str, responder: Responder) -> AckResult:
+        now = self.clock()
+        for _ in range(WRITE_TRIES):
+            rec = await self.store.get(service, incident_id)
+            if rec is None:
+                return AckResult.UNKNOWN
+            if rec.state.resolved_at is not None:
+                return AckResult.RESOLVED
+            state = escalation.acknowledge(self.config, rec.state, now)
+            if await self.store.write(service, incident_id, rec.rev, state, rec.incident):
+                break
+        else:
+            raise Busy(f"escalation of {incident_id} kept changing")
+        self.wake()  # an ack timeout is a new due time
+        event = IncidentAcknowledged(
+            event_id=f"ack:{incident_id}:{_ms(now)}",
+            occurred_at=now,
+            service=service,
+            incident_id=incident_id,
+            responder=responder,
+        )
+        self.metrics.acknowledgements.labels(responder.via, "acknowledged").inc()
+        log.info(
+            "%s acknowledged (%s%s)",
+            incident_id,
+            responder.via,
+            f", {responder.user}" if responder.user else "",
+            extra={"incident_service": service, "incident_id": incident_id},
+        )
+        await self._tell_correlator(event)
+        self._background(self._tell_paged(rec.incident, "incident.acknowledged", event.event_id))
+        return AckResult.ACKNOWLEDGED
+
+    async def request_resolve(
+        self, service: str, incident_id: str, responder: Responder
+    ) -> AckResult:
+        """A resolve link: stop the escalation now and ask the correlator to resolve it."""
+        now = self.clock()
+        for _ in range(WRITE_TRIES):
+            rec = await self.store.get(service, incident_id)
+            if rec is None:
+                return AckResult.UNKNOWN
+            if rec.state.resolved_at is not None:
+                return AckResult.RESOLVED
+            state = escalation.resolve(rec.state, now)
+            if await self.store.write(service, incident_id, rec.rev, state, rec.incident):
+                break
+        else:
+            raise Busy(f"escalation of {incident_id} kept changing")
+        self.metrics.acknowledgements.labels(responder.via, "resolve_requested").inc()
+        await self._tell_correlator(
+            IncidentResolveRequested(
+                event_id=f"resolve:{incident_id}:{_ms(now)}",
+                occurred_at=now,
+                service=service,
+                incident_id=incident_id,
+                responder=responder,
+            )
+        )
+        return AckResult.RESOLVE_REQUESTED
+
+    async def _tell_correlator(self, event: ResponseEvent) -> None:
+        try:
+            await self.publish(event)
+        except Exception as exc:
+            # The acknowledgement stands (the escalation stopped); only the timeline misses it.
+            log.error(
+                "could not publish %s for %s: %s",
+                event.kind,
+                event.incident_id,
+                repr(exc),
+                extra={"incident_service": event.service, "incident_id": event.incident_id},
+            )
+
+    # -- due steps -------------------------------------------------------------------------
+
+    async def fire(self) -> int:
+        """Claim every step due now (over every service) and run each on its own task."""
+        now = self.clock()
+        claimed = 0
+        for service in self.services():
+            for lease in await self.store.claim(service, now):
+                claimed += 1
+                self._background(self._run(lease))
+        return claimed
+
+    async def next_due(self) -> datetime | None:
+        return await self.store.next_due(self.services())
+
+    async def _run(self, lease: Lease) -> None:
+        rec = lease.record
+        now = self.clock()
+        decision = escalation.advance(self.config, rec.state, now)
+        run_id = f"esc:{rec.incident_id}:{_ms(rec.state.started_at)}:{_ms(rec.state.due_at)}"
+        for skipped in decision.skipped:
+            self.metrics.escalation_steps.labels("skipped").inc()
+            log.info(
+                "%s: step %d reaches nobody, passed over: %s",
+                rec.incident_id,
+                skipped.step,
+                "; ".join(skipped.reasons),
+                extra={"incident_service": rec.service, "incident_id": rec.incident_id},
+            )
+        if decision.unreached:
+            self.metrics.escalation_steps.labels("unreached").inc()
+            log.error(
+                "%s reached no one: %s",
+                rec.incident_id,
+                "; ".join(decision.unreached),
+                extra={"incident_service": rec.service, "incident_id": rec.incident_id},
+            )
+        if decision.problem:
+            log.error("%s: %s", rec.incident_id, decision.problem)
+        sent: tuple[Sent, ...] = ()
+        if decision.notify:
+            self.metrics.escalation_steps.labels(
+                "fallback" if decision.fallback else "notified"
+            ).inc()
+            dests = tuple(Destination(n.channel, n.address, n.user) for n in decision.notify)
+            heartbeat = asyncio.create_task(self._keep(lease))
+            try:
+                sent = await self._send(
+                    rec.incident, "incident.opened", run_id, dests, now, links=True
+                )
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+            if rec.state.step == 0 and rec.state.repeat == 0 and rec.state.acked_at is None:
+                first = [s for s in sent if s.outcome is Outcome.SENT]
+                if first:
+                    latency = (self.clock() - rec.state.started_at).total_seconds()
+                    self.metrics.page_latency.observe(max(latency, 0.0))
+        if decision.exhausted:
+            self.metrics.escalation_steps.labels("exhausted").inc()
+            log.warning("%s: escalation exhausted, nobody acknowledged", rec.incident_id)
+        committed = await self._commit(rec, decision.state)
+        if self.on_step is not None:
+            self.on_step(StepRun(rec.incident_id, sent, committed))
+        self.wake()
+
+    async def _keep(self, lease: Lease) -> None:
+        """Renew the lease while the step's sends run."""
+        while True:
+            await asyncio.sleep(self.store.lease_ms / 3000)
+            with contextlib.suppress(Exception):
+                await self.store.renew(lease, self.clock())
+
+    async def _commit(self, rec: Record, state: escalation.EscalationState) -> bool:
+        if await self.store.write(rec.service, rec.incident_id, rec.rev, state, rec.incident):
+            return True
+        # Changed meanwhile: by an incident update (the escalation as it was: store ours), or by
+        # an ack, a resolve or another replica's run (theirs wins).
+        cur = await self.store.get(rec.service, rec.incident_id)
+        if cur is not None and cur.state == rec.state:
+            return await self.store.write(
+                rec.service, rec.incident_id, cur.rev, state, cur.incident
+            )
+        self.metrics.escalation_steps.labels("conflict").inc()
+        return False
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _notice(
+        self, inc: Incident, kind: NoticeType, run_id: str, user: str | None, now: datetime
+    ) -> Notice:
+        notice = incident_notice(self.config, kind, run_id, inc)
+        if self.links is None:
+            return notice
+        ack, resolve = self.links.for_page(inc.service, inc.id, user, now)
+        return notice.model_copy(update={"ack_url": ack, "resolve_url": resolve})
+
+    async def _send(
+        self,
+        inc: Incident,
+        kind: NoticeType,
+        run_id: str,
+        dests: tuple[Destination, ...],
+        now: datetime,
+        *,
+        links: bool,
+    ) -> tuple[Sent, ...]:
+        for d in dests:
+            if links:  # paged: told of the ack and the resolve
+                await self.store.add_paged(inc.service, inc.id, d)
+        jobs = []
+        for d in dests:
+            if links:
+                notice = self._notice(inc, kind, run_id, d.user, now)
+            else:
+                notice = incident_notice(self.config, kind, run_id, inc)
+            jobs.append(self.dispatcher.send(notice, run_id, d))
+        return tuple(await asyncio.gather(*jobs))
+
+    async def _tell_paged(self, inc: Incident, kind: NoticeType, event_id: str) -> None:
+        dests = tuple(await self.store.paged(inc.service, inc.id))
+        if dests:
+            await self._send(inc, kind, event_id, dests, self.clock(), links=False)
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def _background(self, job: Awaitable[None]) -> None:
+        async def guarded() -> None:
+            try:
+                await job
+            except Exception:
+                log.exception("escalation task failed")
+
+        task = asyncio.create_task(guarded())
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+
+    async def drain(self, grace: float) -> None:
+        """Let the runs in hand finish (at most `grace` seconds); an unfinished step is run
+        again by another replica once its lease runs out."""
+        if self._runs:
+            _, pending = await asyncio.wait(set(self._runs), timeout=grace)
+            for task in pending:
+                task.cancel()

@@ -1,0 +1,251 @@
+"""Escalation wired: real NATS and Redis, real local HTTP receivers as each user's pager.
+
+The clock is a test clock that the test moves forward (a step's wait is minutes); the timer
+loop looks at Redis at least every second, so a step due after the move fires without any
+sleep in the test: the test awaits what the receivers get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import nats
+import pytest
+from nats.js import JetStreamContext
+
+from herald.notifier.app import create_app
+from herald.notifier.escalation_store import EscalationStore
+from herald.notifier.escalator import StepRun
+from herald.shared.config import HeraldConfig, parse_config
+from herald.shared.events import INCIDENT_EVENT_NAMES, RESPONSE_EVENT_ADAPTER, IncidentEvent
+from herald.shared.runtime import open_redis
+from herald.shared.subjects import RESPONSES_SUBJECTS, incident_subject
+from services.notifier.tests.events import opened, resolved
+from tests.asgi import in_process
+from tests.infra import Infra
+from tests.receiver import WAIT, Receiver
+
+pytestmark = pytest.mark.integration
+
+API_TOKEN = "api-token-for-tests"
+
+
+class MovingClock:
+    """The real time, moved forward by the test."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def forward(self, minutes: float) -> None:
+        self.offset += timedelta(minutes=minutes)
+
+
+def config_for(receiver: Receiver) -> HeraldConfig:
+    return parse_config(
+        f"""
+page: {{title: Acme Status, url: "https://status.example.com"}}
+services:
+  payments-api: {{name: Payments API, escalation_policy: backend}}
+channels:
+  alice-pager: {{type: webhook, url: "{receiver.url_for("/alice")}"}}
+  bob-pager: {{type: webhook, url: "{receiver.url_for("/bob")}"}}
+users:
+  alice:
+    contact_methods: [{{channel: alice-pager, address: alice@example.com}}]
+  bob:
+    contact_methods: [{{channel: bob-pager, address: bob@example.com}}]
+escalation_policies:
+  backend:
+    steps:
+      - targets: [{{user: alice}}]
+        wait_minutes: 5
+      - targets: [{{user: bob}}]
+        wait_minutes: 5
+notifier:
+  public_url: "http://notifier"
+  ack_secret: "s3cret-for-tests"
+  api_tokens: ["{API_TOKEN}"]
+"""
+    )
+
+
+class Running:
+    def __init__(self, client: httpx.AsyncClient, js: JetStreamContext) -> None:
+        self.client = client
+        self.js = js
+        self.steps: asyncio.Queue[StepRun] = asyncio.Queue()
+
+    async def publish(self, event: IncidentEvent) -> None:
+        subject = incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind])
+        await self.js.publish(
+            subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": event.event_id}
+        )
+
+    async def next_step(self) -> StepRun:
+        return await asyncio.wait_for(self.steps.get(), WAIT)
+
+
+Runner = Callable[..., AbstractAsyncContextManager[Running]]
+
+
+@pytest.fixture
+def clock() -> MovingClock:
+    return MovingClock()
+
+
+@pytest.fixture
+def notifier(infra: Infra, receiver: Receiver, clock: MovingClock) -> Runner:
+    @asynccontextmanager
+    async def run(steps: asyncio.Queue[StepRun] | None = None) -> AsyncIterator[Running]:
+        nc = await nats.connect(infra.nats_url)
+        queue: asyncio.Queue[StepRun] = steps if steps is not None else asyncio.Queue()
+        app = create_app(
+            config_for(receiver),
+            infra.settings(log_format="json"),
+            environ={},
+            clock=clock,
+            on_step=queue.put_nowait,
+            lease_seconds=1.0,
+        )
+        try:
+            async with in_process(app, "http://notifier") as client:
+                running = Running(client, nc.jetstream())
+                running.steps = queue
+                yield running
+        finally:
+            await nc.close()
+
+    return run
+
+
+async def test_a_page_carries_a_signed_link_whose_post_stops_the_next_step(
+    notifier: Runner, receiver: Receiver, clock: MovingClock, infra: Infra
+) -> None:
+    nc = await nats.connect(infra.nats_url)
+    redis = open_redis(infra.redis_url)
+    store = EscalationStore(redis)
+    async with notifier() as n:
+        responses = await nc.jetstream().subscribe(RESPONSES_SUBJECTS)
+        await n.publish(opened())
+        page = await receiver.next("/alice")
+        assert page.body["type"] == "incident.opened"
+        assert page.body["recipient"] == "alice@example.com"
+        assert page.body["user"] == "alice"
+        ack_url: str = page.body["ack_url"]
+        assert ack_url.startswith("http://notifier/ack/")
+        path = ack_url.removeprefix("http://notifier")
+
+        shown = await n.client.get(path)  # a link preview: shows, changes nothing
+        assert shown.status_code == 200
+        assert '<form method="post">' in shown.text
+        rec = await store.get("payments-api", "payments-api-inc-1")
+        assert rec is not None
+        assert rec.state.acked_at is None
+
+        tampered = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+        assert (await n.client.post(tampered)).status_code == 400
+
+        done = await n.client.post(path)
+        assert done.status_code == 200
+        assert "acknowledged" in done.text
+        told = await receiver.next("/alice")  # everyone paged hears of the ack
+        assert told.body["type"] == "incident.acknowledged"
+        msg = await responses.next_msg(timeout=WAIT)
+        ack = RESPONSE_EVENT_ADAPTER.validate_json(msg.data)
+        assert ack.kind == "incident.acknowledged"
+        assert ack.incident_id == "payments-api-inc-1"
+        assert ack.responder.user == "alice"
+
+        rec = await store.get("payments-api", "payments-api-inc-1")
+        assert rec is not None
+        assert rec.state.due_at is None
+        assert await redis.zcard(EscalationStore.due_key("payments-api")) == 0
+        assert receiver.count("/bob") == 0
+    await nc.close()
+    await redis.aclose()
+
+
+async def test_unacknowledged_escalates_to_the_next_step_and_resolve_tells_everyone(
+    notifier: Runner, receiver: Receiver, clock: MovingClock
+) -> None:
+    async with notifier() as n:
+        await n.publish(opened())
+        assert (await receiver.next("/alice")).body["type"] == "incident.opened"
+        await n.next_step()
+        clock.forward(5)
+        bob = await receiver.next("/bob")
+        assert bob.body["type"] == "incident.opened"
+        assert bob.body["recipient"] == "bob@example.com"
+        await n.publish(resolved())
+        assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
+        assert (await receiver.next("/bob")).body["type"] == "incident.resolved"
+
+
+async def test_the_api_acknowledges_with_a_token_only(notifier: Runner, receiver: Receiver) -> None:
+    async with notifier() as n:
+        await n.publish(opened())
+        await receiver.next("/alice")
+        url = "/api/incidents/payments-api-inc-1/ack"
+        assert (await n.client.post(url)).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert (await n.client.post(url, headers=wrong)).status_code == 401
+        good = {"Authorization": f"Bearer {API_TOKEN}"}
+        answer = await n.client.post(url, headers=good)
+        assert answer.status_code == 200
+        assert answer.json()["result"] == "acknowledged"
+        unknown = await n.client.post("/api/incidents/nope-1/ack", headers=good)
+        assert unknown.status_code == 404
+
+
+async def test_a_step_pending_across_a_restart_fires_once(
+    notifier: Runner, receiver: Receiver, clock: MovingClock
+) -> None:
+    async with notifier() as first:
+        await first.publish(opened())
+        await receiver.next("/alice")
+        await first.next_step()
+    clock.forward(5)  # the second step fell due while no notifier ran
+    async with notifier() as second:
+        await receiver.next("/bob")
+        run = await second.next_step()
+        assert run.committed
+    assert receiver.count("/bob") == 1
+    assert receiver.count("/alice") == 1
+
+
+async def test_two_replicas_page_each_incident_once(notifier: Runner, receiver: Receiver) -> None:
+    steps: asyncio.Queue[StepRun] = asyncio.Queue()
+    count = 20
+    async with notifier(steps) as a, notifier(steps) as _b:
+        for i in range(count):
+            inc = opened(event_id=f"ev-{i}")
+            inc = inc.model_copy(
+                update={"incident": inc.incident.model_copy(update={"id": f"payments-api-{i}"})}
+            )
+            await a.publish(inc)
+        committed = 0
+        while committed < count:
+            run = await asyncio.wait_for(steps.get(), WAIT)
+            committed += run.committed
+        paged = sorted(
+            [(await receiver.next("/alice")).body["incident"]["id"] for _ in range(count)]
+        )
+        assert paged == sorted(f"payments-api-{i}" for i in range(count))
+        assert receiver.count("/alice") == count
+
+
+async def test_oncall_and_calendars(notifier: Runner) -> None:
+    async with notifier() as n:
+        answer = await n.client.get("/api/oncall")
+        assert answer.status_code == 200
+        assert answer.json()["schedules"] == []
+        assert (await n.client.get("/calendars/users/alice.ics")).status_code == 200
+        assert (await n.client.get("/calendars/users/nobody.ics")).status_code == 404
+        assert (await n.client.get("/calendars/schedules/nope.ics")).status_code == 404
