@@ -17,6 +17,8 @@ from bench.page_state import PageState
 from bench.report import Figure, Goal, figures_table
 from bench.storm import config_doc, service_ids, storm_bodies
 from bench.throughput import Tick, busy_rate, crossing, done_at
+from bench.webhook_bodies import Bodies
+from bench.wrk import script
 from devstack.processes import Stack
 from herald.correlator.routing import route
 from herald.ingest.alertmanager import WebhookMessage
@@ -133,3 +135,17 @@ def test_a_stack_names_and_ports_its_extra_replicas() -> None:
     assert stack.ports["correlator"] == 9002
     assert stack.url("correlator-3") == "http://127.0.0.1:9202"
     assert dict(stack.instances())["correlator-2"] == "correlator"
+
+
+def test_ingest_load_bodies_are_valid_webhooks_with_new_fingerprints_each_request() -> None:
+    bodies = Bodies.of(100, "0a")
+    first = WebhookMessage.model_validate_json(bodies.body(1))
+    second = WebhookMessage.model_validate_json(bodies.body(2))
+    assert len(first.alerts) == 100
+    prints = {a.fingerprint for a in (*first.alerts, *second.alerts)}
+    assert len(prints) == 200
+    assert all(p.startswith("0a") for p in prints)
+    lua = script(bodies, "/hooks/inbound/t")
+    assert lua.count("@REQUEST-ID@") == 0
+    assert "table.concat(parts, id)" in lua
+    assert "ingest" in benchmarks()

@@ -25,7 +25,13 @@ from starlette.routing import Route
 from herald.ingest.alertmanager import WebhookMessage
 from herald.ingest.auth import Authentication, Authenticator
 from herald.ingest.batch import Publisher, publish_in_batches
-from herald.ingest.body import BadRequest, BodyTooLarge, parse_json_object, read_body
+from herald.ingest.body import (
+    BadRequest,
+    BodyTooLarge,
+    alertmanager_message,
+    parse_json_object,
+    read_body,
+)
 from herald.ingest.grafana import GrafanaMessage, grafana_events, is_grafana
 from herald.ingest.limits import CLIPPED_ANNOTATION, DEFAULT_LIMITS, FieldLimits
 from herald.ingest.metrics import IngestMetrics
@@ -134,6 +140,32 @@ class Endpoints:
         self.metrics.alerts_duplicate.labels(integration=integration).inc(outcome.duplicates)
         return count, outcome
 
+    def _exact_message(self, body: bytes, integration: str) -> WebhookMessage | Response:
+        """The body parsed, sanitized and validated step by step (Alertmanager's or
+        Grafana's), or the 4xx answer saying what is wrong with it."""
+        try:
+            doc = parse_json_object(body)
+        except BadRequest as exc:
+            log.warning("rejected webhook: %s", exc, extra={"integration": integration})
+            return self._answer(400, {"error": str(exc)})
+        grafana = is_grafana(doc)
+        try:
+            return (
+                GrafanaMessage.model_validate(doc)
+                if grafana
+                else WebhookMessage.model_validate(doc)
+            )
+        except ValidationError as exc:
+            details = validation_details(exc)
+            log.warning(
+                "rejected webhook: invalid payload",
+                extra={"integration": integration, "details": details},
+            )
+            source = "Grafana" if grafana else "Alertmanager"
+            return self._answer(
+                422, {"error": f"not a valid {source} webhook payload", "details": details}
+            )
+
     async def webhook(self, request: Request) -> Response:
         """Alertmanager's (and Grafana's) webhook."""
         auth = self.authenticator.authenticate(
@@ -152,7 +184,6 @@ class Endpoints:
             )
         try:
             body = await read_body(request, self.options.max_body)
-            doc = parse_json_object(body)
         except BodyTooLarge:
             log.warning("rejected webhook: body too large", extra={"integration": integration})
             return self._answer(
@@ -161,23 +192,11 @@ class Endpoints:
         except BadRequest as exc:
             log.warning("rejected webhook: %s", exc, extra={"integration": integration})
             return self._answer(400, {"error": str(exc)})
-        grafana = is_grafana(doc)
-        try:
-            message: WebhookMessage = (
-                GrafanaMessage.model_validate(doc)
-                if grafana
-                else WebhookMessage.model_validate(doc)
-            )
-        except ValidationError as exc:
-            details = validation_details(exc)
-            log.warning(
-                "rejected webhook: invalid payload",
-                extra={"integration": integration, "details": details},
-            )
-            source = "Grafana" if grafana else "Alertmanager"
-            return self._answer(
-                422, {"error": f"not a valid {source} webhook payload", "details": details}
-            )
+        fast = alertmanager_message(body)
+        message = fast if fast is not None else self._exact_message(body, integration)
+        if isinstance(message, Response):
+            return message
+        grafana = isinstance(message, GrafanaMessage)
         if message.truncated_alerts:
             log.warning(
                 "the sender truncated this notification (receiver max_alerts)",

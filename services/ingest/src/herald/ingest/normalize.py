@@ -87,7 +87,9 @@ def alert_events(
         note = clipping.note(limits.clipped_note)
         if note is not None:
             annotations[CLIPPED_ANNOTATION] = note
-        yield AlertReceived(
+        # Every field is already of its type (the payload was validated, the bounds applied):
+        # constructed without validating it again.
+        yield AlertReceived.model_construct(
             event_id=event_id(integration, bounded_fp, alert.status, alert.starts_at),
             occurred_at=occurred_at(alert, received_at),
             received_at=received_at,

@@ -16,6 +16,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import Header, StreamInfo
 from nats.js.errors import NoStreamResponseError
 
+from herald.ingest.acks import AckInbox, Outgoing
 from herald.shared.events import AlertReceived, GroupReported
 from herald.shared.runtime import NatsConnection
 from herald.shared.streams import ensure_streams
@@ -50,6 +51,7 @@ class AlertPublisher:
         self._stream_replicas = stream_replicas
         self._streams_ready = False
         self._streams_lock = asyncio.Lock()
+        self._acks = AckInbox(nats.nc)
         nats.on_reconnected(self._forget_streams)
 
     @property
@@ -83,13 +85,19 @@ class AlertPublisher:
         """Publish every event concurrently; return only once JetStream acknowledged all."""
         if not self.is_connected:
             raise PublishUnavailable("NATS is not connected")
+        if not self._streams_ready:
+            try:
+                await asyncio.wait_for(self._ensure_streams(), self._publish_timeout)
+            except Exception as exc:
+                raise PublishUnavailable(
+                    f"JetStream streams are not available: {_describe(exc)}"
+                ) from exc
         try:
-            await asyncio.wait_for(self._ensure_streams(), self._publish_timeout)
-        except Exception as exc:
-            raise PublishUnavailable(
-                f"JetStream streams are not available: {_describe(exc)}"
-            ) from exc
-        results = await asyncio.gather(*(self._publish(e) for e in events), return_exceptions=True)
+            results = await self._acks.publish_all(
+                [self._outgoing(e) for e in events], self._publish_timeout
+            )
+        except Exception as exc:  # the inbox could not subscribe: the connection went away
+            raise PublishUnavailable(f"alerts not stored: {_describe(exc)}") from exc
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             if any(isinstance(f, NoStreamResponseError) for f in failures):
@@ -97,31 +105,35 @@ class AlertPublisher:
             raise PublishUnavailable(
                 f"{len(failures)} of {len(events)} alerts not stored: {_describe(failures[0])}"
             ) from failures[0]
-        duplicates = sum(1 for r in results if r)
+        duplicates = sum(1 for r in results if r is True)
         return PublishOutcome(stored=len(events) - duplicates, duplicates=duplicates)
 
     async def publish_report(self, report: GroupReported) -> None:
         """Publish a notification's report (after its alerts); PublishUnavailable otherwise."""
         try:
-            await self._publish(report)
+            (result,) = await self._acks.publish_all(
+                [self._outgoing(report)], self._publish_timeout
+            )
         except Exception as exc:
             raise PublishUnavailable(f"the group report was not stored: {_describe(exc)}") from exc
+        if isinstance(result, BaseException):
+            raise PublishUnavailable(f"the group report was not stored: {_describe(result)}")
 
-    async def _publish(self, event: AlertReceived | GroupReported) -> bool:
-        """Publish one event; True when JetStream reports it as a duplicate."""
+    @staticmethod
+    def _outgoing(event: AlertReceived | GroupReported) -> Outgoing:
+        """One event as a message: an alert on its integration's subject, a group report one
+        token deeper, with its id as `Nats-Msg-Id` (JetStream's de-duplication) and ALERTS as
+        the expected stream."""
         subject = (
             group_subject(event.integration)
             if isinstance(event, GroupReported)
             else alert_subject(event.integration)
         )
-        ack = await self._js.publish(
+        return Outgoing(
             subject,
             event.model_dump_json().encode(),
-            timeout=self._publish_timeout,
-            stream=ALERTS_STREAM,
-            headers={Header.MSG_ID: event.event_id},
+            {Header.MSG_ID: event.event_id, Header.EXPECTED_STREAM: ALERTS_STREAM},
         )
-        return bool(ack.duplicate)
 
 
 def _describe(exc: BaseException) -> str:
