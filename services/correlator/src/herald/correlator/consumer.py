@@ -1,22 +1,28 @@
-"""The correlator's use case: one alert event becomes routing + a store step + a publish.
+"""The correlator's use case: a batch of alert messages becomes routing, one store step per
+service, and a publish per service.
 
 It holds no logic of its own: parsing is the contract's, routing and the state machine are
-pure modules, atomicity and the outbox are the store's. The store only records what is to be
-published (the outbox, in the same atomic step as the state); the correlator then publishes it
-through the publisher it is given and tells the store what went out.
+pure modules, atomicity and the outbox are the store's. A batch is parsed, routed (the sticky
+routes read and written in one round trip each), grouped by service; each service's events are
+folded in ONE atomic step (services in parallel, one step at a time per service in this
+process), whose store only records what is to be published (the outbox, in the same atomic
+step as the state); the correlator then publishes it through the publisher it is given and
+tells the store what went out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from herald.correlator.metrics import CorrelatorMetrics
-from herald.correlator.publisher import IncidentPublisher
-from herald.correlator.routing import RouteDecision, retirement, route, sticky_route
-from herald.correlator.store import CorrelatorStore
+from herald.correlator.routing import Route, RouteDecision, retirement, route, sticky_route
+from herald.correlator.store import Store
 from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import AlertReceived, IncidentEvent
@@ -39,12 +45,20 @@ REDELIVERY = Backoff(base=0.25, cap=15.0)
 """How soon a message whose processing failed is redelivered (by its number of deliveries)."""
 
 
+class Publisher(Protocol):
+    async def publish(self, events: Sequence[IncidentEvent]) -> None: ...
+
+
+Result = Outcome | Exception
+"""Per message: its outcome (ack it), InvalidAlert (drop it) or another error (redeliver it)."""
+
+
 class Correlator:
     def __init__(
         self,
-        store: CorrelatorStore,
+        store: Store,
         config: HeraldConfig,
-        publisher: IncidentPublisher,
+        publisher: Publisher,
         metrics: CorrelatorMetrics,
         clock: Clock,
     ) -> None:
@@ -53,22 +67,42 @@ class Correlator:
         self.publisher = publisher
         self.metrics = metrics
         self.clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def handle(self, body: bytes) -> Outcome:
         """Process one ALERTS message. Returns normally when it may be acked; raises
         InvalidAlert for a message to drop, anything else for one to redeliver."""
-        try:
-            event = AlertReceived.model_validate_json(body)
-        except ValidationError as exc:
-            self.metrics.alerts.labels("invalid").inc()
-            raise InvalidAlert(
-                f"not an alert event: {exc.error_count()} validation errors"
-            ) from exc
+        (result,) = await self.handle_batch([body])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-        decision = await self.decide(event)
-        service = decision.service
-        if service is None:
-            await self.store.record_unrouted(event)
+    async def handle_batch(self, bodies: Sequence[bytes]) -> list[Result]:
+        """Process ALERTS messages together; one result per message, in order."""
+        results: list[Result | None] = [None] * len(bodies)
+        parsed: list[tuple[int, AlertReceived]] = []
+        for i, body in enumerate(bodies):
+            try:
+                parsed.append((i, AlertReceived.model_validate_json(body)))
+            except ValidationError as exc:
+                self.metrics.alerts.labels("invalid").inc()
+                results[i] = InvalidAlert(
+                    f"not an alert event: {exc.error_count()} validation errors"
+                )
+        try:
+            groups = await self.decide_all(parsed)
+        except Exception as exc:  # Redis down: every message is redelivered
+            for i, _ in parsed:
+                results[i] = exc
+            return [r if r is not None else exc for r in results]
+
+        unrouted = groups.pop(None, [])
+        for i, event in unrouted:
+            try:
+                await self.store.record_unrouted(event)
+            except Exception as exc:
+                results[i] = exc
+                continue
             self.metrics.alerts.labels(Outcome.UNROUTED.value).inc()
             log.warning(
                 "alert matches no service",
@@ -78,46 +112,113 @@ class Correlator:
                     "integration": event.integration,
                 },
             )
-            return Outcome.UNROUTED
+            results[i] = Outcome.UNROUTED
 
-        events = await self.apply(service, event)
-        outcome = Outcome.APPLIED if events else Outcome.UNCHANGED
-        self.metrics.alerts.labels(outcome.value).inc()
-        return outcome
+        routed = {s: members for s, members in groups.items() if s is not None}
+        services = list(routed)
+        outcomes = await asyncio.gather(
+            *(self.apply_batch(s, [e for _, e in routed[s]]) for s in services),
+            return_exceptions=True,
+        )
+        for service, outcome in zip(services, outcomes, strict=True):
+            for n, (i, _) in enumerate(routed[service]):
+                if i < 0:
+                    continue  # a retirement: it succeeds or fails with its message
+                if isinstance(outcome, BaseException):
+                    if not isinstance(outcome, Exception):
+                        raise outcome
+                    results[i] = outcome
+                elif not isinstance(results[i], Exception):
+                    results[i] = results[i] or (
+                        Outcome.APPLIED if outcome[n] else Outcome.UNCHANGED
+                    )
+        # a message whose retirement (in another service) failed is redelivered too
+        for service, outcome in zip(services, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                for i, _ in routed[service]:
+                    if i < 0:
+                        results[-i - 1] = outcome
+        final: list[Result] = []
+        for r in results:
+            assert r is not None
+            if isinstance(r, Outcome) and r is not Outcome.UNROUTED:
+                self.metrics.alerts.labels(r.value).inc()
+            final.append(r)
+        return final
 
-    async def decide(self, event: AlertReceived) -> RouteDecision:
-        """Route the event (sticky per alert instance) and store its route before its state
-        step, so a crash in between cannot leave the step without its route. An alert that
-        moved to another service is first resolved in the one it left."""
-        configured = route(event.labels, self.config)
-        remembered = await self.store.route(event.fingerprint)
-        decision = sticky_route(remembered, event.starts_at, configured)
-        if decision.retire is not None:
-            await self.apply(decision.retire.service, retirement(event, decision.retire))
-        while decision.remember is not None:
-            stored = await self.store.remember_route(event.fingerprint, decision.remember)
-            if stored == decision.remember:
-                break
-            # Another replica stored a route for this or a newer instance meanwhile: follow it.
-            decision = sticky_route(stored, event.starts_at, configured)
-        return decision
+    async def decide_all(
+        self, events: Sequence[tuple[int, AlertReceived]]
+    ) -> dict[str | None, list[tuple[int, AlertReceived]]]:
+        """Route the events (sticky per alert instance) and store their routes before their
+        state steps, so a crash in between cannot leave a step without its route. An alert
+        that moved to another service is first resolved in the one it left (its retirement,
+        grouped under index -1 - i of the message i it came with). Returns the events by
+        service (None: unrouted), in message order."""
+        stored = await self.store.routes([e.fingerprint for _, e in events])
+        remembered: dict[str, Route | None] = {}
+        for (_, e), r in zip(events, stored, strict=True):
+            remembered.setdefault(e.fingerprint, r)
+        decisions: list[tuple[int, AlertReceived, str | None, RouteDecision]] = []
+        for i, event in events:
+            configured = route(event.labels, self.config)
+            decision = sticky_route(remembered[event.fingerprint], event.starts_at, configured)
+            if decision.remember is not None:
+                remembered[event.fingerprint] = decision.remember
+            decisions.append((i, event, configured, decision))
+        wanted = [(e.fingerprint, d.remember) for _, e, _, d in decisions if d.remember is not None]
+        in_force = iter(await self.store.remember_routes(wanted)) if wanted else iter(())
+        groups: dict[str | None, list[tuple[int, AlertReceived]]] = {}
+        for i, event, configured, decision in decisions:
+            if decision.retire is not None:
+                groups.setdefault(decision.retire.service, []).append(
+                    (-1 - i, retirement(event, decision.retire))
+                )
+            if decision.remember is not None:
+                stored_route = next(in_force)
+                while stored_route != decision.remember:
+                    # Another replica stored a route for this or a newer instance meanwhile:
+                    # follow it.
+                    decision = sticky_route(stored_route, event.starts_at, configured)
+                    if decision.remember is None:
+                        break
+                    (stored_route,) = await self.store.remember_routes(
+                        [(event.fingerprint, decision.remember)]
+                    )
+            groups.setdefault(decision.service, []).append((i, event))
+        return groups
 
-    async def apply(self, service: str, event: AlertReceived) -> list[IncidentEvent]:
-        events = await self.store.apply(service, event, self.clock())
-        # Flush even when nothing changed: a redelivery after a crash between the store
-        # step and the publish must still get the stored events out.
-        await self.flush(service)
-        if events:
+    async def apply_batch(self, service: str, events: Sequence[AlertReceived]) -> list[bool]:
+        """One atomic step for the service's events, then publish what it stored. Returns, per
+        event, whether it changed anything."""
+        lock = self._locks.setdefault(service, asyncio.Lock())
+        async with lock:
+            applied = await self.store.step(service, events, self.clock())
+            # Publish even when nothing changed: a redelivery after a crash between the store
+            # step and the publish must still get the stored events out.
+            if applied.backlog:
+                await self.flush(service)
+            elif applied.events:
+                await self.publisher.publish(applied.events)
+                await self.store.published(service, applied.events)
+        if applied.events:
             log.info(
-                "alert applied",
+                "alerts applied",
                 extra={
                     "service_id": service,
-                    "fingerprint": event.fingerprint,
-                    "alert_status": event.status.value,
-                    "events": [e.kind for e in events],
+                    "alerts": len(events),
+                    "events": [e.kind for e in applied.events],
                 },
             )
-        return events
+        return applied.applied
+
+    async def apply(self, service: str, event: AlertReceived) -> list[IncidentEvent]:
+        """One event alone (see `apply_batch`)."""
+        lock = self._locks.setdefault(service, asyncio.Lock())
+        async with lock:
+            applied = await self.store.step(service, [event], self.clock())
+            if applied.backlog or applied.events:
+                await self.flush(service)
+        return applied.events
 
     async def flush(self, service: str) -> int:
         """Publish the service's pending events in order, then drop them from the outbox.
