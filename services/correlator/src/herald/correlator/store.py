@@ -56,6 +56,9 @@ from herald.shared.keys import UNROUTED, service_key, status_key
 UNROUTED_LIMIT = 500
 """How many unrouted fingerprints are kept (the oldest are dropped)."""
 
+RECORD_CACHE = 50_000
+"""Parsed alert records kept by their stored bytes (then the cache starts over)."""
+
 PRUNE_BATCH = 64
 """Expired alert records looked at (and pruned) per step at most."""
 
@@ -233,6 +236,17 @@ class CorrelatorStore:
         self._remember_route = redis.register_script(_REMEMBER_ROUTE)
         self._read_step = redis.register_script(_READ_STEP)
         self._write_step = redis.register_script(_WRITE_STEP)
+        self._records: dict[bytes, AlertRecord] = {}
+
+    def _record(self, raw: bytes) -> AlertRecord:
+        """The record stored as `raw`: a step reads the incident's most relevant alerts every
+        time, mostly unchanged, so parsed records are kept (they are immutable)."""
+        record = self._records.get(raw)
+        if record is None:
+            if len(self._records) >= RECORD_CACHE:
+                self._records.clear()
+            record = self._records[raw] = AlertRecord.model_validate_json(raw)
+        return record
 
     async def route(self, fingerprint: str) -> Route | None:
         """The remembered route of an alert, if any."""
@@ -312,9 +326,7 @@ class CorrelatorStore:
             )
             names = batch + [_text(k) for k in (*firing, *ended, *stale)]
             known = {
-                k: AlertRecord.model_validate_json(v)
-                for k, v in zip(names, values, strict=True)
-                if v is not None
+                k: self._record(v) for k, v in zip(names, values, strict=True) if v is not None
             }
             head: ServiceHead = (
                 initial_state(service, now)
