@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from herald.ingest.publisher import PublishOutcome, PublishUnavailable
-from herald.shared.events import AlertReceived
+from herald.shared.events import AlertReceived, GroupReported
 
 MAX_PAYLOAD = 1024 * 1024
 """NATS's default max_payload."""
@@ -23,6 +23,8 @@ class MemoryPublisher:
         self.largest = 0
         """Bytes of the largest event ever published."""
         self.batches: list[int] = []
+        self.reports: list[GroupReported] = []
+        """Every notification's group report, in order."""
         self.fail = False
         self.started = False
 
@@ -31,6 +33,11 @@ class MemoryPublisher:
 
     async def close(self) -> None:
         self.started = False
+
+    async def publish_report(self, report: GroupReported) -> None:
+        if self.fail:
+            raise PublishUnavailable("NATS is not connected (in memory)")
+        self.reports.append(report)
 
     async def ready(self) -> bool:
         return not self.fail

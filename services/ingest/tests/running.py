@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
 from starlette.applications import Starlette
 
 from herald.ingest.app import create_app
@@ -17,6 +19,7 @@ from herald.ingest.options import IngestOptions
 from herald.shared.config import HeraldConfig
 from herald.shared.runtime import NatsConnection
 from herald.shared.settings import Settings
+from herald.shared.subjects import ALERT_EVENT_SUBJECTS, ALERTS_STREAM
 from tests.asgi import in_process
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -56,3 +59,12 @@ async def running_ingest(
             await asyncio.wait_for(nats.connected.wait(), WAIT)
             assert (await client.get("/readyz")).status_code == 200
         yield Ingest(client, nats, app)
+
+
+async def stored_alerts(nc: NATS) -> int:
+    """How many alert events (group reports aside) the ALERTS stream holds."""
+    try:
+        info = await nc.jetstream().stream_info(ALERTS_STREAM, subjects_filter=ALERT_EVENT_SUBJECTS)
+    except NotFoundError:
+        return 0
+    return sum((info.state.subjects or {}).values())

@@ -14,17 +14,16 @@ from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import Header
-from nats.js.errors import NotFoundError
 
 from herald.ingest.normalize import event_id
 from herald.ingest.options import IngestOptions
 from herald.shared.config import parse_config
-from herald.shared.events import AlertReceived, AlertState
-from herald.shared.subjects import ALERTS_STREAM, alert_subject
+from herald.shared.events import AlertReceived, AlertState, GroupReported
+from herald.shared.subjects import ALERT_EVENT_SUBJECTS, ALERTS_STREAM, alert_subject, group_subject
 from tests.infra import Infra
 
 from .payloads import alert, message
-from .running import NOW, WAIT, Ingest, running_ingest
+from .running import NOW, WAIT, Ingest, running_ingest, stored_alerts
 
 pytestmark = pytest.mark.integration
 
@@ -66,17 +65,9 @@ async def nc(infra: Infra) -> AsyncIterator[NATS]:
     await conn.close()
 
 
-async def stored_count(nc: NATS) -> int:
-    try:
-        info = await nc.jetstream().stream_info(ALERTS_STREAM)
-    except NotFoundError:
-        return 0
-    return int(info.state.messages or 0)
-
-
 async def read_alerts(nc: NATS, n: int) -> list[tuple[str, str, AlertReceived]]:
     """(subject, Nats-Msg-Id, event) of the first n messages of the ALERTS stream."""
-    sub = await nc.jetstream().pull_subscribe(">", stream=ALERTS_STREAM)
+    sub = await nc.jetstream().pull_subscribe(ALERT_EVENT_SUBJECTS, stream=ALERTS_STREAM)
     msgs = await sub.fetch(n, timeout=WAIT)
     await sub.unsubscribe()
     return [
@@ -103,7 +94,7 @@ async def test_valid_post_stores_one_message_per_alert(ingest: Ingest, nc: NATS)
     assert resp.json() == {"status": "ok", "alerts": 2, "duplicates": 0}
 
     stored = await read_alerts(nc, 2)
-    assert await stored_count(nc) == 2
+    assert await stored_alerts(nc) == 2
     by_fp = {ev.fingerprint: (subject, msg_id, ev) for subject, msg_id, ev in stored}
     subject, msg_id, firing = by_fp["1111111111111111"]
     assert subject == alert_subject("am")
@@ -128,7 +119,7 @@ async def test_resending_the_same_payload_stores_nothing_new(ingest: Ingest, nc:
     again = await ingest.post(two_alerts())
     assert again.status_code == 200
     assert again.json() == {"status": "ok", "alerts": 2, "duplicates": 2}
-    assert await stored_count(nc) == 2
+    assert await stored_alerts(nc) == 2
 
     metrics = (await ingest.client.get("/metrics")).text
     assert 'herald_ingest_requests_total{code="200"} 2.0' in metrics
@@ -140,7 +131,7 @@ async def test_resending_the_same_payload_stores_nothing_new(ingest: Ingest, nc:
 async def test_empty_alert_list_is_accepted(ingest: Ingest, nc: NATS) -> None:
     resp = await ingest.post(message())
     assert resp.json() == {"status": "ok", "alerts": 0, "duplicates": 0}
-    assert await stored_count(nc) == 0
+    assert await stored_alerts(nc) == 0
 
 
 async def test_bearer_integration(ingest: Ingest, nc: NATS) -> None:
@@ -207,7 +198,7 @@ async def test_bad_requests_get_their_code_and_publish_nothing(
     resp = await ingest.client.post(f"/hooks/inbound/{token}", **kwargs)
     assert resp.status_code == code, resp.text
     assert "error" in resp.json()
-    assert await stored_count(nc) == 0
+    assert await stored_alerts(nc) == 0
     metrics = (await ingest.client.get("/metrics")).text
     assert f'herald_ingest_requests_total{{code="{code}"}} 1.0' in metrics
 
@@ -222,7 +213,7 @@ async def test_schema_errors_name_the_fields(ingest: Ingest, nc: NATS) -> None:
     assert body["error"]
     assert {d["loc"] for d in body["details"]} == {"alerts.1.startsAt", "alerts.1.status"}
     assert all(d["msg"] for d in body["details"])
-    assert await stored_count(nc) == 0
+    assert await stored_alerts(nc) == 0
 
 
 async def test_probes(ingest: Ingest) -> None:
@@ -289,7 +280,7 @@ async def test_deleted_stream_answers_503_and_is_recreated(ingest: Ingest, nc: N
     assert first.status_code == 503
     second = await ingest.post(two_alerts())
     assert second.status_code == 200
-    assert await stored_count(nc) == 2
+    assert await stored_alerts(nc) == 2
 
 
 async def test_starts_while_nats_is_down(infra: Infra, nc: NATS) -> None:
@@ -327,3 +318,22 @@ async def test_secrets_are_never_logged(
     assert "secured" in logged  # the integration id is what identifies a request
     for secret in ("guess-token", "wrong-secret", "bearer-secret", "tok-secured", "tok-am"):
         assert secret not in logged
+
+
+async def test_a_notification_is_reported_whole_after_its_alerts(ingest: Ingest, nc: NATS) -> None:
+    """The group report lists every alert of the notification, on its own subject, stored after
+    them (the correlator ends what a later complete report no longer lists)."""
+    doc = two_alerts()
+    doc["truncatedAlerts"] = 3
+    assert (await ingest.post(doc)).status_code == 200
+    sub = await nc.jetstream().pull_subscribe(">", stream=ALERTS_STREAM)
+    msgs = await sub.fetch(3, timeout=WAIT)
+    await sub.unsubscribe()
+    assert [m.subject for m in msgs] == [alert_subject("am")] * 2 + [group_subject("am")]
+    report = GroupReported.model_validate_json(msgs[2].data)
+    assert sorted(report.fingerprints) == ["1111111111111111", "2222222222222222"]
+    assert report.group_key == AlertReceived.model_validate_json(msgs[0].data).group_key
+    assert report.occurred_at == NOW
+    assert report.truncated_alerts == 3
+    assert not report.complete
+    assert (msgs[2].headers or {})[Header.MSG_ID] == report.event_id

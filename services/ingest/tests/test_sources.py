@@ -14,7 +14,6 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import DiscardPolicy, Header, StreamConfig
-from nats.js.errors import NotFoundError
 from starlette.applications import Starlette
 
 from herald.ingest.limits import CLIPPED_ANNOTATION, DEFAULT_LIMITS, MAX_EVENT_BYTES
@@ -22,11 +21,11 @@ from herald.ingest.options import IngestOptions
 from herald.shared.config import parse_config
 from herald.shared.events import AlertReceived, AlertState
 from herald.shared.streams import MIN_ALERTS_MSG_SIZE, StreamLimits
-from herald.shared.subjects import ALERTS_STREAM, ALERTS_SUBJECTS
+from herald.shared.subjects import ALERT_EVENT_SUBJECTS, ALERTS_STREAM, ALERTS_SUBJECTS
 from tests.infra import Infra
 
 from .payloads import alert, message
-from .running import WAIT, running_ingest
+from .running import WAIT, running_ingest, stored_alerts
 
 pytestmark = pytest.mark.integration
 
@@ -70,17 +69,9 @@ async def ingest(infra: Infra) -> AsyncIterator[tuple[httpx.AsyncClient, Starlet
         yield pair
 
 
-async def stored(nc: NATS) -> int:
-    try:
-        info = await nc.jetstream().stream_info(ALERTS_STREAM)
-    except NotFoundError:
-        return 0
-    return int(info.state.messages or 0)
-
-
 async def read_alerts(nc: NATS, n: int) -> list[tuple[str, AlertReceived, int]]:
     """(Nats-Msg-Id, event, payload bytes) of the first n messages of ALERTS."""
-    sub = await nc.jetstream().pull_subscribe(">", stream=ALERTS_STREAM)
+    sub = await nc.jetstream().pull_subscribe(ALERT_EVENT_SUBJECTS, stream=ALERTS_STREAM)
     out: list[tuple[str, AlertReceived, int]] = []
     while len(out) < n:
         for m in await sub.fetch(min(n - len(out), 1000), timeout=WAIT):
@@ -118,7 +109,7 @@ async def test_5400_tiny_alerts_with_a_huge_group_key_are_all_stored(
     resp = await client.post("/hooks/inbound/tok-am", json=body)
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"status": "ok", "alerts": 5400, "duplicates": 0}
-    assert await stored(nc) == 5400
+    assert await stored_alerts(nc) == 5400
     info = await nc.jetstream().stream_info(ALERTS_STREAM)
     assert (info.state.bytes or 0) < 5400 * (DEFAULT_LIMITS.group_key + 2048)
 
@@ -157,7 +148,7 @@ async def test_a_full_alerts_stream_answers_503_and_the_gauge_shows_it(
                 break
         assert codes[0] == 200
         assert codes[-1] == 503
-        kept = await stored(nc)
+        kept = await stored_alerts(nc)
         assert kept == len(codes) - 1  # nothing old was dropped to make room
         await app.state.stream_usage.refresh()
         metrics = (await client.get("/metrics")).text
@@ -179,7 +170,7 @@ async def test_rotated_token_is_the_same_alert(
     ] == 0
     again = await client.post("/hooks/inbound/tok-am-next", json=message(alert()))
     assert again.json() == {"status": "ok", "alerts": 1, "duplicates": 1}
-    assert await stored(nc) == 1
+    assert await stored_alerts(nc) == 1
 
 
 async def test_grafana_alerts_are_stored_like_alertmanagers(
@@ -207,7 +198,7 @@ async def test_pagerduty_trigger_then_resolve(
     resolve = await client.post("/v2/enqueue", json=load("pagerduty-resolve.json"))
     assert resolve.status_code == 202
     (id1, firing, _), (id2, resolved, _) = await read_alerts(nc, 2)
-    assert await stored(nc) == 2  # the acknowledge stored nothing
+    assert await stored_alerts(nc) == 2  # the acknowledge stored nothing
     assert (id1, id2) == (firing.event_id, resolved.event_id)
     assert firing.fingerprint == resolved.fingerprint
     assert firing.status is AlertState.FIRING
@@ -215,4 +206,4 @@ async def test_pagerduty_trigger_then_resolve(
     assert firing.labels["severity"] == "critical"
     retried = await client.post("/v2/enqueue", json=load("pagerduty-trigger.json"))
     assert retried.status_code == 202
-    assert await stored(nc) == 2  # same trigger, same timestamp: a duplicate
+    assert await stored_alerts(nc) == 2  # same trigger, same timestamp: a duplicate

@@ -80,6 +80,54 @@ class AlertReceived(Contract):
     external_url: str = ""
 
 
+class GroupReported(Contract):
+    """One Alertmanager notification as a whole: every alert its aggregation group listed.
+
+    Published by ingest after the notification's alerts were stored. Alertmanager never sends
+    a resolve for an alert muted by a silence or an inhibition, but every notification lists the
+    group's whole active set: an alert Herald holds as firing that a later complete report of
+    the group it was last listed in does not list is no longer firing
+    (docs/alert-lifecycle.md)."""
+
+    kind: Literal["group.reported"] = "group.reported"
+    event_id: str
+    """Identity of this report: derived from (integration, groupKey, arrival time)."""
+    occurred_at: datetime
+    """Arrival time at ingest (the same as the `received_at` of its alerts)."""
+    integration: str
+    group_key: str
+    """The notification's groupKey, as its alert events carry it (clipped the same way)."""
+    fingerprints: tuple[str, ...]
+    """Every alert the notification listed, firing or resolved."""
+    truncated_alerts: int = 0
+    """Alerts the sender left out (receiver max_alerts): the report is then incomplete and
+    says nothing about absent alerts."""
+
+    @property
+    def complete(self) -> bool:
+        return self.truncated_alerts == 0
+
+
+AlertStreamEvent = Annotated[AlertReceived | GroupReported, Field(discriminator="kind")]
+"""Everything published on the ALERTS stream."""
+
+ALERT_STREAM_ADAPTER: TypeAdapter[AlertStreamEvent] = TypeAdapter(AlertStreamEvent)
+
+
+class TimelineEntry(Contract):
+    """One update of an incident's story (Statuspage's `incident_updates`)."""
+
+    at: datetime
+    status: IncidentStatus
+    """The incident's status after this update."""
+    body: str
+    """What happened, in words (at most 1024 characters; alert-derived parts are untrusted text)."""
+    component_status: ComponentStatus | None = None
+    """The component's status after this update, when it changed."""
+    previous_status: ComponentStatus | None = None
+    """The component's status before this update, when it changed."""
+
+
 class AlertSummary(Contract):
     """An alert as part of an incident."""
 
@@ -131,6 +179,9 @@ class Incident(Contract):
     public: bool = True
     """False while every alert of the incident came through a `public: false` integration:
     on-call is paged, but the public page neither shows it nor changes for it."""
+    timeline: tuple[TimelineEntry, ...] = ()
+    """The incident's updates, oldest first: the first one and the latest 19 (bounded, so
+    that an incident event always fits a NATS message)."""
 
 
 class ServiceStatus(Contract):

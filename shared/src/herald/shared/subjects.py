@@ -34,6 +34,16 @@ def alert_subject(integration: str) -> str:
     return f"alerts.{subject_token(integration)}"
 
 
+def group_subject(integration: str) -> str:
+    """Subject of the group reports (GroupReported) of `integration`'s notifications: beside its
+    alerts in the ALERTS stream, one token deeper (`alerts.*` matches the alerts alone)."""
+    return f"{alert_subject(integration)}.group"
+
+
+ALERT_EVENT_SUBJECTS = "alerts.*"
+"""The alert events alone (AlertReceived), without the group reports."""
+
+
 def incident_subject(service: str, event: str) -> str:
     """Subject of an incident-stream event, e.g. `incidents.payments-api.opened`."""
     return f"incidents.{subject_token(service)}.{subject_token(event)}"

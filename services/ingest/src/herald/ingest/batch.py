@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from herald.ingest.publisher import PublishOutcome
-from herald.shared.events import AlertReceived
+from herald.shared.events import AlertReceived, GroupReported
 
 EVENT_OVERHEAD = 512
 """Bytes of an event's fixed fields (ids, times, JSON structure), roughly."""
@@ -23,6 +23,10 @@ class Publisher(Protocol):
     """What the endpoints need of a publisher (`AlertPublisher`, or an in-memory one in tests)."""
 
     async def publish_all(self, events: Sequence[AlertReceived]) -> PublishOutcome: ...
+
+    async def publish_report(self, report: GroupReported) -> None:
+        """Store a notification's report; PublishUnavailable when it was not stored."""
+        ...
 
     async def ready(self) -> bool:
         """Readiness: events can be stored now."""

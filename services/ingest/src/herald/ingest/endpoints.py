@@ -29,7 +29,7 @@ from herald.ingest.body import BadRequest, BodyTooLarge, parse_json_object, read
 from herald.ingest.grafana import GrafanaMessage, grafana_events, is_grafana
 from herald.ingest.limits import CLIPPED_ANNOTATION, DEFAULT_LIMITS, FieldLimits
 from herald.ingest.metrics import IngestMetrics
-from herald.ingest.normalize import alert_events
+from herald.ingest.normalize import alert_events, group_report
 from herald.ingest.options import IngestOptions
 from herald.ingest.pagerduty import Action, InvalidEvent, pagerduty_alert, parse_event
 from herald.ingest.publisher import PublishOutcome, PublishUnavailable
@@ -41,6 +41,13 @@ log = logging.getLogger("herald.ingest")
 Clock = Callable[[], datetime]
 
 RETRY_AFTER_SECONDS = "5"
+
+
+def _noting(events: Iterable[AlertReceived], into: list[AlertReceived]) -> Iterator[AlertReceived]:
+    """`events`, each also appended to `into` as it goes by."""
+    for event in events:
+        into.append(event)
+        yield event
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, str]]:
@@ -182,8 +189,21 @@ class Endpoints:
             if isinstance(message, GrafanaMessage)
             else alert_events(message, integration, now, self.limits)
         )
+        listed: list[AlertReceived] = []
         try:
-            count, outcome = await self._publish(events, integration)
+            count, outcome = await self._publish(_noting(events, listed), integration)
+            if listed:
+                # After the alerts: the correlator may take what the group no longer lists as
+                # ended (silenced or inhibited alerts are never sent resolved).
+                await self.publisher.publish_report(
+                    group_report(
+                        integration,
+                        listed[0].group_key,
+                        [e.fingerprint for e in listed],
+                        message.truncated_alerts,
+                        now,
+                    )
+                )
         except PublishUnavailable as exc:
             log.error(
                 "webhook not stored, answering 503: %s", exc, extra={"integration": integration}

@@ -6,7 +6,7 @@ Pure: no I/O; the arrival time is a parameter.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from herald.ingest.alertmanager import WebhookAlert, WebhookMessage
@@ -17,7 +17,7 @@ from herald.ingest.limits import (
     FieldLimits,
     safe_fingerprint,
 )
-from herald.shared.events import AlertReceived, AlertState
+from herald.shared.events import AlertReceived, AlertState, GroupReported
 
 _FIELD_SEPARATOR = "\x1f"
 """ASCII unit separator: cannot appear in an integration id, a fingerprint or a timestamp."""
@@ -113,3 +113,25 @@ def normalize(
 ) -> list[AlertReceived]:
     """Every event of the notification (see `alert_events`)."""
     return list(alert_events(message, integration, received_at, limits))
+
+
+def group_report(
+    integration: str,
+    group_key: str,
+    fingerprints: Sequence[str],
+    truncated_alerts: int,
+    received_at: datetime,
+) -> GroupReported:
+    """The notification as a whole (which alerts its group listed), published after its alerts.
+    Its id includes the arrival time: two notifications listing the same alerts are two reports
+    (the second one may come after the group changed in between)."""
+    when = received_at.astimezone(UTC).isoformat(timespec="microseconds")
+    text = _FIELD_SEPARATOR.join(("group", integration, group_key, when))
+    return GroupReported(
+        event_id=hashlib.sha256(text.encode()).hexdigest()[:32],
+        occurred_at=received_at,
+        integration=integration,
+        group_key=group_key,
+        fingerprints=tuple(fingerprints),
+        truncated_alerts=truncated_alerts,
+    )

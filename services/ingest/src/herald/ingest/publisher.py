@@ -16,10 +16,10 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import Header, StreamInfo
 from nats.js.errors import NoStreamResponseError
 
-from herald.shared.events import AlertReceived
+from herald.shared.events import AlertReceived, GroupReported
 from herald.shared.runtime import NatsConnection
 from herald.shared.streams import ensure_streams
-from herald.shared.subjects import ALERTS_STREAM, alert_subject
+from herald.shared.subjects import ALERTS_STREAM, alert_subject, group_subject
 
 
 class PublishUnavailable(Exception):
@@ -100,10 +100,22 @@ class AlertPublisher:
         duplicates = sum(1 for r in results if r)
         return PublishOutcome(stored=len(events) - duplicates, duplicates=duplicates)
 
-    async def _publish(self, event: AlertReceived) -> bool:
+    async def publish_report(self, report: GroupReported) -> None:
+        """Publish a notification's report (after its alerts); PublishUnavailable otherwise."""
+        try:
+            await self._publish(report)
+        except Exception as exc:
+            raise PublishUnavailable(f"the group report was not stored: {_describe(exc)}") from exc
+
+    async def _publish(self, event: AlertReceived | GroupReported) -> bool:
         """Publish one event; True when JetStream reports it as a duplicate."""
+        subject = (
+            group_subject(event.integration)
+            if isinstance(event, GroupReported)
+            else alert_subject(event.integration)
+        )
         ack = await self._js.publish(
-            alert_subject(event.integration),
+            subject,
             event.model_dump_json().encode(),
             timeout=self._publish_timeout,
             stream=ALERTS_STREAM,
