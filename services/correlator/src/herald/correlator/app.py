@@ -72,22 +72,22 @@ def create_app(
     )
 
     async def on_alerts(msgs: Sequence[Msg]) -> None:
-        # Ack only after the effects are stored and published; a failure means redelivery.
-        for msg in msgs:
-            try:
-                await correlator.handle(msg.data)
-            except InvalidAlert as exc:
+        # The batch at once: one store step per service. Ack a message only after its effects
+        # are stored and published; a failure means redelivery (of that message).
+        results = await correlator.handle_batch([msg.data for msg in msgs])
+        for msg, result in zip(msgs, results, strict=True):
+            if isinstance(result, InvalidAlert):
                 log.error(
-                    "dropping a message that is not an alert event", extra={"error": str(exc)}
+                    "dropping a message that is not an alert event", extra={"error": str(result)}
                 )
                 await msg.term()
-            except Exception as exc:
+            elif isinstance(result, Exception):
                 attempt = msg.metadata.num_delivered or 1
                 delay = REDELIVERY.delay(attempt)
                 metrics.failures.inc()
                 log.warning(
                     "alert processing failed; it will be redelivered",
-                    extra={"error": repr(exc), "attempt": attempt, "retry_in_seconds": delay},
+                    extra={"error": repr(result), "attempt": attempt, "retry_in_seconds": delay},
                 )
                 await msg.nak(delay=delay)
             else:
@@ -104,7 +104,7 @@ def create_app(
         ),
         handle=on_alerts,
         batch=batch_size,
-        concurrency=batch_size,
+        concurrency=2 * batch_size,  # the next batch is fetched while one is in hand
         replicas=settings.stream_replicas,
     )
 

@@ -1,28 +1,41 @@
-"""The correlator's use case: one alert event becomes routing + a store step + a publish.
+"""The correlator's use case: a batch of alert messages becomes routing, one store step per
+service, and a publish per service.
 
 It holds no logic of its own: parsing is the contract's, routing and the state machine are
-pure modules, atomicity and the outbox are the store's. The store only records what is to be
-published (the outbox, in the same atomic step as the state); the correlator then publishes it
-through the publisher it is given and tells the store what went out.
+pure modules, atomicity and the outbox are the store's. A batch is parsed, routed (the sticky
+routes read and written in one round trip each), grouped by service; each service's events are
+folded in ONE atomic step (services in parallel, one step at a time per service in this
+process), whose store only records what is to be published (the outbox, in the same atomic
+step as the state); the correlator then publishes it through the publisher it is given and
+tells the store what went out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import ValidationError
 
-from herald.correlator.incident import group_id
+from herald.correlator.incident import (
+    absent_event,
+    group_id,
+    group_of,
+    relisted_event,
+    stale_events,
+)
 from herald.correlator.metrics import CorrelatorMetrics
-from herald.correlator.publisher import IncidentPublisher
-from herald.correlator.routing import RouteDecision, retirement, route, sticky_route
-from herald.correlator.store import CorrelatorStore
+from herald.correlator.routing import Route, RouteDecision, retirement, route, sticky_route
+from herald.correlator.store import GroupMember, Store
 from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     ALERT_STREAM_ADAPTER,
     AlertReceived,
+    AlertState,
     GroupReported,
     IncidentEvent,
 )
@@ -47,12 +60,20 @@ REDELIVERY = Backoff(base=0.25, cap=15.0)
 """How soon a message whose processing failed is redelivered (by its number of deliveries)."""
 
 
+class Publisher(Protocol):
+    async def publish(self, events: Sequence[IncidentEvent]) -> None: ...
+
+
+Result = Outcome | Exception
+"""Per message: its outcome (ack it), InvalidAlert (drop it) or another error (redeliver it)."""
+
+
 class Correlator:
     def __init__(
         self,
-        store: CorrelatorStore,
+        store: Store,
         config: HeraldConfig,
-        publisher: IncidentPublisher,
+        publisher: Publisher,
         metrics: CorrelatorMetrics,
         clock: Clock,
     ) -> None:
@@ -61,24 +82,48 @@ class Correlator:
         self.publisher = publisher
         self.metrics = metrics
         self.clock = clock
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def handle(self, body: bytes) -> Outcome:
         """Process one ALERTS message. Returns normally when it may be acked; raises
         InvalidAlert for a message to drop, anything else for one to redeliver."""
-        try:
-            event = ALERT_STREAM_ADAPTER.validate_json(body)
-        except ValidationError as exc:
-            self.metrics.alerts.labels("invalid").inc()
-            raise InvalidAlert(
-                f"not an alert event: {exc.error_count()} validation errors"
-            ) from exc
-        if isinstance(event, GroupReported):
-            return await self.reported(event)
+        (result,) = await self.handle_batch([body])
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-        decision = await self.decide(event)
-        service = decision.service
-        if service is None:
-            await self.store.record_unrouted(event)
+    async def handle_batch(self, bodies: Sequence[bytes]) -> list[Result]:
+        """Process ALERTS messages together; one result per message, in order."""
+        results: list[Result | None] = [None] * len(bodies)
+        parsed: list[tuple[int, AlertReceived]] = []
+        reports: list[tuple[int, GroupReported]] = []
+        for i, body in enumerate(bodies):
+            try:
+                event = ALERT_STREAM_ADAPTER.validate_json(body)
+            except ValidationError as exc:
+                self.metrics.alerts.labels("invalid").inc()
+                results[i] = InvalidAlert(
+                    f"not an alert event: {exc.error_count()} validation errors"
+                )
+                continue
+            if isinstance(event, GroupReported):
+                reports.append((i, event))
+            else:
+                parsed.append((i, event))
+        try:
+            groups = await self.decide_all(parsed)
+        except Exception as exc:  # Redis down: every message is redelivered
+            for i, _ in parsed:
+                results[i] = exc
+            return [r if r is not None else exc for r in results]
+
+        unrouted = groups.pop(None, [])
+        for i, event in unrouted:
+            try:
+                await self.store.record_unrouted(event)
+            except Exception as exc:
+                results[i] = exc
+                continue
             self.metrics.alerts.labels(Outcome.UNROUTED.value).inc()
             log.warning(
                 "alert matches no service",
@@ -88,12 +133,121 @@ class Correlator:
                     "integration": event.integration,
                 },
             )
-            return Outcome.UNROUTED
+            results[i] = Outcome.UNROUTED
 
-        events = await self.apply(service, event)
-        outcome = Outcome.APPLIED if events else Outcome.UNCHANGED
-        self.metrics.alerts.labels(outcome.value).inc()
-        return outcome
+        routed = {s: members for s, members in groups.items() if s is not None}
+        services = list(routed)
+        outcomes = await asyncio.gather(
+            *(self.apply_batch(s, [e for _, e in routed[s]]) for s in services),
+            return_exceptions=True,
+        )
+        for service, outcome in zip(services, outcomes, strict=True):
+            for n, (i, _) in enumerate(routed[service]):
+                if i < 0:
+                    continue  # a retirement: it succeeds or fails with its message
+                if isinstance(outcome, BaseException):
+                    if not isinstance(outcome, Exception):
+                        raise outcome
+                    results[i] = outcome
+                elif not isinstance(results[i], Exception):
+                    results[i] = results[i] or (
+                        Outcome.APPLIED if outcome[n] else Outcome.UNCHANGED
+                    )
+        # a message whose retirement (in another service) failed is redelivered too
+        for service, outcome in zip(services, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                for i, _ in routed[service]:
+                    if i < 0:
+                        results[-i - 1] = outcome
+        # Reports after the batch's alerts (which they may list), one at a time.
+        for i, report in reports:
+            try:
+                results[i] = await self.reported(report)
+            except Exception as exc:
+                results[i] = exc
+        final: list[Result] = []
+        for r in results:
+            assert r is not None
+            if isinstance(r, Outcome) and r is not Outcome.UNROUTED:
+                self.metrics.alerts.labels(r.value).inc()
+            final.append(r)
+        return final
+
+    async def decide_all(
+        self, events: Sequence[tuple[int, AlertReceived]]
+    ) -> dict[str | None, list[tuple[int, AlertReceived]]]:
+        """Route the events (sticky per alert instance) and store their routes before their
+        state steps, so a crash in between cannot leave a step without its route. An alert
+        that moved to another service is first resolved in the one it left (its retirement,
+        grouped under index -1 - i of the message i it came with). Returns the events by
+        service (None: unrouted), in message order."""
+        stored = await self.store.routes([e.fingerprint for _, e in events])
+        remembered: dict[str, Route | None] = {}
+        for (_, e), r in zip(events, stored, strict=True):
+            remembered.setdefault(e.fingerprint, r)
+        decisions: list[tuple[int, AlertReceived, str | None, RouteDecision]] = []
+        for i, event in events:
+            configured = route(event.labels, self.config)
+            decision = sticky_route(remembered[event.fingerprint], event.starts_at, configured)
+            if decision.remember is not None:
+                remembered[event.fingerprint] = decision.remember
+            decisions.append((i, event, configured, decision))
+        wanted = [(e.fingerprint, d.remember) for _, e, _, d in decisions if d.remember is not None]
+        in_force = iter(await self.store.remember_routes(wanted)) if wanted else iter(())
+        groups: dict[str | None, list[tuple[int, AlertReceived]]] = {}
+        for i, event, configured, decision in decisions:
+            if decision.retire is not None:
+                groups.setdefault(decision.retire.service, []).append(
+                    (-1 - i, retirement(event, decision.retire))
+                )
+            if decision.remember is not None:
+                stored_route = next(in_force)
+                while stored_route != decision.remember:
+                    # Another replica stored a route for this or a newer instance meanwhile:
+                    # follow it.
+                    decision = sticky_route(stored_route, event.starts_at, configured)
+                    if decision.remember is None:
+                        break
+                    (stored_route,) = await self.store.remember_routes(
+                        [(event.fingerprint, decision.remember)]
+                    )
+            groups.setdefault(decision.service, []).append((i, event))
+        return groups
+
+    async def apply_batch(
+        self, service: str, events: Sequence[AlertReceived], *, absent: bool = False
+    ) -> list[bool]:
+        """One atomic step for the service's events, then publish what it stored. Returns, per
+        event, whether it changed anything. Remembers which group listed each alert (group
+        reports compare with it). `absent`: the events are resolves of alerts no longer reported
+        (`absent_event`, `stale_events`)."""
+        lock = self._locks.setdefault(service, asyncio.Lock())
+        async with lock:
+            applied = await self.store.step(service, events, self.clock(), absent=absent)
+            listed = [
+                GroupMember(group, e.fingerprint, service, e.status is AlertState.RESOLVED)
+                for e in events
+                if (group := group_of(e))
+            ]
+            if listed:
+                await self.store.index_groups(listed)
+            # Publish even when nothing changed: a redelivery after a crash between the store
+            # step and the publish must still get the stored events out.
+            if applied.backlog:
+                await self.flush(service)
+            elif applied.events:
+                await self.publisher.publish(applied.events)
+                await self.store.published(service, applied.events)
+        if applied.events:
+            log.info(
+                "alerts applied",
+                extra={
+                    "service_id": service,
+                    "alerts": len(events),
+                    "events": [e.kind for e in applied.events],
+                },
+            )
+        return applied.applied
 
     async def reported(self, report: GroupReported) -> Outcome:
         """A whole notification. The firing alerts its group listed before and no longer lists
@@ -101,56 +255,46 @@ class Correlator:
         An incomplete report says nothing of what it does not list."""
         group = group_id(report.integration, report.group_key)
         listed, firing = set(report.fingerprints), set(report.firing)
-        now = self.clock()
+        flips: list[GroupMember] = []
         for fingerprint, (service, ended) in (await self.store.group_members(group)).items():
             if not ended and fingerprint not in listed and report.complete:
-                still = await self.store.absent(
-                    service, fingerprint, group, report.occurred_at, now
-                )
-                changed = not still
+                (stored,) = await self.store.records(service, [fingerprint])
+                gone = absent_event(stored, group, report.occurred_at)
+                if gone is not None:
+                    await self.apply_batch(service, [gone], absent=True)
+                if gone is not None or stored is None or stored.status is not AlertState.FIRING:
+                    flips.append(GroupMember(group, fingerprint, service, True))
             elif ended and fingerprint in firing:
-                changed = await self.store.relisted(service, fingerprint, report, now)
-            else:
-                continue
-            if changed:
-                await self.store.index_group(group, fingerprint, service, ended=not ended)
-            await self.flush(service)
+                (stored,) = await self.store.records(service, [fingerprint])
+                again = relisted_event(stored, report)
+                if again is not None and (await self.apply_batch(service, [again]))[0]:
+                    flips.append(GroupMember(group, fingerprint, service, False))
+        if flips:
+            await self.store.index_groups(flips)
         self.metrics.alerts.labels(Outcome.REPORTED.value).inc()
         return Outcome.REPORTED
 
-    async def decide(self, event: AlertReceived) -> RouteDecision:
-        """Route the event (sticky per alert instance) and store its route before its state
-        step, so a crash in between cannot leave the step without its route. An alert that
-        moved to another service is first resolved in the one it left."""
-        configured = route(event.labels, self.config)
-        remembered = await self.store.route(event.fingerprint)
-        decision = sticky_route(remembered, event.starts_at, configured)
-        if decision.retire is not None:
-            await self.apply(decision.retire.service, retirement(event, decision.retire))
-        while decision.remember is not None:
-            stored = await self.store.remember_route(event.fingerprint, decision.remember)
-            if stored == decision.remember:
-                break
-            # Another replica stored a route for this or a newer instance meanwhile: follow it.
-            decision = sticky_route(stored, event.starts_at, configured)
-        return decision
+    async def expire_stale(self) -> int:
+        """End the firing alerts no notification mentioned for `alerts.stale_after`, in every
+        configured service (atomic steps: replicas doing it at once change nothing twice);
+        returns how many alerts ended."""
+        ended = 0
+        for service in self.config.services:
+            stale = stale_events(
+                await self.store.firing(service), self.clock(), self.config.alerts.stale_after
+            )
+            if stale:
+                ended += sum(await self.apply_batch(service, stale, absent=True))
+        return ended
 
     async def apply(self, service: str, event: AlertReceived) -> list[IncidentEvent]:
-        events = await self.store.apply(service, event, self.clock())
-        # Flush even when nothing changed: a redelivery after a crash between the store
-        # step and the publish must still get the stored events out.
-        await self.flush(service)
-        if events:
-            log.info(
-                "alert applied",
-                extra={
-                    "service_id": service,
-                    "fingerprint": event.fingerprint,
-                    "alert_status": event.status.value,
-                    "events": [e.kind for e in events],
-                },
-            )
-        return events
+        """One event alone (see `apply_batch`)."""
+        lock = self._locks.setdefault(service, asyncio.Lock())
+        async with lock:
+            applied = await self.store.step(service, [event], self.clock())
+            if applied.backlog or applied.events:
+                await self.flush(service)
+        return applied.events
 
     async def flush(self, service: str) -> int:
         """Publish the service's pending events in order, then drop them from the outbox.
@@ -160,16 +304,6 @@ class Correlator:
             await self.publisher.publish(pending)
             await self.store.published(service, pending)
         return len(pending)
-
-    async def expire_stale(self) -> int:
-        """End the firing alerts no notification mentioned for `alerts.stale_after`, in every
-        configured service (each an atomic step: replicas doing it at once change nothing
-        twice); returns how many events that made."""
-        made = 0
-        for service in self.config.services:
-            made += len(await self.store.expire(service, self.clock()))
-            await self.flush(service)
-        return made
 
     async def recover(self) -> None:
         """Publish what a previous run stored but did not get acknowledged, for the configured

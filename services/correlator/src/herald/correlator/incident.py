@@ -36,7 +36,9 @@ alerts has impact `none` and leaves the component `operational`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -114,8 +116,8 @@ class AlertRecord(BaseModel):
     seen_at: datetime | None = None
     """When ingest last received a notification listing it (any status, duplicates included)."""
     absent_since: datetime | None = None
-    """Set when it ended because a complete notification of its group no longer listed it
-    (silenced, inhibited or expired): listed again later, it fires again whatever its
+    """Set when it ended because a complete notification of its group no longer listed it, or
+    none mentioned it for `alerts.stale_after`: listed again later, it fires again whatever its
     startsAt."""
     status: AlertState
     starts_at: datetime
@@ -130,6 +132,10 @@ class AlertRecord(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     public: bool = True
     """False when it came through an integration with `public: false`."""
+    incident: str | None = None
+    """Id of the incident it joined (it is an alert of the open incident while that is its id)."""
+    joined: int = 0
+    """Its place among that incident's alerts, in the order they joined."""
 
     @property
     def key(self) -> str:
@@ -155,26 +161,48 @@ class AlertRecord(BaseModel):
         )
 
 
-class ServiceState(BaseModel):
-    """Everything the correlator knows about one service; stored as JSON in Redis."""
+class ServiceHead(BaseModel):
+    """What one step needs of a service besides the records of the alerts it folds: the open
+    incident, its counters, the component status and the version. Small and bounded whatever
+    the size of the incident (the store keeps the alert records beside it, one per alert)."""
 
     model_config = ConfigDict(frozen=True)
 
     service: str
     version: int = 0
     """Incremented by every emitted event; each event carries the version after it."""
-    alerts: dict[str, AlertRecord] = Field(default_factory=dict)
-    """By `alert_key(fingerprint)`."""
     incident: Incident | None = None
-    members: tuple[str, ...] = ()
-    """Keys of every alert of the open incident, in the order they joined (the incident's
-    `alerts` carries at most MAX_INCIDENT_ALERTS of them)."""
+    """The open incident; its `alert_count` counts the alerts that joined it."""
+    firing: int = 0
+    """How many alerts of the open incident are firing (it resolves when none is)."""
+    public_firing: dict[str, int] = Field(default_factory=dict)
+    """Firing public alerts by severity label value ("" for none): the component status."""
+    last_end: datetime | None = None
+    """The latest endsAt of the open incident's resolved alerts (its `resolved_at`)."""
     worst_status: ComponentStatus = ComponentStatus.OPERATIONAL
     """The worst component status since the open incident opened."""
     component_status: ComponentStatus = ComponentStatus.OPERATIONAL
     recent: tuple[Incident, ...] = ()
     """Resolved incidents, newest first, at most `page.history_size`."""
     updated_at: datetime | None = None
+
+    def member(self, record: AlertRecord | None) -> bool:
+        """Whether `record` is an alert of the open incident."""
+        return (
+            record is not None and self.incident is not None and record.incident == self.incident.id
+        )
+
+
+class ServiceState(ServiceHead):
+    """A service's head with every alert record: the whole state, as the in-memory store holds
+    it and `apply` folds it (the Redis store keeps the records in a hash beside the head)."""
+
+    alerts: dict[str, AlertRecord] = Field(default_factory=dict)
+    """By `alert_key(fingerprint)`."""
+
+    @property
+    def head(self) -> ServiceHead:
+        return ServiceHead.model_validate(self.model_dump(exclude={"alerts"}))
 
 
 def epoch_ms(at: datetime) -> int:
@@ -201,9 +229,8 @@ def supersedes(event: AlertReceived, stored: AlertRecord, replay_window: timedel
       copy of an older instance (a reordered or redelivered message): ignored.
     - A resolve for a newer instance replaces a stored resolve (its firing was never seen).
     - A firing with a newer startsAt is a new instance (a re-fire).
-    - A firing of an alert that ended because its group no longer listed it fires again when
-      it was received after that, whatever its startsAt (the silence expired, the inhibition
-      lifted).
+    - A firing of an alert that ended unlisted (`absent_since`) fires again when it was
+      received after that, whatever its startsAt (the silence expired, the inhibition lifted).
     - A firing that repeats (or precedes) the startsAt of a stored resolve fires again when it
       reached ingest more than `replay_window` after the resolve did: Alertmanager timed the
       alert out and Prometheus resumed sending it. Within the window it is a late copy (an HA
@@ -251,6 +278,15 @@ def record_of(event: AlertReceived, config: HeraldConfig) -> AlertRecord:
     )
 
 
+def status_of(public_firing: Mapping[str, int], config: HeraldConfig) -> ComponentStatus:
+    """Worst status among the firing public alerts (counted by severity); operational when none."""
+    return worst(
+        status_for(severity or None, config.severity)
+        for severity, n in public_firing.items()
+        if n > 0
+    )
+
+
 def component_status_of(alerts: Iterable[AlertRecord], config: HeraldConfig) -> ComponentStatus:
     """Worst status among the firing public alerts; operational when none."""
     firing = AlertState.FIRING
@@ -271,131 +307,435 @@ def _summary(record: AlertRecord) -> AlertSummary:
     )
 
 
+def relevance(record: AlertRecord) -> tuple[bool, datetime, int]:
+    """How relevant an alert of an incident is to show: firing ones first, then the most recent
+    (by start if firing, else by end), then the first to join."""
+    firing = record.status is AlertState.FIRING
+    return (
+        firing,
+        record.starts_at if firing else (record.ends_at or record.starts_at),
+        -record.joined,
+    )
+
+
+def most_relevant(records: Iterable[AlertRecord], n: int) -> list[AlertRecord]:
+    """The `n` most relevant firing and the `n` most relevant resolved of `records` (what the
+    Redis store reads from its per-incident indexes: enough to choose an incident's shown
+    alerts after a step of `n - MAX_INCIDENT_ALERTS` alerts, exactly)."""
+    records = list(records)
+    firing = [r for r in records if r.status is AlertState.FIRING]
+    ended = [r for r in records if r.status is not AlertState.FIRING]
+    return heapq.nlargest(n, firing, key=relevance) + heapq.nlargest(n, ended, key=relevance)
+
+
 def incident_alerts(
-    members: tuple[str, ...], alerts: Mapping[str, AlertRecord]
+    incident_id: str, candidates: Iterable[AlertRecord]
 ) -> tuple[AlertSummary, ...]:
-    """The summaries an incident carries: its MAX_INCIDENT_ALERTS most relevant alerts (firing
-    ones first, then the most recent: by start if firing, else by end), in the order they
-    joined."""
-    chosen: Iterable[str] = members
+    """The summaries an incident carries: its MAX_INCIDENT_ALERTS most relevant alerts among
+    `candidates` (firing ones first, then the most recent: by start if firing, else by end), in
+    the order they joined."""
+    members = [r for r in candidates if r.incident == incident_id]
     if len(members) > MAX_INCIDENT_ALERTS:
-        records = [alerts[k] for k in members]
-        firing = AlertState.FIRING
-        relevance = [
-            (r.status is firing, r.starts_at if r.status is firing else (r.ends_at or r.starts_at))
-            for r in records
-        ]
-        best = sorted(range(len(members)), key=relevance.__getitem__, reverse=True)[
-            :MAX_INCIDENT_ALERTS
-        ]
-        chosen = [members[i] for i in sorted(best)]
-    return tuple(_summary(alerts[k]) for k in chosen)
+        members = heapq.nlargest(MAX_INCIDENT_ALERTS, members, key=relevance)
+    members.sort(key=lambda r: r.joined)
+    return tuple(_summary(r) for r in members)
 
 
-def firing_count(members: Iterable[str], alerts: Mapping[str, AlertRecord]) -> int:
-    return sum(1 for k in members if alerts[k].status is AlertState.FIRING)
-
-
-def _prune(alerts: dict[str, AlertRecord], keep: set[str], now: datetime) -> dict[str, AlertRecord]:
-    horizon = now - RESOLVED_RETENTION
-    return {
-        k: a
-        for k, a in alerts.items()
-        if a.status is AlertState.FIRING or k in keep or (a.ends_at or a.starts_at) >= horizon
-    }
-
-
-def no_longer_reported(
-    state: ServiceState,
-    fingerprint: str,
-    group: str,
-    reported_at: datetime,
-    service: str,
-    config: HeraldConfig,
-    now: datetime,
-) -> tuple[ServiceState, list[IncidentEvent]]:
-    """A complete notification of `group`, received at `reported_at`, did not list the alert:
-    if Herald holds it as firing, last listed by that group before then, it has ended
-    (Alertmanager never sends a resolve for an alert muted by a silence or an inhibition)."""
-    stored = state.alerts.get(alert_key(fingerprint))
-    if (
-        stored is None
-        or stored.status is not AlertState.FIRING
-        or stored.group != group
-        or (stored.seen_at or stored.received_at or reported_at) >= reported_at
-    ):
-        return state, []
-    ended = AlertReceived(
-        event_id=f"absent:{group}:{fingerprint}:{reported_at.isoformat()}",
-        occurred_at=reported_at,
-        received_at=reported_at,
-        integration=stored.integration,
-        fingerprint=fingerprint,
-        status=AlertState.RESOLVED,
-        labels=stored.labels,
-        annotations={"summary": stored.summary, "description": stored.description},
-        starts_at=stored.starts_at,
-        ends_at=reported_at,
+def prunable(record: AlertRecord, head: ServiceHead, now: datetime) -> bool:
+    """Whether a stored record may go: resolved more than RESOLVED_RETENTION ago (by `now`) and
+    not an alert of the open incident."""
+    return (
+        record.status is not AlertState.FIRING
+        and not head.member(record)
+        and (record.ends_at or record.starts_at) < now - RESOLVED_RETENTION
     )
-    return apply(state, ended, service, config, now, absent=True)
 
 
-def expire(
-    state: ServiceState, service: str, config: HeraldConfig, now: datetime
-) -> tuple[ServiceState, list[IncidentEvent]]:
-    """The last line (`alerts.stale_after`): a firing alert no notification mentioned for that
-    long has ended (its group was deleted, Alertmanager lost it, it was muted alone in its
-    group). Listed again later, it fires again (`absent_since`)."""
-    horizon = now - config.alerts.stale_after
-    events: list[IncidentEvent] = []
-    for record in list(state.alerts.values()):
-        last = record.seen_at or record.received_at
-        if record.status is AlertState.FIRING and last is not None and last < horizon:
-            ended = AlertReceived(
-                event_id=f"expired:{record.fingerprint}:{now.isoformat()}",
-                occurred_at=now,
-                received_at=now,
-                integration=record.integration,
-                fingerprint=record.fingerprint,
-                status=AlertState.RESOLVED,
-                labels=record.labels,
-                annotations={"summary": record.summary, "description": record.description},
-                starts_at=record.starts_at,
-                ends_at=now,
+def merge(
+    stored: AlertRecord | None, event: AlertReceived, config: HeraldConfig, absent: bool = False
+) -> tuple[AlertRecord, bool] | None:
+    """The alert's record after `event`, and whether the change can touch the incident (a new
+    instance, a resolve, or the alert becoming public); None when the event changes nothing
+    (a duplicate). The rules of `supersedes` decide which event wins. `absent`: the event is
+    the resolve of an alert no longer reported (`absent_event`, `stale_events`)."""
+    record = record_of(event, config)
+    if stored is None:
+        return record, True
+    if absent:
+        record = record.model_copy(
+            update={
+                "absent_since": event.received_at,
+                "group": stored.group,
+                "seen_at": stored.seen_at,
+            }
+        )
+    if supersedes(event, stored, config.alerts.replay_window):
+        for integration in stored.integrations:
+            record = record.through(integration, stored.public)
+        return record.model_copy(
+            update={"incident": stored.incident, "joined": stored.joined}
+        ), True
+    # The same alert event, maybe through another integration: it is one alert, public while
+    # any of its integrations is.
+    merged = stored.through(event.integration, record.public).seen(event)
+    if merged == stored:
+        return None
+    return merged, merged.public != stored.public
+
+
+def _severity(record: AlertRecord) -> str:
+    return record.severity or ""
+
+
+@dataclass
+class Step:
+    """What folding a batch of alert events into one service produced."""
+
+    head: ServiceHead
+    records: dict[str, AlertRecord]
+    """The alert records the batch changed, by key (nothing to store when empty)."""
+    events: list[IncidentEvent]
+    """The incident events to publish, in order: one per incident change kind per batch
+    (opened / updated / resolved), each followed by a ComponentStatusChanged when the status
+    moved."""
+    applied: list[bool]
+    """Per alert event of the batch: whether it changed anything."""
+
+
+class _Fold:
+    """The working state of one `fold` (local to it: the rules below are its steps)."""
+
+    def __init__(
+        self,
+        head: ServiceHead,
+        records: Mapping[str, AlertRecord],
+        ranked: Iterable[AlertRecord],
+        service: str,
+        config: HeraldConfig,
+        now: datetime,
+        absent: bool = False,
+    ) -> None:
+        self.service = service
+        self.config = config
+        self.now = now
+        self.absent = absent
+        self.version = head.version
+        self.incident = head.incident
+        self.firing = head.firing
+        self.public_firing = dict(head.public_firing)
+        self.last_end = head.last_end
+        self.worst_status = head.worst_status
+        self.status = head.component_status
+        self.recent = head.recent
+        self.updated_at = head.updated_at
+        self.records = dict(records)
+        self.ranked = {r.key: r for r in ranked}
+        self.changed: dict[str, AlertRecord] = {}
+        self.events: list[IncidentEvent] = []
+        self.pending: tuple[type[IncidentOpened] | type[IncidentUpdated], int | None] | None = None
+        self.pending_at: datetime | None = None
+        self.emitted_status = head.component_status
+        self.last_at: datetime | None = None
+
+    # -- versions, membership, counters ------------------------------------------------------
+
+    def next_id(self) -> tuple[int, str]:
+        # Never backwards, even when Redis lost recent writes (a restore, a failover): the
+        # status page's "higher version wins" and JetStream's de-duplication would drop new
+        # events that reuse old versions.
+        self.version = max(self.version + 1, epoch_ms(self.now))
+        return self.version, f"{self.service}:{self.version}"
+
+    def member(self, record: AlertRecord | None) -> bool:
+        return (
+            record is not None and self.incident is not None and record.incident == self.incident.id
+        )
+
+    def count(self, record: AlertRecord, member: bool, sign: int) -> None:
+        if record.status is not AlertState.FIRING:
+            return
+        if member:
+            self.firing += sign
+        if record.public:
+            severity = _severity(record)
+            n = self.public_firing.get(severity, 0) + sign
+            if n:
+                self.public_firing[severity] = n
+            else:
+                self.public_firing.pop(severity, None)
+
+    def put(self, record: AlertRecord) -> None:
+        self.records[record.key] = record
+        self.changed[record.key] = record
+
+    def shown(self, incident: Incident) -> tuple[AlertSummary, ...]:
+        return incident_alerts(incident.id, {**self.ranked, **self.changed}.values())
+
+    # -- emitting ---------------------------------------------------------------------------
+
+    def touch(self, at: datetime) -> None:
+        self.updated_at = at if self.updated_at is None else max(self.updated_at, at)
+        self.last_at = at
+
+    def mark(self, at: datetime) -> None:
+        """The open incident changed: one IncidentUpdated for the batch (unless it opened in it)."""
+        if self.pending is None:
+            self.pending = (IncidentUpdated, None)
+        self.pending_at = at
+
+    def status_changed(self, status: ComponentStatus, at: datetime) -> None:
+        if status != self.emitted_status:
+            v, eid = self.next_id()
+            self.events.append(
+                ComponentStatusChanged(
+                    event_id=eid,
+                    occurred_at=at,
+                    service=self.service,
+                    version=v,
+                    status=status,
+                    previous_status=self.emitted_status,
+                )
             )
-            state, more = apply(state, ended, service, config, now, absent=True)
-            events.extend(more)
-    return state, events
+            self.emitted_status = status
+
+    def flush(self, status: ComponentStatus) -> None:
+        """Emit the pending IncidentOpened/IncidentUpdated of the open incident, then the
+        component status it goes with."""
+        if self.pending is not None and self.incident is not None and self.pending_at is not None:
+            kind, version = self.pending
+            v, eid = (
+                (version, f"{self.service}:{version}") if version is not None else self.next_id()
+            )
+            incident = self.incident.model_copy(update={"alerts": self.shown(self.incident)})
+            self.incident = incident
+            self.events.append(
+                kind(
+                    event_id=eid,
+                    occurred_at=self.pending_at,
+                    service=self.service,
+                    version=v,
+                    incident=incident,
+                )
+            )
+            self.status_changed(status, self.pending_at)
+        self.pending = None
+
+    # -- the rules, one per lifecycle case (docs/alert-lifecycle.md) --------------------------
+
+    def open_incident(self, record: AlertRecord, status: ComponentStatus, at: datetime) -> None:
+        """A firing alert while no incident is open: an incident opens (the on-call is paged)."""
+        v, _ = self.next_id()
+        self.incident = Incident(
+            id=f"{self.service}-{v}",
+            service=self.service,
+            title=clip(record.summary or record.alertname, MAX_TITLE),
+            body=clip(record.description, MAX_BODY),
+            status=IncidentStatus.INVESTIGATING,
+            impact=impact_for(status),
+            component_status=status,
+            started_at=record.starts_at,
+            updated_at=at,
+            alert_count=0,
+            public=record.public,
+        )
+        self.firing = 0
+        self.last_end = None
+        self.worst_status = status
+        self.pending = (IncidentOpened, v)
+        self.pending_at = at
+
+    def join_incident(
+        self, record: AlertRecord, stored: AlertRecord | None, at: datetime
+    ) -> AlertRecord:
+        """A firing alert joins the open incident (or fires again in it)."""
+        incident = self.incident
+        assert incident is not None
+        if self.member(stored):
+            assert stored is not None
+            joined = record.model_copy(update={"incident": incident.id, "joined": stored.joined})
+            count = incident.alert_count
+        else:
+            joined = record.model_copy(
+                update={"incident": incident.id, "joined": incident.alert_count}
+            )
+            count = incident.alert_count + 1
+        self.count(joined, True, +1)
+        self.put(joined)
+        status = status_of(self.public_firing, self.config)
+        update: dict[str, object] = {
+            "alert_count": count,
+            "impact": worst_impact(incident.impact, impact_for(status)),
+            "component_status": status,
+            "started_at": min(incident.started_at, record.starts_at),
+            "updated_at": max(incident.updated_at, at),
+        }
+        if record.public and not incident.public:
+            # The first public alert of an internal incident: the public page must show its
+            # words, never the internal alert's.
+            update |= {
+                "title": clip(record.summary or record.alertname, MAX_TITLE),
+                "body": clip(record.description, MAX_BODY),
+                "public": True,
+            }
+        self.incident = incident.model_copy(update=update)
+        self.mark(at)
+        return joined
+
+    def recover_partially(self, record: AlertRecord, status: ComponentStatus, at: datetime) -> None:
+        """An alert of the open incident resolves while others still fire ("2 of 5 resolved")."""
+        incident = self.incident
+        assert incident is not None
+        self.incident = timeline.told(
+            incident.model_copy(
+                update={"component_status": status, "updated_at": max(incident.updated_at, at)}
+            ),
+            at,
+            timeline.recovered(
+                record.alertname,
+                incident.alert_count - self.firing,
+                incident.alert_count,
+                absent=self.absent,
+            ),
+            component=status,
+            previous=self.status,
+        )
+        self.mark(at)
+
+    def resolve_incident(self, record: AlertRecord, at: datetime) -> None:
+        """The last firing alert of the open incident resolves: the incident resolves at the
+        latest endsAt of its alerts, with the worst component status it had."""
+        incident = self.incident
+        assert incident is not None
+        if self.pending is not None and self.pending[0] is IncidentOpened:
+            self.flush(incident.component_status)  # it opened in this batch: page for it
+        self.pending = None
+        v, eid = self.next_id()
+        resolved = incident.model_copy(
+            update={
+                "status": IncidentStatus.RESOLVED,
+                "component_status": self.worst_status,
+                "resolved_at": self.last_end or at,
+                "updated_at": max(incident.updated_at, at),
+            }
+        )
+        resolved = timeline.told(
+            resolved.model_copy(update={"alerts": self.shown(resolved)}),
+            at,
+            timeline.closed(record.alertname, incident.alert_count, absent=self.absent),
+            component=status_of(self.public_firing, self.config),
+            previous=self.status,
+        )
+        self.events.append(
+            IncidentResolved(
+                event_id=eid, occurred_at=at, service=self.service, version=v, incident=resolved
+            )
+        )
+        self.recent = (resolved, *self.recent)[: self.config.page.history_size]
+        self.incident = None
+
+    def fold(self, event: AlertReceived) -> bool:
+        """Fold one alert event; whether it changed anything."""
+        key = alert_key(event.fingerprint)
+        stored = self.records.get(key)
+        merged = merge(stored, event, self.config, self.absent)
+        if merged is None:
+            return False
+        record, relevant = merged
+        if not relevant:  # another integration of a known alert: remembered, nothing to show
+            self.put(record)
+            return True
+        at = event.occurred_at
+        was_member = self.member(stored)
+        if stored is not None:
+            self.count(stored, was_member, -1)
+        if record.status is AlertState.FIRING:
+            opening = self.incident is None
+            if opening:
+                self.open_incident(record, status_of(self.public_firing, self.config), at)
+                # the opening alert counts once it joined
+            record = self.join_incident(record, stored if was_member else None, at)
+            status = status_of(self.public_firing, self.config)
+            self.worst_status = worst((self.worst_status, status))
+            assert self.incident is not None
+            self.incident = timeline.told(
+                self.incident,
+                at,
+                timeline.opened(record.alertname)
+                if opening
+                else timeline.joined(record.alertname, self.firing, self.incident.alert_count),
+                component=status,
+                previous=self.status,
+            )
+            self.touch(at)
+        elif was_member:
+            self.put(record)
+            if record.ends_at is not None:
+                self.last_end = (
+                    record.ends_at if self.last_end is None else max(self.last_end, record.ends_at)
+                )
+            status = status_of(self.public_firing, self.config)
+            self.worst_status = worst((self.worst_status, status))
+            self.touch(at)
+            if self.firing == 0:
+                self.resolve_incident(record, at)
+            else:
+                self.recover_partially(record, status, at)
+        else:  # a resolve of an alert outside the open incident (or before its firing)
+            self.put(record)
+            status = status_of(self.public_firing, self.config)
+            if status != self.status:
+                self.touch(at)
+        self.status = status
+        if self.incident is None:
+            self.worst_status = ComponentStatus.OPERATIONAL
+            self.firing = 0
+            self.last_end = None
+        return True
+
+    def step(self) -> Step:
+        self.flush(self.status)
+        if self.last_at is not None:
+            self.status_changed(self.status, self.last_at)
+        head = ServiceHead(
+            service=self.service,
+            version=self.version,
+            incident=self.incident,
+            firing=self.firing,
+            public_firing=self.public_firing,
+            last_end=self.last_end,
+            worst_status=self.worst_status,
+            component_status=self.status,
+            recent=self.recent,
+            updated_at=self.updated_at,
+        )
+        return Step(head=head, records=self.changed, events=self.events, applied=[])
 
 
-def listed_again(
-    state: ServiceState,
-    fingerprint: str,
-    report: GroupReported,
+def fold(
+    head: ServiceHead,
+    records: Mapping[str, AlertRecord],
+    ranked: Iterable[AlertRecord],
+    events: Sequence[AlertReceived],
     service: str,
     config: HeraldConfig,
     now: datetime,
-) -> tuple[ServiceState, list[IncidentEvent]]:
-    """A notification of `report` listed the alert firing, with the startsAt Herald holds as
-    resolved (its own alert event is a JetStream duplicate of the first firing): it fires again
-    when it had ended unlisted (`absent_since`) before the report, or when the report came more
-    than `alerts.replay_window` after its resolve (the same rules as `supersedes`)."""
-    stored = state.alerts.get(alert_key(fingerprint))
-    if stored is None or stored.status is not AlertState.RESOLVED:
-        return state, []
-    again = AlertReceived(
-        event_id=f"listed:{report.event_id}:{fingerprint}",
-        occurred_at=stored.starts_at,
-        received_at=report.occurred_at,
-        integration=report.integration,
-        fingerprint=fingerprint,
-        status=AlertState.FIRING,
-        labels=stored.labels,
-        annotations={"summary": stored.summary, "description": stored.description},
-        starts_at=stored.starts_at,
-        group_key=report.group_key,
-    )
-    return apply(state, again, service, config, now)
+    absent: bool = False,
+) -> Step:
+    """Fold a batch of alert events of one service, in order, into its head and the records of
+    their alerts (`records`: what is stored for the batch's fingerprints). `ranked` holds the
+    open incident's most relevant alerts before the batch (`most_relevant(members,
+    MAX_INCIDENT_ALERTS + len(events))`, or more): the incident's shown alerts are chosen among
+    them and the batch's, which is exact. The cost is the batch's, whatever the incident's size.
+
+    One batch emits at most one IncidentOpened/IncidentUpdated per incident (coalesced: its
+    snapshot is the incident after the batch), an IncidentResolved when it resolved, and a
+    ComponentStatusChanged after each when the status moved; a batch of one event emits exactly
+    what folding that event alone does."""
+    run = _Fold(head, records, ranked, service, config, now, absent)
+    applied = [run.fold(event) for event in events]
+    step = run.step()
+    step.applied = applied
+    return step
 
 
 def apply(
@@ -407,195 +747,141 @@ def apply(
     *,
     absent: bool = False,
 ) -> tuple[ServiceState, list[IncidentEvent]]:
-    """Fold one alert event into a service's state; returns the new state and the events to
-    publish, in order. Returns `state` itself and no events when the event changes nothing.
-    `absent`: the event is `no_longer_reported`'s resolve."""
+    """Fold one alert event into a service's whole state (the in-memory store's step); returns
+    the new state and the events to publish, in order. Returns `state` itself and no events when
+    the event changes nothing."""
     key = alert_key(event.fingerprint)
-    stored = state.alerts.get(key)
-    record = record_of(event, config)
-    if absent and stored is not None:
-        record = record.model_copy(
-            update={
-                "absent_since": event.received_at,
-                "group": stored.group,
-                "seen_at": stored.seen_at,
-            }
-        )
-    if stored is not None:
-        if supersedes(event, stored, config.alerts.replay_window):
-            for integration in stored.integrations:
-                record = record.through(integration, stored.public)
-        else:
-            # The same alert event, maybe through another integration: it is one alert, public
-            # while any of its integrations is.
-            record = stored.through(event.integration, record.public).seen(event)
-            if record == stored:
-                return state, []
-            if record.public == stored.public:
-                return state.model_copy(update={"alerts": {**state.alerts, key: record}}), []
-    alerts = {**state.alerts, key: record}
-    status = component_status_of(alerts.values(), config)
-    at = event.occurred_at
-    version = state.version
-    incident = state.incident
-    members = state.members
-    worst_status = worst((state.worst_status, status))
-    recent = state.recent
-    events: list[IncidentEvent] = []
-
-    def next_id() -> tuple[int, str]:
-        # Never backwards, even when Redis lost recent writes (a restore, a failover): the
-        # status page's "higher version wins" and JetStream's de-duplication would drop new
-        # events that reuse old versions.
-        nonlocal version
-        version = max(version + 1, epoch_ms(now))
-        return version, f"{service}:{version}"
-
-    if record.status is AlertState.FIRING:
-        if key not in members:
-            members = (*members, key)
-        if incident is None:
-            v, eid = next_id()
-            worst_status = status
-            incident = Incident(
-                id=f"{service}-{v}",
-                service=service,
-                title=clip(record.summary or record.alertname, MAX_TITLE),
-                body=clip(record.description, MAX_BODY),
-                status=IncidentStatus.INVESTIGATING,
-                impact=impact_for(status),
-                component_status=status,
-                started_at=record.starts_at,
-                updated_at=at,
-                alerts=incident_alerts(members, alerts),
-                alert_count=len(members),
-                public=record.public,
-            )
-            incident = timeline.told(
-                incident,
-                at,
-                timeline.opened(record.alertname),
-                component=status,
-                previous=state.component_status,
-            )
-            events.append(
-                IncidentOpened(
-                    event_id=eid, occurred_at=at, service=service, version=v, incident=incident
-                )
-            )
-        else:
-            v, eid = next_id()
-            if record.public and not incident.public:
-                # The first public alert of an internal incident: the public page must show its
-                # words, never the internal alert's.
-                incident = incident.model_copy(
-                    update={
-                        "title": clip(record.summary or record.alertname, MAX_TITLE),
-                        "body": clip(record.description, MAX_BODY),
-                        "public": True,
-                    }
-                )
-            incident = incident.model_copy(
-                update={
-                    "alerts": incident_alerts(members, alerts),
-                    "alert_count": len(members),
-                    "impact": worst_impact(incident.impact, impact_for(status)),
-                    "component_status": status,
-                    "started_at": min(incident.started_at, record.starts_at),
-                    "updated_at": max(incident.updated_at, at),
-                }
-            )
-            incident = timeline.told(
-                incident,
-                at,
-                timeline.joined(record.alertname, firing_count(members, alerts), len(members)),
-                component=status,
-                previous=state.component_status,
-            )
-            events.append(
-                IncidentUpdated(
-                    event_id=eid, occurred_at=at, service=service, version=v, incident=incident
-                )
-            )
-    elif incident is not None and key in members:
-        v, eid = next_id()
-        update: dict[str, object] = {
-            "alerts": incident_alerts(members, alerts),
-            "alert_count": len(members),
-            "updated_at": max(incident.updated_at, at),
-        }
-        firing = firing_count(members, alerts)
-        if not firing:
-            ends = (alerts[k].ends_at for k in members)
-            update |= {
-                "status": IncidentStatus.RESOLVED,
-                "component_status": worst_status,
-                "resolved_at": max((e for e in ends if e is not None), default=at),
-            }
-            incident = timeline.told(
-                incident.model_copy(update=update),
-                at,
-                timeline.closed(record.alertname, len(members), absent=absent),
-                component=status,
-                previous=state.component_status,
-            )
-            events.append(
-                IncidentResolved(
-                    event_id=eid, occurred_at=at, service=service, version=v, incident=incident
-                )
-            )
-            recent = (incident, *recent)[: config.page.history_size]
-            incident = None
-        else:
-            incident = timeline.told(
-                incident.model_copy(update={**update, "component_status": status}),
-                at,
-                timeline.recovered(
-                    record.alertname, len(members) - firing, len(members), absent=absent
-                ),
-                component=status,
-                previous=state.component_status,
-            )
-            events.append(
-                IncidentUpdated(
-                    event_id=eid, occurred_at=at, service=service, version=v, incident=incident
-                )
-            )
-
-    if status != state.component_status:
-        v, eid = next_id()
-        events.append(
-            ComponentStatusChanged(
-                event_id=eid,
-                occurred_at=at,
-                service=service,
-                version=v,
-                status=status,
-                previous_status=state.component_status,
-            )
-        )
-
-    if incident is None:
-        members = ()
-        worst_status = ComponentStatus.OPERATIONAL
-    updated_at = state.updated_at
-    if events:
-        updated_at = at if updated_at is None else max(updated_at, at)
-    new_state = ServiceState(
-        service=service,
-        version=version,
-        alerts=_prune(alerts, {key, *members}, now),
-        incident=incident,
-        members=members,
-        worst_status=worst_status,
-        component_status=status,
-        recent=recent,
-        updated_at=updated_at,
+    records = {key: state.alerts[key]} if key in state.alerts else {}
+    members = (r for r in state.alerts.values() if state.member(r))
+    step = fold(
+        state,
+        records,
+        most_relevant(members, MAX_INCIDENT_ALERTS + 1),
+        [event],
+        service,
+        config,
+        now,
+        absent,
     )
-    return new_state, events
+    if not step.records:
+        return state, []
+    alerts = {**state.alerts, **step.records}
+    kept = {k: r for k, r in alerts.items() if k == key or not prunable(r, step.head, now)}
+    return ServiceState(**dict(step.head), alerts=kept), step.events
 
 
-def projection(state: ServiceState) -> ServiceStatus:
+def _ended(record: AlertRecord, at: datetime, kind: str) -> AlertReceived:
+    """The resolve of `record` at `at`, for an alert no notification reports any more."""
+    return AlertReceived(
+        event_id=f"{kind}:{record.fingerprint}:{at.isoformat()}",
+        occurred_at=at,
+        received_at=at,
+        integration=record.integration,
+        fingerprint=record.fingerprint,
+        status=AlertState.RESOLVED,
+        labels=record.labels,
+        annotations={"summary": record.summary, "description": record.description},
+        starts_at=record.starts_at,
+        ends_at=at,
+    )
+
+
+def absent_event(
+    stored: AlertRecord | None, group: str, reported_at: datetime
+) -> AlertReceived | None:
+    """A complete notification of `group`, received at `reported_at`, did not list the alert: if
+    Herald holds it as firing, last listed by that group before then, it has ended (Alertmanager
+    never sends a resolve for an alert muted by a silence or an inhibition). Its resolve, to
+    fold with `absent=True`; None when nothing ended."""
+    if (
+        stored is None
+        or stored.status is not AlertState.FIRING
+        or stored.group != group
+        or (stored.seen_at or stored.received_at or reported_at) >= reported_at
+    ):
+        return None
+    return _ended(stored, reported_at, "absent")
+
+
+def relisted_event(stored: AlertRecord | None, report: GroupReported) -> AlertReceived | None:
+    """`report` lists the alert firing while Herald holds it as resolved: its firing again, with
+    the startsAt it had (its own alert event may be a JetStream duplicate of the first one).
+    Folded, `supersedes` decides: after an absence it fires again, after a resolve once
+    `alerts.replay_window` passed."""
+    if stored is None or stored.status is not AlertState.RESOLVED:
+        return None
+    return AlertReceived(
+        event_id=f"listed:{report.event_id}:{stored.fingerprint}",
+        occurred_at=stored.starts_at,
+        received_at=report.occurred_at,
+        integration=report.integration,
+        fingerprint=stored.fingerprint,
+        status=AlertState.FIRING,
+        labels=stored.labels,
+        annotations={"summary": stored.summary, "description": stored.description},
+        starts_at=stored.starts_at,
+        group_key=report.group_key,
+    )
+
+
+def stale_events(
+    records: Iterable[AlertRecord], now: datetime, stale_after: timedelta
+) -> list[AlertReceived]:
+    """The last line (`alerts.stale_after`): the resolves, to fold with `absent=True`, of the
+    firing alerts no notification mentioned for that long (their group was deleted,
+    Alertmanager lost them, they were muted alone in their group)."""
+    horizon = now - stale_after
+    out = []
+    for record in records:
+        last = record.seen_at or record.received_at
+        if record.status is AlertState.FIRING and last is not None and last < horizon:
+            out.append(_ended(record, now, "expired"))
+    return out
+
+
+def no_longer_reported(
+    state: ServiceState,
+    fingerprint: str,
+    group: str,
+    reported_at: datetime,
+    service: str,
+    config: HeraldConfig,
+    now: datetime,
+) -> tuple[ServiceState, list[IncidentEvent]]:
+    """`absent_event` folded into a whole state."""
+    ended = absent_event(state.alerts.get(alert_key(fingerprint)), group, reported_at)
+    if ended is None:
+        return state, []
+    return apply(state, ended, service, config, now, absent=True)
+
+
+def listed_again(
+    state: ServiceState,
+    fingerprint: str,
+    report: GroupReported,
+    service: str,
+    config: HeraldConfig,
+    now: datetime,
+) -> tuple[ServiceState, list[IncidentEvent]]:
+    """`relisted_event` folded into a whole state."""
+    again = relisted_event(state.alerts.get(alert_key(fingerprint)), report)
+    if again is None:
+        return state, []
+    return apply(state, again, service, config, now)
+
+
+def expire(
+    state: ServiceState, service: str, config: HeraldConfig, now: datetime
+) -> tuple[ServiceState, list[IncidentEvent]]:
+    """`stale_events` folded into a whole state."""
+    events: list[IncidentEvent] = []
+    for ended in stale_events(state.alerts.values(), now, config.alerts.stale_after):
+        state, more = apply(state, ended, service, config, now, absent=True)
+        events.extend(more)
+    return state, events
+
+
+def projection(state: ServiceHead) -> ServiceStatus:
     """The public view of a service (also kept in Redis for the status page to start from)."""
     return ServiceStatus(
         service=state.service,

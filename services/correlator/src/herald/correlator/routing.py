@@ -15,7 +15,7 @@ from datetime import datetime
 
 from herald.shared.config import HeraldConfig
 from herald.shared.events import AlertReceived, AlertState
-from herald.shared.matchers import matches_all
+from herald.shared.matchers import Matcher, matches_all
 
 
 def route(labels: Mapping[str, str], config: HeraldConfig) -> str | None:
@@ -24,10 +24,25 @@ def route(labels: Mapping[str, str], config: HeraldConfig) -> str | None:
     A service without `matchers` matches `service="<id>"`.
     """
     plain = dict(labels)
-    for service_id in config.services:
-        if matches_all(config.service_matchers(service_id), plain):
+    for service_id, matchers in _table(config):
+        if matches_all(matchers, plain):
             return service_id
     return None
+
+
+_TABLES: dict[int, tuple[HeraldConfig, tuple[tuple[str, tuple[Matcher, ...]], ...]]] = {}
+
+
+def _table(config: HeraldConfig) -> tuple[tuple[str, tuple[Matcher, ...]], ...]:
+    """The services with their parsed matchers, in config order (parsed once per config: a
+    storm routes thousands of alerts per second over hundreds of services)."""
+    cached = _TABLES.get(id(config))
+    if cached is None or cached[0] is not config:
+        table = tuple((s, config.service_matchers(s)) for s in config.services)
+        if len(_TABLES) > 16:
+            _TABLES.clear()
+        _TABLES[id(config)] = cached = (config, table)
+    return cached[1]
 
 
 @dataclass(frozen=True)

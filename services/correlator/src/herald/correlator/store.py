@@ -1,10 +1,17 @@
-"""Redis storage of the correlator: per-service state, public status and outbox.
+"""The correlator's storage: the `Store` protocol its use case needs, and its Redis
+implementation (the in-memory one, for unit tests, is herald.correlator.memory).
 
-Keys of one service share the hash tag `{service}` (herald.shared.keys), so the atomic
-step below works on Redis Cluster too:
-- `herald:{svc}:state`  the ServiceState (JSON);
-- `herald:{svc}:status` the public ServiceStatus projection (JSON), read by the status page;
-- `herald:{svc}:outbox` incident events (JSON) stored but not yet acknowledged by JetStream.
+Keys of one service share the hash tag `{service}` (herald.shared.keys), so the atomic step
+below works on Redis Cluster too:
+- `herald:{svc}:head`    the ServiceHead (JSON): open incident, counters, status, version;
+- `herald:{svc}:rev`     the head's revision (the step's compare-and-set token);
+- `herald:{svc}:alerts`  a hash, one AlertRecord (JSON) per fingerprint;
+- `herald:{svc}:firing`  sorted set of the open incident's firing alerts (score startsAt, µs);
+- `herald:{svc}:ended`   sorted set of its resolved alerts (score endsAt, µs): with `firing`,
+  the incident's most relevant alerts by rank (it shows at most 50);
+- `herald:{svc}:expiry`  sorted set of resolved alerts by end, pruned past RESOLVED_RETENTION;
+- `herald:{svc}:status`  the public ServiceStatus projection (JSON), read by the status page;
+- `herald:{svc}:outbox`  incident events (JSON) stored but not yet acknowledged by JetStream.
 
 Outside the services, `herald:{_routes}:<fingerprint>` (a hash: service,
 starts_at) remembers where each alert went (routing.sticky_route). It is written before the
@@ -12,45 +19,48 @@ alert's state step, expires RESOLVED_RETENTION after the alert's last event, and
 moves to a newer alert instance (a Lua script), so two replicas cannot send one alert
 instance to two services.
 
-One alert is one atomic step: WATCH state, GET, pure `apply`, MULTI SET state, SET status,
-RPUSH outbox, EXEC (retried on WatchError). Publishing happens after, from the outbox, and an
-event leaves the outbox only once JetStream has acknowledged it; a crash in between means the
-next flush republishes it with the same Nats-Msg-Id, which JetStream de-duplicates.
+A batch of alert events of one service is one atomic step whose cost is the batch's, not the
+incident's: one Lua read (the head, the batch's records, the incident's most relevant alerts
+and a few expired ones), the pure `incident.fold`, one Lua write that checks the revision it
+read and sets the head, the changed records, the indexes, the status and appends the outbox
+(on a conflict the step reads and folds again). Publishing happens after, from the outbox, and
+an event leaves the outbox only once JetStream has acknowledged it; a crash in between means
+the next flush republishes it with the same Nats-Msg-Id, which JetStream de-duplicates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple, Protocol, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from herald.correlator.incident import (
+    MAX_INCIDENT_ALERTS,
     RESOLVED_RETENTION,
+    AlertRecord,
+    ServiceHead,
     ServiceState,
     alert_key,
-    apply,
-    expire,
-    group_of,
+    fold,
     initial_state,
-    listed_again,
-    no_longer_reported,
     projection,
+    prunable,
 )
 from herald.correlator.routing import Route
 from herald.shared.config import HeraldConfig
-from herald.shared.events import (
-    INCIDENT_EVENT_ADAPTER,
-    AlertReceived,
-    AlertState,
-    GroupReported,
-    IncidentEvent,
-)
+from herald.shared.events import INCIDENT_EVENT_ADAPTER, AlertReceived, AlertState, IncidentEvent
 from herald.shared.keys import UNROUTED, service_key, status_key
 
 UNROUTED_LIMIT = 500
 """How many unrouted fingerprints are kept (the oldest are dropped)."""
+
+RECORD_CACHE = 50_000
+"""Parsed alert records kept by their stored bytes (then the cache starts over)."""
+
+PRUNE_BATCH = 64
+"""Expired alert records looked at (and pruned) per step at most."""
 
 # Pop the head of the list while it equals the published items, in order. An item that
 # is not at the head any more was already removed by a concurrent flush.
@@ -78,15 +88,61 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {ARGV[1], ARGV[2]}
 """
 
+# One step's read: the head and its revision, the outbox's length, the open incident's ARGV[1]
+# most relevant firing and resolved alerts, at most ARGV[3] alerts resolved before ARGV[2],
+# and the records of the batch's alerts (ARGV[4...]) and of all those.
+_READ_STEP = """
+local n = tonumber(ARGV[1])
+local firing = redis.call('ZREVRANGE', KEYS[3], 0, n - 1)
+local ended = redis.call('ZREVRANGE', KEYS[4], 0, n - 1)
+local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local want = {}
+for i = 4, #ARGV do want[#want + 1] = ARGV[i] end
+for _, k in ipairs(firing) do want[#want + 1] = k end
+for _, k in ipairs(ended) do want[#want + 1] = k end
+for _, k in ipairs(stale) do want[#want + 1] = k end
+local values = {}
+if #want > 0 then values = redis.call('HMGET', KEYS[2], unpack(want)) end
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[7]), redis.call('LLEN', KEYS[6]),
+        firing, ended, stale, values}
+"""
+
+# One step's write, if the revision is still the one read (else -1): the head, the status, the
+# revision, the changed records and indexes, the outbox. Returns the outbox's length after.
+_WRITE_STEP = """
+local rev = redis.call('GET', KEYS[7]) or ''
+if rev ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[8], ARGV[3])
+redis.call('SET', KEYS[7], ARGV[4])
+if ARGV[5] == '1' then redis.call('DEL', KEYS[3], KEYS[4]) end
+local i = 15
+local function take(count)
+  local out = {}
+  for j = 1, count do out[j] = ARGV[i]; i = i + 1 end
+  return out
+end
+local hset = take(2 * tonumber(ARGV[6]))
+if #hset > 0 then redis.call('HSET', KEYS[2], unpack(hset)) end
+local hdel = take(tonumber(ARGV[7]))
+if #hdel > 0 then redis.call('HDEL', KEYS[2], unpack(hdel)) end
+local sets = {KEYS[3], KEYS[4], KEYS[5]}
+for s = 1, 3 do
+  local add = take(2 * tonumber(ARGV[6 + 2 * s]))
+  if #add > 0 then redis.call('ZADD', sets[s], unpack(add)) end
+  local rem = take(tonumber(ARGV[7 + 2 * s]))
+  if #rem > 0 then redis.call('ZREM', sets[s], unpack(rem)) end
+end
+local out = take(tonumber(ARGV[14]))
+if #out > 0 then return redis.call('RPUSH', KEYS[6], unpack(out)) end
+return redis.call('LLEN', KEYS[6])
+"""
+
 GROUPS = "_groups"
 """Pseudo-service (hash tag) of the aggregation groups' members: `herald:{_groups}:<group id>`
-(a hash fingerprint -> service), what a group report is compared with."""
+(a hash fingerprint -> service, with `_ENDED` appended once it no longer fires)."""
 
 _ENDED = "\x1fended"
-"""Suffix of a group member that is not firing (resolved, or no longer listed)."""
-
-Fold = Callable[[ServiceState], tuple[ServiceState, list[IncidentEvent]]]
-"""A pure change of one service's state (incident.apply and the like)."""
 
 ROUTES = "_routes"
 """Pseudo-service (hash tag) of the alerts' remembered routes."""
@@ -105,16 +161,34 @@ def _micros(at: datetime) -> int:
     return (aware - _EPOCH) // _MICROSECOND
 
 
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def state_key(service: str) -> str:
-    return service_key(service, "state")
+def head_key(service: str) -> str:
+    return service_key(service, "head")
 
 
 def outbox_key(service: str) -> str:
     return service_key(service, "outbox")
+
+
+def step_keys(service: str) -> list[str]:
+    """The keys of one service's step, in the order the Lua scripts take them."""
+    return [
+        head_key(service),
+        service_key(service, "alerts"),
+        service_key(service, "firing"),
+        service_key(service, "ended"),
+        service_key(service, "expiry"),
+        outbox_key(service),
+        service_key(service, "rev"),
+        status_key(service),
+    ]
 
 
 def unrouted_key() -> str:
@@ -129,6 +203,68 @@ def route_key(fingerprint: str) -> str:
     return service_key(ROUTES, alert_key(fingerprint))
 
 
+class Applied(NamedTuple):
+    """What one atomic step of a service stored."""
+
+    events: list[IncidentEvent]
+    """The incident events it appended to the outbox, in order."""
+    applied: list[bool]
+    """Per alert event: whether it changed anything."""
+    backlog: bool
+    """The outbox holds events stored before these (publish `pending()`, not only `events`)."""
+
+
+class GroupMember(NamedTuple):
+    """An alert as its aggregation group last listed it (for group reports)."""
+
+    group: str
+    fingerprint: str
+    service: str
+    ended: bool
+
+
+class Store(Protocol):
+    """The correlator's state: per-service heads and alert records, the outbox of incident
+    events to publish, the alerts' remembered routes and the unrouted alerts. A step only
+    records what is to be published; the correlator publishes it."""
+
+    async def routes(self, fingerprints: Sequence[str]) -> list[Route | None]: ...
+
+    async def remember_routes(self, routes: Sequence[tuple[str, Route]]) -> list[Route]: ...
+
+    async def step(
+        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
+    ) -> Applied: ...
+
+    async def records(self, service: str, fingerprints: Sequence[str]) -> list[AlertRecord | None]:
+        """The stored records of some of the service's alerts (None: unknown)."""
+        ...
+
+    async def firing(self, service: str) -> list[AlertRecord]:
+        """The records of the service's firing alerts."""
+        ...
+
+    async def index_groups(self, members: Sequence[GroupMember]) -> None:
+        """Remember which group listed which alert, where it lives, and whether it ended."""
+        ...
+
+    async def group_members(self, group: str) -> dict[str, tuple[str, bool]]:
+        """fingerprint -> (service, ended) of the alerts `group` listed."""
+        ...
+
+    async def load(self, service: str, now: datetime) -> ServiceState: ...
+
+    async def pending(self, service: str) -> list[IncidentEvent]: ...
+
+    async def published(self, service: str, events: list[IncidentEvent]) -> None: ...
+
+    async def outbox_services(self) -> list[str]: ...
+
+    async def record_unrouted(self, event: AlertReceived) -> None: ...
+
+    async def unrouted(self, limit: int = 100) -> list[AlertReceived]: ...
+
+
 class CorrelatorStore:
     """The correlator's state in Redis (a client with `decode_responses=False`)."""
 
@@ -137,27 +273,60 @@ class CorrelatorStore:
         self.config = config
         self._pop_published = redis.register_script(_POP_PUBLISHED)
         self._remember_route = redis.register_script(_REMEMBER_ROUTE)
+        self._read_step = redis.register_script(_READ_STEP)
+        self._write_step = redis.register_script(_WRITE_STEP)
+        self._records: dict[bytes, AlertRecord] = {}
+
+    def _record(self, raw: bytes) -> AlertRecord:
+        """The record stored as `raw`: a step reads the incident's most relevant alerts every
+        time, mostly unchanged, so parsed records are kept (they are immutable)."""
+        record = self._records.get(raw)
+        if record is None:
+            if len(self._records) >= RECORD_CACHE:
+                self._records.clear()
+            record = self._records[raw] = AlertRecord.model_validate_json(raw)
+        return record
 
     async def route(self, fingerprint: str) -> Route | None:
         """The remembered route of an alert, if any."""
-        service, starts_at = await self.redis.hmget(
-            route_key(fingerprint), ["service", "starts_at"]
-        )
-        if service is None or starts_at is None:
-            return None
-        return Route(_text(service), _EPOCH + int(starts_at) * _MICROSECOND)
+        return (await self.routes([fingerprint]))[0]
+
+    async def routes(self, fingerprints: Sequence[str]) -> list[Route | None]:
+        """The remembered routes of alerts (one round trip)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for fingerprint in fingerprints:
+                pipe.hmget(route_key(fingerprint), ["service", "starts_at"])
+            rows = await pipe.execute()
+        return [
+            None
+            if service is None or starts_at is None
+            else Route(_text(service), _EPOCH + int(starts_at) * _MICROSECOND)
+            for service, starts_at in rows
+        ]
 
     async def remember_route(self, fingerprint: str, route: Route) -> Route:
         """Store `route` for the alert unless a route for the same or a newer instance is
         stored; return the route in force (`route` or that other one)."""
+        return (await self.remember_routes([(fingerprint, route)]))[0]
+
+    async def remember_routes(self, routes: Sequence[tuple[str, Route]]) -> list[Route]:
+        """`remember_route` for several alerts, in order (one round trip)."""
         ttl_ms = int(ROUTE_TTL / timedelta(milliseconds=1))
-        service, starts_at = await self._remember_route(
-            keys=[route_key(fingerprint)],
-            args=[route.service, _micros(route.starts_at), ttl_ms],
-        )
-        if _text(service) == route.service and int(starts_at) == _micros(route.starts_at):
-            return route
-        return Route(_text(service), _EPOCH + int(starts_at) * _MICROSECOND)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for fingerprint, route in routes:
+                await self._remember_route(
+                    keys=[route_key(fingerprint)],
+                    args=[route.service, _micros(route.starts_at), ttl_ms],
+                    client=pipe,
+                )
+            rows = await pipe.execute()
+        out = []
+        for (_, route), (service, starts_at) in zip(routes, rows, strict=True):
+            if _text(service) == route.service and int(starts_at) == _micros(route.starts_at):
+                out.append(route)
+            else:
+                out.append(Route(_text(service), _EPOCH + int(starts_at) * _MICROSECOND))
+        return out
 
     async def outbox_services(self) -> list[str]:
         """Services with pending events in their outbox (configured or not any more)."""
@@ -169,106 +338,102 @@ class CorrelatorStore:
         return sorted(set(services))
 
     async def load(self, service: str, now: datetime) -> ServiceState:
-        raw = await self.redis.get(state_key(service))
+        """The whole state of a service (every record: for tests and tools, never a step)."""
+        raw = await self.redis.get(head_key(service))
         if raw is None:
             return initial_state(service, now)
-        return ServiceState.model_validate_json(raw)
+        head = ServiceHead.model_validate_json(raw)
+        records = await self.redis.hgetall(service_key(service, "alerts"))
+        alerts = {_text(k): AlertRecord.model_validate_json(v) for k, v in records.items()}
+        return ServiceState(**dict(head), alerts=alerts)
 
     async def apply(self, service: str, event: AlertReceived, now: datetime) -> list[IncidentEvent]:
-        """Fold `event` into the service's state atomically; return the events it produced
-        (also appended to the outbox). An event that changes nothing writes nothing. The alert's
-        group (the notification's groupKey) remembers it, firing or ended, for group reports."""
-        state, events = await self.step(
-            service, now, lambda state: apply(state, event, service, self.config, now)
-        )
-        if group := group_of(event):
-            record = state.alerts.get(alert_key(event.fingerprint))
-            fires = record is not None and record.status is AlertState.FIRING
-            await self.index_group(group, event.fingerprint, service, ended=not fires)
-        return events
+        """Fold one event into the service's state atomically; return the events it produced
+        (also appended to the outbox)."""
+        return (await self.step(service, [event], now)).events
 
-    async def absent(
-        self, service: str, fingerprint: str, group: str, reported_at: datetime, now: datetime
-    ) -> bool:
-        """Apply `no_longer_reported` for one alert atomically (events to the outbox); True
-        while the alert still fires afterwards (it was listed later than `reported_at`)."""
-        state, _ = await self.step(
-            service,
-            now,
-            lambda state: no_longer_reported(
-                state, fingerprint, group, reported_at, service, self.config, now
-            ),
-        )
-        record = state.alerts.get(alert_key(fingerprint))
-        return record is not None and record.status is AlertState.FIRING
+    async def records(self, service: str, fingerprints: Sequence[str]) -> list[AlertRecord | None]:
+        if not fingerprints:
+            return []
+        raw = await self.redis.hmget(service_key(service, "alerts"), list(fingerprints))
+        return [None if r is None else self._record(_bytes(r)) for r in raw]
 
-    async def step(
-        self, service: str, now: datetime, fold: Fold
-    ) -> tuple[ServiceState, list[IncidentEvent]]:
-        """One atomic step on the service's state: WATCH, read, `fold`, MULTI write state,
-        status and outbox, EXEC (again on a conflict). Returns the state after it and the events
-        it produced; writes nothing when `fold` changed nothing."""
-        skey = state_key(service)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    await pipe.watch(skey)
-                    raw = await pipe.get(skey)
-                    state = (
-                        initial_state(service, now)
-                        if raw is None
-                        else ServiceState.model_validate_json(raw)
-                    )
-                    new_state, events = fold(state)
-                    if new_state == state:
-                        return state, []  # leaving the block resets the pipeline (UNWATCH)
-                    pipe.multi()  # type: ignore[no-untyped-call]
-                    pipe.set(skey, new_state.model_dump_json())
-                    pipe.set(status_key(service), projection(new_state).model_dump_json())
-                    if events:
-                        pipe.rpush(outbox_key(service), *(e.model_dump_json() for e in events))
-                    await pipe.execute()
-                    return new_state, events
-                except WatchError:
-                    continue
+    async def firing(self, service: str) -> list[AlertRecord]:
+        found = await self.redis.zrange(service_key(service, "firing"), 0, -1)
+        keys = [_text(cast("bytes", k)) for k in found]
+        return [r for r in await self.records(service, keys) if r is not None]
 
-    async def expire(self, service: str, now: datetime) -> list[IncidentEvent]:
-        """Apply `expire` (alerts.stale_after) to the service atomically."""
-        _, events = await self.step(
-            service, now, lambda state: expire(state, service, self.config, now)
-        )
-        return events
-
-    async def relisted(
-        self, service: str, fingerprint: str, report: GroupReported, now: datetime
-    ) -> bool:
-        """Apply `listed_again` for one alert atomically; True when the alert fires afterwards."""
-        state, _ = await self.step(
-            service,
-            now,
-            lambda state: listed_again(state, fingerprint, report, service, self.config, now),
-        )
-        record = state.alerts.get(alert_key(fingerprint))
-        return record is not None and record.status is AlertState.FIRING
-
-    async def index_group(
-        self, group: str, fingerprint: str, service: str, *, ended: bool = False
-    ) -> None:
-        """Remember that `group` listed the alert, which lives in `service` (and has `ended`)."""
-        key = group_index_key(group)
+    async def index_groups(self, members: Sequence[GroupMember]) -> None:
+        ttl_ms = int(ROUTE_TTL / timedelta(milliseconds=1))
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, fingerprint, f"{service}{_ENDED if ended else ''}")
-            pipe.pexpire(key, int(ROUTE_TTL / timedelta(milliseconds=1)))
+            for m in members:
+                key = group_index_key(m.group)
+                pipe.hset(key, m.fingerprint, f"{m.service}{_ENDED if m.ended else ''}")
+                pipe.pexpire(key, ttl_ms)
             await pipe.execute()
 
     async def group_members(self, group: str) -> dict[str, tuple[str, bool]]:
-        """fingerprint -> (service, ended) of the alerts `group` listed."""
         raw = await self.redis.hgetall(group_index_key(group))
         members: dict[str, tuple[str, bool]] = {}
         for fp, value in raw.items():
             text = _text(value)
             members[_text(fp)] = (text.removesuffix(_ENDED), text.endswith(_ENDED))
         return members
+
+    async def step(
+        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
+    ) -> Applied:
+        """Fold a batch of the service's alert events into its state in one atomic step; the
+        events it produced are appended to the outbox. A batch that changes nothing writes
+        nothing."""
+        keys = step_keys(service)
+        batch = list(dict.fromkeys(alert_key(e.fingerprint) for e in events))
+        horizon = _micros(now - RESOLVED_RETENTION)
+        while True:
+            raw_head, rev, backlog, firing, ended, stale, values = await self._read_step(
+                keys=keys, args=[MAX_INCIDENT_ALERTS + len(events), horizon, PRUNE_BATCH, *batch]
+            )
+            names = batch + [_text(k) for k in (*firing, *ended, *stale)]
+            known = {
+                k: self._record(v) for k, v in zip(names, values, strict=True) if v is not None
+            }
+            head: ServiceHead = (
+                initial_state(service, now)
+                if raw_head is None
+                else ServiceHead.model_validate_json(raw_head)
+            )
+            ranked = names[len(batch) : len(names) - len(stale)]
+            step = fold(
+                head,
+                {k: known[k] for k in batch if k in known},
+                [known[k] for k in ranked if k in known],
+                events,
+                service,
+                self.config,
+                now,
+                absent,
+            )
+            if not step.records:
+                return Applied([], step.applied, int(backlog) > 0)
+            expired = [known[k] for k in names[len(names) - len(stale) :] if k in known]
+            revision = "" if rev is None else _text(rev)
+            counts, data = _index_args(head, step.head, step.records, expired, now)
+            written = await self._write_step(
+                keys=keys,
+                args=[
+                    revision,
+                    step.head.model_dump_json(),
+                    projection(step.head).model_dump_json(),
+                    str(int(revision or 0) + 1),
+                    *counts,
+                    len(step.events),
+                    *data,
+                    *(e.model_dump_json() for e in step.events),
+                ],
+            )
+            if int(written) < 0:
+                continue  # another replica stepped this service meanwhile: fold again
+            return Applied(step.events, step.applied, int(written) > len(step.events))
 
     async def pending(self, service: str) -> list[IncidentEvent]:
         raw = await self.redis.lrange(outbox_key(service), 0, -1)
@@ -299,3 +464,71 @@ class CorrelatorStore:
         events = [AlertReceived.model_validate_json(item) for item in raw]
         events.sort(key=lambda e: e.received_at, reverse=True)
         return events
+
+
+def _index_args(
+    before: ServiceHead,
+    after: ServiceHead,
+    records: dict[str, AlertRecord],
+    expired: list[AlertRecord],
+    now: datetime,
+) -> tuple[list[str | int], list[str | int]]:
+    """_WRITE_STEP's ARGV[5] to ARGV[13], and their data: the changed records, what they change
+    in the indexes, and the expired records to prune."""
+    open_id = after.incident.id if after.incident is not None else None
+    reset = (before.incident.id if before.incident is not None else None) != open_id
+    hset: list[str | int] = []
+    hdel: list[str] = []
+    fadd: list[str | int] = []
+    frem: list[str] = []
+    eadd: list[str | int] = []
+    erem: list[str] = []
+    xadd: list[str | int] = []
+    xrem: list[str] = []
+    for key, record in records.items():
+        hset += [key, record.model_dump_json()]
+        firing = record.status is AlertState.FIRING
+        ended = _micros(record.ends_at or record.starts_at)
+        if open_id is not None and record.incident == open_id:
+            if firing:
+                fadd += [_micros(record.starts_at), key]
+                erem.append(key)
+            else:
+                eadd += [ended, key]
+                frem.append(key)
+        elif not reset:
+            frem.append(key)
+            erem.append(key)
+        if firing:
+            xrem.append(key)
+        else:
+            xadd += [ended, key]
+    for record in expired:
+        if record.key in records:
+            continue
+        if record.status is AlertState.FIRING:
+            xrem.append(record.key)  # a stale entry: it fired again since
+        elif prunable(record, after, now):
+            hdel.append(record.key)
+            xrem.append(record.key)
+    counts: list[str | int] = [
+        "1" if reset else "0",
+        len(hset) // 2,
+        len(hdel),
+        len(fadd) // 2,
+        len(frem),
+        len(eadd) // 2,
+        len(erem),
+        len(xadd) // 2,
+        len(xrem),
+    ]
+    return counts, [
+        *hset,
+        *hdel,
+        *fadd,
+        *frem,
+        *eadd,
+        *erem,
+        *xadd,
+        *xrem,
+    ]

@@ -1,0 +1,113 @@
+"""The correlator's store in memory: a real implementation of `Store` (no Redis), so the use
+case runs in unit tests. One event loop, no awaits inside a step: every step is atomic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from herald.correlator.incident import (
+    MAX_INCIDENT_ALERTS,
+    AlertRecord,
+    ServiceState,
+    alert_key,
+    fold,
+    initial_state,
+    most_relevant,
+    prunable,
+)
+from herald.correlator.routing import Route
+from herald.correlator.store import UNROUTED_LIMIT, Applied, GroupMember
+from herald.shared.config import HeraldConfig
+from herald.shared.events import AlertReceived, AlertState, IncidentEvent
+
+
+class MemoryStore:
+    """Every service's whole state, outbox, routes and unrouted alerts, in dictionaries."""
+
+    def __init__(self, config: HeraldConfig) -> None:
+        self.config = config
+        self.states: dict[str, ServiceState] = {}
+        self.outboxes: dict[str, list[IncidentEvent]] = {}
+        self.remembered: dict[str, Route] = {}
+        self.unrouted_events: dict[str, AlertReceived] = {}
+        self.groups: dict[str, dict[str, tuple[str, bool]]] = {}
+
+    async def routes(self, fingerprints: Sequence[str]) -> list[Route | None]:
+        return [self.remembered.get(fp) for fp in fingerprints]
+
+    async def remember_routes(self, routes: Sequence[tuple[str, Route]]) -> list[Route]:
+        out = []
+        for fingerprint, route in routes:
+            stored = self.remembered.get(fingerprint)
+            if stored is None or stored.starts_at < route.starts_at:
+                self.remembered[fingerprint] = stored = route
+            out.append(stored)
+        return out
+
+    async def records(self, service: str, fingerprints: Sequence[str]) -> list[AlertRecord | None]:
+        alerts = self.states[service].alerts if service in self.states else {}
+        return [alerts.get(alert_key(fp)) for fp in fingerprints]
+
+    async def firing(self, service: str) -> list[AlertRecord]:
+        alerts = self.states[service].alerts if service in self.states else {}
+        return [r for r in alerts.values() if r.status is AlertState.FIRING]
+
+    async def index_groups(self, members: Sequence[GroupMember]) -> None:
+        for m in members:
+            self.groups.setdefault(m.group, {})[m.fingerprint] = (m.service, m.ended)
+
+    async def group_members(self, group: str) -> dict[str, tuple[str, bool]]:
+        return dict(self.groups.get(group, {}))
+
+    async def step(
+        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
+    ) -> Applied:
+        state = self.states.get(service) or initial_state(service, now)
+        outbox = self.outboxes.setdefault(service, [])
+        keys = {alert_key(e.fingerprint) for e in events}
+        members = (r for r in state.alerts.values() if state.member(r))
+        step = fold(
+            state,
+            {k: state.alerts[k] for k in keys if k in state.alerts},
+            most_relevant(members, MAX_INCIDENT_ALERTS + len(events)),
+            events,
+            service,
+            self.config,
+            now,
+            absent,
+        )
+        if not step.records:
+            return Applied([], step.applied, bool(outbox))
+        backlog = bool(outbox)
+        alerts = {**state.alerts, **step.records}
+        alerts = {k: r for k, r in alerts.items() if k in keys or not prunable(r, step.head, now)}
+        self.states[service] = ServiceState(**dict(step.head), alerts=alerts)
+        outbox.extend(step.events)
+        return Applied(list(step.events), step.applied, backlog)
+
+    async def load(self, service: str, now: datetime) -> ServiceState:
+        return self.states.get(service) or initial_state(service, now)
+
+    async def pending(self, service: str) -> list[IncidentEvent]:
+        return list(self.outboxes.get(service, []))
+
+    async def published(self, service: str, events: list[IncidentEvent]) -> None:
+        outbox = self.outboxes.get(service, [])
+        n = 0
+        while n < len(events) and outbox and outbox[0] == events[n]:
+            outbox.pop(0)
+            n += 1
+
+    async def outbox_services(self) -> list[str]:
+        return sorted(s for s, box in self.outboxes.items() if box)
+
+    async def record_unrouted(self, event: AlertReceived) -> None:
+        self.unrouted_events[event.fingerprint] = event
+        if len(self.unrouted_events) > UNROUTED_LIMIT:
+            keep = await self.unrouted(UNROUTED_LIMIT)
+            self.unrouted_events = {e.fingerprint: e for e in keep}
+
+    async def unrouted(self, limit: int = 100) -> list[AlertReceived]:
+        events = sorted(self.unrouted_events.values(), key=lambda e: e.received_at, reverse=True)
+        return events[:limit]
