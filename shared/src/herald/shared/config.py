@@ -555,6 +555,58 @@ class Notifier(Strict):
     `HERALD_API_TOKEN`, else that route answers 503."""
 
 
+class Smtp(Strict):
+    """`subscribers.smtp:`: the mail server subscriber mail goes through."""
+
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False
+    """Upgrade the connection with STARTTLS before sending (port 587)."""
+    tls: bool = False
+    """Connect with TLS from the start (port 465)."""
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+
+class Subscribers(Strict):
+    """`subscribers:`: people and systems told about public incidents (docs/subscribers.md).
+    Sign-up is the status page's, sending the notifier's, the list lives in Redis."""
+
+    enabled: bool = False
+    secret: SecretRef | None = None
+    """The HMAC key of confirmation and unsubscribe links and of webhook signatures; unset:
+    `HERALD_SUBSCRIBERS_SECRET`; neither: sign-up answers 503 and nothing is sent."""
+    public_url: str = ""
+    """Where readers reach the status page (the base of links in messages); empty: `page.url`."""
+    sender: str = ""
+    """The From: of subscriber mail, e.g. `Acme Status <status@example.com>`."""
+    smtp: Smtp = Field(default_factory=Smtp)
+    email: bool = True
+    """Offer sign-up by email address (double opt-in)."""
+    webhooks: bool = True
+    """Offer sign-up by webhook URL (verified with a challenge)."""
+    private_webhooks: bool = False
+    """Allow webhook URLs on loopback, private or link-local addresses (off: the notifier never
+    posts into its own network for a stranger)."""
+    confirm_within: Duration = timedelta(hours=24)
+    """How long a confirmation link stays valid."""
+    coalesce: Duration = timedelta(minutes=5)
+    """At most one message per subscriber per incident this often; the resolve always goes."""
+    signups_per_ip: int = Field(default=10, ge=1, le=10_000)
+    """Sign-ups accepted from one client address per hour (more: 429)."""
+    signups_per_address: int = Field(default=3, ge=1, le=100)
+    """Confirmation messages sent to one address per day (more are silently dropped: the
+    answer stays the same, so nobody learns whether an address is known)."""
+
+    @field_validator("confirm_within", "coalesce")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return v
+
+
 class HeraldConfig(Strict):
     """The root of herald.yaml."""
 
@@ -571,6 +623,7 @@ class HeraldConfig(Strict):
     escalation_policies: dict[Id, EscalationPolicy] = Field(default_factory=dict)
     escalation: EscalationSelection = Field(default_factory=EscalationSelection)
     notifier: Notifier = Field(default_factory=Notifier)
+    subscribers: Subscribers = Field(default_factory=Subscribers)
 
     def reference_problems(self) -> list[tuple[tuple[str, ...], str]]:
         """Names that point at nothing: (location, message) pairs; empty when all resolve."""
@@ -749,4 +802,7 @@ def resolve_secrets_check(config: HeraldConfig, environ: dict[str, str] | None =
         elif isinstance(ch, AppriseChannel):
             for n, ref in enumerate(ch.urls):
                 check(f"channels.{cid}.urls.{n}", ref)
+    check("subscribers.secret", config.subscribers.secret)
+    check("subscribers.smtp.username", config.subscribers.smtp.username)
+    check("subscribers.smtp.password", config.subscribers.smtp.password)
     return problems
