@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import jinja2
 from redis.exceptions import RedisError
@@ -165,15 +166,15 @@ def subscribe_routes(
             request.headers.get("host", ""),
         ):
             return page(request, "cross_origin", 403)
-        if len(await request.body()) > MAX_BODY:
-            return page(request, "invalid", 413, error="too large")
-        fields = await request.form()
+        fields = await _form(request)
+        if fields is None:
+            return page(request, "form", 400, error="not a form")
         try:
             signup = parse_signup(
                 desk.config,
-                _text(fields.get("email")),
-                _text(fields.get("webhook")),
-                [c for c in fields.getlist("component") if isinstance(c, str)],
+                _first(fields, "email"),
+                _first(fields, "webhook"),
+                fields.get("component", []),
             )
         except SignupError as exc:
             return page(request, "form", 400, error=str(exc))
@@ -203,9 +204,9 @@ def subscribe_routes(
             request.headers.get("host", ""),
         ):
             return page(request, "cross_origin", 403)
-        fields = await request.form()
+        fields = await _form(request)
         try:
-            sub = await desk.confirm(_text(fields.get("token")) or "")
+            sub = await desk.confirm(_first(fields or {}, "token") or "")
         except Unavailable:
             return page(request, "unavailable", 503)
         if sub is None:
@@ -225,7 +226,7 @@ def subscribe_routes(
             return page(request, "off", 404)
         token = request.query_params.get("token")
         if token is None:
-            token = _text((await request.form()).get("token")) or ""
+            token = _first(await _form(request) or {}, "token") or ""
         try:
             done = await desk.unsubscribe(token)
         except Unavailable:
@@ -328,5 +329,20 @@ def subscribe_routes(
     ]
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+async def _form(request: Request) -> dict[str, list[str]] | None:
+    """An urlencoded form body (what these forms send), bounded; None when it is not one."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return None
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return None
+    try:
+        return parse_qs(raw.decode("utf-8"), max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _first(fields: dict[str, list[str]], name: str) -> str | None:
+    values = fields.get(name)
+    return values[0] if values else None

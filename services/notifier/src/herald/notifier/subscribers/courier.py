@@ -60,6 +60,9 @@ MAX_ATTEMPTS = 12
 
 CONCURRENT_SENDS = 8
 
+VERIFIED = "subscription"
+"""The topic of the Told reported when a webhook subscriber answered its challenge."""
+
 
 @dataclass(frozen=True)
 class Told:
@@ -180,6 +183,8 @@ class Courier:
             )
         )
         log.info("webhook subscriber %s verified", sid)
+        if self.on_told is not None:
+            self.on_told(Told(sid, "webhook", VERIFIED, 0, "sent"))
 
     # -- incident events ----------------------------------------------------------------
 
@@ -220,6 +225,7 @@ class Courier:
         if pending is None or pending.version <= pending.told_version:
             await self.digests.drop(topic)
             return
+        await self.digests.telling(topic, self.clock())
         event = INCIDENT_EVENT_ADAPTER.validate_json(pending.event)
         audience = [s for s in await self.subscribers.all() if s.follows(event.service)]
         if isinstance(event, ComponentStatusChanged):

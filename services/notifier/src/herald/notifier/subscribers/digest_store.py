@@ -109,6 +109,11 @@ class DigestStore:
             told_version=int(fields.get("told_version", "-1")),
         )
 
+    async def telling(self, topic: str, now: datetime) -> None:
+        """Subscribers are being told now: a change arriving while they are waits the interval
+        from now (the message going out is the one of this interval)."""
+        await self.redis.hset(digest_key(topic), "told_at", _epoch(now))
+
     async def done(self, topic: str, version: int, now: datetime, interval: timedelta) -> None:
         """Subscribers were told `version`: a newer one that came meanwhile is due after the
         interval (at once when final)."""
