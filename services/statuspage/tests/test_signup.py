@@ -54,3 +54,8 @@ def test_same_origin() -> None:
     assert same_origin(None, "same-origin", "https", "status.example.com")
     assert not same_origin(None, "cross-site", "https", "status.example.com")
     assert same_origin(None, None, "https", "status.example.com")
+    # Referrer-Policy no-referrer: Chromium sends Origin null from the page itself.
+    assert same_origin("null", "same-origin", "https", "status.example.com")
+    assert not same_origin(
+        "https://status.example.com", "cross-site", "https", "status.example.com"
+    )

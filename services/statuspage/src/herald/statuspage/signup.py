@@ -83,13 +83,14 @@ def parse_signup(
 
 
 def same_origin(origin: str | None, fetch_site: str | None, scheme: str, host: str) -> bool:
-    """Whether a form POST comes from the page itself (CSRF): its Origin is ours, or, without
-    one, the browser's Sec-Fetch-Site says same-origin or a direct navigation. A client sending
-    neither (curl, a script) is not a browser riding on someone's visit: allowed."""
-    if origin is not None and origin != "null":
-        return origin.lower() == f"{scheme}://{host}".lower()
-    if origin == "null":
-        return False
+    """Whether a form POST comes from the page itself (CSRF). Sec-Fetch-Site first (browsers
+    send it whatever the referrer policy): same-origin, or `none` (typed in, a bookmark).
+    Else the Origin, which must be ours; the page's `Referrer-Policy: no-referrer` makes a
+    browser send `Origin: null` even from the page itself, so `null` alone proves nothing and
+    is refused. A client sending neither (curl, a script) is not a browser riding on someone's
+    visit: allowed."""
     if fetch_site is not None:
         return fetch_site in ("same-origin", "none")
-    return True
+    if origin is None:
+        return True
+    return origin.lower() == f"{scheme}://{host}".lower()

@@ -135,6 +135,7 @@ def subscribe_routes(
         ]
 
     def page(request: Request, state: str, status: int = 200, **extra: Any) -> Response:
+        extra = {"error": None, "token": None, **extra}
         body = templates.get_template("subscribe.html").render(
             **chrome(request),
             state=state,
