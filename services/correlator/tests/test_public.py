@@ -90,7 +90,8 @@ def kinds(events: Sequence[IncidentEvent]) -> list[str]:
 def test_an_incident_kept_open_by_internal_alerts_is_resolved_on_the_public_page() -> None:
     config = cfg()
     state, _ = run(config, ev("pub"), ev("int", integration="internal"))
-    assert state.incident is not None and state.incident.public
+    assert state.incident is not None
+    assert state.incident.public
     state, events = run(config, ev("pub", "resolved"), state=state)
     # still open (and paged) internally: no IncidentResolved for the notifier
     assert kinds(events) == ["incident.updated", "component.status_changed"]
@@ -125,12 +126,15 @@ def test_a_public_alert_firing_again_reopens_the_public_incident() -> None:
 def test_the_public_filter_decides_which_alerts_may_be_public() -> None:
     config = cfg("public: {matchers: ['customer_facing=\"true\"'], severities: [critical]}\n")
     state, _ = run(config, ev("a"))
-    assert state.incident is not None and not state.incident.public  # paged, not shown
+    assert state.incident is not None
+    assert not state.incident.public
     assert state.component_status is ComponentStatus.OPERATIONAL
     state, _ = run(config, ev("b", severity="warning", customer_facing="true"), state=state)
-    assert state.incident is not None and not state.incident.public
+    assert state.incident is not None
+    assert not state.incident.public
     state, _ = run(config, ev("c", customer_facing="true"), state=state)
-    assert state.incident is not None and state.incident.public
+    assert state.incident is not None
+    assert state.incident.public
     assert state.incident.title == "Summary of c"
     assert state.component_status is ComponentStatus.MAJOR_OUTAGE
 
@@ -143,7 +147,8 @@ def test_publish_after_pages_at_once_and_shows_the_alert_only_once_it_fired_that
     now = T0 + timedelta(seconds=30)
     state, events = run(config, ev("a"), now=now)
     assert kinds(events) == ["incident.opened"]  # the on-call is paged at once
-    assert state.incident is not None and not state.incident.public
+    assert state.incident is not None
+    assert not state.incident.public
     assert state.component_status is ComponentStatus.OPERATIONAL
     assert state.due_at == T0 + timedelta(minutes=2)
     # not due yet: nothing
@@ -153,7 +158,8 @@ def test_publish_after_pages_at_once_and_shows_the_alert_only_once_it_fired_that
     # due: the page shows it
     state, events = tick(config, state, T0 + timedelta(minutes=2))
     assert kinds(events) == ["incident.updated", "component.status_changed"]
-    assert state.incident is not None and state.incident.public
+    assert state.incident is not None
+    assert state.incident.public
     assert state.component_status is ComponentStatus.MAJOR_OUTAGE
     assert state.due_at is None
 
@@ -198,7 +204,8 @@ def test_a_refire_during_the_recovery_hold_stays_the_same_incident() -> None:
     first = state.incident.id
     state, events = run(config, ev("a", starts_at=end + timedelta(minutes=1)), state=state, now=end)
     assert kinds(events) == ["incident.updated", "component.status_changed"]
-    assert state.incident is not None and state.incident.id == first
+    assert state.incident is not None
+    assert state.incident.id == first
     assert state.incident.public_status is IncidentStatus.INVESTIGATING
     assert state.incident.status is IncidentStatus.INVESTIGATING
 
@@ -210,7 +217,8 @@ def test_firing_again_within_the_reopen_window_reopens_the_incident() -> None:
     config = cfg()  # default reopen_window: 10 min
     state, events = run(config, ev("a"), ev("a", "resolved"))
     first = events[-2].incident if isinstance(events[-2], IncidentResolved) else events[-1].incident
-    assert state.incident is None and state.recent[0].id == first.id
+    assert state.incident is None
+    assert state.recent[0].id == first.id
     again = T0 + timedelta(minutes=5 + 9)
     state, events = run(config, ev("a", starts_at=again), state=state)
     assert kinds(events) == ["incident.updated", "component.status_changed"]
@@ -256,11 +264,13 @@ def test_a_template_cannot_reach_outside_its_sandbox() -> None:
 def test_the_default_body_speaks_for_all_its_alerts() -> None:
     config = cfg()
     state, _ = run(config, ev("a"))
-    assert state.incident is not None and state.incident.body == "Description of a"
+    assert state.incident is not None
+    assert state.incident.body == "Description of a"
     state, _ = run(config, ev("b"), ev("int", integration="internal"), state=state)
     body = state.incident.body if state.incident else ""
     assert body.startswith("Description of a")
-    assert "Summary of a" in body and "Summary of b" in body
+    assert "Summary of a" in body
+    assert "Summary of b" in body
     assert "Summary of int" not in body  # customers never read an internal alert's words
 
 
