@@ -230,6 +230,14 @@ def test_firing_again_within_the_reopen_window_reopens_the_incident() -> None:
     assert all(i.id != first.id for i in state.recent)
 
 
+def test_another_alert_within_the_reopen_window_opens_a_new_incident() -> None:
+    config = cfg()
+    state, _ = run(config, ev("a"), ev("a", "resolved"))
+    state, events = run(config, ev("b", starts_at=T0 + timedelta(minutes=6)), state=state)
+    assert kinds(events)[0] == "incident.opened"
+    assert events[0].incident.title == "Summary of b"
+
+
 def test_firing_after_the_reopen_window_opens_a_new_incident() -> None:
     config = cfg()
     state, _ = run(config, ev("a"), ev("a", "resolved"))

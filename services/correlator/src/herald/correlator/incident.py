@@ -713,14 +713,20 @@ class _Fold:
         self.recent = (resolved, *self.recent)[: self.config.page.history_size]
         self.incident = None
 
-    def reopen_incident(self, record: AlertRecord, at: datetime) -> bool:
-        """A firing alert while no incident is open, within `reopen_window` (by event time) of
-        the last incident resolving: that incident opens again (same id, a "reopened" entry;
-        the on-call, told it resolved, is not paged again). Whether it did."""
+    def reopen_incident(
+        self, record: AlertRecord, stored: AlertRecord | None, at: datetime
+    ) -> bool:
+        """An alert of the last incident fires again while no incident is open, within
+        `reopen_window` (by event time) of that incident resolving: it opens again (same id, a
+        "reopened" entry; the on-call, told it resolved, is not paged again). Whether it did.
+        Another alert of the service opens a new incident: it may be another problem, and its
+        words, not the old incident's, must be the title."""
         window = self.config.reopen_window(self.service)
-        if not window or not self.recent:
+        if not window or not self.recent or stored is None:
             return False
         last = self.recent[0]
+        if stored.incident != last.id:
+            return False
         if last.resolved_at is None or at - last.resolved_at > window:
             return False
         public = last.public and self.visible(record)
@@ -836,7 +842,7 @@ class _Fold:
             self.count(stored, was_member, -1)
         if record.status is AlertState.FIRING:
             opening = self.incident is None
-            reopened = opening and self.reopen_incident(record, at)
+            reopened = opening and self.reopen_incident(record, stored, at)
             if opening and not reopened:
                 self.open_incident(record, status_of(self.public_firing, self.config), at)
                 # the opening alert counts once it joined
