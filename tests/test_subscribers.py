@@ -295,6 +295,46 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
         ]
         assert hook.body["page"]["status_indicator"] == "none"
 
+        # Resolved for the public while internal alerts keep it open (public_status): told at
+        # once, as resolved, without the internal update.
+        await run.publish(
+            IncidentOpened(
+                event_id="p2-1",
+                occurred_at=T0,
+                service="payments-api",
+                version=6,
+                incident=incident("inc-2"),
+            )
+        )
+        mail, _ = await run.smtp.next()
+        assert "Investigating" in mail["Subject"]
+        await run.receiver.next("/sub")
+        internal = TimelineEntry(
+            at=T1, status=IncidentStatus.IDENTIFIED, body="db-7 internal", public=False
+        )
+        base = incident("inc-2")
+        await run.publish(
+            IncidentUpdated(
+                event_id="p2-2",
+                occurred_at=T1,
+                service="payments-api",
+                version=7,
+                incident=base.model_copy(
+                    update={
+                        "timeline": (*base.timeline, internal),
+                        "public_status": IncidentStatus.RESOLVED,
+                        "public_resolved_at": T1,
+                    }
+                ),
+            )
+        )
+        mail, _ = await run.smtp.next()
+        assert mail["Subject"] == "[Acme Status] Resolved: Card payments failing"
+        assert "db-7" not in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        hook = await run.receiver.next("/sub")
+        assert hook.body["incident"]["status"] == "resolved"
+        assert "db-7" not in hook.raw.decode()
+
         # A component alice does not follow: only the webhook (every component) hears of it.
         await run.publish(
             IncidentOpened(

@@ -98,3 +98,18 @@ def test_links_are_signed_and_confirmations_expire() -> None:
     sig = signature("s", b"{}", now)
     assert verify_signature("s", b"{}", sig)
     assert not verify_signature("s", b"{ }", sig)
+
+
+def test_subscribers_see_the_public_view_and_an_internal_update_changes_nothing_they_see() -> None:
+    from herald.notifier.subscribers.public import is_resolved, public_view, told_digest
+    from herald.shared.events import IncidentStatus, TimelineEntry
+
+    first = TimelineEntry(at=T0, status=IncidentStatus.INVESTIGATING, body="Card payments fail")
+    inc = incident().model_copy(update={"timeline": (first,)})
+    hidden = TimelineEntry(at=T0, status=IncidentStatus.IDENTIFIED, body="db-7", public=False)
+    more = inc.model_copy(update={"timeline": (first, hidden)})
+    assert told_digest(public_view(more)) == told_digest(public_view(inc))
+    assert public_view(more).timeline == (first,)
+    closed = more.model_copy(update={"public_status": IncidentStatus.RESOLVED})
+    assert is_resolved(public_view(closed))
+    assert told_digest(public_view(closed)) != told_digest(public_view(inc))

@@ -26,6 +26,7 @@ from herald.notifier.subscribers.coalesce import component_topic, due_at, incide
 from herald.notifier.subscribers.digest_store import DigestStore, Pending
 from herald.notifier.subscribers.hook import Hooks
 from herald.notifier.subscribers.mailer import MailSender
+from herald.notifier.subscribers.public import is_resolved, public_view, told_digest
 from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
@@ -192,14 +193,20 @@ class Courier:
         """Keep the event as its topic's latest; True when something is (or stays) due."""
         if isinstance(event, ComponentStatusChanged):
             topic, final = component_topic(event.service), False
+            seen = f"{event.previous_status}>{event.status}"
         else:
             if not event.incident.public:
                 return False  # internal: on-call is paged, subscribers never hear of it
-            topic, final = incident_topic(event.incident.id), isinstance(event, IncidentResolved)
+            view = public_view(event.incident)
+            topic = incident_topic(event.incident.id)
+            final = isinstance(event, IncidentResolved) or is_resolved(view)
+            seen = told_digest(view)
         now = self.clock()
         told_at = await self.digests.told_at(topic)
         due = due_at(told_at, now, self.interval, final)
-        return await self.digests.record(topic, event.model_dump_json(), event.version, final, due)
+        return await self.digests.record(
+            topic, event.model_dump_json(), event.version, final, due, seen
+        )
 
     async def on_maintenance(self, notice: MaintenanceNotice) -> None:
         """The hook for maintenance (scheduled, in progress, completed): not wired, since no
@@ -260,14 +267,20 @@ class Courier:
                     return True
                 await self.mailer.send(
                     letter.incident_notice(
-                        self.config, self.envelope(sub.address), event.incident, unsubscribe, now
+                        self.config,
+                        self.envelope(sub.address),
+                        public_view(event.incident),
+                        unsubscribe,
+                        now,
                     )
                 )
             else:
                 if isinstance(event, ComponentStatusChanged):
                     body = payload.component_body(self.config, event, unsubscribe, now)
                 else:
-                    body = payload.incident_body(self.config, event.incident, unsubscribe, now)
+                    body = payload.incident_body(
+                        self.config, public_view(event.incident), unsubscribe, now
+                    )
                 await self.hooks.post(
                     sub.address,
                     body,

@@ -18,12 +18,19 @@ KEPT_SECONDS = 30 * 24 * 3600
 
 TOLD_SECONDS = 7 * 24 * 3600
 
-# KEYS: digest, due. ARGV: topic, event, version, final (0/1), due (epoch s), TTL (s).
+# KEYS: digest, due. ARGV: topic, event, version, final (0/1), due (epoch s), TTL (s), seen.
 # A version at or below the stored one is stale (a redelivery, an older replica's event): no-op.
+# One that changes nothing subscribers see (`seen`, the digest of what they are told) is kept
+# (it is the latest) but not made due.
 _RECORD = """
 local stored = tonumber(redis.call('HGET', KEYS[1], 'version') or '-1')
 if stored >= tonumber(ARGV[3]) then return 0 end
-redis.call('HSET', KEYS[1], 'event', ARGV[2], 'version', ARGV[3], 'final', ARGV[4])
+local same = redis.call('HGET', KEYS[1], 'seen') == ARGV[7]
+redis.call('HSET', KEYS[1], 'event', ARGV[2], 'version', ARGV[3], 'final', ARGV[4], 'seen', ARGV[7])
+if same then
+  redis.call('EXPIRE', KEYS[1], ARGV[6])
+  return 0
+end
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[2], 'LT', ARGV[5], ARGV[1])
 return 1
@@ -76,13 +83,14 @@ class DigestStore:
         return datetime.fromtimestamp(float(raw), UTC) if raw else None
 
     async def record(
-        self, topic: str, event: str, version: int, final: bool, due: datetime
+        self, topic: str, event: str, version: int, final: bool, due: datetime, seen: str
     ) -> bool:
         """Keep `event` as the topic's latest and make it due by `due` (an earlier due time
-        stays); False when it is not newer than what is kept."""
+        stays); False when it is not newer than what is kept, or changes nothing subscribers
+        see (`seen`: the digest of what they are told)."""
         done = await self._record(
             keys=[digest_key(topic), digests_due_key()],
-            args=[topic, event, version, int(final), _epoch(due), KEPT_SECONDS],
+            args=[topic, event, version, int(final), _epoch(due), KEPT_SECONDS, seen],
         )
         return bool(done)
 
