@@ -58,6 +58,21 @@ WRITE_TRIES = 8
 
 Publish = Callable[[ResponseEvent], Awaitable[None]]
 
+FIRST_STEP_WAITS = 3
+"""Deliveries of a resolve that wait for its incident's first step to run (then it resolves
+anyway: a first step that cannot run must not keep the incident open)."""
+
+
+def _first_step_pending(state: escalation.EscalationState) -> bool:
+    """The escalation's first step has not run yet (nobody was paged or passed over)."""
+    return (
+        state.step == 0
+        and state.repeat == 0
+        and state.notified_step is None
+        and state.acked_at is None
+        and state.due_at is not None
+    )
+
 
 class Handling(StrEnum):
     ACK = "ack"
@@ -206,6 +221,10 @@ class Escalator:
                 continue
             if rec.state.resolved_at is not None:
                 break
+            if _first_step_pending(rec.state) and num_delivered <= FIRST_STEP_WAITS:
+                # Its page is due but not run yet (a backlog, another replica): let it go out
+                # first, so the on-call learns the incident happened, then that it is over.
+                return Handling.RETRY
             state = escalation.resolve(rec.state, now)
             if await self.store.write(event.service, inc.id, rec.rev, state, inc):
                 break

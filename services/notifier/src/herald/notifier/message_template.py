@@ -77,7 +77,10 @@ Sent by Herald{% if user %} to {{ user }}{% endif %}. Acknowledging stops the es
 CHAT_BODY = """\
 {% if description %}{{ description }}
 {% endif %}
-Severity: {{ severity or "unknown" }}, status: {{ status }}, impact: {{ impact }}, since {{ started_at }}
+Severity: {{ severity or "unknown" }}, status: {{ status }}, impact: {{ impact }}
+Started: {{ started_at }}
+{% if resolved_at %}Resolved: {{ resolved_at }}
+{% endif %}
 {% if ack_url %}Acknowledge: {{ ack_url }}
 {% endif %}
 {% if runbook_url %}Runbook: {{ runbook_url }}
