@@ -29,7 +29,7 @@ class Received:
     headers: dict[str, str]
     body: dict[str, Any]
     raw: bytes = b""
-    """The body's exact bytes (what a signature is computed over)."""
+    """The body as sent (what a signature covers)."""
 
 
 class Receiver:
@@ -48,6 +48,7 @@ class Receiver:
         self._scripts: dict[str, list[int]] = {}
         self._always: dict[str, int] = {}
         self._redirects: dict[str, tuple[int, str]] = {}
+        self._echo: set[str] = set()
         app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST"])])
         self._serving = serving(quiet_server(app), self.sock, timeout=WAIT)
 
@@ -72,6 +73,11 @@ class Receiver:
         """Answer every POST to `path` with `status` and `Location: location` ("" for none)."""
         self._redirects[path] = (status, location)
 
+    def echo_challenge(self, path: str) -> None:
+        """Answer a POST to `path` whose body has a `challenge` with `{"challenge": <it>}` (a
+        subscriber webhook verifying itself)."""
+        self._echo.add(path)
+
     def count(self, path: str) -> int:
         return self._counts[path]
 
@@ -95,6 +101,8 @@ class Receiver:
             status, location = self._redirects[path]
             headers = {"Location": location} if location else {}
             return Response(status_code=status, headers=headers)
+        if path in self._echo and "challenge" in body:
+            return JSONResponse({"challenge": body["challenge"]})
         script = self._scripts.get(path)
         status = script.pop(0) if script else self._always.get(path, 200)
         return JSONResponse({"status": status}, status_code=status)

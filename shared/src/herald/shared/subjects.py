@@ -57,3 +57,20 @@ def incident_subject(service: str, event: str) -> str:
 def response_subject(service: str, event: str) -> str:
     """Subject of a response event, e.g. `responses.payments-api.acknowledged`."""
     return f"responses.{subject_token(service)}.{subject_token(event)}"
+
+
+SUBSCRIPTIONS_STREAM = "SUBSCRIPTIONS"
+"""JetStream stream (work queue) of sign-up requests: the status page takes them, the notifier
+sends the confirmation mail or the webhook challenge."""
+
+SUBSCRIPTIONS_SUBJECTS = "subscriptions.>"
+
+
+def subscription_subject(channel: str) -> str:
+    """Subject of a sign-up request, e.g. `subscriptions.email`."""
+    return f"subscriptions.{subject_token(channel)}"
+
+
+SUBSCRIBERS_DURABLE = "notifier-subscribers"
+"""The notifier's durable on INCIDENTS for subscribers (apart from paging: a slow subscriber's
+mail server never holds a page back)."""

@@ -47,6 +47,10 @@ ACK_WAIT_SECONDS = 30.0
 EXPIRY_SECONDS = 60.0
 """How often the alerts no notification mentioned for `alerts.stale_after` are looked for."""
 
+PUBLIC_CLOCK_SECONDS = 1.0
+"""How often the services whose due time has come are stepped (`publish_after`,
+`recovery_hold`): the public page changes at most this late."""
+
 BATCH = 256
 """Alert messages fetched and handled together at most."""
 
@@ -109,6 +113,7 @@ def create_app(
     )
 
     expiry = Recheck("stale-alerts", correlator.expire_stale, interval=EXPIRY_SECONDS)
+    public_clock = Recheck("public-clock", correlator.tick_due, interval=PUBLIC_CLOCK_SECONDS)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
@@ -117,9 +122,11 @@ def create_app(
             await correlator.recover()
             await consumer.start()
             expiry.start()
+            public_clock.start()
             log.info("correlator started", extra={"services": list(config.services)})
             yield {"correlator": correlator}
         finally:
+            await public_clock.stop()
             await expiry.stop()
             await consumer.stop()
             await nats.close()

@@ -61,30 +61,37 @@ class MemoryStore:
         return dict(self.groups.get(group, {}))
 
     async def step(
-        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
+        self,
+        service: str,
+        events: Sequence[AlertReceived],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
     ) -> Applied:
         state = self.states.get(service) or initial_state(service, now)
         outbox = self.outboxes.setdefault(service, [])
         keys = {alert_key(e.fingerprint) for e in events}
-        members = (r for r in state.alerts.values() if state.member(r))
+        members = [r for r in state.alerts.values() if state.member(r)]
         step = fold(
             state,
             {k: state.alerts[k] for k in keys if k in state.alerts},
-            most_relevant(members, MAX_INCIDENT_ALERTS + len(events)),
+            members if tick else most_relevant(members, MAX_INCIDENT_ALERTS + len(events)),
             events,
             service,
             self.config,
             now,
             absent,
+            tick=[r for r in members if r.status is AlertState.FIRING] if tick else None,
         )
-        if not step.records:
-            return Applied([], step.applied, bool(outbox))
+        if not step.changed:
+            return Applied([], step.applied, bool(outbox), state.due_at)
         backlog = bool(outbox)
         alerts = {**state.alerts, **step.records}
         alerts = {k: r for k, r in alerts.items() if k in keys or not prunable(r, step.head, now)}
         self.states[service] = ServiceState(**dict(step.head), alerts=alerts)
         outbox.extend(step.events)
-        return Applied(list(step.events), step.applied, backlog)
+        return Applied(list(step.events), step.applied, backlog, step.head.due_at)
 
     async def load(self, service: str, now: datetime) -> ServiceState:
         return self.states.get(service) or initial_state(service, now)

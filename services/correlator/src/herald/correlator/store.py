@@ -59,6 +59,9 @@ UNROUTED_LIMIT = 500
 RECORD_CACHE = 50_000
 """Parsed alert records kept by their stored bytes (then the cache starts over)."""
 
+TICK_READ = 1 << 30
+"""A tick's read: the open incident's firing and resolved alerts, all of them."""
+
 PRUNE_BATCH = 64
 """Expired alert records looked at (and pruned) per step at most."""
 
@@ -212,6 +215,9 @@ class Applied(NamedTuple):
     """Per alert event: whether it changed anything."""
     backlog: bool
     """The outbox holds events stored before these (publish `pending()`, not only `events`)."""
+    due_at: datetime | None = None
+    """The service's next due time after the step (ServiceHead.due_at): step it with
+    `tick=True` then."""
 
 
 class GroupMember(NamedTuple):
@@ -233,8 +239,17 @@ class Store(Protocol):
     async def remember_routes(self, routes: Sequence[tuple[str, Route]]) -> list[Route]: ...
 
     async def step(
-        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
-    ) -> Applied: ...
+        self,
+        service: str,
+        events: Sequence[AlertReceived],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
+    ) -> Applied:
+        """Fold `events` in one atomic step. `tick`: then let time pass to `now`, with every
+        firing record of the service read in the same step (`incident.fold`'s `tick`)."""
+        ...
 
     async def records(self, service: str, fingerprints: Sequence[str]) -> list[AlertRecord | None]:
         """The stored records of some of the service's alerts (None: unknown)."""
@@ -381,17 +396,31 @@ class CorrelatorStore:
         return members
 
     async def step(
-        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
+        self,
+        service: str,
+        events: Sequence[AlertReceived],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
     ) -> Applied:
         """Fold a batch of the service's alert events into its state in one atomic step; the
         events it produced are appended to the outbox. A batch that changes nothing writes
-        nothing."""
+        nothing. `tick`: the read takes every alert of the open incident (its `firing` and
+        `ended` indexes whole), so time passes over all its firing alerts; only sweeps at a
+        due time do this."""
         keys = step_keys(service)
         batch = list(dict.fromkeys(alert_key(e.fingerprint) for e in events))
         horizon = _micros(now - RESOLVED_RETENTION)
         while True:
             raw_head, rev, backlog, firing, ended, stale, values = await self._read_step(
-                keys=keys, args=[MAX_INCIDENT_ALERTS + len(events), horizon, PRUNE_BATCH, *batch]
+                keys=keys,
+                args=[
+                    TICK_READ if tick else MAX_INCIDENT_ALERTS + len(events),
+                    horizon,
+                    PRUNE_BATCH,
+                    *batch,
+                ],
             )
             names = batch + [_text(k) for k in (*firing, *ended, *stale)]
             known = {
@@ -403,6 +432,7 @@ class CorrelatorStore:
                 else ServiceHead.model_validate_json(raw_head)
             )
             ranked = names[len(batch) : len(names) - len(stale)]
+            firing_records = [known[_text(k)] for k in firing if _text(k) in known]
             step = fold(
                 head,
                 {k: known[k] for k in batch if k in known},
@@ -412,9 +442,10 @@ class CorrelatorStore:
                 self.config,
                 now,
                 absent,
+                tick=firing_records if tick else None,
             )
-            if not step.records:
-                return Applied([], step.applied, int(backlog) > 0)
+            if not step.changed:
+                return Applied([], step.applied, int(backlog) > 0, head.due_at)
             expired = [known[k] for k in names[len(names) - len(stale) :] if k in known]
             revision = "" if rev is None else _text(rev)
             counts, data = _index_args(head, step.head, step.records, expired, now)
@@ -433,7 +464,9 @@ class CorrelatorStore:
             )
             if int(written) < 0:
                 continue  # another replica stepped this service meanwhile: fold again
-            return Applied(step.events, step.applied, int(written) > len(step.events))
+            return Applied(
+                step.events, step.applied, int(written) > len(step.events), step.head.due_at
+            )
 
     async def pending(self, service: str) -> list[IncidentEvent]:
         raw = await self.redis.lrange(outbox_key(service), 0, -1)
