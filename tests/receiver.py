@@ -47,6 +47,7 @@ class Receiver:
         self._counts: dict[str, int] = defaultdict(int)
         self._scripts: dict[str, list[int]] = {}
         self._always: dict[str, int] = {}
+        self._redirects: dict[str, tuple[int, str]] = {}
         self._echo: set[str] = set()
         app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST"])])
         self._serving = serving(quiet_server(app), self.sock, timeout=WAIT)
@@ -67,6 +68,10 @@ class Receiver:
 
     def always(self, path: str, status: int) -> None:
         self._always[path] = status
+
+    def redirect(self, path: str, status: int, location: str) -> None:
+        """Answer every POST to `path` with `status` and `Location: location` ("" for none)."""
+        self._redirects[path] = (status, location)
 
     def echo_challenge(self, path: str) -> None:
         """Answer a POST to `path` whose body has a `challenge` with `{"challenge": <it>}` (a
@@ -92,6 +97,10 @@ class Receiver:
             self.received.put_nowait(body)
         else:
             self._queues[path].put_nowait(Received(path, dict(request.headers), body, raw))
+        if path in self._redirects:
+            status, location = self._redirects[path]
+            headers = {"Location": location} if location else {}
+            return Response(status_code=status, headers=headers)
         if path in self._echo and "challenge" in body:
             return JSONResponse({"challenge": body["challenge"]})
         script = self._scripts.get(path)

@@ -183,10 +183,31 @@ class Severity(Strict):
     """For a firing alert whose severity is missing or not in `map`."""
 
 
+class MessageTemplate(Strict):
+    """A channel's message as Jinja2 templates (rendered in a sandbox, as plain text): unset
+    parts use the defaults of the channel's kind (docs/on-call.md#message-templates)."""
+
+    title: str | None = Field(default=None, max_length=2000)
+    """The one-line title (email subject, chat title, the webhook's `text`)."""
+    body: str | None = Field(default=None, max_length=20000)
+    """The message body (email text, chat message, the webhook's `message`)."""
+
+
+class SendLimit(Strict):
+    """At most `count` notifications per `per` (a sliding window); more wait their turn, none
+    is dropped."""
+
+    count: int = Field(ge=1, le=100_000)
+    per: Duration
+
+
 class ConsoleChannel(Strict):
     """Prints pages to the notifier's log (for demos and development)."""
 
     type: Literal["console"]
+    template: MessageTemplate | None = None
+    concurrency: int = Field(default=8, ge=1, le=64)
+    rate_limit: SendLimit | None = None
 
 
 class WebhookChannel(Strict):
@@ -197,6 +218,16 @@ class WebhookChannel(Strict):
     """Disabled when the reference is `optional` and unset."""
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     headers: dict[str, SecretRef] = Field(default_factory=dict)
+    secret: SecretRef | None = None
+    """HMAC-SHA256 key: every request then carries `X-Herald-Timestamp` and
+    `X-Herald-Signature: sha256=<hex>` over `<timestamp>.<body>` (docs/on-call.md#webhook)."""
+    max_redirects: int = Field(default=3, ge=0, le=10)
+    """3xx answers followed (the same body POSTed again); past them a 3xx is a failure."""
+    template: MessageTemplate | None = None
+    concurrency: int = Field(default=8, ge=1, le=64)
+    """Sends at a time on this channel."""
+    rate_limit: SendLimit | None = None
+    """Notifications per window on this channel (default: none)."""
 
 
 class AppriseChannel(Strict):
@@ -214,9 +245,40 @@ class AppriseChannel(Strict):
     """Apprise URLs, one service each."""
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     """Bound of the whole send (every URL), in seconds."""
+    template: MessageTemplate | None = None
+    concurrency: int = Field(default=8, ge=1, le=64)
+    rate_limit: SendLimit | None = None
 
 
-Channel = Annotated[ConsoleChannel | WebhookChannel | AppriseChannel, Field(discriminator="type")]
+class EmailChannel(Strict):
+    """Sends email over SMTP, with STARTTLS (`security: starttls`, port 587 by default) or
+    implicit TLS (`tls`, port 465); `none` (port 25) only for a relay on a trusted network.
+    The recipient is the contact method's `address`, else `to`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    type: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+    from_: str = Field(alias="from", min_length=3)
+    """The sender address (`Herald <herald@example.com>`)."""
+    to: tuple[str, ...] = ()
+    """Recipients when the contact method has no `address` (a channel target, `oncall:`)."""
+    ca_file: str | None = None
+    """PEM file of the CAs to trust instead of the system's (a private relay)."""
+    timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    """Bound of the whole send, in seconds."""
+    template: MessageTemplate | None = None
+    concurrency: int = Field(default=4, ge=1, le=64)
+    rate_limit: SendLimit | None = None
+
+
+Channel = Annotated[
+    ConsoleChannel | WebhookChannel | AppriseChannel | EmailChannel, Field(discriminator="type")
+]
 
 
 class OnCall(Strict):
@@ -686,6 +748,13 @@ class Notifier(Strict):
     api_tokens: tuple[SecretRef, ...] = ()
     """Bearer tokens accepted by `POST /api/incidents/{id}/ack` (any one of them); none:
     `HERALD_API_TOKEN`, else that route answers 503."""
+    throttle: tuple[SendLimit, ...] = (
+        SendLimit(count=3, per=timedelta(minutes=1)),
+        SendLimit(count=12, per=timedelta(minutes=15)),
+    )
+    """Per contact method (a channel and an address): at most this many notifications in each
+    window, across replicas; more wait their turn (delayed, never dropped). As GoAlert does,
+    so that a flapping incident does not page a person per flap. `[]`: no throttle."""
 
 
 class Smtp(Strict):
@@ -949,9 +1018,15 @@ def resolve_secrets_check(config: HeraldConfig, environ: dict[str, str] | None =
             check(f"channels.{cid}.url", ch.url)
             for name, ref in ch.headers.items():
                 check(f"channels.{cid}.headers.{name}", ref)
+            if ch.secret is not None:
+                check(f"channels.{cid}.secret", ch.secret)
         elif isinstance(ch, AppriseChannel):
             for n, ref in enumerate(ch.urls):
                 check(f"channels.{cid}.urls.{n}", ref)
+        elif isinstance(ch, EmailChannel):
+            for name, opt in (("username", ch.username), ("password", ch.password)):
+                if opt is not None:
+                    check(f"channels.{cid}.{name}", opt)
     check("subscribers.secret", config.subscribers.secret)
     check("subscribers.smtp.username", config.subscribers.smtp.username)
     check("subscribers.smtp.password", config.subscribers.smtp.password)

@@ -151,6 +151,10 @@ class AlertSummary(Contract):
     """Id of the inbound integration it came through: an alert's identity is (integration,
     fingerprint), so the same label set from two integrations is two alerts. Empty in events
     from before this field existed."""
+    generator_url: str = ""
+    """The alert's `generatorURL` (the rule's graph in Prometheus; untrusted text)."""
+    runbook_url: str = ""
+    """The alert's `runbook_url` annotation, if any (untrusted text)."""
 
 
 class Incident(Contract):
@@ -223,6 +227,9 @@ class _ServiceEvent(Contract):
 class IncidentOpened(_ServiceEvent):
     kind: Literal["incident.opened"] = "incident.opened"
     incident: Incident
+    received_at: datetime | None = None
+    """When ingest received the alert that opened it (for the paging latency); None in events
+    from before this field existed."""
 
 
 class IncidentUpdated(_ServiceEvent):

@@ -129,6 +129,10 @@ class AlertRecord(BaseModel):
     """The `summary` annotation (untrusted text, clipped)."""
     description: str = ""
     """The `description` annotation (untrusted text, clipped)."""
+    generator_url: str = ""
+    """The alert's `generatorURL` (untrusted text, clipped)."""
+    runbook_url: str = ""
+    """The `runbook_url` annotation (untrusted text, clipped)."""
     labels: dict[str, str] = Field(default_factory=dict)
     public: bool = True
     """False when it came through an integration with `public: false`."""
@@ -291,6 +295,8 @@ def record_of(event: AlertReceived, config: HeraldConfig) -> AlertRecord:
         alertname=clip(event.labels.get("alertname") or event.fingerprint, MAX_TITLE),
         summary=clip(event.annotations.get("summary", ""), MAX_TITLE),
         description=clip(event.annotations.get("description", ""), MAX_BODY),
+        generator_url=clip(event.generator_url, MAX_BODY),
+        runbook_url=clip(event.annotations.get("runbook_url", ""), MAX_BODY),
         labels=dict(event.labels),
         public=(integration.public if integration is not None else True)
         and config.public.admits(event.labels, config.severity.label),
@@ -323,6 +329,8 @@ def _summary(record: AlertRecord) -> AlertSummary:
         starts_at=record.starts_at,
         ends_at=record.ends_at,
         summary=clip(record.summary, MAX_TITLE),
+        generator_url=record.generator_url,
+        runbook_url=record.runbook_url,
     )
 
 
@@ -479,6 +487,8 @@ class _Fold:
         self.events: list[IncidentEvent] = []
         self.pending: tuple[type[IncidentOpened] | type[IncidentUpdated], int | None] | None = None
         self.pending_at: datetime | None = None
+        self.opened_received_at: datetime | None = None
+        """When ingest received the alert that opened the pending incident (paging latency)."""
         self.emitted_status = head.component_status
         self.last_at: datetime | None = None
         self.due_at = head.due_at
@@ -638,15 +648,24 @@ class _Fold:
                 update={"alerts": self.shown(self.incident), "body": self.body(self.incident)}
             )
             self.incident = incident
-            self.events.append(
-                kind(
+            if kind is IncidentOpened:
+                event: IncidentEvent = IncidentOpened(
+                    event_id=eid,
+                    occurred_at=self.pending_at,
+                    service=self.service,
+                    version=v,
+                    incident=incident,
+                    received_at=self.opened_received_at,
+                )
+            else:
+                event = kind(
                     event_id=eid,
                     occurred_at=self.pending_at,
                     service=self.service,
                     version=v,
                     incident=incident,
                 )
-            )
+            self.events.append(event)
             self.status_changed(status, self.pending_at)
         self.pending = None
 
@@ -673,6 +692,7 @@ class _Fold:
         self.worst_status = status
         self.pending = (IncidentOpened, v)
         self.pending_at = at
+        self.opened_received_at = record.received_at
 
     def join_incident(
         self, record: AlertRecord, stored: AlertRecord | None, at: datetime

@@ -41,6 +41,7 @@ from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.pager import Handled, Pager
 from herald.notifier.redelivery import Decision, RetryPolicy, Verdict, decide
 from herald.notifier.routes import notifier_routes
+from herald.notifier.send_window import SendWindow
 from herald.notifier.subscribers.courier import Told
 from herald.notifier.subscribers.wiring import subscriber_desk
 from herald.notifier.timer_loop import TimerLoop
@@ -245,7 +246,19 @@ def create_app(
             subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": event.event_id}
         )
 
-    dispatcher = Dispatcher(opened, ledger, redis, metrics, clock)
+    dispatcher = Dispatcher(
+        opened,
+        ledger,
+        redis,
+        metrics,
+        clock,
+        concurrency={cid: ch.concurrency for cid, ch in config.channels.items()},
+        rate_limits={
+            cid: ch.rate_limit for cid, ch in config.channels.items() if ch.rate_limit is not None
+        },
+        throttle=config.notifier.throttle,
+        window=SendWindow(redis, clock),
+    )
     store = EscalationStore(redis, lease_seconds=lease_seconds)
     timers: list[TimerLoop] = []
     escalator = Escalator(
