@@ -1,6 +1,7 @@
 """`herald check-config [PATH]`: validate a configuration file and its secrets.
 `herald ack INCIDENT_ID`: acknowledge an incident (stops its escalation).
 `herald oncall`: who is on call now and next, per schedule.
+`herald incident|component|maintenance|alert ...`: the admin API (herald.cli.admin).
 
 `ack` and `oncall` talk to the notifier at HERALD_API_URL (e.g. http://localhost:8083) with
 `Authorization: Bearer $HERALD_API_TOKEN` (one of the notifier's `notifier.api_tokens`)."""
@@ -16,6 +17,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from herald.cli import admin
 from herald.shared.config import ConfigError, load_config, resolve_secrets_check
 
 
@@ -104,7 +106,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     ack_cmd.add_argument("incident_id")
     sub.add_parser("oncall", help="who is on call now and next, per schedule")
+    admin.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command in ("incident", "component", "maintenance", "alert"):
+        args.group = args.command
+        sys.exit(admin.run(args, dict(os.environ)))
     if args.command == "check-config":
         sys.exit(check_config(args.path, secrets=not args.no_secrets))
     if args.command == "ack":

@@ -22,7 +22,6 @@ Rules for incidents by hand:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -76,11 +75,6 @@ MAX_SEEN = 1000
 same service would apply again (JetStream's 10-minute de-duplication comes first)."""
 MAX_AUDIT = 200
 """Audit entries kept per service (the newest)."""
-
-
-def command_id(actor: str, idempotency_key: str) -> str:
-    """The id of a command: the same (token, key) is the same command."""
-    return "cmd-" + hashlib.sha256(f"{actor}\x1f{idempotency_key}".encode()).hexdigest()[:24]
 
 
 class AuditEntry(BaseModel):
