@@ -85,7 +85,7 @@ def call(method: str, path: str, env: Mapping[str, str], body: dict[str, Any] | 
             doc = json.loads(exc.read() or b"null")
         except ValueError:
             doc = None
-        detail = doc if not isinstance(doc, dict) else doc
+        detail = doc
         if isinstance(detail, dict):
             text = f"{detail.get('title', 'error')}: {detail.get('detail', '')}"
             if detail.get("hint"):
