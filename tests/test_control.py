@@ -177,7 +177,8 @@ async def test_an_incident_run_by_hand(infra: Infra, tmp_path: Path) -> None:
             "Checkout errors",
             key="open-1",
         )
-        assert code == 0 and again == out
+        assert code == 0
+        assert again == out
 
         code, _, err = await s.herald(
             "incident", "update", inc.id, "--status", "identified", "--body", "A bad deploy."
@@ -222,7 +223,8 @@ async def test_an_incident_run_by_hand(infra: Infra, tmp_path: Path) -> None:
 
         code, listed, err = await s.herald("incident", "list")
         assert code == 0, err
-        assert inc.id in listed and "postmortem" in listed
+        assert inc.id in listed
+        assert "postmortem" in listed
 
         # the audit: who did what, the retried open once
         async with httpx.AsyncClient(base_url=s.api) as http:
@@ -266,17 +268,21 @@ async def test_maintenance_starts_and_completes_by_itself(infra: Infra) -> None:
         assert isinstance(back, ComponentStatusChanged)
         assert back.status is ComponentStatus.OPERATIONAL
         code, listed, _ = await s.herald("maintenance", "list")
-        assert "completed" in listed and f"{SVC},search" in listed
+        assert "completed" in listed
+        assert f"{SVC},search" in listed
 
 
 async def test_clear_errors_and_exit_codes(infra: Infra) -> None:
     async with stack(infra) as s:
         code, _, err = await s.herald("incident", "list", token="wrong")
-        assert code == 1 and "HTTP 401" in err
+        assert code == 1
+        assert "HTTP 401" in err
         code, _, err = await s.herald("component", "set", "nope", "major_outage")
-        assert code == 1 and "unknown service" in err
+        assert code == 1
+        assert "unknown service" in err
         code, _, err = await s.herald("incident", "list", token="")
-        assert code == 4 and "HERALD_API_TOKEN" in err
+        assert code == 4
+        assert "HERALD_API_TOKEN" in err
     env = dict(os.environ, HERALD_API_URL="http://127.0.0.1:9", HERALD_API_TOKEN=TOKEN)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -288,4 +294,5 @@ async def test_clear_errors_and_exit_codes(infra: Infra) -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     _, err_b = await proc.communicate()
-    assert proc.returncode == 3 and b"cannot reach" in err_b
+    assert proc.returncode == 3
+    assert b"cannot reach" in err_b
