@@ -465,12 +465,13 @@ def shown_status(
     head: ServiceHead,
     control: Control,
     config: HeraldConfig,
-    now: datetime,
+    now: datetime | None,
 ) -> ComponentStatus:
-    """The component status the page shows: the override while it holds, else
-    `under_maintenance` during a window unless a breakthrough alert fires, else `auto`."""
+    """The component status the page shows: the override while it holds (`now` None: while it
+    is set, expired or not: what was last shown), else `under_maintenance` during a window
+    unless a breakthrough alert fires, else `auto`."""
     o = control.override
-    if o is not None and (o.until is None or o.until > now):
+    if o is not None and (o.until is None or now is None or o.until > now):
         return o.status
     if maintenance.hides(control.maintenances, head, config):
         return ComponentStatus.UNDER_MAINTENANCE
@@ -504,7 +505,7 @@ def overlay(
     held and are no longer (the window ended) is sent again, so it pages now. Returns the head
     (its version covers the added events) and the events."""
     vs = _Versions(after.service, after.version, now)
-    shown = shown_status(before.component_status, before, before_control, config, now)
+    shown = shown_status(before.component_status, before, before_control, config, None)
     out: list[IncidentEvent] = []
     incident_sent = False
     for event in events:
@@ -595,9 +596,9 @@ def control_step(
     config: HeraldConfig,
     now: datetime,
 ) -> ControlStep | None:
-    """One atomic step of a service for a command (None: a tick): what is due first, then the
-    command (a ResolveAlert folds the alert's resolve through the alerts' own rules), then the
-    overlay. None when nothing changes (a command already applied, or nothing due)."""
+    """One atomic step of a service for a command (None: a tick): the command (a ResolveAlert
+    folds the alert's resolve through the alerts' own rules), then what is due by `now`, then
+    the overlay. None when nothing changes (a command already applied, or nothing due)."""
     if command is not None and command.event_id in control.seen:
         return None
     before_head, before_control = head, control
@@ -613,14 +614,14 @@ def control_step(
                 head, records, ranked, [resolve_event(record, command, now)], service, config, now
             )
             head, changed, events = step.head, step.records, list(step.events)
-    ticked = tick(head, control, service, now)
-    head, control = ticked.head, ticked.control
-    events += ticked.events
     entry = None
     if command is not None:
         applied = apply_command(head, control, command, service, config, now, alert_found=found)
         head, control, entry = applied.head, applied.control, applied.entry
         events += applied.events
+    ticked = tick(head, control, service, now)  # after: a window scheduled to start now does
+    head, control = ticked.head, ticked.control
+    events += ticked.events
     if command is None and control == before_control and not events:
         return None
     head, shown = overlay(before_head, before_control, head, control, events, config, now)
