@@ -20,7 +20,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from herald.correlator import commands
+from herald.correlator import commands, heartbeat
 from herald.correlator.incident import (
     absent_event,
     group_id,
@@ -65,6 +65,8 @@ class Outcome(StrEnum):
     UNROUTED = "unrouted"
     REPORTED = "reported"
     """A group report (not an alert)."""
+    HEARTBEAT = "heartbeat"
+    """A heartbeat alert (heartbeat.py): it only refreshed the heartbeat."""
 
 
 REDELIVERY = Backoff(base=0.25, cap=15.0)
@@ -94,6 +96,7 @@ class Correlator:
         self.metrics = metrics
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
+        self.started = clock()
 
     async def handle(self, body: bytes) -> Outcome:
         """Process one ALERTS message. Returns normally when it may be acked; raises
@@ -108,6 +111,7 @@ class Correlator:
         results: list[Result | None] = [None] * len(bodies)
         parsed: list[tuple[int, AlertReceived]] = []
         reports: list[tuple[int, GroupReported]] = []
+        beats: list[tuple[int, AlertReceived]] = []
         for i, body in enumerate(bodies):
             try:
                 event = ALERT_STREAM_ADAPTER.validate_json(body)
@@ -119,8 +123,18 @@ class Correlator:
                 continue
             if isinstance(event, GroupReported):
                 reports.append((i, event))
+            elif heartbeat.is_heartbeat(event.labels, self.config):
+                beats.append((i, event))
             else:
                 parsed.append((i, event))
+        if beats:
+            try:
+                await self.store.beat(max(e.received_at for _, e in beats))
+                beaten: Result = Outcome.HEARTBEAT
+            except Exception as exc:
+                beaten = exc
+            for i, _ in beats:
+                results[i] = beaten
         try:
             groups = await self.decide_all(parsed)
         except Exception as exc:  # Redis down: every message is redelivered
@@ -394,6 +408,22 @@ class Correlator:
                 await self.store.published(service, applied.events)
         return applied.entry
 
+    async def watch_heartbeat(self) -> None:
+        """The dead man's switch (heartbeat.py): open or resolve its incident when due."""
+        service = self.config.heartbeat.service
+        if service is None:
+            return
+        (status,) = await self.store.statuses([service])
+        command = heartbeat.decide(
+            await self.store.last_beat(),
+            self.started,
+            status.incident if status is not None else None,
+            self.config,
+            self.clock(),
+        )
+        if command is not None:
+            await self.control_step(service, command)
+
     async def sweep(self) -> int:
         """Every configured service: what is due by now (a window starts or ends, an override
         expires) in one atomic step each, so replicas sweeping together change it once, and a
@@ -405,4 +435,5 @@ class Correlator:
             if commands.due(control, now):
                 await self.control_step(service, None)
                 changed += 1
+        await self.watch_heartbeat()
         return changed

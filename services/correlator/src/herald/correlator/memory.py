@@ -42,6 +42,7 @@ class MemoryStore:
         self.groups: dict[str, dict[str, tuple[str, bool]]] = {}
         self.control_of: dict[str, Control] = {}
         self.status_of: dict[str, ServiceStatus] = {}
+        self.beat_at: datetime | None = None
 
     async def routes(self, fingerprints: Sequence[str]) -> list[Route | None]:
         return [self.remembered.get(fp) for fp in fingerprints]
@@ -130,6 +131,12 @@ class MemoryStore:
         self.status_of[service] = shown_projection(result.head, result.control, self.config, now)
         outbox.extend(result.events)
         return CommandApplied(list(result.events), result.entry, backlog)
+
+    async def beat(self, at: datetime) -> None:
+        self.beat_at = at if self.beat_at is None else max(self.beat_at, at)
+
+    async def last_beat(self) -> datetime | None:
+        return self.beat_at
 
     async def control(self, service: str) -> Control:
         return self.control_of.get(service, Control())

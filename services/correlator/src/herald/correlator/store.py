@@ -157,6 +157,16 @@ if #out > 0 then return redis.call('RPUSH', KEYS[6], unpack(out)) end
 return redis.call('LLEN', KEYS[6])
 """
 
+# Keep the latest heartbeat time (epoch µs) whatever the order replicas write in.
+_BEAT = """
+local held = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > held then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+HEARTBEAT_KEY = "herald:{_heartbeat}:at"
+"""When the latest heartbeat alert (heartbeat.py) was received (epoch microseconds)."""
+
 GROUPS = "_groups"
 """Pseudo-service (hash tag) of the aggregation groups' members: `herald:{_groups}:<group id>`
 (a hash fingerprint -> service, with `_ENDED` appended once it no longer fires)."""
@@ -307,6 +317,12 @@ class Store(Protocol):
 
     async def control(self, service: str) -> Control: ...
 
+    async def beat(self, at: datetime) -> None:
+        """A heartbeat alert was received at `at` (the latest is kept)."""
+        ...
+
+    async def last_beat(self) -> datetime | None: ...
+
     async def controls(self, services: Sequence[str]) -> list[Control]: ...
 
     async def statuses(self, services: Sequence[str]) -> list[ServiceStatus | None]: ...
@@ -324,6 +340,7 @@ class CorrelatorStore:
         self._remember_route = redis.register_script(_REMEMBER_ROUTE)
         self._read_step = redis.register_script(_READ_STEP)
         self._write_step = redis.register_script(_WRITE_STEP)
+        self._beat = redis.register_script(_BEAT)
         self._records: dict[bytes, AlertRecord] = {}
 
     def _record(self, raw: bytes) -> AlertRecord:
@@ -517,6 +534,13 @@ class CorrelatorStore:
             ],
         )
         return int(written)
+
+    async def beat(self, at: datetime) -> None:
+        await self._beat(keys=[HEARTBEAT_KEY], args=[_micros(at)])
+
+    async def last_beat(self) -> datetime | None:
+        raw = await self.redis.get(HEARTBEAT_KEY)
+        return None if raw is None else _EPOCH + int(raw) * _MICROSECOND
 
     async def control(self, service: str) -> Control:
         return _control(await self.redis.get(control_key(service)))
