@@ -27,9 +27,9 @@ from pydantic import BaseModel
 
 from herald.shared.events import (
     INCIDENT_EVENT_NAMES,
-    Command,
     RESPONSE_EVENT_NAMES,
     AlertReceived,
+    Command,
     IncidentAcknowledged,
     IncidentEvent,
     IncidentResolveRequested,
