@@ -87,7 +87,12 @@ def create_app(
         commands
         or JetStreamCommands(nats, timeout=opts.publish_timeout, replicas=settings.stream_replicas),
         clock,
-        env.get(CORRELATOR_URL_VAR) or DEFAULT_CORRELATOR_URL,
+        env.get(CORRELATOR_URL_VAR)
+        or (
+            f"http://127.0.0.1:{env['HERALD_CORRELATOR_PORT']}"
+            if env.get("HERALD_CORRELATOR_PORT")
+            else DEFAULT_CORRELATOR_URL
+        ),
     )
     stream_usage = StreamUsage(
         metrics.registry, jetstream.stream_info, interval=opts.stream_usage_interval
