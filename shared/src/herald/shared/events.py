@@ -130,6 +130,9 @@ class TimelineEntry(Contract):
     """The component's status after this update, when it changed."""
     previous_status: ComponentStatus | None = None
     """The component's status before this update, when it changed."""
+    public: bool = True
+    """False for an update only the on-call may read (about an internal alert, or one not yet
+    published): the public page leaves it out."""
 
 
 class AlertSummary(Contract):
@@ -186,6 +189,13 @@ class Incident(Contract):
     timeline: tuple[TimelineEntry, ...] = ()
     """The incident's updates, oldest first: the first one and the latest 19 (bounded, so
     that an incident event always fits a NATS message)."""
+    public_status: IncidentStatus | None = None
+    """The incident's status on the public page, from its public alerts only: `resolved` once
+    none of them fires (the incident may stay open, and paged, for internal alerts),
+    `monitoring` during `recovery_hold`. None: the same as `status` (events from before this
+    field)."""
+    public_resolved_at: datetime | None = None
+    """When it resolved on the public page (set with `public_status` = resolved)."""
     paging: bool = True
     """False while a maintenance window of its service holds its pages (the window's `page`
     is false and none of its firing alerts has a breakthrough severity): the notifier pages

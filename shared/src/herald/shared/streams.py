@@ -20,6 +20,8 @@ from herald.shared.subjects import (
     INCIDENTS_SUBJECTS,
     RESPONSES_STREAM,
     RESPONSES_SUBJECTS,
+    SUBSCRIPTIONS_STREAM,
+    SUBSCRIPTIONS_SUBJECTS,
 )
 
 DUPLICATE_WINDOW_SECONDS = 10 * 60
@@ -145,6 +147,20 @@ def stream_configs(replicas: int = 1, limits: StreamLimits | None = None) -> lis
             max_age=30 * DAY,
             max_bytes=64 * MIB,
             max_msg_size=256 * 1024,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=replicas,
+        ),
+        # Sign-up requests carry an address: a work queue (gone once handled) kept a day at most
+        # (a confirmation link is short-lived anyway), and small.
+        StreamConfig(
+            name=SUBSCRIPTIONS_STREAM,
+            subjects=[SUBSCRIPTIONS_SUBJECTS],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            max_age=DAY,
+            max_bytes=16 * MIB,
+            max_msg_size=16 * 1024,
             discard=DiscardPolicy.NEW,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
             num_replicas=replicas,

@@ -73,3 +73,20 @@ def command_subject(service: str | None) -> str:
     """Subject of an admin command, e.g. `commands.payments-api` (`commands._all` without a
     service)."""
     return f"commands.{subject_token(service) if service else ALL_SERVICES}"
+
+
+SUBSCRIPTIONS_STREAM = "SUBSCRIPTIONS"
+"""JetStream stream (work queue) of sign-up requests: the status page takes them, the notifier
+sends the confirmation mail or the webhook challenge."""
+
+SUBSCRIPTIONS_SUBJECTS = "subscriptions.>"
+
+
+def subscription_subject(channel: str) -> str:
+    """Subject of a sign-up request, e.g. `subscriptions.email`."""
+    return f"subscriptions.{subject_token(channel)}"
+
+
+SUBSCRIBERS_DURABLE = "notifier-subscribers"
+"""The notifier's durable on INCIDENTS for subscribers (apart from paging: a slow subscriber's
+mail server never holds a page back)."""

@@ -55,6 +55,10 @@ ACK_WAIT_SECONDS = 30.0
 EXPIRY_SECONDS = 60.0
 """How often the alerts no notification mentioned for `alerts.stale_after` are looked for."""
 
+PUBLIC_CLOCK_SECONDS = 1.0
+"""How often the services whose due time has come are stepped (`publish_after`,
+`recovery_hold`): the public page changes at most this late."""
+
 BATCH = 256
 """Alert messages fetched and handled together at most."""
 
@@ -121,6 +125,7 @@ def create_app(
     )
 
     expiry = Recheck("stale-alerts", correlator.expire_stale, interval=EXPIRY_SECONDS)
+    public_clock = Recheck("public-clock", correlator.tick_due, interval=PUBLIC_CLOCK_SECONDS)
 
     async def on_commands(msgs: Sequence[Msg]) -> None:
         # One at a time, in order: a command is acked once every service it concerns stored it
@@ -167,11 +172,13 @@ def create_app(
             await consumer.start()
             await command_consumer.start()
             expiry.start()
+            public_clock.start()
             sweep.start()
             log.info("correlator started", extra={"services": list(config.services)})
             yield {"correlator": correlator}
         finally:
             await sweep.stop()
+            await public_clock.stop()
             await expiry.stop()
             await command_consumer.stop()
             await consumer.stop()

@@ -38,6 +38,7 @@ from herald.correlator.incident import (
     clip,
     epoch_ms,
     fold,
+    projection,
 )
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
@@ -560,17 +561,16 @@ def shown_projection(
 ) -> ServiceStatus:
     """The ServiceStatus snapshot the page starts from (incident.projection, as shown)."""
     o = control.override
-    return ServiceStatus(
-        service=head.service,
-        version=head.version,
-        component_status=shown_status(head.component_status, head, control, config, now),
-        incident=None
-        if head.incident is None
-        else _shown_incident(head.incident, head, control, config, now),
-        recent=head.recent,
-        updated_at=head.updated_at,
-        override=o if o is not None and (o.until is None or o.until > now) else None,
-        maintenances=control.maintenances,
+    base = projection(head)
+    return base.model_copy(
+        update={
+            "component_status": shown_status(head.component_status, head, control, config, now),
+            "incident": None
+            if head.incident is None
+            else _shown_incident(head.incident, head, control, config, now),
+            "override": o if o is not None and (o.until is None or o.until > now) else None,
+            "maintenances": control.maintenances,
+        }
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -97,6 +98,16 @@ class Correlator:
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         self.started = clock()
+        self.due: dict[str, datetime] = {}
+        """The services this process stepped that have a due time (ServiceHead.due_at): the
+        public clock (`tick_due`) steps them then. Other replicas' due times are caught by the
+        minute's sweep (`expire_stale`)."""
+
+    def _note_due(self, service: str, due: datetime | None) -> None:
+        if due is None:
+            self.due.pop(service, None)
+        else:
+            self.due[service] = due
 
     async def handle(self, body: bytes) -> Outcome:
         """Process one ALERTS message. Returns normally when it may be acked; raises
@@ -249,6 +260,7 @@ class Correlator:
         lock = self._locks.setdefault(service, asyncio.Lock())
         async with lock:
             applied = await self.store.step(service, events, self.clock(), absent=absent)
+            self._note_due(service, applied.due_at)
             listed = [
                 GroupMember(group, e.fingerprint, service, e.status is AlertState.RESOLVED)
                 for e in events
@@ -305,12 +317,40 @@ class Correlator:
         returns how many alerts ended."""
         ended = 0
         for service in self.config.services:
+            if self.public_clock(service):
+                # a due time another replica set (or one lost with a crashed process)
+                await self.tick(service)
             stale = stale_events(
                 await self.store.firing(service), self.clock(), self.config.alerts.stale_after
             )
             if stale:
                 ended += sum(await self.apply_batch(service, stale, absent=True))
         return ended
+
+    async def tick(self, service: str) -> list[IncidentEvent]:
+        """Let time pass for `service` (`publish_after` reached, a recovery hold over): one atomic
+        step over its firing alerts, then publish what it stored."""
+        lock = self._locks.setdefault(service, asyncio.Lock())
+        async with lock:
+            applied = await self.store.step(service, [], self.clock(), tick=True)
+            self._note_due(service, applied.due_at)
+            if applied.backlog or applied.events:
+                await self.flush(service)
+        return applied.events
+
+    async def tick_due(self) -> int:
+        """Step every service whose due time has come (run every second by app.py); returns how
+        many were stepped."""
+        now = self.clock()
+        due = [s for s, at in self.due.items() if at <= now]
+        for service in due:
+            await self.tick(service)
+        return len(due)
+
+    def public_clock(self, service: str) -> bool:
+        """Whether the service's public page runs on a clock of its own (`publish_after` or
+        `recovery_hold` set): only then can time change it without an alert event."""
+        return bool(self.config.publish_after(service) or self.config.recovery_hold(service))
 
     async def apply(self, service: str, event: AlertReceived) -> list[IncidentEvent]:
         """One event alone (see `apply_batch`)."""

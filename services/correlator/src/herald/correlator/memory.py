@@ -72,24 +72,31 @@ class MemoryStore:
         return dict(self.groups.get(group, {}))
 
     async def step(
-        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
+        self,
+        service: str,
+        events: Sequence[AlertReceived],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
     ) -> Applied:
         state = self.states.get(service) or initial_state(service, now)
         outbox = self.outboxes.setdefault(service, [])
         keys = {alert_key(e.fingerprint) for e in events}
-        members = (r for r in state.alerts.values() if state.member(r))
+        members = [r for r in state.alerts.values() if state.member(r)]
         step = fold(
             state,
             {k: state.alerts[k] for k in keys if k in state.alerts},
-            most_relevant(members, MAX_INCIDENT_ALERTS + len(events)),
+            members if tick else most_relevant(members, MAX_INCIDENT_ALERTS + len(events)),
             events,
             service,
             self.config,
             now,
             absent,
+            tick=[r for r in members if r.status is AlertState.FIRING] if tick else None,
         )
-        if not step.records:
-            return Applied([], step.applied, bool(outbox))
+        if not step.changed:
+            return Applied([], step.applied, bool(outbox), state.due_at)
         backlog = bool(outbox)
         control = self.control_of.get(service, Control())
         head, shown = overlay(
@@ -100,7 +107,7 @@ class MemoryStore:
         self.states[service] = ServiceState(**dict(head), alerts=alerts)
         self.status_of[service] = shown_projection(head, control, self.config, now)
         outbox.extend(shown)
-        return Applied(shown, step.applied, backlog)
+        return Applied(shown, step.applied, backlog, head.due_at)
 
     async def command_step(
         self, service: str, command: Command | None, now: datetime

@@ -76,6 +76,9 @@ UNROUTED_LIMIT = 500
 RECORD_CACHE = 50_000
 """Parsed alert records kept by their stored bytes (then the cache starts over)."""
 
+TICK_READ = 1 << 30
+"""A tick's read: the open incident's firing and resolved alerts, all of them."""
+
 PRUNE_BATCH = 64
 """Expired alert records looked at (and pruned) per step at most."""
 
@@ -248,6 +251,9 @@ class Applied(NamedTuple):
     """Per alert event: whether it changed anything."""
     backlog: bool
     """The outbox holds events stored before these (publish `pending()`, not only `events`)."""
+    due_at: datetime | None = None
+    """The service's next due time after the step (ServiceHead.due_at): step it with
+    `tick=True` then."""
 
 
 class CommandApplied(NamedTuple):
@@ -282,8 +288,17 @@ class Store(Protocol):
     async def remember_routes(self, routes: Sequence[tuple[str, Route]]) -> list[Route]: ...
 
     async def step(
-        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
-    ) -> Applied: ...
+        self,
+        service: str,
+        events: Sequence[AlertReceived],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
+    ) -> Applied:
+        """Fold `events` in one atomic step. `tick`: then let time pass to `now`, with every
+        firing record of the service read in the same step (`incident.fold`'s `tick`)."""
+        ...
 
     async def records(self, service: str, fingerprints: Sequence[str]) -> list[AlertRecord | None]:
         """The stored records of some of the service's alerts (None: unknown)."""
@@ -447,11 +462,19 @@ class CorrelatorStore:
         return members
 
     async def step(
-        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
+        self,
+        service: str,
+        events: Sequence[AlertReceived],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
     ) -> Applied:
         """Fold a batch of the service's alert events into its state in one atomic step; the
         events it produced are appended to the outbox. A batch that changes nothing writes
-        nothing."""
+        nothing. `tick`: the read takes every alert of the open incident (its `firing` and
+        `ended` indexes whole), so time passes over all its firing alerts; only sweeps at a
+        due time do this."""
         keys = step_keys(service)
         batch = list(dict.fromkeys(alert_key(e.fingerprint) for e in events))
         horizon = _micros(now - RESOLVED_RETENTION)
@@ -466,7 +489,13 @@ class CorrelatorStore:
                 values,
                 raw_control,
             ) = await self._read_step(
-                keys=keys, args=[MAX_INCIDENT_ALERTS + len(events), horizon, PRUNE_BATCH, *batch]
+                keys=keys,
+                args=[
+                    TICK_READ if tick else MAX_INCIDENT_ALERTS + len(events),
+                    horizon,
+                    PRUNE_BATCH,
+                    *batch,
+                ],
             )
             control = _control(raw_control)
             names = batch + [_text(k) for k in (*firing, *ended, *stale)]
@@ -479,6 +508,7 @@ class CorrelatorStore:
                 else ServiceHead.model_validate_json(raw_head)
             )
             ranked = names[len(batch) : len(names) - len(stale)]
+            firing_records = [known[_text(k)] for k in firing if _text(k) in known]
             step = fold(
                 head,
                 {k: known[k] for k in batch if k in known},
@@ -488,9 +518,10 @@ class CorrelatorStore:
                 self.config,
                 now,
                 absent,
+                tick=firing_records if tick else None,
             )
-            if not step.records:
-                return Applied([], step.applied, int(backlog) > 0)
+            if not step.changed:
+                return Applied([], step.applied, int(backlog) > 0, head.due_at)
             new_head, shown = overlay(
                 head, control, step.head, control, step.events, self.config, now
             )
@@ -500,7 +531,7 @@ class CorrelatorStore:
             )
             if written < 0:
                 continue  # another replica stepped this service meanwhile: fold again
-            return Applied(shown, step.applied, written > len(shown))
+            return Applied(shown, step.applied, written > len(shown), new_head.due_at)
 
     async def _write(
         self,

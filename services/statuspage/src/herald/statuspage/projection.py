@@ -31,6 +31,8 @@ def apply_event(
     changes: dict[str, object] = {"version": event.version, "updated_at": event.occurred_at}
     if isinstance(event, IncidentOpened | IncidentUpdated):
         changes["incident"] = event.incident
+        if any(i.id == event.incident.id for i in base.recent):  # reopened (reopen_window)
+            changes["recent"] = tuple(i for i in base.recent if i.id != event.incident.id)
         if event.incident.public:  # an internal incident never changes the public page
             changes["component_status"] = event.incident.component_status
     elif isinstance(event, IncidentResolved):
