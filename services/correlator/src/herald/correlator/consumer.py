@@ -349,8 +349,13 @@ class Correlator:
 
     def public_clock(self, service: str) -> bool:
         """Whether the service's public page runs on a clock of its own (`publish_after` or
-        `recovery_hold` set): only then can time change it without an alert event."""
-        return bool(self.config.publish_after(service) or self.config.recovery_hold(service))
+        `recovery_hold` set, or flap detection on): only then can time change it without an
+        alert event."""
+        return bool(
+            self.config.publish_after(service)
+            or self.config.recovery_hold(service)
+            or self.config.alerts.flapping is not None
+        )
 
     async def apply(self, service: str, event: AlertReceived) -> list[IncidentEvent]:
         """One event alone (see `apply_batch`)."""

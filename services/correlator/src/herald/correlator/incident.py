@@ -139,6 +139,11 @@ class AlertRecord(BaseModel):
     (`public_at`); False until then (paging does not wait)."""
     joined: int = 0
     """Its place among that incident's alerts, in the order they joined."""
+    changes: tuple[datetime, ...] = ()
+    """Arrival times of its recent state changes (firing <-> resolved) within
+    `alerts.flapping.window` (flap detection; at most `changes` + 1 kept)."""
+    flap_told: bool = False
+    """Its incident's timeline already says it is flapping (said once per flapping spell)."""
 
     @property
     def key(self) -> str:
@@ -194,6 +199,10 @@ class ServiceHead(BaseModel):
     service then. May be early (the sweep then finds nothing and sets the next one), never late."""
     hold_until: datetime | None = None
     """While the public incident shows `monitoring`: when its recovery hold ends."""
+    flap_status: ComponentStatus | None = None
+    """While an alert flaps: the worst component status of the flapping window, which the
+    component holds instead of toggling (until `flap_until`)."""
+    flap_until: datetime | None = None
 
     def member(self, record: AlertRecord | None) -> bool:
         """Whether `record` is an alert of the open incident."""
@@ -383,7 +392,11 @@ def merge(
         for integration in stored.integrations:
             record = record.through(integration, stored.public)
         return record.model_copy(
-            update={"incident": stored.incident, "joined": stored.joined}
+            update={
+                "incident": stored.incident,
+                "joined": stored.joined,
+                **changed(stored, record.status, event.received_at, config),
+            }
         ), True
     # The same alert event, maybe through another integration: it is one alert, public while
     # any of its integrations is.
@@ -391,6 +404,26 @@ def merge(
     if merged == stored:
         return None
     return merged, merged.public != stored.public
+
+
+def changed(
+    stored: AlertRecord, status: AlertState, at: datetime, config: HeraldConfig
+) -> dict[str, object]:
+    """The flap-detection fields of an alert after an event of `status` arriving at `at`."""
+    flapping = config.alerts.flapping
+    if flapping is None:
+        return {}
+    recent = tuple(c for c in stored.changes if c > at - flapping.window)
+    if status is not stored.status:
+        recent = (*recent, at)[-(flapping.changes + 1) :]
+    told = stored.flap_told and len(recent) > flapping.changes
+    return {"changes": recent, "flap_told": told}
+
+
+def flapping(record: AlertRecord, config: HeraldConfig) -> bool:
+    """Whether the alert changed state more than `alerts.flapping.changes` times in its window."""
+    spec = config.alerts.flapping
+    return spec is not None and len(record.changes) > spec.changes
 
 
 def _severity(record: AlertRecord) -> str:
@@ -450,6 +483,8 @@ class _Fold:
         self.last_at: datetime | None = None
         self.due_at = head.due_at
         self.hold_until = head.hold_until
+        self.flap_status = head.flap_status
+        self.flap_until = head.flap_until
         self.publish_after = config.publish_after(service)
         self.texts = config.timeline
 
@@ -510,6 +545,40 @@ class _Fold:
             for r in members
         ]
         return clip(timeline.body(members[0].description, alerts, self.texts), MAX_BODY)
+
+    def component(self) -> ComponentStatus:
+        """The component's status: its firing public alerts', held at the flapping window's
+        worst while an alert flaps."""
+        status = status_of(self.public_firing, self.config)
+        if self.flap_status is not None and self.flap_until is not None:
+            if self.flap_until > self.now:
+                return worst((status, self.flap_status))
+            self.flap_status = self.flap_until = None  # the spell is over
+        return status
+
+    def flap(self, record: AlertRecord, before: ComponentStatus, at: datetime) -> AlertRecord:
+        """`record` changed state: while it flaps the component holds the window's worst status
+        and the incident's timeline says so, once."""
+        spec = self.config.alerts.flapping
+        if spec is None or not flapping(record, self.config) or not record.public:
+            return record
+        status = status_of(self.public_firing, self.config)
+        self.flap_status = worst((self.flap_status or before, before, status))
+        until = record.changes[-1] + spec.window
+        self.flap_until = until if self.flap_until is None else max(self.flap_until, until)
+        self.due(self.flap_until)
+        if record.flap_told or self.incident is None:
+            return record
+        self.incident = timeline.told(
+            self.incident,
+            at,
+            timeline.flapping(record.alertname, len(record.changes), spec.window, self.texts),
+            public=self.visible(record),
+        )
+        self.mark(at)
+        told = record.model_copy(update={"flap_told": True})
+        self.put(told)
+        return told
 
     def due(self, at: datetime) -> None:
         """Something on the public page changes at `at` without an alert event."""
@@ -622,7 +691,7 @@ class _Fold:
             count = incident.alert_count + 1
         self.count(joined, True, +1)
         self.put(joined)
-        status = status_of(self.public_firing, self.config)
+        status = self.component()
         update: dict[str, object] = {
             "alert_count": count,
             "impact": worst_impact(incident.impact, impact_for(status)),
@@ -700,7 +769,7 @@ class _Fold:
             else timeline.closed(
                 record.alertname, incident.alert_count, absent=self.absent, texts=self.texts
             ),
-            component=status_of(self.public_firing, self.config),
+            component=self.component(),
             previous=self.status,
             public=incident.public and not already,
         )
@@ -847,7 +916,8 @@ class _Fold:
                 self.open_incident(record, status_of(self.public_firing, self.config), at)
                 # the opening alert counts once it joined
             record = self.join_incident(record, stored if self.member(stored) else None, at)
-            status = status_of(self.public_firing, self.config)
+            record = self.flap(record, self.status, at)
+            status = self.component()
             self.worst_status = worst((self.worst_status, status))
             assert self.incident is not None
             if not reopened:
@@ -870,7 +940,8 @@ class _Fold:
                 self.last_end = (
                     record.ends_at if self.last_end is None else max(self.last_end, record.ends_at)
                 )
-            status = status_of(self.public_firing, self.config)
+            record = self.flap(record, self.status, at)
+            status = self.component()
             self.worst_status = worst((self.worst_status, status))
             self.touch(at)
             if self.firing > 0:
@@ -878,7 +949,7 @@ class _Fold:
             self.settle(record, at)
         else:  # a resolve of an alert outside the open incident (or before its firing)
             self.put(record)
-            status = status_of(self.public_firing, self.config)
+            status = self.component()
             if status != self.status:
                 self.touch(at)
         self.status = status
@@ -912,13 +983,13 @@ class _Fold:
                 timeline.joined(
                     record.alertname, self.firing, self.incident.alert_count, self.texts
                 ),
-                component=status_of(self.public_firing, self.config),
+                component=self.component(),
                 previous=self.status,
             )
             published = True
-        status = status_of(self.public_firing, self.config)
+        status = self.component()
         self.worst_status = worst((self.worst_status, status))
-        if published:
+        if published or status != self.status:
             self.touch(at)
         if self.incident is not None and self.hold_until is not None:
             before = self.incident
@@ -946,8 +1017,10 @@ class _Fold:
             component_status=self.status,
             recent=self.recent,
             updated_at=self.updated_at,
-            due_at=self.due_at if self.incident is not None else None,
+            due_at=self.due_at if self.incident is not None or self.flap_until else None,
             hold_until=self.hold_until if self.incident is not None else None,
+            flap_status=self.flap_status,
+            flap_until=self.flap_until,
         )
         return Step(head=head, records=self.changed, events=self.events, applied=[])
 
