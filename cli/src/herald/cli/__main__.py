@@ -2,6 +2,7 @@
 `herald ack INCIDENT_ID`: acknowledge an incident (stops its escalation).
 `herald oncall`: who is on call now and next, per schedule.
 `herald subscribers list` / `herald subscribers remove ID`: the status page's subscribers.
+`herald incident|component|maintenance|alert ...`: the admin API (herald.cli.admin).
 
 `ack`, `oncall` and `subscribers` talk to the notifier at HERALD_API_URL (e.g. http://localhost:8083) with
 `Authorization: Bearer $HERALD_API_TOKEN` (one of the notifier's `notifier.api_tokens`)."""
@@ -17,6 +18,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from herald.cli import admin
 from herald.shared.config import ConfigError, load_config, resolve_secrets_check
 
 
@@ -140,7 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     subs_sub.add_parser("list", help="every subscriber: id, channel, address, components")
     remove = subs_sub.add_parser("remove", help="forget one subscriber (on request)")
     remove.add_argument("subscriber_id")
+    admin.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command in ("incident", "component", "maintenance", "alert"):
+        args.group = args.command
+        sys.exit(admin.run(args, dict(os.environ)))
     if args.command == "check-config":
         sys.exit(check_config(args.path, secrets=not args.no_secrets))
     if args.command == "ack":

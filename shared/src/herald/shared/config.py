@@ -757,6 +757,39 @@ class Notifier(Strict):
     so that a flapping incident does not page a person per flap. `[]`: no throttle."""
 
 
+class Admin(Strict):
+    """`admin:`: the admin API of ingest (`/api/v1/...`, `herald incident ...`)."""
+
+    tokens: dict[Id, SecretRef] = Field(default_factory=dict)
+    """Named bearer tokens (name -> secret reference): every command records the name of the
+    token that sent it. None: the admin API answers 503 (ingest also accepts
+    `HERALD_DEMO_ADMIN_TOKEN` as the token `demo` when set, as `make run` does)."""
+
+
+class Maintenance(Strict):
+    """`maintenance:`: how maintenance windows treat alerts."""
+
+    breakthrough_severities: tuple[str, ...] = ("critical",)
+    """Severity label values that still show on the page and page the on-call during a
+    window: a real outage never hides behind a maintenance."""
+
+
+class Heartbeat(Strict):
+    """`heartbeat:`: the dead man's switch (Alertmanager's always-firing Watchdog alert)."""
+
+    matchers: tuple[str, ...] = ('alertname="Watchdog"',)
+    """Alerts matching all of these only refresh the heartbeat (never an incident, never on
+    the page)."""
+    interval: Duration = timedelta(minutes=5)
+    """No heartbeat for this long opens the internal incident "Alerting pipeline silent"."""
+    service: str | None = None
+    """The service whose on-call that incident pages (an internal incident: never on the
+    public page); None: the switch is off."""
+
+    def parsed_matchers(self) -> tuple[Matcher, ...]:
+        return tuple(Matcher.parse(t) for t in self.matchers)
+
+
 class Smtp(Strict):
     """`subscribers.smtp:`: the mail server subscriber mail goes through."""
 
@@ -828,6 +861,9 @@ class HeraldConfig(Strict):
     public: Public = Field(default_factory=Public)
     timeline: Timeline = Field(default_factory=Timeline)
     subscribers: Subscribers = Field(default_factory=Subscribers)
+    admin: Admin = Field(default_factory=Admin)
+    maintenance: Maintenance = Field(default_factory=Maintenance)
+    heartbeat: Heartbeat = Field(default_factory=Heartbeat)
 
     def reference_problems(self) -> list[tuple[tuple[str, ...], str]]:
         """Names that point at nothing: (location, message) pairs; empty when all resolve."""
@@ -846,6 +882,9 @@ class HeraldConfig(Strict):
                         (("oncall", oid, "channels", str(i)), f"unknown channel {ch!r}")
                     )
         problems.extend(self._oncall_reference_problems())
+        hb = self.heartbeat.service
+        if hb is not None and hb not in self.services:
+            problems.append((("heartbeat", "service"), f"unknown service {hb!r}"))
         return problems
 
     def _oncall_reference_problems(self) -> list[tuple[tuple[str, ...], str]]:
@@ -1013,6 +1052,8 @@ def resolve_secrets_check(config: HeraldConfig, environ: dict[str, str] | None =
         if integ.basic_auth:
             for where, ref in _listed("password", integ.basic_auth.password):
                 check(f"integrations.{iid}.basic_auth.{where}", ref)
+    for name, ref in config.admin.tokens.items():
+        check(f"admin.tokens.{name}", ref)
     for cid, ch in config.channels.items():
         if isinstance(ch, WebhookChannel):
             check(f"channels.{cid}.url", ch.url)

@@ -14,6 +14,8 @@ from nats.js.errors import NotFoundError
 from herald.shared.subjects import (
     ALERTS_STREAM,
     ALERTS_SUBJECTS,
+    COMMANDS_STREAM,
+    COMMANDS_SUBJECTS,
     INCIDENTS_STREAM,
     INCIDENTS_SUBJECTS,
     RESPONSES_STREAM,
@@ -132,6 +134,20 @@ def stream_configs(replicas: int = 1, limits: StreamLimits | None = None) -> lis
             max_bytes=64 * MIB,
             max_msg_size=64 * 1024,
             discard=DiscardPolicy.OLD,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=replicas,
+        ),
+        # Commands discard NEW when full: the admin API answers 503 rather than drop an
+        # accepted command to make room.
+        StreamConfig(
+            name=COMMANDS_STREAM,
+            subjects=[COMMANDS_SUBJECTS],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=30 * DAY,
+            max_bytes=64 * MIB,
+            max_msg_size=256 * 1024,
+            discard=DiscardPolicy.NEW,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
             num_replicas=replicas,
         ),

@@ -154,14 +154,19 @@ class Escalator:
         if policy is None:
             return None
         if isinstance(event, IncidentOpened):
-            await self._opened(event, policy)
+            if event.incident.paging:  # else a maintenance window holds its pages
+                await self._opened(event, policy)
         elif isinstance(event, IncidentUpdated):
-            await self._updated(event)
+            held = await self.store.get(event.service, event.incident.id) is None
+            if held and event.incident.paging:
+                await self._opened(event, policy)  # its pages were held: they go now
+            else:
+                await self._updated(event)
         elif isinstance(event, IncidentResolved):
             return await self._resolved(event, policy, num_delivered)
         return Handling.ACK
 
-    async def _opened(self, event: IncidentOpened, policy: str) -> None:
+    async def _opened(self, event: IncidentOpened | IncidentUpdated, policy: str) -> None:
         inc = event.incident
         if await self.store.get(event.service, inc.id) is not None:
             return  # a redelivery, or its resolve came first

@@ -16,6 +16,7 @@ from herald.shared.events import (
     IncidentOpened,
     IncidentResolved,
     IncidentUpdated,
+    MaintenanceChanged,
     ServiceStatus,
 )
 
@@ -40,6 +41,9 @@ def apply_event(
         changes["recent"] = ((event.incident, *older))[:history_size]
     elif isinstance(event, ComponentStatusChanged):
         changes["component_status"] = event.status
+    elif isinstance(event, MaintenanceChanged):
+        others = tuple(w for w in base.maintenances if w.id != event.maintenance.id)
+        changes["maintenances"] = (*others, event.maintenance)
     return base.model_copy(update=changes)
 
 

@@ -34,6 +34,7 @@ from herald.shared.events import (
     ComponentStatusChanged,
     IncidentEvent,
     IncidentResolved,
+    MaintenanceChanged,
 )
 from herald.shared.runtime import Clock
 from herald.shared.subscriber_store import SubscriberStore
@@ -191,6 +192,8 @@ class Courier:
 
     async def on_event(self, event: IncidentEvent) -> bool:
         """Keep the event as its topic's latest; True when something is (or stays) due."""
+        if isinstance(event, MaintenanceChanged):
+            return False  # maintenance windows are not told to subscribers (yet)
         if isinstance(event, ComponentStatusChanged):
             topic, final = component_topic(event.service), False
             seen = f"{event.previous_status}>{event.status}"
@@ -234,6 +237,9 @@ class Courier:
             return
         await self.digests.telling(topic, self.clock())
         event = INCIDENT_EVENT_ADAPTER.validate_json(pending.event)
+        if isinstance(event, MaintenanceChanged):
+            await self.digests.drop(topic)
+            return
         audience = [s for s in await self.subscribers.all() if s.follows(event.service)]
         if isinstance(event, ComponentStatusChanged):
             audience = [s for s in audience if s.channel == "webhook"]
@@ -257,6 +263,8 @@ class Courier:
 
     async def _tell(self, sub: Subscriber, event: IncidentEvent, pending: Pending) -> bool:
         """Send one message; False when it may succeed later."""
+        if isinstance(event, MaintenanceChanged):
+            return True  # never kept (on_event, _flush)
         if await self.digests.was_told(sub.id, pending.topic, pending.version):
             return True
         unsubscribe = self.unsubscribe_url(sub.id)
