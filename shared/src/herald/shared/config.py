@@ -754,7 +754,9 @@ class Notifier(Strict):
     )
     """Per contact method (a channel and an address): at most this many notifications in each
     window, across replicas; more wait their turn (delayed, never dropped). As GoAlert does,
-    so that a flapping incident does not page a person per flap. `[]`: no throttle."""
+    so that a burst of updates does not buzz a person for each. Pages (an incident opened, an
+    escalation step) are never held back by it, only the notices after them (resolved,
+    acknowledged, worse). `[]`: no throttle."""
 
 
 class Admin(Strict):

@@ -100,16 +100,18 @@ class Dispatcher:
             lane = self._lanes[channel] = asyncio.Semaphore(size)
         return lane
 
-    async def _wait_turn(self, dest: Destination) -> None:
+    async def _wait_turn(self, dest: Destination, *, page: bool) -> None:
         """The channel's rate limit, then the contact method's throttle (a Redis failure lets
-        the send go: a limit never costs a page)."""
+        the send go: a limit never costs a page). A page is never held by the throttle: it must
+        reach the person at once, and go before its incident's resolve (which waits for a page
+        being tried, not for one waiting its turn); the notices after it are throttled."""
         if self.window is None:
             return
         try:
             limit = self.rate_limits.get(dest.channel)
             if limit is not None:
                 await self.window.wait_turn(f"channel:{dest.channel}", (limit,))
-            if self.throttle and dest.address:
+            if self.throttle and dest.address and not page:
                 waited = await self.window.wait_turn(
                     f"contact:{dest.channel}:{dest.address}", self.throttle
                 )
@@ -132,7 +134,8 @@ class Dispatcher:
         personal = notice.model_copy(update={"recipient": dest.address, "user": dest.user})
         if notice.type == "incident.resolved":
             await self._after_page(service, notice.incident.id, dest)
-        await self._wait_turn(dest)  # before the claim: a long wait holds nothing
+        # before the claim: a long wait holds nothing
+        await self._wait_turn(dest, page=notice.type == "incident.opened")
         try:
             claim = await self.ledger.claim(service, run_id, dest.key())
         except Exception as exc:

@@ -170,7 +170,9 @@ class Escalator:
         inc = event.incident
         if await self.store.get(event.service, inc.id) is not None:
             return  # a redelivery, or its resolve came first
-        state = replace(escalation.start(policy, self.clock()), received_at=event.received_at)
+        # an incident whose pages a maintenance window held opens late: no ingest time to time
+        received = event.received_at if isinstance(event, IncidentOpened) else None
+        state = replace(escalation.start(policy, self.clock()), received_at=received)
         if await self.store.write(event.service, inc.id, 0, state, inc):
             log.info(
                 "escalating %s through policy %s",
