@@ -149,7 +149,7 @@ def herald_app() -> Any:
         board.receive(event.model_dump_json().encode(), version)  # folds, then writes to all
         return PlainTextResponse(f"{time.perf_counter() - started:.6f}")
 
-    routes = [*statuspage.routes(board, dict), Route("/_bench/change", change, methods=["POST"])]
+    routes = [*statuspage.routes(board), Route("/_bench/change", change, methods=["POST"])]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
 
 

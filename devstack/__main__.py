@@ -49,7 +49,10 @@ async def run(config: str) -> int:
             f"[stack]   try:          export HERALD_API_URL={ingest} "
             f"HERALD_API_TOKEN={admin_token}\n"
             "[stack]                 uv run herald incident open --service <id> --title "
-            "'Checkout errors' && uv run herald incident list\n",
+            "'Checkout errors' && uv run herald incident list\n"
+            "[stack]   probes, metrics (internal ports): "
+            + "  ".join(f"{n} {stack.internal_url(n)}/metrics" for n in stack.procs)
+            + "\n",
             flush=True,
         )
         exited = [asyncio.create_task(p.wait()) for p in stack.procs.values()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +17,29 @@ SERVICES: tuple[tuple[str, str, int], ...] = (
     ("notifier", "HERALD_NOTIFIER_PORT", 8083),
 )
 
+INTERNAL_PORTS: tuple[tuple[str, str, int], ...] = (
+    ("statuspage", "HERALD_STATUSPAGE_INTERNAL_PORT", 9080),
+    ("ingest", "HERALD_INGEST_INTERNAL_PORT", 9081),
+    ("correlator", "HERALD_CORRELATOR_INTERNAL_PORT", 9082),
+    ("notifier", "HERALD_NOTIFIER_INTERNAL_PORT", 9083),
+)
+"""Each service's internal port: `/healthz`, `/readyz` and `/metrics` (never on the public
+port)."""
+
 
 def ports_from(env: Mapping[str, str]) -> dict[str, int]:
     return {name: int(env.get(var) or default) for name, var, default in SERVICES}
+
+
+def internal_ports_from(env: Mapping[str, str]) -> dict[str, int]:
+    return {name: int(env.get(var) or default) for name, var, default in INTERNAL_PORTS}
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on now (for an extra replica's internal port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def replica_name(service: str, index: int) -> str:
@@ -32,7 +53,8 @@ class Stack:
 
     One process per service, plus `extra_replicas`: more replicas of a service, given by the
     port each extra one listens on (`{"correlator": [port]}` runs `correlator` and
-    `correlator-2`). Every replica gets the stack's environment with its own port."""
+    `correlator-2`). Every replica gets the stack's environment with its own port, and its
+    own internal port (probes and metrics: `internal_url`), chosen free."""
 
     env: dict[str, str]
     out: TextIO = sys.stdout
@@ -41,6 +63,12 @@ class Stack:
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     """Filled by `stop()`."""
     _pumps: list[asyncio.Task[None]] = field(default_factory=list)
+    _extra_internal: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for service, extra in self.extra_replicas.items():
+            for index in range(2, len(extra) + 2):
+                self._extra_internal[replica_name(service, index)] = unused_port()
 
     async def __aenter__(self) -> Stack:
         """Start every service and wait until all are ready; stops them if one is not."""
@@ -64,6 +92,11 @@ class Stack:
                 ports[replica_name(service, index)] = port
         return ports
 
+    @property
+    def internal_ports(self) -> dict[str, int]:
+        """Internal port (probes, metrics) of every instance, by instance name."""
+        return {**internal_ports_from(self.env), **self._extra_internal}
+
     def instances(self) -> list[tuple[str, str]]:
         """(instance name, service) of every process the stack runs, in start order."""
         out: list[tuple[str, str]] = []
@@ -74,6 +107,10 @@ class Stack:
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
+
+    def internal_url(self, service: str) -> str:
+        """Where an instance serves `/healthz`, `/readyz` and `/metrics`."""
+        return f"http://127.0.0.1:{self.internal_ports[service]}"
 
     async def start(self) -> None:
         for name, _ in self.instances():
@@ -87,7 +124,12 @@ class Stack:
         env = self.env
         if name != service:
             var = next(v for n, v, _ in SERVICES if n == service)
-            env = {**self.env, var: str(self.ports[name])}
+            internal_var = next(v for n, v, _ in INTERNAL_PORTS if n == service)
+            env = {
+                **self.env,
+                var: str(self.ports[name]),
+                internal_var: str(self.internal_ports[name]),
+            }
         width = max(len(n) for n in services)
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -112,7 +154,7 @@ class Stack:
 
         async with httpx.AsyncClient(timeout=1.0) as client:
             for name in self.procs:
-                url = f"{self.url(name)}/readyz"
+                url = f"{self.internal_url(name)}/readyz"
                 deadline = asyncio.get_running_loop().time() + timeout
                 while True:
                     proc = self.procs[name]
@@ -153,4 +195,12 @@ def service_env(
     return env
 
 
-__all__ = ["SERVICES", "Stack", "ports_from", "replica_name", "service_env"]
+__all__ = [
+    "INTERNAL_PORTS",
+    "SERVICES",
+    "Stack",
+    "internal_ports_from",
+    "ports_from",
+    "replica_name",
+    "service_env",
+]

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 LIFESPAN_TIMEOUT = 30.0
@@ -24,3 +25,21 @@ async def in_process(
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
+
+
+@asynccontextmanager
+async def internal(
+    app: Starlette, base_url: str = "http://herald-internal"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on the app's internal port (`app.state.probes`: `/healthz`, `/readyz`,
+    `/metrics`), as `herald.shared.listeners` serves it. Use it inside `in_process(app)`: the
+    probes read what that lifespan opened."""
+    transport = httpx.ASGITransport(app=app.state.probes)
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        yield client
+
+
+async def metrics_of(app: Starlette) -> str:
+    """The app's `/metrics` text, read on its internal port (inside `in_process(app)`)."""
+    async with internal(app) as client:
+        return (await client.get("/metrics")).text

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.infrastructure import find_binary, nats_argv, redis_argv, wait_listening
-from devstack.processes import SERVICES, service_env
+from devstack.processes import INTERNAL_PORTS, SERVICES, service_env
 from herald.shared.settings import Settings
 
 INSTALL_HINT = (
@@ -104,7 +104,7 @@ class Infra:
     def stack_env(self, config: str | Path, **extra: str) -> dict[str, str]:
         """Environment for devstack's Stack: these servers, `config`, every port free."""
         env = service_env(os.environ, self.nats_url, self.redis_url, str(config))
-        for _, var, _ in SERVICES:
+        for _, var, _ in (*SERVICES, *INTERNAL_PORTS):
             env[var] = str(free_port())
         env.update(extra)
         return env

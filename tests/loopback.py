@@ -36,13 +36,17 @@ def quiet_server(app: ASGIApp) -> uvicorn.Server:
 
 @asynccontextmanager
 async def serving(
-    server: uvicorn.Server, sock: socket.socket | None = None, timeout: float = 10.0
+    server: uvicorn.Server,
+    sock: socket.socket | None = None,
+    timeout: float = 10.0,
+    also: socket.socket | None = None,
 ) -> AsyncIterator[str]:
-    """Run `server` on `sock` (a fresh listening one by default); yields its base URL and stops
-    it (waiting for its shutdown) on exit."""
+    """Run `server` on `sock` (a fresh listening one by default), and on `also` when given (a
+    service's internal port: `herald.shared.listeners`); yields its base URL and stops it
+    (waiting for its shutdown) on exit."""
     sock = sock or listening_socket()
     port = int(sock.getsockname()[1])
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    task = asyncio.create_task(server.serve(sockets=[sock] if also is None else [sock, also]))
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -51,3 +55,5 @@ async def serving(
             await asyncio.wait_for(task, timeout)
         finally:
             sock.close()
+            if also is not None:
+                also.close()

@@ -36,3 +36,18 @@ def test_stream_replicas() -> None:
     assert Settings.from_env(port_var="P", default_port=1, env={}).stream_replicas == 1
     env = {"HERALD_STREAM_REPLICAS": "3"}
     assert Settings.from_env(port_var="P", default_port=1, env=env).stream_replicas == 3
+
+
+def test_the_internal_port_is_its_own() -> None:
+    env: dict[str, str] = {}
+    s = Settings.from_env(port_var="HERALD_INGEST_PORT", default_port=8081, env=env)
+    assert (s.port, s.internal_port) == (8081, 9081)
+    env = {"HERALD_INGEST_PORT": "7000", "HERALD_INGEST_INTERNAL_PORT": "7001"}
+    s = Settings.from_env(port_var="HERALD_INGEST_PORT", default_port=8081, env=env)
+    assert (s.port, s.internal_port) == (7000, 7001)
+    env = {"HERALD_INGEST_INTERNAL_PORT": "8081"}
+    with pytest.raises(SettingsError, match="HERALD_INGEST_INTERNAL_PORT"):
+        Settings.from_env(port_var="HERALD_INGEST_PORT", default_port=8081, env=env)
+    env = {"HERALD_INGEST_INTERNAL_PORT": "probe"}
+    with pytest.raises(SettingsError, match="HERALD_INGEST_INTERNAL_PORT"):
+        Settings.from_env(port_var="HERALD_INGEST_PORT", default_port=8081, env=env)

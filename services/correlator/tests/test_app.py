@@ -34,7 +34,7 @@ from herald.shared.keys import status_key
 from herald.shared.settings import Settings
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import ALERTS_STREAM, CORRELATOR_DURABLE, alert_subject
-from tests.asgi import in_process
+from tests.asgi import in_process, internal
 from tests.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -117,7 +117,7 @@ async def test_firing_alert_opens_incident_and_stores_status(
     infra: Infra, bus: Bus, redis: aioredis.Redis, alert: AlertFactory
 ) -> None:
     app = create_app(CONFIG, settings_for(infra))
-    async with running(app) as http:
+    async with running(app), internal(app) as probes:
         await bus.publish(alert(annotations={"summary": "Payments failing"}))
         opened, changed = await bus.next_events(2)
 
@@ -136,10 +136,10 @@ async def test_firing_alert_opens_incident_and_stores_status(
         assert status.component_status is ComponentStatus.MAJOR_OUTAGE
         assert status.incident == opened.incident
 
-        ready = await http.get("/readyz")
+        ready = await probes.get("/readyz")
         assert ready.status_code == 200, ready.text
-        assert (await http.get("/healthz")).status_code == 200
-        metrics = (await http.get("/metrics")).text
+        assert (await probes.get("/healthz")).status_code == 200
+        metrics = (await probes.get("/metrics")).text
         assert 'herald_correlator_alerts_total{outcome="applied"} 1.0' in metrics
         assert (
             'herald_correlator_incident_events_published_total{kind="incident.opened"} 1.0'
@@ -205,7 +205,7 @@ async def test_outbox_of_a_service_removed_from_the_config_is_published_at_start
 
 async def test_unrouted_alerts_are_listed(infra: Infra, bus: Bus, alert: AlertFactory) -> None:
     app = create_app(CONFIG, settings_for(infra), batch_size=1)
-    async with running(app) as http:
+    async with running(app) as http, internal(app) as probes:
         await bus.publish(alert("lost", labels={"alertname": "Watchdog"}))
         # a routed alert after it: once its events arrive, the unrouted one was processed
         await bus.publish(alert())
@@ -213,7 +213,7 @@ async def test_unrouted_alerts_are_listed(infra: Infra, bus: Bus, alert: AlertFa
         body = (await http.get("/api/unrouted")).json()
         assert [a["fingerprint"] for a in body] == ["lost"]
         assert body[0]["labels"] == {"alertname": "Watchdog"}
-        metrics = (await http.get("/metrics")).text
+        metrics = (await probes.get("/metrics")).text
         assert 'herald_correlator_alerts_total{outcome="unrouted"} 1.0' in metrics
 
 
@@ -292,17 +292,17 @@ async def test_redis_outage_means_redelivery_not_loss(
         f"$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.{ALERTS_STREAM}.{CORRELATOR_DURABLE}", cb=on_nak
     )
     app = create_app(CONFIG, settings_for(infra), batch_size=1)
-    async with running(app) as http:
+    async with running(app), internal(app) as probes:
         await asyncio.to_thread(infra.redis.stop)
         try:
             await bus.publish(alert())
             await asyncio.wait_for(naked.get(), WAIT)  # processing failed: nak'd, not acked
-            assert (await http.get("/readyz")).status_code == 503
+            assert (await probes.get("/readyz")).status_code == 503
         finally:
             await asyncio.to_thread(infra.redis.start)
         got = await bus.next_events(2)
         assert [e.kind for e in got] == ["incident.opened", "component.status_changed"]
-        assert (await http.get("/readyz")).status_code == 200
+        assert (await probes.get("/readyz")).status_code == 200
 
 
 async def test_streams_and_durable_lost_under_a_running_correlator_are_put_back(

@@ -20,7 +20,7 @@ from herald.shared.config import HeraldConfig
 from herald.shared.runtime import NatsConnection
 from herald.shared.settings import Settings
 from herald.shared.subjects import ALERT_EVENT_SUBJECTS, ALERTS_STREAM
-from tests.asgi import in_process
+from tests.asgi import in_process, internal
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 """The arrival time ingest stamps on every event in these tests."""
@@ -33,6 +33,8 @@ class Ingest:
     client: httpx.AsyncClient
     nats: NatsConnection
     app: Starlette
+    probes: httpx.AsyncClient
+    """On the internal port: `/healthz`, `/readyz`, `/metrics`."""
 
     async def post(self, doc: Any, token: str = "tok-am", **kw: Any) -> httpx.Response:  # noqa: S107
         return await self.client.post(f"/hooks/inbound/{token}", json=doc, **kw)
@@ -54,11 +56,11 @@ async def running_ingest(
         request_timeout=opts.publish_timeout,
     )
     app = create_app(config, settings, opts, nats=nats, clock=lambda: NOW)
-    async with in_process(app, "http://ingest") as client:
+    async with in_process(app, "http://ingest") as client, internal(app) as probes:
         if wait_connected:
             await asyncio.wait_for(nats.connected.wait(), WAIT)
-            assert (await client.get("/readyz")).status_code == 200
-        yield Ingest(client, nats, app)
+            assert (await probes.get("/readyz")).status_code == 200
+        yield Ingest(client, nats, app, probes)
 
 
 async def stored_alerts(nc: NATS) -> int:

@@ -121,7 +121,7 @@ async def test_resending_the_same_payload_stores_nothing_new(ingest: Ingest, nc:
     assert again.json() == {"status": "ok", "alerts": 2, "duplicates": 2}
     assert await stored_alerts(nc) == 2
 
-    metrics = (await ingest.client.get("/metrics")).text
+    metrics = (await ingest.probes.get("/metrics")).text
     assert 'herald_ingest_requests_total{code="200"} 2.0' in metrics
     assert 'herald_ingest_alerts_published_total{integration="am"} 2.0' in metrics
     assert 'herald_ingest_alerts_duplicate_total{integration="am"} 2.0' in metrics
@@ -199,7 +199,7 @@ async def test_bad_requests_get_their_code_and_publish_nothing(
     assert resp.status_code == code, resp.text
     assert "error" in resp.json()
     assert await stored_alerts(nc) == 0
-    metrics = (await ingest.client.get("/metrics")).text
+    metrics = (await ingest.probes.get("/metrics")).text
     assert f'herald_ingest_requests_total{{code="{code}"}} 1.0' in metrics
 
 
@@ -217,8 +217,8 @@ async def test_schema_errors_name_the_fields(ingest: Ingest, nc: NATS) -> None:
 
 
 async def test_probes(ingest: Ingest) -> None:
-    assert (await ingest.client.get("/healthz")).status_code == 200
-    ready = await ingest.client.get("/readyz")
+    assert (await ingest.probes.get("/healthz")).status_code == 200
+    ready = await ingest.probes.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"nats": "ok"}
 
@@ -233,8 +233,8 @@ async def test_nats_stopped_answers_503_then_recovers(
     resp = await ingest.post(two_alerts())
     assert resp.status_code == 503
     assert "error" in resp.json()
-    assert (await ingest.client.get("/readyz")).status_code == 503
-    assert (await ingest.client.get("/healthz")).status_code == 200
+    assert (await ingest.probes.get("/readyz")).status_code == 503
+    assert (await ingest.probes.get("/healthz")).status_code == 200
 
     infra.nats.start()
     await asyncio.wait_for(ingest.nats.connected.wait(), WAIT)
@@ -291,7 +291,7 @@ async def test_starts_while_nats_is_down(infra: Infra, nc: NATS) -> None:
         resp = await ingest.post(two_alerts())
         assert resp.status_code == 503
         assert resp.headers["retry-after"]
-        assert (await ingest.client.get("/readyz")).status_code == 503
+        assert (await ingest.probes.get("/readyz")).status_code == 503
 
         infra.nats.start()
         await asyncio.wait_for(ingest.nats.connected.wait(), WAIT)

@@ -16,6 +16,7 @@ from herald.ingest.app import create_app
 from herald.ingest.limits import CLIPPED_ANNOTATION, DEFAULT_LIMITS, MAX_EVENT_BYTES
 from herald.ingest.options import IngestOptions
 from herald.shared.config import parse_config
+from herald.shared.listeners import ByPort
 from herald.shared.settings import Settings
 
 from .memory_publisher import MemoryPublisher
@@ -39,6 +40,8 @@ integrations:
 """
 )
 SETTINGS = Settings.from_env(port_var="HERALD_INGEST_PORT", default_port=8081, env={})
+INTERNAL = f"http://ingest:{SETTINGS.internal_port}"
+"""The internal port: probes and metrics."""
 
 
 def load(name: str) -> dict[str, Any]:
@@ -51,7 +54,8 @@ async def client_for(
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(CONFIG, SETTINGS, options, publisher=publisher, clock=lambda: NOW)  # type: ignore[arg-type]
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        # as served: the probes on the internal port (INTERNAL), the rest on the public one
+        transport = httpx.ASGITransport(app=ByPort(app, app.state.probes, SETTINGS.internal_port))
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
             yield client
 
@@ -100,7 +104,7 @@ async def test_one_megabyte_description_is_stored_clipped(
     [stored] = publisher.stored.values()
     assert len(stored.annotations["description"]) == DEFAULT_LIMITS.annotation_value
     assert "annotations.description" in stored.annotations[CLIPPED_ANNOTATION]
-    metrics = (await client.get("/metrics")).text
+    metrics = (await client.get(f"{INTERNAL}/metrics")).text
     assert 'herald_ingest_alerts_clipped_total{integration="am"} 1.0' in metrics
 
 
@@ -167,7 +171,7 @@ async def test_rate_limit_answers_503_with_retry_after(client: httpx.AsyncClient
     )
     assert pd.status_code == 503
     assert pd.json()["status"] == "throttle event"
-    metrics = (await client.get("/metrics")).text
+    metrics = (await client.get(f"{INTERNAL}/metrics")).text
     assert 'herald_ingest_rate_limited_total{integration="limited"} 2.0' in metrics
 
 
@@ -189,7 +193,7 @@ async def test_pagerduty_trigger_acknowledge_resolve(
     firing, resolved = publisher.stored.values()
     assert firing.fingerprint == resolved.fingerprint
     assert (firing.status.value, resolved.status.value) == ("firing", "resolved")
-    metrics = (await client.get("/metrics")).text
+    metrics = (await client.get(f"{INTERNAL}/metrics")).text
     assert 'herald_ingest_pagerduty_events_total{action="acknowledge"} 1.0' in metrics
 
 
@@ -253,3 +257,15 @@ async def test_pagerduty_not_stored_is_503(
     resp = await client.post("/v2/enqueue", json=load("pagerduty-trigger.json"))
     assert resp.status_code == 503
     assert resp.headers["retry-after"]
+
+
+async def test_probes_and_metrics_are_on_the_internal_port_only(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert (await client.get(path)).status_code == 404, path
+    assert (await client.get(f"{INTERNAL}/healthz")).status_code == 200
+    assert "herald_ingest" in (await client.get(f"{INTERNAL}/metrics")).text
+    # the internal port serves nothing else
+    resp = await client.post(f"{INTERNAL}/hooks/inbound/tok-am", json=message(alert()))
+    assert resp.status_code == 404

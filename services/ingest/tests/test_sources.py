@@ -22,6 +22,7 @@ from herald.shared.config import parse_config
 from herald.shared.events import AlertReceived, AlertState
 from herald.shared.streams import MIN_ALERTS_MSG_SIZE, StreamLimits
 from herald.shared.subjects import ALERT_EVENT_SUBJECTS, ALERTS_STREAM, ALERTS_SUBJECTS
+from tests.asgi import metrics_of
 from tests.infra import Infra
 
 from .payloads import alert, message
@@ -151,7 +152,7 @@ async def test_a_full_alerts_stream_answers_503_and_the_gauge_shows_it(
         kept = await stored_alerts(nc)
         assert kept == len(codes) - 1  # nothing old was dropped to make room
         await app.state.stream_usage.refresh()
-        metrics = (await client.get("/metrics")).text
+        metrics = await metrics_of(app)
         assert 'herald_stream_max_bytes{stream="ALERTS"} 4096.0' in metrics
         ratio = next(
             line

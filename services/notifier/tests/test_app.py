@@ -29,7 +29,7 @@ from herald.shared.events import (
 from herald.shared.settings import Settings
 from herald.shared.subjects import INCIDENTS_STREAM, NOTIFIER_DURABLE, incident_subject
 from services.notifier.tests.events import T0, opened, resolved
-from tests.asgi import in_process
+from tests.asgi import in_process, internal
 from tests.infra import Infra
 from tests.receiver import WAIT, Receiver
 
@@ -304,7 +304,12 @@ async def test_services_without_oncall_and_other_kinds_are_acked_silently(
 async def test_probes(notifier: Runner) -> None:
     async with notifier() as n:
         transport = httpx.ASGITransport(app=n.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://notifier") as client:
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://notifier") as public,
+            internal(n.app) as client,  # the internal port
+        ):
+            for path in ("/healthz", "/readyz", "/metrics"):  # never on the public port
+                assert (await public.get(path)).status_code == 404, path
             assert (await client.get("/healthz")).status_code == 200
             ready = await client.get("/readyz")
             assert ready.status_code == 200, ready.text

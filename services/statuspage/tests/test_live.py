@@ -20,11 +20,13 @@ from nats.js import JetStreamContext
 from herald.shared.config import HeraldConfig
 from herald.shared.events import ComponentStatus, Impact
 from herald.shared.keys import status_key
+from herald.shared.listeners import ByPort
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
 from herald.statuspage.app import Server, create_app
 from herald.statuspage.board import Board
 from herald.statuspage.sse import stream_epoch
+from tests.loopback import listening_socket
 from tests.loopback import serving as on_loopback
 
 pytestmark = pytest.mark.integration
@@ -38,6 +40,8 @@ class Running:
     url: str
     board: Board
     server: Server
+    internal_url: str
+    """The internal port: `/healthz`, `/readyz`, `/metrics`."""
 
 
 @asynccontextmanager
@@ -46,9 +50,12 @@ async def serving(infra: Any, config: HeraldConfig, **options: Any) -> AsyncIter
     lifespan (subscribe, load snapshots) has finished, so no polling for readiness."""
     settings = infra.settings()
     app = create_app(config, settings, **options)
-    server = Server(uvicorn.Config(app, log_config=None, lifespan="on"), app.state.board)
-    async with on_loopback(server, timeout=TIMEOUT) as url:
-        yield Running(url, app.state.board, server)
+    internal = listening_socket()  # as served: the probes and metrics on a port of their own
+    port = int(internal.getsockname()[1])
+    served = ByPort(app, app.state.probes, port)
+    server = Server(uvicorn.Config(served, log_config=None, lifespan="on"), app.state.board)
+    async with on_loopback(server, timeout=TIMEOUT, also=internal) as url:
+        yield Running(url, app.state.board, server, f"http://127.0.0.1:{port}")
 
 
 class SseReader:
@@ -157,7 +164,8 @@ async def test_a_stored_status_shows_immediately(infra, make):
     ):
         html = (await http.get("/")).text
         summary = (await http.get("/api/v2/summary.json")).json()
-        ready = await http.get("/readyz")
+        ready = await http.get(f"{page.internal_url}/readyz")
+        assert (await http.get("/readyz")).status_code == 404  # not on the public port
 
     assert "Major System Outage" in html
     assert "Major Outage" in html
@@ -213,7 +221,7 @@ async def test_published_events_reach_an_open_browser(infra, make, js):
 
         summary = (await http.get("/api/v2/summary.json")).json()
         assert [i["id"] for i in summary["incidents"]] == [opened.id]
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get(f"{page.internal_url}/metrics")).text
         assert "herald_statuspage_sse_clients 1.0" in metrics
         assert 'herald_statuspage_incident_events_total{result="applied"} 2.0' in metrics
 

@@ -11,6 +11,7 @@ from herald.shared.events import ComponentStatus
 from herald.shared.settings import Settings
 from herald.statuspage.app import create_app
 from herald.statuspage.security import CONTENT_SECURITY_POLICY
+from tests.asgi import internal
 
 EVIL = "<script>alert(1)</script>"
 
@@ -153,12 +154,15 @@ async def test_a_control_character_in_an_annotation_keeps_the_feed_well_formed(
     assert char not in html
 
 
-async def test_not_ready_before_the_lifespan_ran(client):
-    assert (await client.get("/healthz")).status_code == 200
-    r = await client.get("/readyz")
-    assert r.status_code == 503
-    assert r.json()["checks"] == {"nats": "unavailable", "snapshot": "unavailable"}
-    assert "herald_statuspage_sse_clients" in (await client.get("/metrics")).text
+async def test_not_ready_before_the_lifespan_ran(app, client):
+    async with internal(app) as probes:  # the internal port
+        assert (await probes.get("/healthz")).status_code == 200
+        r = await probes.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["checks"] == {"nats": "unavailable", "snapshot": "unavailable"}
+        assert "herald_statuspage_sse_clients" in (await probes.get("/metrics")).text
+    for path in ("/healthz", "/readyz", "/metrics"):  # never on the public port
+        assert (await client.get(path)).status_code == 404, path
 
 
 async def test_internal_incidents_are_not_rendered(app, client, make):

@@ -2,6 +2,8 @@
 
 `/healthz` answers while the process is alive; `/readyz` runs the service's readiness
 checks (NATS connected, Redis answers, ...) and answers 503 naming what is not ready.
+They are served on each service's internal port (`probe_app`, `herald.shared.listeners`),
+never on its public one: a NetworkPolicy can restrict a port, not a path.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -49,3 +52,13 @@ def probe_routes(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+
+
+def probe_app(
+    checks: Callable[[], Mapping[str, ReadinessCheck]],
+    registry: CollectorRegistry = REGISTRY,
+    timeout: float = 2.0,
+) -> Starlette:
+    """The app of a service's internal port: the probes and nothing else. It has no lifespan
+    of its own: `checks` reads what the service's lifespan opened."""
+    return Starlette(routes=probe_routes(checks, registry, timeout))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from herald.shared.streams import StreamLimits
@@ -34,20 +35,39 @@ class Settings:
     log_format: str
     stream_replicas: int = 1
     """Replicas of the JetStream streams Herald creates (HERALD_STREAM_REPLICAS, 1-5)."""
+    internal_port: int = 0
+    """The port of the probes and metrics (`/healthz`, `/readyz`, `/metrics`), apart from the
+    public one so a NetworkPolicy can keep it to the kubelet and the monitoring namespace
+    (HERALD_<SVC>_INTERNAL_PORT; the public port + 1000 by default; 0: the OS chooses)."""
 
     @classmethod
     def from_env(
-        cls, *, port_var: str, default_port: int, env: dict[str, str] | None = None
+        cls,
+        *,
+        port_var: str,
+        default_port: int,
+        env: dict[str, str] | None = None,
+        internal_port_var: str | None = None,
+        default_internal_port: int | None = None,
     ) -> Settings:
-        """Read the settings of one service; `port_var` names its port variable."""
+        """Read the settings of one service; `port_var` names its port variable (its public
+        port), `internal_port_var` the port of its probes and metrics (by default `port_var`
+        with `_INTERNAL_PORT` for `_PORT`, and the default public port + 1000)."""
         e = os.environ if env is None else env
-        raw_port = e.get(port_var) or str(default_port)
-        try:
-            port = int(raw_port)
-            if not 0 <= port <= 65535:
-                raise ValueError
-        except ValueError:
-            raise SettingsError(f"{port_var}={raw_port!r} is not a TCP port (0-65535)") from None
+        port = read_port(e, port_var, default_port)
+        internal_var = internal_port_var or internal_port_name(port_var)
+        internal_port = read_port(
+            e,
+            internal_var,
+            default_port + INTERNAL_PORT_OFFSET
+            if default_internal_port is None
+            else default_internal_port,
+        )
+        if port == internal_port and port != 0:
+            raise SettingsError(
+                f"{internal_var}={internal_port} is also {port_var}: the probes and metrics "
+                "need a port of their own"
+            )
         log_format = (e.get("HERALD_LOG_FORMAT") or "json").lower()
         if log_format not in {"json", "text"}:
             raise SettingsError(f"HERALD_LOG_FORMAT={log_format!r}: expected 'json' or 'text'")
@@ -74,4 +94,26 @@ class Settings:
             log_level=log_level,
             log_format=log_format,
             stream_replicas=int(raw_replicas),
+            internal_port=internal_port,
         )
+
+
+INTERNAL_PORT_OFFSET = 1000
+"""A service's internal port is its public port + 1000 by default (8081 -> 9081)."""
+
+
+def internal_port_name(port_var: str) -> str:
+    """`HERALD_INGEST_PORT` -> `HERALD_INGEST_INTERNAL_PORT`."""
+    stem = port_var.removesuffix("_PORT")
+    return f"{stem}_INTERNAL_PORT"
+
+
+def read_port(env: Mapping[str, str], var: str, default: int) -> int:
+    raw = env.get(var) or str(default)
+    try:
+        port = int(raw)
+        if not 0 <= port <= 65535:
+            raise ValueError
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r} is not a TCP port (0-65535)") from None
+    return port

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import uvicorn
-
 from herald.correlator.app import create_app
 from herald.shared.config import ConfigError, load_config
+from herald.shared.listeners import serve
 from herald.shared.logs import configure_logging
 from herald.shared.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError
 
@@ -24,13 +23,11 @@ def main() -> None:
         sys.exit(2)
     configure_logging("correlator", settings.log_level, settings.log_format)
     app = create_app(config, settings)
-    # log_config=None keeps our JSON logging; uvicorn runs the lifespan and handles SIGTERM.
-    uvicorn.run(
+    # Our JSON logging; uvicorn runs the lifespan and handles SIGTERM. The API on the public
+    # port, probes and metrics on the internal one.
+    serve(
         app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        lifespan="on",
+        settings,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 

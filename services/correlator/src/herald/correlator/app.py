@@ -28,7 +28,7 @@ from herald.correlator.publisher import IncidentPublisher
 from herald.correlator.reads import read_routes
 from herald.correlator.store import CorrelatorStore
 from herald.shared.config import HeraldConfig
-from herald.shared.probes import ReadinessCheck, probe_routes
+from herald.shared.probes import ReadinessCheck, probe_app
 from herald.shared.runtime import (
     Clock,
     NatsConnection,
@@ -201,11 +201,11 @@ def create_app(
 
     app = Starlette(
         routes=[
-            *probe_routes(checks, registry),
             Route("/api/unrouted", unrouted, methods=["GET"]),
             *read_routes(),
         ],
         lifespan=lifespan,
     )
     app.state.keeper = consumer.keeper
+    app.state.probes = probe_app(checks, registry)  # the internal port
     return app

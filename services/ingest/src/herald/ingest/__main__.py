@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import sys
-
-import uvicorn
 
 from herald.ingest.app import create_app
 from herald.ingest.options import IngestOptions
 from herald.shared.config import ConfigError, load_config
+from herald.shared.listeners import serve
 from herald.shared.logs import configure_logging
 from herald.shared.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError
 
@@ -32,18 +30,13 @@ def main() -> None:
     except ConfigError as exc:
         print(f"herald-ingest: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
-    logging.getLogger("herald.ingest").info(
-        "listening", extra={"host": settings.host, "port": settings.port}
-    )
-    uvicorn.run(
+    # webhooks and the admin API on the public port; probes and metrics on the internal one
+    serve(
         app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
+        settings,
         access_log=False,  # the path carries the integration token: never log it
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         server_header=False,
-        lifespan="on",
     )
 
 

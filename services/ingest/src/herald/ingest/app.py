@@ -34,7 +34,7 @@ from herald.ingest.options import IngestOptions
 from herald.ingest.publisher import AlertPublisher
 from herald.ingest.stream_usage import StreamUsage
 from herald.shared.config import HeraldConfig
-from herald.shared.probes import ReadinessCheck, probe_routes
+from herald.shared.probes import ReadinessCheck, probe_app
 from herald.shared.runtime import Clock, NatsConnection, utc_now
 from herald.shared.settings import Settings
 
@@ -120,9 +120,9 @@ def create_app(
         routes=[
             *endpoints.routes(),  # /hooks/inbound/{token}, /v2/enqueue
             *admin.routes(),  # /api/v1/... (docs/admin-openapi.yaml)
-            *probe_routes(checks, registry=metrics.registry),
         ],
         lifespan=lifespan,
     )
     app.state.stream_usage = stream_usage
+    app.state.probes = probe_app(checks, metrics.registry)  # the internal port
     return app

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import sys
 
-import uvicorn
-
 from herald.notifier.app import create_app
 from herald.shared.config import ConfigError, load_config
+from herald.shared.listeners import serve
 from herald.shared.logs import configure_logging
 from herald.shared.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError
 
@@ -25,12 +24,10 @@ def main() -> None:
     except ConfigError as exc:
         print(f"herald-notifier: {exc}", file=sys.stderr)
         sys.exit(2)
-    uvicorn.run(
+    # ack links and the API on the public port, probes and metrics on the internal one
+    serve(
         app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        lifespan="on",
+        settings,
         timeout_graceful_shutdown=35,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )

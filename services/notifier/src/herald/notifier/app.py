@@ -47,7 +47,7 @@ from herald.notifier.subscribers.wiring import subscriber_desk
 from herald.notifier.timer_loop import TimerLoop
 from herald.shared.config import ConfigError, HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER, RESPONSE_EVENT_NAMES, ResponseEvent
-from herald.shared.probes import ReadinessCheck, probe_routes
+from herald.shared.probes import ReadinessCheck, probe_app
 from herald.shared.runtime import Clock, NatsConnection, PullConsumer, open_redis, utc_now
 from herald.shared.settings import Settings
 from herald.shared.streams import ensure_streams
@@ -370,9 +370,10 @@ def create_app(
     routes = notifier_routes(config, escalator, links, api_tokens, clock, redis)
     if desk is not None:
         routes = [*routes, *desk.routes]
-    app = Starlette(routes=[*probe_routes(checks, registry), *routes], lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.keeper = consumer.keeper
     app.state.registry = registry
+    app.state.probes = probe_app(checks, registry)  # the internal port
     return app
 
 

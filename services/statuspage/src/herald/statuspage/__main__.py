@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from herald.shared.config import ConfigError, load_config
+from herald.shared.listeners import serve
 from herald.shared.logs import configure_logging
 from herald.shared.settings import KEEP_ALIVE_SECONDS, Settings, SettingsError
 from herald.statuspage.app import Server, create_app
@@ -30,19 +31,20 @@ def main() -> None:
     raise_open_files()
     app = create_app(config, settings, max_sse_clients=options.max_sse_clients)
     board: Board = app.state.board
-    server = Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            proxy_headers=True,
-            timeout_graceful_shutdown=10,
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        ),
-        board,
+
+    def server(config: uvicorn.Config) -> Server:
+        return Server(config, board)
+
+    # the page, API, events, feeds, badges and sign-up on the public port; probes and
+    # metrics on the internal one
+    serve(
+        app,
+        settings,
+        server=server,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
-    server.run()
 
 
 def raise_open_files() -> None:

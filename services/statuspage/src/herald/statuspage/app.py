@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from herald.shared.config import HeraldConfig
-from herald.shared.probes import ReadinessCheck, probe_routes
+from herald.shared.probes import ReadinessCheck, probe_app
 from herald.shared.runtime import Clock, NatsConnection, Recheck, open_redis, utc_now
 from herald.shared.settings import Settings
 from herald.shared.streams import CHECK_SECONDS, ensure_streams
@@ -103,7 +103,6 @@ def conditional(
 
 def routes(
     board: Board,
-    checks: Callable[[], Mapping[str, ReadinessCheck]],
     max_sse_clients: int = MAX_SSE_CLIENTS,
     clock: Clock = utc_now,
     subscribe: SubscribeDesk | None = None,
@@ -226,7 +225,6 @@ def routes(
                 Route(f"/api/v2/{name}.json", preflight, methods=["OPTIONS"]),
             )
         ),
-        *probe_routes(checks, board.metrics.registry),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
 
@@ -318,11 +316,12 @@ def create_app(
         return {"nats": nats_connected, "snapshot": snapshot_loaded}
 
     app = Starlette(
-        routes=routes(board, checks, max_sse_clients, clock, subscribe),
+        routes=routes(board, max_sse_clients, clock, subscribe),
         middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )
     app.state.board = board
+    app.state.probes = probe_app(checks, board.metrics.registry)  # the internal port
     return app
 
 
