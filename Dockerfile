@@ -90,31 +90,43 @@ STOPSIGNAL SIGTERM
 FROM runtime AS ingest
 COPY --from=build-ingest /opt/herald/venv /opt/herald/venv
 ENV HERALD_INGEST_PORT=8081
+# the internal port: /healthz, /readyz, /metrics (never on the public one)
+ENV HERALD_INGEST_INTERNAL_PORT=9081
 EXPOSE 8081
+EXPOSE 9081
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8081/healthz', timeout=2)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9081/healthz', timeout=2)"]
 CMD ["python", "-m", "herald.ingest"]
 
 FROM runtime AS correlator
 COPY --from=build-correlator /opt/herald/venv /opt/herald/venv
 ENV HERALD_CORRELATOR_PORT=8082
+# the internal port: /healthz, /readyz, /metrics (never on the public one)
+ENV HERALD_CORRELATOR_INTERNAL_PORT=9082
 EXPOSE 8082
+EXPOSE 9082
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8082/healthz', timeout=2)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9082/healthz', timeout=2)"]
 CMD ["python", "-m", "herald.correlator"]
 
 FROM runtime AS notifier
 COPY --from=build-notifier /opt/herald/venv /opt/herald/venv
 ENV HERALD_NOTIFIER_PORT=8083
+# the internal port: /healthz, /readyz, /metrics (never on the public one)
+ENV HERALD_NOTIFIER_INTERNAL_PORT=9083
 EXPOSE 8083
+EXPOSE 9083
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8083/healthz', timeout=2)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9083/healthz', timeout=2)"]
 CMD ["python", "-m", "herald.notifier"]
 
 FROM runtime AS statuspage
 COPY --from=build-statuspage /opt/herald/venv /opt/herald/venv
 ENV HERALD_STATUSPAGE_PORT=8080
+# the internal port: /healthz, /readyz, /metrics (never on the public one)
+ENV HERALD_STATUSPAGE_INTERNAL_PORT=9080
 EXPOSE 8080
+EXPOSE 9080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9080/healthz', timeout=2)"]
 CMD ["python", "-m", "herald.statuspage"]

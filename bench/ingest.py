@@ -98,13 +98,14 @@ class Server:
 
 
 async def _wait_ready(server: Server, probe: str) -> None:
+    """Poll `probe` (a URL: Herald's is on its internal port) until it answers 200."""
     deadline = time.monotonic() + READY_TIMEOUT
     async with httpx.AsyncClient(timeout=2) as http:
         while time.monotonic() < deadline:
             if server.proc.returncode is not None:
                 break
             try:
-                response = await http.get(server.url + probe)
+                response = await http.get(probe)
                 if response.status_code == 200 and b"connecting" not in response.content:
                     return
             except httpx.HTTPError:
@@ -143,6 +144,7 @@ async def servers(infra: Infra, options: Options) -> AsyncIterator[tuple[Server,
     )
     herald_env.pop("HERALD_DEMO_PAGER_URL", None)
     herald_port = int(herald_env["HERALD_INGEST_PORT"])
+    herald_internal = int(herald_env["HERALD_INGEST_INTERNAL_PORT"])
     floor_port = free_port()
     floor_env = {**herald_env, "BENCH_FLOOR_PORT": str(floor_port)}
     async with (
@@ -153,7 +155,7 @@ async def servers(infra: Infra, options: Options) -> AsyncIterator[tuple[Server,
             herald_port,
             f"/hooks/inbound/{TOKEN}",
             ALERTS_STREAM,
-            "/readyz",
+            f"http://127.0.0.1:{herald_internal}/readyz",
         ) as herald,
         server(
             "floor",
@@ -162,7 +164,7 @@ async def servers(infra: Infra, options: Options) -> AsyncIterator[tuple[Server,
             floor_port,
             bare_ingest.PATH,
             bare_ingest.STREAM,
-            "/healthz",
+            f"http://127.0.0.1:{floor_port}/healthz",
         ) as floor,
     ):
         yield herald, floor

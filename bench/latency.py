@@ -18,7 +18,8 @@ round so that every path sees the same machine load:
               `startsAt`, so each one changes the page);
 - jetstream:  a bare JetStream publish (with a Nats-Msg-Id, file storage, like ingest's) -> an
               ordered consumer receiving it, on the same nats-server;
-- http:       a bare GET /healthz round trip to ingest, on the same keep-alive HTTP client.
+- http:       a bare GET /healthz round trip to ingest (its internal port: same process, same
+              uvicorn server), on the same keep-alive HTTP client.
 
 It prints median and p95 of each and the ratios herald/jetstream and herald/http (medians):
 absolute times depend on the machine, the ratios much less. The herald path crosses an HTTP
@@ -200,7 +201,7 @@ async def measure(stack: Stack, nats_url: str, options: Options) -> list[Sample]
             herald = HeraldPath(http, f"{ingest}/hooks/inbound/{TOKEN}", sse)
             jetstream = JetStreamPath(nc)
             await jetstream.open()
-            healthz = HttpPath(http, f"{ingest}/healthz")
+            healthz = HttpPath(http, f"{stack.internal_url('ingest')}/healthz")
             for index in range(options.warmup + options.rounds):
                 doc, status = round_notification(template, index, base)
                 body = json.dumps(doc).encode()

@@ -185,7 +185,7 @@ async def measure(infra: Infra, options: Options, receiver: Receiver) -> Result:
                         if index >= options.warmup:
                             herald_times.append(elapsed)
                             jetstream_times.append(floor)
-                    bucket = await histogram_p50(http, f"{stack.url('notifier')}/metrics")
+                    bucket = await histogram_p50(http, f"{stack.internal_url('notifier')}/metrics")
             finally:
                 await nc.close()
     finally:

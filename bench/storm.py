@@ -226,7 +226,7 @@ async def applied_by_replica(http: httpx.AsyncClient, stack: Stack) -> str:
         if service != "correlator":
             continue
         try:
-            text = (await http.get(f"{stack.url(name)}/metrics")).text
+            text = (await http.get(f"{stack.internal_url(name)}/metrics")).text
             values = [
                 float(line.rsplit(" ", 1)[1])
                 for line in text.splitlines()

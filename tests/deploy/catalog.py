@@ -1,4 +1,5 @@
-"""What the deployment files must agree on: the services, their ports and probe paths.
+"""What the deployment files must agree on: the services, their ports (public, and internal for
+the probes and metrics) and probe paths.
 
 Written once here for the deploy tests; the values mirror DEVELOPERS.md ("Ports") and
 herald.shared.probes.
@@ -25,6 +26,15 @@ class ServiceSpec:
     @property
     def port_var(self) -> str:
         return f"HERALD_{self.name.upper()}_PORT"
+
+    @property
+    def internal_port(self) -> int:
+        """Where the probes and metrics are (herald.shared.settings: the public port + 1000)."""
+        return self.port + 1000
+
+    @property
+    def internal_port_var(self) -> str:
+        return f"HERALD_{self.name.upper()}_INTERNAL_PORT"
 
     @property
     def package(self) -> str:

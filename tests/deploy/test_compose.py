@@ -82,15 +82,20 @@ def test_service_ports_environment_and_healthchecks_agree() -> None:
         spec = SERVICES[name]
         env = svc["environment"]
         assert env[spec.port_var] == str(spec.port)
+        assert env[spec.internal_port_var] == str(spec.internal_port)
         assert env["HERALD_HOST"] == "0.0.0.0"
         assert env["NATS_URL"] == "nats://nats:4222"
         assert env["REDIS_URL"].startswith("redis://redis:6379")
         assert env["HERALD_CONFIG"] == CONFIG_TARGET
-        targets = [p["target"] for p in svc.get("ports", [])] + [
-            int(p) for p in svc.get("expose", [])
-        ]
-        assert targets == [spec.port], f"{name}: container port {targets} != {spec.port}"
-        assert probe_url(svc["healthcheck"]["test"]) == f"http://127.0.0.1:{spec.port}{HEALTH_PATH}"
+        published = [p["target"] for p in svc.get("ports", [])]
+        targets = published + [int(p) for p in svc.get("expose", [])]
+        assert sorted(targets) == [spec.port, spec.internal_port], f"{name}: ports {targets}"
+        # the probes and metrics are never published to the host
+        assert spec.internal_port not in published, name
+        assert (
+            probe_url(svc["healthcheck"]["test"])
+            == f"http://127.0.0.1:{spec.internal_port}{HEALTH_PATH}"
+        )
 
 
 def test_published_ports_bind_to_loopback_unless_configured() -> None:
@@ -201,12 +206,16 @@ def test_each_target_runs_its_module_on_its_port_with_a_healthcheck() -> None:
         cmd = final.last("CMD")
         assert cmd is not None
         assert exec_form(cmd) == ["python", "-m", spec.module]
-        assert final.all("EXPOSE") == [str(spec.port)]
+        assert final.all("EXPOSE") == [str(spec.port), str(spec.internal_port)]
         health = final.last("HEALTHCHECK")
         assert health is not None
-        assert probe_url(healthcheck_argv(health)) == f"http://127.0.0.1:{spec.port}{HEALTH_PATH}"
+        assert (
+            probe_url(healthcheck_argv(health))
+            == f"http://127.0.0.1:{spec.internal_port}{HEALTH_PATH}"
+        )
         env = env_of(stages(), name)
         assert env[spec.port_var] == str(spec.port)
+        assert env[spec.internal_port_var] == str(spec.internal_port)
         assert env["HERALD_HOST"] == "0.0.0.0"
         assert env["HERALD_CONFIG"] == CONFIG_TARGET
 

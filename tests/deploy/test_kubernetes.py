@@ -184,9 +184,10 @@ def test_each_service_runs_its_image_on_its_port_with_probes(objects: tuple[Obj,
         image = container["image"].rpartition(":")[0] or container["image"]
         assert image.endswith(f"herald-{name}"), container["image"]
         ports = container_ports(deployment)
-        assert ports == {"http": spec.port}
+        assert ports == {"http": spec.port, "internal": spec.internal_port}
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
         assert env[spec.port_var] == str(spec.port)
+        assert env[spec.internal_port_var] == str(spec.internal_port)
         for probe, path in (
             ("readinessProbe", READY_PATH),
             ("livenessProbe", HEALTH_PATH),
@@ -194,7 +195,7 @@ def test_each_service_runs_its_image_on_its_port_with_probes(objects: tuple[Obj,
         ):
             get = container[probe]["httpGet"]
             assert get["path"] == path, f"{name} {probe}"
-            assert ports[get["port"]] == spec.port, f"{name} {probe}"
+            assert ports[get["port"]] == spec.internal_port, f"{name} {probe}"
         resources = container["resources"]
         assert {"cpu", "memory"} <= resources["requests"].keys(), name
         assert "memory" in resources["limits"], name
@@ -227,7 +228,7 @@ def test_services_select_pods_and_target_their_ports(objects: tuple[Obj, ...]) -
             assert target in ports if isinstance(target, str) else target in ports.values()
     for name, spec in SERVICES.items():
         service = named(objects, "Service", f"herald-{name}")
-        assert [p["port"] for p in service["spec"]["ports"]] == [spec.port]
+        assert [p["port"] for p in service["spec"]["ports"]] == [spec.port, spec.internal_port]
 
 
 def test_autoscalers_and_disruption_budgets_target_real_workloads(objects: tuple[Obj, ...]) -> None:
@@ -281,6 +282,35 @@ def test_network_policies_deny_by_default_and_open_real_paths(objects: tuple[Obj
         assert any(
             selects(p["spec"]["podSelector"], labels) and p["spec"].get("ingress") for p in policies
         ), name
+
+
+def test_only_the_monitoring_namespace_reaches_the_internal_ports(objects: tuple[Obj, ...]) -> None:
+    """/healthz, /readyz and /metrics are on the `internal` port; a NetworkPolicy restricts a
+    port, not a path: no rule opens every port of a Herald pod, and every rule that opens the
+    internal port admits the monitoring namespace only."""
+    internal = {"internal"} | {spec.internal_port for spec in SERVICES.values()}
+    herald = [
+        named(objects, "Deployment", f"herald-{name}")["spec"]["template"]["metadata"]["labels"]
+        for name in SERVICES
+    ]
+    opened = False
+    for policy in of_kind(objects, "NetworkPolicy"):
+        name = policy["metadata"]["name"]
+        if not any(selects(policy["spec"]["podSelector"], labels) for labels in herald):
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            assert rule.get("ports"), f"{name}: a rule without ports opens every port"
+            if not {p["port"] for p in rule["ports"]} & internal:
+                continue
+            opened = True
+            assert rule.get("from"), f"{name}: the internal port open to everyone"
+            for source in rule["from"]:
+                assert source == {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                    }
+                }, name
+    assert opened, "no policy lets Prometheus scrape the internal ports"
 
 
 # --- configuration and secrets -------------------------------------------------------------
@@ -458,6 +488,7 @@ def test_prod_ships_the_rules_and_the_scrape_config() -> None:
     assert {s["metadata"]["name"] for s in services} == {f"herald-{n}" for n in SERVICES}
     for endpoint in monitor["spec"]["endpoints"]:
         assert endpoint["path"] == "/metrics"
+        assert endpoint["port"] == "internal"  # the public ports serve no /metrics
         assert all(endpoint["port"] in [p["name"] for p in s["spec"]["ports"]] for s in services)
 
 
