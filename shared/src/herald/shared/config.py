@@ -723,6 +723,14 @@ class Page(Strict):
     """Public URL of the page (links in notifications and the JSON API)."""
     history_size: int = Field(default=10, ge=0, le=200)
     """How many resolved incidents per service the page keeps showing."""
+    history_days: int = Field(default=90, ge=1, le=400)
+    """How long the page's history is kept in Redis (component status changes for the uptime
+    bars, resolved incidents for the history page), in days; older entries are trimmed."""
+    history_incidents: int = Field(default=1000, ge=1, le=100000)
+    """At most this many resolved incidents per service are kept in the history (the oldest go
+    first), so a noisy service cannot grow Redis without bound."""
+    history_changes: int = Field(default=20000, ge=10, le=1000000)
+    """At most this many component status changes per service are kept (the oldest go first)."""
     language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
     """The page's language when the reader's Accept-Language names none the page ships
     (`en`, `de`)."""
