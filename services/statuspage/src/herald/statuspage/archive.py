@@ -45,14 +45,14 @@ return 1
 """
 
 # KEYS[1] the incident's hash, KEYS[2] the index; ARGV: version, doc, score (started at), id,
-# expire at (epoch seconds), cutoff score, most.
+# seconds to live, cutoff score, most.
 RECORD_INCIDENT = """
 local held = redis.call('HGET', KEYS[1], 'version')
 if held and tonumber(held) >= tonumber(ARGV[1]) then
   return 0
 end
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'doc', ARGV[2])
-redis.call('EXPIREAT', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[6])
 local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[7])
@@ -129,7 +129,8 @@ class Archive:
 
     async def record_incident(self, incident: Incident, version: int, now: datetime) -> None:
         started = incident.started_at.timestamp()
-        expire = int((incident.started_at + timedelta(days=self.days) + SLACK).timestamp())
+        # Relative to `now` (the page's clock), not Redis's: the same moment for both.
+        ttl = incident.started_at + timedelta(days=self.days) + SLACK - now
         key = archived_incident_key(incident.service, incident.id)
         await self._incident(
             keys=[key, incident_history_key(incident.service)],
@@ -138,7 +139,7 @@ class Archive:
                 incident.model_dump_json(),
                 started,
                 incident.id,
-                max(expire, int(now.timestamp()) + 60),
+                max(int(ttl.total_seconds()), 60),
                 history.cutoff(now, self.days).timestamp(),
                 self.most_incidents,
             ],

@@ -126,10 +126,12 @@ def _incident(
 
 def _bars(view: PageView, service: str, reader: Reader) -> dict[str, Any]:
     t = reader.t
+    changes = view.changes.get(service, ())
+    # The history knows the component since its first change, even from before this page's
+    # first start (the component's `created_at`).
+    since = min([view.created_at(service), *(c.at for c in changes[:1])])
     found = uptime.bars(
-        uptime.intervals_for(view.state(service), view.changes.get(service, ()), reader.now),
-        reader.now,
-        view.created_at(service),
+        uptime.intervals_for(view.state(service), changes, reader.now), reader.now, since
     )
     days = [
         {
