@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from herald.shared.events import ComponentStatus
+from herald.shared.events import ComponentStatus, IncidentStatus
 from herald.shared.matchers import Matcher
 from herald.shared.secret import SecretRef
 
@@ -709,6 +709,18 @@ class Timeline(Strict):
     body: Template = DEFAULT_TEMPLATES["body"]
 
 
+class IncidentTemplate(Strict):
+    """One of `incident_templates:`: a named text for updates by hand (`herald incident open|update
+    --template NAME`), rendered by the correlator with the incident's data (sandboxed; what it
+    may use: docs/configuration.md)."""
+
+    status: IncidentStatus | None = None
+    """The incident's status the update sets when the request names none; None: as the request
+    says (open: investigating; update: unchanged)."""
+    body: Template
+    """The update's text (at most 8192 characters once rendered)."""
+
+
 class PageLink(Strict):
     """A link in the status page's header (your site, support, ...)."""
 
@@ -870,6 +882,8 @@ class HeraldConfig(Strict):
     notifier: Notifier = Field(default_factory=Notifier)
     public: Public = Field(default_factory=Public)
     timeline: Timeline = Field(default_factory=Timeline)
+    incident_templates: dict[Id, IncidentTemplate] = Field(default_factory=dict)
+    """Named texts for updates by hand (`--template NAME`)."""
     subscribers: Subscribers = Field(default_factory=Subscribers)
     admin: Admin = Field(default_factory=Admin)
     maintenance: Maintenance = Field(default_factory=Maintenance)
