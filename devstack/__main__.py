@@ -20,7 +20,9 @@ async def run(config: str) -> int:
     except InfrastructureError as exc:
         print(f"[stack] {exc}", file=sys.stderr)
         return 2
-    stack = Stack(service_env(os.environ, infra.nats_url, infra.redis_url, config))
+    env = service_env(os.environ, infra.nats_url, infra.redis_url, config)
+    admin_token = env.setdefault("HERALD_DEMO_ADMIN_TOKEN", "demo-admin-token")
+    stack = Stack(env)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -41,7 +43,13 @@ async def run(config: str) -> int:
             f"[stack]   live events   {stack.url('statuspage')}/events\n"
             f"[stack]   webhook       {ingest}/hooks/inbound/<token>  (config: {config})\n"
             f"[stack]   try:          curl -XPOST {ingest}/hooks/inbound/{token} "
-            "-H 'Content-Type: application/json' -d @examples/alerts/crashloop-firing.json\n",
+            "-H 'Content-Type: application/json' -d @examples/alerts/crashloop-firing.json\n"
+            f"[stack]   admin API     {ingest}/api/v1  (docs/admin-openapi.yaml; token "
+            "`demo` from HERALD_DEMO_ADMIN_TOKEN)\n"
+            f"[stack]   try:          export HERALD_API_URL={ingest} "
+            f"HERALD_API_TOKEN={admin_token}\n"
+            "[stack]                 uv run herald incident open --service <id> --title "
+            "'Checkout errors' && uv run herald incident list\n",
             flush=True,
         )
         exited = [asyncio.create_task(p.wait()) for p in stack.procs.values()]

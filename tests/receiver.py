@@ -28,6 +28,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    raw: bytes = b""
+    """The body as sent (what a signature covers)."""
 
 
 class Receiver:
@@ -45,6 +47,8 @@ class Receiver:
         self._counts: dict[str, int] = defaultdict(int)
         self._scripts: dict[str, list[int]] = {}
         self._always: dict[str, int] = {}
+        self._redirects: dict[str, tuple[int, str]] = {}
+        self._echo: set[str] = set()
         app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST"])])
         self._serving = serving(quiet_server(app), self.sock, timeout=WAIT)
 
@@ -65,6 +69,15 @@ class Receiver:
     def always(self, path: str, status: int) -> None:
         self._always[path] = status
 
+    def redirect(self, path: str, status: int, location: str) -> None:
+        """Answer every POST to `path` with `status` and `Location: location` ("" for none)."""
+        self._redirects[path] = (status, location)
+
+    def echo_challenge(self, path: str) -> None:
+        """Answer a POST to `path` whose body has a `challenge` with `{"challenge": <it>}` (a
+        subscriber webhook verifying itself)."""
+        self._echo.add(path)
+
     def count(self, path: str) -> int:
         return self._counts[path]
 
@@ -76,13 +89,20 @@ class Receiver:
 
     async def _endpoint(self, request: Request) -> Response:
         path = request.url.path
-        body = json.loads(await request.body())
+        raw = await request.body()
+        body = json.loads(raw)
         self._counts[path] += 1
         self.arrivals.append(path)
         if path == HOOK:
             self.received.put_nowait(body)
         else:
-            self._queues[path].put_nowait(Received(path, dict(request.headers), body))
+            self._queues[path].put_nowait(Received(path, dict(request.headers), body, raw))
+        if path in self._redirects:
+            status, location = self._redirects[path]
+            headers = {"Location": location} if location else {}
+            return Response(status_code=status, headers=headers)
+        if path in self._echo and "challenge" in body:
+            return JSONResponse({"challenge": body["challenge"]})
         script = self._scripts.get(path)
         status = script.pop(0) if script else self._always.get(path, 200)
         return JSONResponse({"status": status}, status_code=status)

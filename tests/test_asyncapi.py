@@ -29,6 +29,7 @@ from herald.shared.events import (
     INCIDENT_EVENT_NAMES,
     RESPONSE_EVENT_NAMES,
     AlertReceived,
+    Command,
     IncidentAcknowledged,
     IncidentEvent,
     IncidentResolveRequested,
@@ -38,6 +39,9 @@ from herald.shared.streams import DUPLICATE_WINDOW_SECONDS, stream_configs
 from herald.shared.subjects import (
     ALERTS_STREAM,
     ALERTS_SUBJECTS,
+    COMMANDS_STREAM,
+    COMMANDS_SUBJECTS,
+    CORRELATOR_COMMANDS_DURABLE,
     CORRELATOR_DURABLE,
     INCIDENTS_STREAM,
     INCIDENTS_SUBJECTS,
@@ -45,6 +49,7 @@ from herald.shared.subjects import (
     RESPONSES_STREAM,
     RESPONSES_SUBJECTS,
     alert_subject,
+    command_subject,
     incident_subject,
     response_subject,
 )
@@ -68,6 +73,22 @@ INCIDENT_TEMPLATE = INCIDENTS_SUBJECTS.removesuffix(">") + "{service}.{event}"
 RESPONSE_TEMPLATE = RESPONSES_SUBJECTS.removesuffix(">") + "{service}.{event}"
 """`responses.{service}.{event}`: what response_subject() produces."""
 
+COMMAND_TEMPLATE = COMMANDS_SUBJECTS.removesuffix(">") + "{service}"
+"""`commands.{service}`: what command_subject() produces (`commands._all` without a service)."""
+
+COMMAND_UNION = "Command"
+COMMAND_UNION_DESCRIPTION = (
+    f"Everything published on the {COMMANDS_STREAM} stream: one of the admin commands, "
+    "discriminated on `kind`."
+)
+
+
+def command_models() -> dict[str, type[BaseModel]]:
+    """kind -> model, for every member of the Command union."""
+    union = get_args(Command)[0]
+    return {m.model_fields["kind"].default: m for m in get_args(union)}
+
+
 RESPONSE_MODELS: dict[str, type[BaseModel]] = {
     "incident.acknowledged": IncidentAcknowledged,
     "incident.resolve_requested": IncidentResolveRequested,
@@ -85,7 +106,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     },
     "service": {
         "description": "Id of the status-page service (a key of `services:` in herald.yaml), "
-        "as one subject token; `_unrouted` for alerts that match no service."
+        "as one subject token; `_unrouted` for alerts that match no service; `_all` for a "
+        "command without a service (the correlator finds its services)."
     },
     "event": {
         "description": "The incident event: "
@@ -102,6 +124,8 @@ CHANNELS: tuple[str, ...] = (
     "notifier.incidents",
     *(f"notifier.{name}" for name in RESPONSE_EVENT_NAMES.values()),
     "statuspage.incidents",
+    *(f"ingest.{kind}" for kind in command_models()),
+    "correlator.commands",
 )
 """The channels (one per publisher or subscriber, named `<service>.<what>`), along the flow."""
 
@@ -241,6 +265,32 @@ def _declare(broker: NatsBroker) -> None:
         "change to browsers over SSE, with the stream sequence as the event id.",
     )(on_incident_statuspage)
 
+    commands = JStream(COMMANDS_STREAM, declare=False)
+    for kind, model in command_models().items():
+        broker.publisher(
+            COMMAND_TEMPLATE,
+            stream=commands,
+            schema=model,
+            title=f"ingest.{kind}",
+            description=f"ingest's admin API publishes `{kind}` to stream `{COMMANDS_STREAM}` "
+            "and answers 202 with the command id only after JetStream stored it.",
+        )
+
+    async def on_command(event: Command) -> None:
+        """Declared for the document only."""
+
+    broker.subscriber(
+        COMMAND_TEMPLATE,
+        stream=commands,
+        durable=CORRELATOR_COMMANDS_DURABLE,
+        pull_sub=PullSub(batch_size=1),
+        title="correlator.commands",
+        description=f"correlator: durable pull consumer `{CORRELATOR_COMMANDS_DURABLE}` of "
+        f"stream `{COMMANDS_STREAM}` (filter `{COMMANDS_SUBJECTS}`); applies each command in "
+        "the same atomic per-service step as alerts, idempotently (its id is remembered per "
+        "service), and acks once every service it concerns stored it.",
+    )(on_command)
+
 
 def _sorted(mapping: dict[str, Any]) -> dict[str, Any]:
     """Keys (`<channel>` or `<channel>:<message>`) in CHANNELS order: FastStream's own order
@@ -262,15 +312,22 @@ def _complete(doc: dict[str, Any]) -> dict[str, Any]:
     components = doc["components"]
     schemas = components["schemas"]
     unions = {k: schemas.pop(k) for k in list(schemas) if "oneOf" in schemas[k]}
-    for union in unions.values():
-        union.update(title=UNION, description=UNION_DESCRIPTION)
-        schemas[UNION] = union
+    named: dict[str, str] = {}
+    for key, union in unions.items():
+        members = {ref["$ref"].rsplit("/", 1)[1] for ref in union["oneOf"]}
+        if members <= {m.__name__ for m in command_models().values()}:
+            name, description = COMMAND_UNION, COMMAND_UNION_DESCRIPTION
+        else:
+            name, description = UNION, UNION_DESCRIPTION
+        union.update(title=name, description=description)
+        schemas[name] = union
+        named[key] = name
     schemas[HEADERS] = copy.deepcopy(MSG_ID_HEADERS)
     for message in components["messages"].values():
         message.pop("correlationId", None)
         ref = message["payload"].get("$ref", "").removeprefix("#/components/schemas/")
         if ref in unions:
-            message["payload"] = {"$ref": f"#/components/schemas/{UNION}"}
+            message["payload"] = {"$ref": f"#/components/schemas/{named[ref]}"}
         message["headers"] = {"$ref": f"#/components/schemas/{HEADERS}"}
     doc["channels"] = _sorted(doc["channels"])
     doc["operations"] = _sorted(doc["operations"])
@@ -323,6 +380,7 @@ def test_document_names_every_subject_stream_and_kind() -> None:
         "incidents.{service}.{event}",
         *(f"incidents.{{service}}.{name}" for name in INCIDENT_EVENT_NAMES.values()),
         *(f"responses.{{service}}.{name}" for name in RESPONSE_EVENT_NAMES.values()),
+        "commands.{service}",
     }
     for stream in (ALERTS_STREAM, INCIDENTS_STREAM):
         assert f"`{stream}`" in doc["info"]["description"]
@@ -331,7 +389,12 @@ def test_document_names_every_subject_stream_and_kind() -> None:
         for schema in doc["components"]["schemas"].values()
         if "kind" in schema.get("properties", {})
     }
-    assert kinds == {"alert.received", *INCIDENT_EVENT_NAMES, *RESPONSE_EVENT_NAMES}
+    assert kinds == {
+        "alert.received",
+        *INCIDENT_EVENT_NAMES,
+        *RESPONSE_EVENT_NAMES,
+        *command_models(),
+    }
     actions = {name: op["action"] for name, op in doc["operations"].items()}
     assert actions["ingest.alerts"] == "send"
     assert actions["correlator.alerts"] == "receive"
@@ -388,3 +451,8 @@ def test_subscribers_of_incidents_receive_the_incident_event_union() -> None:
     assert [ref["$ref"].rsplit("/", 1)[1] for ref in union["oneOf"]] == [
         model.__name__ for model in incident_event_models().values()
     ]
+
+
+def test_command_address_agrees_with_the_subject_function() -> None:
+    assert COMMAND_TEMPLATE.format(service="payments-api") == command_subject("payments-api")
+    assert COMMAND_TEMPLATE.format(service="_all") == command_subject(None)

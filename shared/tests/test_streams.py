@@ -1,17 +1,31 @@
 from __future__ import annotations
 
 from herald.shared.streams import DUPLICATE_WINDOW_SECONDS, stream_configs
-from herald.shared.subjects import ALERTS_STREAM, INCIDENTS_STREAM, RESPONSES_STREAM
+from herald.shared.subjects import (
+    ALERTS_STREAM,
+    COMMANDS_STREAM,
+    INCIDENTS_STREAM,
+    RESPONSES_STREAM,
+    SUBSCRIPTIONS_STREAM,
+)
 
 
 def test_streams_are_replicated_as_asked_and_deduplicate() -> None:
     configs = {c.name: c for c in stream_configs(replicas=3)}
-    assert set(configs) == {ALERTS_STREAM, INCIDENTS_STREAM, RESPONSES_STREAM}
+    assert set(configs) == {
+        ALERTS_STREAM,
+        INCIDENTS_STREAM,
+        RESPONSES_STREAM,
+        SUBSCRIPTIONS_STREAM,
+        COMMANDS_STREAM,
+    }
+    assert configs[COMMANDS_STREAM].subjects == ["commands.>"]
     assert {c.num_replicas for c in configs.values()} == {3}
     assert {c.duplicate_window for c in configs.values()} == {DUPLICATE_WINDOW_SECONDS}
     assert configs[ALERTS_STREAM].subjects == ["alerts.>"]
     assert configs[INCIDENTS_STREAM].subjects == ["incidents.>"]
     assert configs[RESPONSES_STREAM].subjects == ["responses.>"]
+    assert configs[SUBSCRIPTIONS_STREAM].subjects == ["subscriptions.>"]
 
 
 def test_streams_are_bounded_with_a_deliberate_discard_policy() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
 
 import httpx
 import nats
@@ -15,8 +14,9 @@ from nats.js.api import DeliverPolicy
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
-from herald.notifier.app import ACK_WAIT_SECONDS, consumer_config, create_app
+from herald.notifier.app import ACK_WAIT_SECONDS, create_app
 from herald.notifier.delivery import Outcome
+from herald.notifier.escalator import StepRun
 from herald.notifier.pager import Handled
 from herald.notifier.redelivery import RetryPolicy, Verdict
 from herald.shared.config import HeraldConfig, parse_config
@@ -27,7 +27,6 @@ from herald.shared.events import (
     IncidentEvent,
 )
 from herald.shared.settings import Settings
-from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, NOTIFIER_DURABLE, incident_subject
 from services.notifier.tests.events import T0, opened, resolved
 from tests.asgi import in_process
@@ -43,6 +42,7 @@ def config_for(receiver: Receiver) -> HeraldConfig:
     return parse_config(
         f"""
 page: {{title: Acme Status, url: "https://status.example.com"}}
+notifier: {{throttle: []}}
 services:
   payments-api: {{name: Payments API, oncall: backend}}
   search: {{name: Search}}
@@ -75,6 +75,11 @@ class Running:
         self.app = app
         self.js = js
         self.handled: asyncio.Queue[Handled] = asyncio.Queue()
+        self.steps: asyncio.Queue[StepRun] = asyncio.Queue()
+
+    async def next_step(self) -> StepRun:
+        """The next escalation step run (a legacy `oncall:` page is one)."""
+        return await asyncio.wait_for(self.steps.get(), WAIT)
 
     async def publish(self, event: IncidentEvent, msg_id: str | None = None) -> None:
         subject = incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind])
@@ -118,6 +123,7 @@ def notifier(infra: Infra, receiver: Receiver) -> Runner:
             settings_for(infra),
             retry=retry,
             observe=lambda h: holder[0].handled.put_nowait(h),
+            on_step=lambda run: holder[0].steps.put_nowait(run),
             environ={},
         )
         running = Running(app, nc.jetstream())
@@ -131,8 +137,8 @@ def notifier(infra: Infra, receiver: Receiver) -> Runner:
     return run
 
 
-def results(handled: Handled) -> dict[str, Outcome]:
-    return {r.channel: r.outcome for r in handled.results}
+def sent(step: StepRun) -> dict[str, Outcome]:
+    return {s.dest.channel: s.outcome for s in step.sent}
 
 
 async def test_opened_pages_each_channel_once_with_the_contract_body(
@@ -141,35 +147,38 @@ async def test_opened_pages_each_channel_once_with_the_contract_body(
     event = opened()
     async with notifier() as n:
         await n.publish(event)
-        fast, flaky = await receiver.next("/fast"), await receiver.next("/flaky")
         [handled] = await n.until_settled(event.event_id)
+        assert handled.decision.verdict is Verdict.ACK  # acked once stored in Redis
+        step = await n.next_step()
+        fast, flaky = await receiver.next("/fast"), await receiver.next("/flaky")
 
         expected = {
             "type": "incident.opened",
-            "event_id": event.event_id,
             "service": {"id": "payments-api", "name": "Payments API"},
             "incident": event.incident.model_dump(mode="json"),
             "text": "[OPENED] Payments API: Card payments failing",
             "status_page_url": "https://status.example.com",
         }
+        run_id = fast.body.pop("event_id")
+        assert run_id.startswith("esc:payments-api-inc-1:")  # the notification's identity
+        assert flaky.body.pop("event_id") == run_id
         assert fast.body == expected
         assert flaky.body == expected
-        assert fast.headers["idempotency-key"] == f"{event.event_id}:fast"
-        assert flaky.headers["idempotency-key"] == f"{event.event_id}:flaky"
+        assert fast.headers["idempotency-key"] == f"{run_id}:fast"
+        assert flaky.headers["idempotency-key"] == f"{run_id}:flaky"
         assert fast.headers["authorization"] == "Bearer fast-token"
-        assert results(handled) == {
+        assert sent(step) == {
             "fast": Outcome.SENT,
             "flaky": Outcome.SENT,
             "console": Outcome.SENT,
             "dormant": Outcome.DISABLED,
         }
 
-        # JetStream's de-duplication window is passed (new Nats-Msg-Id): the ledger holds.
+        # JetStream's de-duplication window is passed (new Nats-Msg-Id): nothing is paged again.
         await n.publish(event, msg_id="replayed-later")
         [again] = await n.until_settled(event.event_id)
         assert again.decision.verdict is Verdict.ACK
-        assert results(again)["fast"] is Outcome.DUPLICATE
-        assert results(again)["flaky"] is Outcome.DUPLICATE
+        assert n.steps.empty()
         assert receiver.count("/fast") == 1
         assert receiver.count("/flaky") == 1
 
@@ -187,7 +196,8 @@ async def test_resolved_tells_the_same_channels(notifier: Runner, receiver: Rece
         assert second.body["incident"]["status"] == "resolved"
         assert (await receiver.next("/flaky")).body["type"] == "incident.opened"
         assert (await receiver.next("/flaky")).body["type"] == "incident.resolved"
-        [handled] = await n.until_settled("ev-resolve-1")
+        # (redelivered when it came before the page had gone: it waits for the page)
+        handled = (await n.until_settled("ev-resolve-1"))[-1]
         assert handled.decision.verdict is Verdict.ACK
 
 
@@ -197,24 +207,14 @@ async def test_a_failing_channel_is_retried_alone_until_it_succeeds(
     receiver.script("/flaky", 503, 503)
     async with notifier() as n:
         await n.publish(opened())
-        deliveries = await n.until_settled("ev-open-1")
-        assert [h.decision.verdict for h in deliveries] == [
-            Verdict.RETRY,
-            Verdict.RETRY,
-            Verdict.ACK,
-        ]
-        assert [h.num_delivered for h in deliveries] == [1, 2, 3]
-        assert results(deliveries[0]) == {
-            "fast": Outcome.SENT,
-            "flaky": Outcome.RETRYABLE,
-            "console": Outcome.SENT,
-            "dormant": Outcome.DISABLED,
-        }
-        assert results(deliveries[-1])["flaky"] is Outcome.SENT
-        assert results(deliveries[-1])["fast"] is Outcome.DUPLICATE
+        [handled] = await n.until_settled("ev-open-1")
+        assert handled.decision.verdict is Verdict.ACK  # no JetStream redelivery: Redis has it
+        step = await n.next_step()
+        assert sent(step)["flaky"] is Outcome.SENT
+        assert sent(step)["fast"] is Outcome.SENT
         assert receiver.count("/flaky") == 3
         assert receiver.count("/fast") == 1
-        # The healthy channel was paged in the first round, before any retry of the failing one.
+        # The healthy channel was paged before any retry of the failing one.
         flaky_at = [i for i, path in enumerate(receiver.arrivals) if path == "/flaky"]
         assert receiver.arrivals.index("/fast") < flaky_at[1]
         assert (
@@ -226,72 +226,55 @@ async def test_a_failing_channel_is_retried_alone_until_it_succeeds(
         )
 
 
-async def test_a_rejected_page_is_not_retried(notifier: Runner, receiver: Receiver) -> None:
+async def test_a_rejected_page_is_not_retried_and_is_listed_as_failed(
+    notifier: Runner, receiver: Receiver
+) -> None:
     receiver.always("/flaky", 400)
     async with notifier() as n:
         await n.publish(opened())
-        [handled] = await n.until_settled("ev-open-1")
-        assert handled.decision.verdict is Verdict.ACK
-        assert results(handled)["flaky"] is Outcome.PERMANENT
-        assert results(handled)["fast"] is Outcome.SENT
-        # Even a replay beyond the de-duplication window does not try it again.
-        await n.publish(opened(), msg_id="replayed-later")
-        [again] = await n.until_settled("ev-open-1")
-        assert results(again)["flaky"] is Outcome.DUPLICATE
+        step = await n.next_step()
+        assert sent(step)["flaky"] is Outcome.PERMANENT
+        assert sent(step)["fast"] is Outcome.SENT
         assert receiver.count("/flaky") == 1
-        assert (
-            n.metric(
-                "herald_notifier_notifications_total",
-                {"channel": "flaky", "outcome": "permanent_failure"},
-            )
-            == 1
-        )
+        assert n.metric("herald_notifier_failed_for_good_total", {"channel": "flaky"}) == 1
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=n.app), base_url="http://notifier"
+        ) as client:
+            failed = (await client.get("/api/deliveries/failed")).json()
+        [entry] = [f for f in failed["failed"] if f["channel"] == "flaky"]
+        assert entry["outcome"] == "permanent_failure"
+        assert entry["detail"] == "HTTP 400"
 
 
-async def test_gives_up_loudly_after_the_last_delivery(
-    notifier: Runner, receiver: Receiver, caplog: pytest.LogCaptureFixture
+async def test_a_dead_destination_fails_for_good_after_its_attempts_and_delays_no_other(
+    notifier: Runner, receiver: Receiver
 ) -> None:
     receiver.always("/flaky", 503)
-    async with notifier(retry=RetryPolicy(max_deliver=3, base_delay=0.05, max_delay=0.05)) as n:
+    async with notifier() as n:
         await n.publish(opened())
-        deliveries = await n.until_settled("ev-open-1")
-        assert [h.decision.verdict for h in deliveries] == [
-            Verdict.RETRY,
-            Verdict.RETRY,
-            Verdict.GIVE_UP,
-        ]
-        assert deliveries[-1].decision.pending == ("flaky",)
-        assert receiver.count("/flaky") == 3
+        assert (await receiver.next("/fast")).body["type"] == "incident.opened"
+        step = await n.next_step()
+        assert sent(step)["flaky"] is Outcome.RETRYABLE
+        assert receiver.count("/flaky") == 4
         assert receiver.count("/fast") == 1
-        assert n.metric("herald_notifier_gave_up_total", {"channel": "flaky"}) == 1
-        assert any(r.levelname == "ERROR" and "gave up" in r.getMessage() for r in caplog.records)
+        assert n.metric("herald_notifier_failed_for_good_total", {"channel": "flaky"}) == 1
 
 
 async def test_a_resolve_never_overtakes_a_retried_page(
     notifier: Runner, receiver: Receiver
 ) -> None:
-    # The page fails once on `flaky` and is nak'ed for a second; the alert resolves meanwhile.
-    # Had the resolve gone out at once, the retried page would follow it, and a pager keying its
-    # incidents on the incident id would stay triggered for ever. The resolve waits instead.
+    # The page fails once on `flaky` and is retried after a backoff; the alert resolves
+    # meanwhile. Had the resolve gone out at once, the retried page would follow it, and a pager
+    # keying its incidents on the incident id would stay triggered for ever. It waits instead.
     receiver.script("/flaky", 503)
-    async with notifier(retry=RetryPolicy(max_deliver=5, base_delay=1.0, max_delay=1.0)) as n:
+    async with notifier() as n:
         await n.publish(opened())
-        first = await n.next_handled()
-        assert (first.event_id, first.decision.verdict) == ("ev-open-1", Verdict.RETRY)
-        assert results(first)["flaky"] is Outcome.RETRYABLE
-
+        assert (await receiver.next("/flaky")).body["type"] == "incident.opened"  # the 503
         await n.publish(resolved())
-        settled: dict[str, Handled] = {}
-        while len(settled) < 2:
-            handled = await n.next_handled()
-            if handled.decision.verdict is not Verdict.RETRY:
-                settled[handled.event_id] = handled
-        assert {h.decision.verdict for h in settled.values()} == {Verdict.ACK}
-
-    flaky = [(await receiver.next("/flaky")).body["type"] for _ in range(3)]
-    assert flaky == ["incident.opened", "incident.opened", "incident.resolved"]  # 503, 200, 200
-    fast = [(await receiver.next("/fast")).body["type"] for _ in range(2)]
-    assert fast == ["incident.opened", "incident.resolved"]
+        flaky = [(await receiver.next("/flaky")).body["type"] for _ in range(2)]
+        assert flaky == ["incident.opened", "incident.resolved"]
+        fast = [(await receiver.next("/fast")).body["type"] for _ in range(2)]
+        assert fast == ["incident.opened", "incident.resolved"]
 
 
 async def test_services_without_oncall_and_other_kinds_are_acked_silently(
@@ -315,37 +298,7 @@ async def test_services_without_oncall_and_other_kinds_are_acked_silently(
         )
         [handled] = await n.until_settled("ev-component")
         assert handled.decision.verdict is Verdict.ACK
-        assert handled.reason == "kind not notified"
         assert receiver.count("/fast") == 0
-
-
-async def test_an_existing_durables_last_delivery_is_given_up_loudly(
-    notifier: Runner, infra: Infra, receiver: Receiver, caplog: pytest.LogCaptureFixture
-) -> None:
-    # A durable created by an older notifier with other retry bounds. It is updated where the
-    # server allows it (nats-server 2.10+); otherwise it keeps its bounds, said loudly, and the
-    # notifier gives up on the last delivery JetStream makes instead of losing it silently.
-    receiver.always("/flaky", 503)
-    nc = await nats.connect(infra.nats_url)
-    try:
-        js = nc.jetstream()
-        await ensure_streams(js)
-        old = consumer_config(RetryPolicy(max_deliver=3), datetime.now(UTC))
-        await js.add_consumer(INCIDENTS_STREAM, config=old)
-        async with notifier(retry=RetryPolicy(max_deliver=5, base_delay=0.05, max_delay=0.05)) as n:
-            info = await js.consumer_info(INCIDENTS_STREAM, NOTIFIER_DURABLE)
-            await n.publish(opened())
-            deliveries = await n.until_settled("ev-open-1")
-    finally:
-        await nc.close()
-    assert info.config.opt_start_time == old.opt_start_time  # its position is kept
-    assert info.config.max_deliver in {3, 5}
-    if info.config.max_deliver == 5:
-        assert info.config.ack_wait == ACK_WAIT_SECONDS
-    else:
-        assert any("cannot update durable" in r.getMessage() for r in caplog.records)
-    assert deliveries[-1].decision.verdict is Verdict.GIVE_UP
-    assert deliveries[-1].num_delivered == info.config.max_deliver
 
 
 async def test_probes(notifier: Runner) -> None:
@@ -423,6 +376,7 @@ channels:
     type: apprise
     urls:
       - "json://127.0.0.1:{receiver.port}/chat"
+      - "json://127.0.0.1:{receiver.port}/other"
       - {{env: HERALD_TEST_UNSET_URL, optional: true}}
   quiet:
     type: apprise
@@ -431,33 +385,31 @@ channels:
     )
 
 
-async def test_an_apprise_channel_pages_beside_a_webhook_and_is_retried(
+async def test_an_apprise_url_that_failed_is_retried_alone(
     notifier: Runner, receiver: Receiver
 ) -> None:
     receiver.script("/chat", 500)
     async with notifier(config=apprise_config_for(receiver)) as n:
         await n.publish(opened())
-        deliveries = await n.until_settled("ev-open-1")
-        assert [h.decision.verdict for h in deliveries] == [Verdict.RETRY, Verdict.ACK]
-        assert results(deliveries[0]) == {
+        step = await n.next_step()
+        assert sent(step) == {
             "fast": Outcome.SENT,
-            "chat": Outcome.RETRYABLE,
+            "chat": Outcome.SENT,
             "quiet": Outcome.DISABLED,
         }
-        assert results(deliveries[1])["chat"] is Outcome.SENT
-        assert results(deliveries[1])["fast"] is Outcome.DUPLICATE
-
         await n.publish(resolved())
-        [handled] = await n.until_settled("ev-resolve-1")
-        assert handled.decision.verdict is Verdict.ACK
-        assert results(handled)["chat"] is Outcome.SENT
+        assert (await receiver.next("/fast")).body["type"] == "incident.opened"
+        assert (await receiver.next("/fast")).body["type"] == "incident.resolved"
+        chat = [(await receiver.next("/chat")).body for _ in range(3)]
+        other = [(await receiver.next("/other")).body for _ in range(2)]
 
-    chat = [(await receiver.next("/chat")).body for _ in range(3)]
     assert [(body["title"], body["type"]) for body in chat] == [
         ("[OPENED] Payments API: Card payments failing", "failure"),  # answered 500
         ("[OPENED] Payments API: Card payments failing", "failure"),
         ("[RESOLVED] Payments API: Card payments failing", "success"),
     ]
     assert chat[0]["message"].startswith("5% of card payments fail")
+    # The URL that succeeded was told once per notice, not again with the retry of the other.
+    assert [body["type"] for body in other] == ["failure", "success"]
+    assert receiver.count("/other") == 2
     assert receiver.count("/chat") == 3
-    assert receiver.count("/fast") == 2

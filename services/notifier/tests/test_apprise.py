@@ -129,14 +129,14 @@ def test_message_is_the_notice_line_and_a_plain_text_body() -> None:
     assert title == "[OPENED] Payments API: Card payments failing"
     assert body.splitlines() == [
         "5% of card payments fail",
-        "Status: investigating, impact: major",
-        "Started: 2024-05-01T12:00:00+00:00",
+        "Severity: unknown, status: investigating, impact: major",
+        "Started: 2024-05-01T12:00:00Z",
         "Status page: https://status.example.com",
     ]
     title, body = apprise_message(notice_of(resolve=True))
     assert title == "[RESOLVED] Payments API: Card payments failing"
-    assert "Status: resolved, impact: major" in body
-    assert "Resolved: 2024-05-01T12:30:00+00:00" in body
+    assert "status: resolved, impact: major" in body
+    assert "Resolved: 2024-05-01T12:30:00Z" in body
 
 
 def test_every_configurable_timeout_fits_the_send_bound() -> None:

@@ -69,6 +69,7 @@ escalation_policies:
       - targets: [{{user: bob}}]
         wait_minutes: 5
 notifier:
+  throttle: []
   public_url: "http://notifier"
   ack_secret: "s3cret-for-tests"
   api_tokens: ["{API_TOKEN}"]

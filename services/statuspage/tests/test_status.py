@@ -246,3 +246,44 @@ def test_only_a_resolve_carries_the_resolved_list(make):
         assert "recent" not in view(make, p).change_json(kind, "api"), kind
     resolved = view(make, p).change_json("incident.resolved", "api")
     assert [i["id"] for i in resolved["recent"]] == ["inc-1"]
+
+
+def test_an_incident_only_internal_alerts_keep_open_shows_resolved(make):
+    """The banner, the indicator and the incident come from public alerts only: once none
+    fires, the page shows the incident resolved while it stays open (and paged) internally."""
+    from herald.shared.events import TimelineEntry
+
+    t0 = make.t0
+    internal = TimelineEntry(at=t0, status=IncidentStatus.INVESTIGATING, body="Db.", public=False)
+    done = TimelineEntry(at=t0 + timedelta(minutes=5), status=IncidentStatus.RESOLVED, body="Ok.")
+    open_inc = make.incident(impact=Impact.CRITICAL, component_status=C.OPERATIONAL).model_copy(
+        update={
+            "public_status": IncidentStatus.RESOLVED,
+            "public_resolved_at": t0 + timedelta(minutes=5),
+            "timeline": (
+                TimelineEntry(at=t0, status=IncidentStatus.INVESTIGATING, body="Api."),
+                internal,
+                done,
+            ),
+        }
+    )
+    projection = Projection(3)
+    projection.apply(make.opened(1, open_inc))
+    doc = view(make, projection).summary_json()
+    assert doc["status"] == {"indicator": "none", "description": "All Systems Operational"}
+    assert doc["incidents"] == []
+    (listed,) = view(make, projection).incidents_json()["incidents"]
+    assert listed["status"] == "resolved"
+    assert listed["resolved_at"] == iso(t0 + timedelta(minutes=5))
+    assert [u["body"] for u in listed["incident_updates"]] == ["Ok.", "Card payments return 500."]
+    change = view(make, projection).change_json("incident.updated", "api")
+    assert change["incident"] is None
+    assert [i["id"] for i in change["recent"]] == [open_inc.id]
+
+
+def test_a_reopened_incident_leaves_the_recently_resolved(make):
+    projection = Projection(3)
+    projection.apply(make.resolved(1))
+    projection.apply(make.updated(2, make.incident()))
+    assert projection["api"].recent == ()
+    assert [i["id"] for i in view(make, projection).summary_json()["incidents"]] == ["inc-1"]

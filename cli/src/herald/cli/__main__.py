@@ -1,8 +1,10 @@
 """`herald check-config [PATH]`: validate a configuration file and its secrets.
 `herald ack INCIDENT_ID`: acknowledge an incident (stops its escalation).
 `herald oncall`: who is on call now and next, per schedule.
+`herald subscribers list` / `herald subscribers remove ID`: the status page's subscribers.
+`herald incident|component|maintenance|alert ...`: the admin API (herald.cli.admin).
 
-`ack` and `oncall` talk to the notifier at HERALD_API_URL (e.g. http://localhost:8083) with
+`ack`, `oncall` and `subscribers` talk to the notifier at HERALD_API_URL (e.g. http://localhost:8083) with
 `Authorization: Bearer $HERALD_API_TOKEN` (one of the notifier's `notifier.api_tokens`)."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from herald.cli import admin
 from herald.shared.config import ConfigError, load_config, resolve_secrets_check
 
 
@@ -89,6 +92,33 @@ def oncall(env: dict[str, str]) -> int:
     return 0
 
 
+def subscribers_list(env: dict[str, str]) -> int:
+    status, body = _api("GET", "/api/subscribers", env)
+    if status != 200 or not isinstance(body, dict):
+        detail = body.get("detail") if isinstance(body, dict) else body
+        print(f"cannot list subscribers (HTTP {status or '-'}: {detail})", file=sys.stderr)
+        return 1
+    for row in body["subscribers"]:
+        which = ", ".join(row["components"]) or "every component"
+        print(
+            f"{row['id']}  {row['channel']:<7}  {row['address']}  ({which}; since {row['created_at']})"
+        )
+    if not body["subscribers"]:
+        print("no subscribers")
+    return 0
+
+
+def subscribers_remove(subscriber_id: str, env: dict[str, str]) -> int:
+    quoted = urllib.parse.quote(subscriber_id, safe="")
+    status, body = _api("DELETE", f"/api/subscribers/{quoted}", env)
+    if status == 204:
+        print(f"{subscriber_id}: removed")
+        return 0
+    detail = body.get("detail") if isinstance(body, dict) else body
+    print(f"{subscriber_id}: not removed (HTTP {status or '-'}: {detail})", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="herald", description="Herald operator tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,13 +134,29 @@ def main(argv: list[str] | None = None) -> None:
     )
     ack_cmd.add_argument("incident_id")
     sub.add_parser("oncall", help="who is on call now and next, per schedule")
+    subs = sub.add_parser(
+        "subscribers",
+        help="list or remove status-page subscribers (HERALD_API_URL, HERALD_API_TOKEN)",
+    )
+    subs_sub = subs.add_subparsers(dest="action", required=True)
+    subs_sub.add_parser("list", help="every subscriber: id, channel, address, components")
+    remove = subs_sub.add_parser("remove", help="forget one subscriber (on request)")
+    remove.add_argument("subscriber_id")
+    admin.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command in ("incident", "component", "maintenance", "alert"):
+        args.group = args.command
+        sys.exit(admin.run(args, dict(os.environ)))
     if args.command == "check-config":
         sys.exit(check_config(args.path, secrets=not args.no_secrets))
     if args.command == "ack":
         sys.exit(ack(args.incident_id, dict(os.environ)))
     if args.command == "oncall":
         sys.exit(oncall(dict(os.environ)))
+    if args.command == "subscribers":
+        if args.action == "list":
+            sys.exit(subscribers_list(dict(os.environ)))
+        sys.exit(subscribers_remove(args.subscriber_id, dict(os.environ)))
 
 
 if __name__ == "__main__":

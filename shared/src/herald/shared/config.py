@@ -143,12 +143,28 @@ class Service(Strict):
     escalation_policy: str | None = None
     """Id of the escalation policy paged for this service's incidents (wins over the top-level
     `escalation` selection by label)."""
+    publish_after: Duration | None = None
+    """A firing public alert changes the public page only once it has fired this long (one
+    that resolves sooner never shows); the on-call is paged at once. None: `public.publish_after`."""
+    recovery_hold: Duration | None = None
+    """When the last public alert resolves, the public incident shows `monitoring` this long
+    before it shows resolved. None: `public.recovery_hold`."""
+    reopen_window: Duration | None = None
+    """Firing again within this long of its incident resolving reopens that incident. None:
+    `alerts.reopen_window`."""
 
     @field_validator("matchers")
     @classmethod
     def _parse_matchers(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
         for text in v or ():
             Matcher.parse(text)
+        return v
+
+    @field_validator("publish_after", "recovery_hold", "reopen_window")
+    @classmethod
+    def _not_negative(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v < timedelta(0):
+            raise ValueError("must not be negative")
         return v
 
 
@@ -167,10 +183,31 @@ class Severity(Strict):
     """For a firing alert whose severity is missing or not in `map`."""
 
 
+class MessageTemplate(Strict):
+    """A channel's message as Jinja2 templates (rendered in a sandbox, as plain text): unset
+    parts use the defaults of the channel's kind (docs/on-call.md#message-templates)."""
+
+    title: str | None = Field(default=None, max_length=2000)
+    """The one-line title (email subject, chat title, the webhook's `text`)."""
+    body: str | None = Field(default=None, max_length=20000)
+    """The message body (email text, chat message, the webhook's `message`)."""
+
+
+class SendLimit(Strict):
+    """At most `count` notifications per `per` (a sliding window); more wait their turn, none
+    is dropped."""
+
+    count: int = Field(ge=1, le=100_000)
+    per: Duration
+
+
 class ConsoleChannel(Strict):
     """Prints pages to the notifier's log (for demos and development)."""
 
     type: Literal["console"]
+    template: MessageTemplate | None = None
+    concurrency: int = Field(default=8, ge=1, le=64)
+    rate_limit: SendLimit | None = None
 
 
 class WebhookChannel(Strict):
@@ -181,6 +218,16 @@ class WebhookChannel(Strict):
     """Disabled when the reference is `optional` and unset."""
     timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     headers: dict[str, SecretRef] = Field(default_factory=dict)
+    secret: SecretRef | None = None
+    """HMAC-SHA256 key: every request then carries `X-Herald-Timestamp` and
+    `X-Herald-Signature: sha256=<hex>` over `<timestamp>.<body>` (docs/on-call.md#webhook)."""
+    max_redirects: int = Field(default=3, ge=0, le=10)
+    """3xx answers followed (the same body POSTed again); past them a 3xx is a failure."""
+    template: MessageTemplate | None = None
+    concurrency: int = Field(default=8, ge=1, le=64)
+    """Sends at a time on this channel."""
+    rate_limit: SendLimit | None = None
+    """Notifications per window on this channel (default: none)."""
 
 
 class AppriseChannel(Strict):
@@ -198,9 +245,40 @@ class AppriseChannel(Strict):
     """Apprise URLs, one service each."""
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     """Bound of the whole send (every URL), in seconds."""
+    template: MessageTemplate | None = None
+    concurrency: int = Field(default=8, ge=1, le=64)
+    rate_limit: SendLimit | None = None
 
 
-Channel = Annotated[ConsoleChannel | WebhookChannel | AppriseChannel, Field(discriminator="type")]
+class EmailChannel(Strict):
+    """Sends email over SMTP, with STARTTLS (`security: starttls`, port 587 by default) or
+    implicit TLS (`tls`, port 465); `none` (port 25) only for a relay on a trusted network.
+    The recipient is the contact method's `address`, else `to`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    type: Literal["email"]
+    host: str = Field(min_length=1)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+    from_: str = Field(alias="from", min_length=3)
+    """The sender address (`Herald <herald@example.com>`)."""
+    to: tuple[str, ...] = ()
+    """Recipients when the contact method has no `address` (a channel target, `oncall:`)."""
+    ca_file: str | None = None
+    """PEM file of the CAs to trust instead of the system's (a private relay)."""
+    timeout_seconds: float = Field(default=15.0, gt=0, le=60)
+    """Bound of the whole send, in seconds."""
+    template: MessageTemplate | None = None
+    concurrency: int = Field(default=4, ge=1, le=64)
+    rate_limit: SendLimit | None = None
+
+
+Channel = Annotated[
+    ConsoleChannel | WebhookChannel | AppriseChannel | EmailChannel, Field(discriminator="type")
+]
 
 
 class OnCall(Strict):
@@ -505,6 +583,12 @@ class Alerts(Strict):
     stale_after: Duration = timedelta(hours=12)
     """A firing alert that no notification mentions for this long expires (three of
     Alertmanager's default 4 h repeat_interval)."""
+    reopen_window: Duration = timedelta(minutes=10)
+    """A service whose alert fires again within this long of its incident resolving reopens
+    that incident (same id, a "reopened" timeline entry, no new page) instead of opening a new
+    one; per service: `services.<id>.reopen_window`. 0s: never reopen."""
+    flapping: Flapping | None = None
+    """Flap detection; none: off."""
 
     @field_validator("replay_window", "stale_after")
     @classmethod
@@ -512,6 +596,117 @@ class Alerts(Strict):
         if v <= timedelta(0):
             raise ValueError("must be longer than 0s")
         return v
+
+    @field_validator("reopen_window")
+    @classmethod
+    def _not_negative(cls, v: timedelta) -> timedelta:
+        if v < timedelta(0):
+            raise ValueError("must not be negative")
+        return v
+
+
+class Flapping(Strict):
+    """`alerts.flapping`: an alert that changes state (firing <-> resolved) more than `changes`
+    times within `window` is flapping. While one flaps, its component holds the worst status of
+    the window, the incident stays open (no new incident per flap) and its timeline says so
+    once."""
+
+    changes: int = Field(ge=1, le=100)
+    window: Duration = timedelta(minutes=10)
+
+    @field_validator("window")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return v
+
+
+class Public(Strict):
+    """`public:`: which alerts may touch the public page, and its clock (docs/alert-lifecycle.md,
+    "The public page"). An alert is public when it reaches Herald through an integration with
+    `public: true` AND it passes this filter."""
+
+    matchers: tuple[str, ...] = ()
+    """Alertmanager-style matchers an alert must all match to be public, e.g.
+    `['customer_facing="true"']`; none: every alert."""
+    severities: tuple[str, ...] | None = None
+    """Values of the severity label an alert must have to be public; None: any."""
+    publish_after: Duration = timedelta(0)
+    """Default of `services.<id>.publish_after`."""
+    recovery_hold: Duration = timedelta(0)
+    """Default of `services.<id>.recovery_hold`."""
+
+    @field_validator("matchers")
+    @classmethod
+    def _parse_matchers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for text in v:
+            Matcher.parse(text)
+        return v
+
+    @field_validator("publish_after", "recovery_hold")
+    @classmethod
+    def _not_negative(cls, v: timedelta) -> timedelta:
+        if v < timedelta(0):
+            raise ValueError("must not be negative")
+        return v
+
+    def admits(self, labels: dict[str, str], severity_label: str) -> bool:
+        """Whether an alert with `labels` may be public (its integration permitting)."""
+        if self.severities is not None and labels.get(severity_label) not in self.severities:
+            return False
+        return all(Matcher.parse(t).matches(labels) for t in self.matchers)
+
+
+DEFAULT_TEMPLATES: dict[str, str] = {
+    "opened": "{{ alertname }} is firing.",
+    "joined": "{{ alertname }} is firing: {{ firing }} of {{ total }} alert{{ 's' if total != 1 }}"
+    " firing.",
+    "recovered": "{{ alertname }} is {{ what }}: {{ resolved }} of {{ total }}"
+    " alert{{ 's' if total != 1 }} resolved.",
+    "closed": "{{ alertname }} is {{ what }}. {% if total == 1 %}The alert is{% else %}All"
+    " {{ total }} alerts are{% endif %} resolved.",
+    "monitoring": "Every customer-facing alert is resolved: monitoring.",
+    "public_resolved": "Every customer-facing alert is resolved.",
+    "reopened": "{{ alertname }} is firing again: the incident is reopened.",
+    "flapping": "{{ alertname }} is flapping ({{ changes }} changes in {{ window }}): the status"
+    " holds at its worst until it settles.",
+    "body": "{{ description }}{% if alerts | length > 1 %}{% if description %}\n\n{% endif %}"
+    "{{ alerts | length }} alerts:{% for a in alerts %}\n- {{ a.summary or a.alertname }}"
+    "{% if a.status == 'resolved' %} (resolved){% endif %}{% endfor %}{% endif %}",
+}
+"""The default timeline texts (Jinja2, rendered sandboxed; what each may use: docs/configuration.md)."""
+
+
+def _template(text: str) -> str:
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    try:
+        SandboxedEnvironment(autoescape=False).from_string(text)
+    except TemplateSyntaxError as exc:
+        raise ValueError(
+            f"not a valid template: {exc.message} (template line {exc.lineno})"
+        ) from None
+    return text
+
+
+Template = Annotated[str, Field(max_length=4096), AfterValidator(_template)]
+
+
+class Timeline(Strict):
+    """`timeline:`: the texts of an incident's timeline entries and its body, as Jinja2
+    templates (sandboxed; their output is untrusted text, escaped by the page)."""
+
+    opened: Template = DEFAULT_TEMPLATES["opened"]
+    joined: Template = DEFAULT_TEMPLATES["joined"]
+    recovered: Template = DEFAULT_TEMPLATES["recovered"]
+    closed: Template = DEFAULT_TEMPLATES["closed"]
+    monitoring: Template = DEFAULT_TEMPLATES["monitoring"]
+    public_resolved: Template = DEFAULT_TEMPLATES["public_resolved"]
+    reopened: Template = DEFAULT_TEMPLATES["reopened"]
+    flapping: Template = DEFAULT_TEMPLATES["flapping"]
+    body: Template = DEFAULT_TEMPLATES["body"]
 
 
 class PageLink(Strict):
@@ -553,6 +748,100 @@ class Notifier(Strict):
     api_tokens: tuple[SecretRef, ...] = ()
     """Bearer tokens accepted by `POST /api/incidents/{id}/ack` (any one of them); none:
     `HERALD_API_TOKEN`, else that route answers 503."""
+    throttle: tuple[SendLimit, ...] = (
+        SendLimit(count=3, per=timedelta(minutes=1)),
+        SendLimit(count=12, per=timedelta(minutes=15)),
+    )
+    """Per contact method (a channel and an address): at most this many notifications in each
+    window, across replicas; more wait their turn (delayed, never dropped). As GoAlert does,
+    so that a burst of updates does not buzz a person for each. Pages (an incident opened, an
+    escalation step) are never held back by it, only the notices after them (resolved,
+    acknowledged, worse). `[]`: no throttle."""
+
+
+class Admin(Strict):
+    """`admin:`: the admin API of ingest (`/api/v1/...`, `herald incident ...`)."""
+
+    tokens: dict[Id, SecretRef] = Field(default_factory=dict)
+    """Named bearer tokens (name -> secret reference): every command records the name of the
+    token that sent it. None: the admin API answers 503 (ingest also accepts
+    `HERALD_DEMO_ADMIN_TOKEN` as the token `demo` when set, as `make run` does)."""
+
+
+class Maintenance(Strict):
+    """`maintenance:`: how maintenance windows treat alerts."""
+
+    breakthrough_severities: tuple[str, ...] = ("critical",)
+    """Severity label values that still show on the page and page the on-call during a
+    window: a real outage never hides behind a maintenance."""
+
+
+class Heartbeat(Strict):
+    """`heartbeat:`: the dead man's switch (Alertmanager's always-firing Watchdog alert)."""
+
+    matchers: tuple[str, ...] = ('alertname="Watchdog"',)
+    """Alerts matching all of these only refresh the heartbeat (never an incident, never on
+    the page)."""
+    interval: Duration = timedelta(minutes=5)
+    """No heartbeat for this long opens the internal incident "Alerting pipeline silent"."""
+    service: str | None = None
+    """The service whose on-call that incident pages (an internal incident: never on the
+    public page); None: the switch is off."""
+
+    def parsed_matchers(self) -> tuple[Matcher, ...]:
+        return tuple(Matcher.parse(t) for t in self.matchers)
+
+
+class Smtp(Strict):
+    """`subscribers.smtp:`: the mail server subscriber mail goes through."""
+
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    starttls: bool = False
+    """Upgrade the connection with STARTTLS before sending (port 587)."""
+    tls: bool = False
+    """Connect with TLS from the start (port 465)."""
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+
+class Subscribers(Strict):
+    """`subscribers:`: people and systems told about public incidents (docs/subscribers.md).
+    Sign-up is the status page's, sending the notifier's, the list lives in Redis."""
+
+    enabled: bool = False
+    secret: SecretRef | None = None
+    """The HMAC key of confirmation and unsubscribe links and of webhook signatures; unset:
+    `HERALD_SUBSCRIBERS_SECRET`; neither: sign-up answers 503 and nothing is sent."""
+    public_url: str = ""
+    """Where readers reach the status page (the base of links in messages); empty: `page.url`."""
+    sender: str = ""
+    """The From: of subscriber mail, e.g. `Acme Status <status@example.com>`."""
+    smtp: Smtp = Field(default_factory=Smtp)
+    email: bool = True
+    """Offer sign-up by email address (double opt-in)."""
+    webhooks: bool = True
+    """Offer sign-up by webhook URL (verified with a challenge)."""
+    private_webhooks: bool = False
+    """Allow webhook URLs on loopback, private or link-local addresses (off: the notifier never
+    posts into its own network for a stranger)."""
+    confirm_within: Duration = timedelta(hours=24)
+    """How long a confirmation link stays valid."""
+    coalesce: Duration = timedelta(minutes=5)
+    """At most one message per subscriber per incident this often; the resolve always goes."""
+    signups_per_ip: int = Field(default=10, ge=1, le=10_000)
+    """Sign-ups accepted from one client address per hour (more: 429)."""
+    signups_per_address: int = Field(default=3, ge=1, le=100)
+    """Confirmation messages sent to one address per day (more are silently dropped: the
+    answer stays the same, so nobody learns whether an address is known)."""
+
+    @field_validator("confirm_within", "coalesce")
+    @classmethod
+    def _positive(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return v
 
 
 class HeraldConfig(Strict):
@@ -571,6 +860,12 @@ class HeraldConfig(Strict):
     escalation_policies: dict[Id, EscalationPolicy] = Field(default_factory=dict)
     escalation: EscalationSelection = Field(default_factory=EscalationSelection)
     notifier: Notifier = Field(default_factory=Notifier)
+    public: Public = Field(default_factory=Public)
+    timeline: Timeline = Field(default_factory=Timeline)
+    subscribers: Subscribers = Field(default_factory=Subscribers)
+    admin: Admin = Field(default_factory=Admin)
+    maintenance: Maintenance = Field(default_factory=Maintenance)
+    heartbeat: Heartbeat = Field(default_factory=Heartbeat)
 
     def reference_problems(self) -> list[tuple[tuple[str, ...], str]]:
         """Names that point at nothing: (location, message) pairs; empty when all resolve."""
@@ -589,6 +884,9 @@ class HeraldConfig(Strict):
                         (("oncall", oid, "channels", str(i)), f"unknown channel {ch!r}")
                     )
         problems.extend(self._oncall_reference_problems())
+        hb = self.heartbeat.service
+        if hb is not None and hb not in self.services:
+            problems.append((("heartbeat", "service"), f"unknown service {hb!r}"))
         return problems
 
     def _oncall_reference_problems(self) -> list[tuple[tuple[str, ...], str]]:
@@ -637,6 +935,21 @@ class HeraldConfig(Strict):
                 self.escalation_policies,
             )
         return problems
+
+    def publish_after(self, service_id: str) -> timedelta:
+        svc = self.services.get(service_id)
+        value = svc.publish_after if svc is not None else None
+        return self.public.publish_after if value is None else value
+
+    def recovery_hold(self, service_id: str) -> timedelta:
+        svc = self.services.get(service_id)
+        value = svc.recovery_hold if svc is not None else None
+        return self.public.recovery_hold if value is None else value
+
+    def reopen_window(self, service_id: str) -> timedelta:
+        svc = self.services.get(service_id)
+        value = svc.reopen_window if svc is not None else None
+        return self.alerts.reopen_window if value is None else value
 
     def service_matchers(self, service_id: str) -> tuple[Matcher, ...]:
         """The parsed matchers routing alerts to `service_id`."""
@@ -741,12 +1054,23 @@ def resolve_secrets_check(config: HeraldConfig, environ: dict[str, str] | None =
         if integ.basic_auth:
             for where, ref in _listed("password", integ.basic_auth.password):
                 check(f"integrations.{iid}.basic_auth.{where}", ref)
+    for name, ref in config.admin.tokens.items():
+        check(f"admin.tokens.{name}", ref)
     for cid, ch in config.channels.items():
         if isinstance(ch, WebhookChannel):
             check(f"channels.{cid}.url", ch.url)
             for name, ref in ch.headers.items():
                 check(f"channels.{cid}.headers.{name}", ref)
+            if ch.secret is not None:
+                check(f"channels.{cid}.secret", ch.secret)
         elif isinstance(ch, AppriseChannel):
             for n, ref in enumerate(ch.urls):
                 check(f"channels.{cid}.urls.{n}", ref)
+        elif isinstance(ch, EmailChannel):
+            for name, opt in (("username", ch.username), ("password", ch.password)):
+                if opt is not None:
+                    check(f"channels.{cid}.{name}", opt)
+    check("subscribers.secret", config.subscribers.secret)
+    check("subscribers.smtp.username", config.subscribers.smtp.username)
+    check("subscribers.smtp.password", config.subscribers.smtp.password)
     return problems

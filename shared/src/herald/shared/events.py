@@ -130,6 +130,9 @@ class TimelineEntry(Contract):
     """The component's status after this update, when it changed."""
     previous_status: ComponentStatus | None = None
     """The component's status before this update, when it changed."""
+    public: bool = True
+    """False for an update only the on-call may read (about an internal alert, or one not yet
+    published): the public page leaves it out."""
 
 
 class AlertSummary(Contract):
@@ -148,6 +151,10 @@ class AlertSummary(Contract):
     """Id of the inbound integration it came through: an alert's identity is (integration,
     fingerprint), so the same label set from two integrations is two alerts. Empty in events
     from before this field existed."""
+    generator_url: str = ""
+    """The alert's `generatorURL` (the rule's graph in Prometheus; untrusted text)."""
+    runbook_url: str = ""
+    """The alert's `runbook_url` annotation, if any (untrusted text)."""
 
 
 class Incident(Contract):
@@ -186,6 +193,67 @@ class Incident(Contract):
     timeline: tuple[TimelineEntry, ...] = ()
     """The incident's updates, oldest first: the first one and the latest 19 (bounded, so
     that an incident event always fits a NATS message)."""
+    public_status: IncidentStatus | None = None
+    """The incident's status on the public page, from its public alerts only: `resolved` once
+    none of them fires (the incident may stay open, and paged, for internal alerts),
+    `monitoring` during `recovery_hold`. None: the same as `status` (events from before this
+    field)."""
+    public_resolved_at: datetime | None = None
+    """When it resolved on the public page (set with `public_status` = resolved)."""
+    paging: bool = True
+    """False while a maintenance window of its service holds its pages (the window's `page`
+    is false and none of its firing alerts has a breakthrough severity): the notifier pages
+    nobody for it until an update says True again (docs/operations.md)."""
+    opened_by: str | None = None
+    """The admin token that opened it by hand (`herald incident open`); None: an alert did."""
+    postmortem_body: str = ""
+    """The post-incident summary (`herald incident postmortem`, at most 8192 characters)."""
+
+
+class MaintenanceStatus(StrEnum):
+    """Atlassian Statuspage v2 scheduled-maintenance statuses."""
+
+    SCHEDULED = "scheduled"
+    IN_PROGRESS = "in_progress"
+    VERIFYING = "verifying"
+    COMPLETED = "completed"
+
+
+class MaintenanceWindow(Contract):
+    """One scheduled maintenance of one or several services (as one service holds it)."""
+
+    id: str
+    title: str
+    body: str = ""
+    services: tuple[str, ...]
+    """Every service it covers (each holds its own copy)."""
+    status: MaintenanceStatus = MaintenanceStatus.SCHEDULED
+    starts_at: datetime
+    """Statuspage's `scheduled_for`: it starts by itself then."""
+    ends_at: datetime
+    """Statuspage's `scheduled_until`: it completes by itself then."""
+    page: bool = False
+    """Whether alerts of its services page while it is in progress (breakthrough severities
+    always do)."""
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    cancelled: bool = False
+    """Completed by `cancel` (before or while it ran) rather than by its end or `complete`."""
+    created_by: str = ""
+    """The admin token that scheduled it."""
+
+
+class ComponentOverride(Contract):
+    """A component status set by hand: automation never overwrites it until it is cleared or
+    `until` passes; alerts keep paging."""
+
+    status: ComponentStatus
+    reason: str = ""
+    until: datetime | None = None
+    set_by: str
+    set_at: datetime
 
 
 class ServiceStatus(Contract):
@@ -200,6 +268,10 @@ class ServiceStatus(Contract):
     recent: tuple[Incident, ...] = ()
     """Recently resolved incidents, newest first."""
     updated_at: datetime | None = None
+    override: ComponentOverride | None = None
+    """The component status set by hand, while it holds (`component_status` shows it)."""
+    maintenances: tuple[MaintenanceWindow, ...] = ()
+    """The service's maintenance windows: scheduled, in progress, and the latest completed."""
 
 
 class _ServiceEvent(Contract):
@@ -213,6 +285,9 @@ class _ServiceEvent(Contract):
 class IncidentOpened(_ServiceEvent):
     kind: Literal["incident.opened"] = "incident.opened"
     incident: Incident
+    received_at: datetime | None = None
+    """When ingest received the alert that opened it (for the paging latency); None in events
+    from before this field existed."""
 
 
 class IncidentUpdated(_ServiceEvent):
@@ -231,8 +306,19 @@ class ComponentStatusChanged(_ServiceEvent):
     previous_status: ComponentStatus
 
 
+class MaintenanceChanged(_ServiceEvent):
+    """A maintenance window of the service was scheduled, started, completed or cancelled."""
+
+    kind: Literal["maintenance.changed"] = "maintenance.changed"
+    maintenance: MaintenanceWindow
+
+
 IncidentEvent = Annotated[
-    IncidentOpened | IncidentUpdated | IncidentResolved | ComponentStatusChanged,
+    IncidentOpened
+    | IncidentUpdated
+    | IncidentResolved
+    | ComponentStatusChanged
+    | MaintenanceChanged,
     Field(discriminator="kind"),
 ]
 """Everything published on the INCIDENTS stream."""
@@ -244,6 +330,7 @@ INCIDENT_EVENT_NAMES: dict[str, str] = {
     "incident.updated": "updated",
     "incident.resolved": "resolved",
     "component.status_changed": "component",
+    "maintenance.changed": "maintenance",
 }
 """The last subject token for each incident-event kind."""
 
@@ -295,3 +382,109 @@ RESPONSE_EVENT_NAMES: dict[str, str] = {
     "incident.resolve_requested": "resolve_requested",
 }
 """The last subject token for each response-event kind."""
+
+
+# -- commands: what people ask of the correlator through the admin API (COMMANDS stream) -------
+
+
+class _Command(Contract):
+    event_id: str
+    """The command id: derived from (actor, idempotency_key), so a retried request is the same
+    command (JetStream de-duplicates it; the correlator remembers it per service)."""
+    occurred_at: datetime
+    """When the admin API accepted it."""
+    idempotency_key: str
+    """The client's `Idempotency-Key` (or one the API made up when none was sent)."""
+    actor: str
+    """The name of the admin token that sent it (`admin.tokens`)."""
+    service: str | None = None
+    """The service it applies to; None: the correlator finds it (the alert's route) or applies
+    it to every configured service (maintenance cancel/complete)."""
+
+
+class OpenIncident(_Command):
+    kind: Literal["command.incident.open"] = "command.incident.open"
+    title: str
+    body: str = ""
+    status: IncidentStatus = IncidentStatus.INVESTIGATING
+    public: bool = True
+    """False: `--internal`, paged but never on the public page."""
+
+
+class UpdateIncident(_Command):
+    kind: Literal["command.incident.update"] = "command.incident.update"
+    incident_id: str
+    status: IncidentStatus | None = None
+    """None: the status stays; `resolved` resolves it."""
+    body: str = ""
+
+
+class ResolveIncident(_Command):
+    kind: Literal["command.incident.resolve"] = "command.incident.resolve"
+    incident_id: str
+    body: str = ""
+
+
+class PostmortemIncident(_Command):
+    """The post-incident summary: status `postmortem`, which closes the timeline."""
+
+    kind: Literal["command.incident.postmortem"] = "command.incident.postmortem"
+    incident_id: str
+    body: str
+
+
+class SetComponentOverride(_Command):
+    kind: Literal["command.component.set"] = "command.component.set"
+    status: ComponentStatus
+    until: datetime | None = None
+    reason: str = ""
+
+
+class ClearComponentOverride(_Command):
+    kind: Literal["command.component.clear"] = "command.component.clear"
+
+
+class ScheduleMaintenance(_Command):
+    kind: Literal["command.maintenance.schedule"] = "command.maintenance.schedule"
+    maintenance_id: str
+    services: tuple[str, ...]
+    title: str
+    body: str = ""
+    starts_at: datetime
+    ends_at: datetime
+    page: bool = False
+
+
+class CancelMaintenance(_Command):
+    kind: Literal["command.maintenance.cancel"] = "command.maintenance.cancel"
+    maintenance_id: str
+
+
+class CompleteMaintenance(_Command):
+    kind: Literal["command.maintenance.complete"] = "command.maintenance.complete"
+    maintenance_id: str
+
+
+class ResolveAlert(_Command):
+    """End a stuck alert (its resolve was lost) by fingerprint."""
+
+    kind: Literal["command.alert.resolve"] = "command.alert.resolve"
+    fingerprint: str
+
+
+Command = Annotated[
+    OpenIncident
+    | UpdateIncident
+    | ResolveIncident
+    | PostmortemIncident
+    | SetComponentOverride
+    | ClearComponentOverride
+    | ScheduleMaintenance
+    | CancelMaintenance
+    | CompleteMaintenance
+    | ResolveAlert,
+    Field(discriminator="kind"),
+]
+"""Everything published on the COMMANDS stream (by the admin API, for the correlator)."""
+
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

@@ -24,3 +24,37 @@ def component_created_key(service: str) -> str:
     """When the service's component first appeared on a status page (ISO 8601, set once with
     SET NX by the status page: the Statuspage `created_at` of the component)."""
     return service_key(service, "component_created_at")
+
+
+SUBSCRIBERS = "subscribers"
+"""Hash tag of every subscriber key: the list is one small set of keys on one Cluster slot."""
+
+
+def subscriber_key(subscriber_id: str) -> str:
+    """One confirmed subscriber (JSON): channel, address, components, created_at."""
+    return service_key(SUBSCRIBERS, f"subscriber:{subscriber_id}")
+
+
+def subscribers_index_key() -> str:
+    """The set of every subscriber id."""
+    return service_key(SUBSCRIBERS, "index")
+
+
+def signup_limit_key(scope: str, digest: str) -> str:
+    """A sign-up rate counter (`ip` or `address`, a digest of it, never the value), with a TTL."""
+    return service_key(SUBSCRIBERS, f"limit:{scope}:{digest}")
+
+
+def digest_key(topic: str) -> str:
+    """What is still to be told about one incident (or component) and when it was last told."""
+    return service_key(SUBSCRIBERS, f"digest:{topic}")
+
+
+def digests_due_key() -> str:
+    """Sorted set: digest topic -> when it is due (epoch seconds)."""
+    return service_key(SUBSCRIBERS, "due")
+
+
+def told_key(subscriber_id: str, topic: str, version: int) -> str:
+    """Set once a subscriber has been told a topic's version (no double message on a retry)."""
+    return service_key(SUBSCRIBERS, f"told:{subscriber_id}:{topic}:{version}")

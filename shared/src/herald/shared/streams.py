@@ -14,10 +14,14 @@ from nats.js.errors import NotFoundError
 from herald.shared.subjects import (
     ALERTS_STREAM,
     ALERTS_SUBJECTS,
+    COMMANDS_STREAM,
+    COMMANDS_SUBJECTS,
     INCIDENTS_STREAM,
     INCIDENTS_SUBJECTS,
     RESPONSES_STREAM,
     RESPONSES_SUBJECTS,
+    SUBSCRIPTIONS_STREAM,
+    SUBSCRIPTIONS_SUBJECTS,
 )
 
 DUPLICATE_WINDOW_SECONDS = 10 * 60
@@ -130,6 +134,34 @@ def stream_configs(replicas: int = 1, limits: StreamLimits | None = None) -> lis
             max_bytes=64 * MIB,
             max_msg_size=64 * 1024,
             discard=DiscardPolicy.OLD,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=replicas,
+        ),
+        # Commands discard NEW when full: the admin API answers 503 rather than drop an
+        # accepted command to make room.
+        StreamConfig(
+            name=COMMANDS_STREAM,
+            subjects=[COMMANDS_SUBJECTS],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=30 * DAY,
+            max_bytes=64 * MIB,
+            max_msg_size=256 * 1024,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=replicas,
+        ),
+        # Sign-up requests carry an address: a work queue (gone once handled) kept a day at most
+        # (a confirmation link is short-lived anyway), and small.
+        StreamConfig(
+            name=SUBSCRIPTIONS_STREAM,
+            subjects=[SUBSCRIPTIONS_SUBJECTS],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            max_age=DAY,
+            max_bytes=16 * MIB,
+            max_msg_size=16 * 1024,
+            discard=DiscardPolicy.NEW,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
             num_replicas=replicas,
         ),

@@ -18,12 +18,22 @@ RESPONSES_STREAM = "RESPONSES"
 """JetStream stream holding what people did about incidents (acknowledgements), published by the
 notifier for the correlator (the owner of every incident's timeline)."""
 
+COMMANDS_STREAM = "COMMANDS"
+"""JetStream stream holding what people asked through the admin API (herald.shared.events
+Command), published by ingest for the correlator, which applies them."""
+
 ALERTS_SUBJECTS = "alerts.>"
+COMMANDS_SUBJECTS = "commands.>"
 INCIDENTS_SUBJECTS = "incidents.>"
 RESPONSES_SUBJECTS = "responses.>"
 
 CORRELATOR_DURABLE = "correlator"
 NOTIFIER_DURABLE = "notifier"
+CORRELATOR_COMMANDS_DURABLE = "correlator-commands"
+"""The correlator's durable consumer of COMMANDS."""
+
+ALL_SERVICES = "_all"
+"""The subject token of a command without a service (the correlator finds its services)."""
 
 _TOKEN_UNSAFE = re.compile(r"[^a-z0-9_-]+")
 
@@ -57,3 +67,26 @@ def incident_subject(service: str, event: str) -> str:
 def response_subject(service: str, event: str) -> str:
     """Subject of a response event, e.g. `responses.payments-api.acknowledged`."""
     return f"responses.{subject_token(service)}.{subject_token(event)}"
+
+
+def command_subject(service: str | None) -> str:
+    """Subject of an admin command, e.g. `commands.payments-api` (`commands._all` without a
+    service)."""
+    return f"commands.{subject_token(service) if service else ALL_SERVICES}"
+
+
+SUBSCRIPTIONS_STREAM = "SUBSCRIPTIONS"
+"""JetStream stream (work queue) of sign-up requests: the status page takes them, the notifier
+sends the confirmation mail or the webhook challenge."""
+
+SUBSCRIPTIONS_SUBJECTS = "subscriptions.>"
+
+
+def subscription_subject(channel: str) -> str:
+    """Subject of a sign-up request, e.g. `subscriptions.email`."""
+    return f"subscriptions.{subject_token(channel)}"
+
+
+SUBSCRIBERS_DURABLE = "notifier-subscribers"
+"""The notifier's durable on INCIDENTS for subscribers (apart from paging: a slow subscriber's
+mail server never holds a page back)."""

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from herald.correlator.consumer import REDELIVERY, Correlator, InvalidAlert
 from herald.correlator.metrics import CorrelatorMetrics
 from herald.correlator.publisher import IncidentPublisher
+from herald.correlator.reads import read_routes
 from herald.correlator.store import CorrelatorStore
 from herald.shared.config import HeraldConfig
 from herald.shared.probes import ReadinessCheck, probe_routes
@@ -37,7 +38,14 @@ from herald.shared.runtime import (
     utc_now,
 )
 from herald.shared.settings import Settings
-from herald.shared.subjects import ALERTS_STREAM, ALERTS_SUBJECTS, CORRELATOR_DURABLE
+from herald.shared.subjects import (
+    ALERTS_STREAM,
+    ALERTS_SUBJECTS,
+    COMMANDS_STREAM,
+    COMMANDS_SUBJECTS,
+    CORRELATOR_COMMANDS_DURABLE,
+    CORRELATOR_DURABLE,
+)
 
 log = logging.getLogger("herald.correlator")
 
@@ -47,8 +55,16 @@ ACK_WAIT_SECONDS = 30.0
 EXPIRY_SECONDS = 60.0
 """How often the alerts no notification mentioned for `alerts.stale_after` are looked for."""
 
+PUBLIC_CLOCK_SECONDS = 1.0
+"""How often the services whose due time has come are stepped (`publish_after`,
+`recovery_hold`): the public page changes at most this late."""
+
 BATCH = 256
 """Alert messages fetched and handled together at most."""
+
+SWEEP_SECONDS = 1.0
+"""How often what is due by time is looked for (maintenance windows start and end, overrides
+expire): a window starts within this of its time."""
 
 
 class State(TypedDict):
@@ -109,6 +125,44 @@ def create_app(
     )
 
     expiry = Recheck("stale-alerts", correlator.expire_stale, interval=EXPIRY_SECONDS)
+    public_clock = Recheck("public-clock", correlator.tick_due, interval=PUBLIC_CLOCK_SECONDS)
+
+    async def on_commands(msgs: Sequence[Msg]) -> None:
+        # One at a time, in order: a command is acked once every service it concerns stored it
+        # (and published what it made); a failure redelivers it, and the services that had it
+        # already find its id remembered.
+        for msg in msgs:
+            try:
+                await correlator.handle_command(msg.data)
+            except InvalidAlert as exc:
+                log.error("dropping a message that is not a command", extra={"error": str(exc)})
+                await msg.term()
+            except Exception as exc:
+                attempt = msg.metadata.num_delivered or 1
+                metrics.failures.inc()
+                log.warning(
+                    "command processing failed; it will be redelivered",
+                    extra={"error": repr(exc), "attempt": attempt},
+                )
+                await msg.nak(delay=REDELIVERY.delay(attempt))
+            else:
+                await msg.ack()
+
+    command_consumer = PullConsumer(
+        nats,
+        stream=COMMANDS_STREAM,
+        subjects=COMMANDS_SUBJECTS,
+        config=ConsumerConfig(
+            durable_name=CORRELATOR_COMMANDS_DURABLE,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_SECONDS,
+        ),
+        handle=on_commands,
+        batch=16,
+        concurrency=16,
+        replicas=settings.stream_replicas,
+    )
+    sweep = Recheck("due-by-time", correlator.sweep, interval=SWEEP_SECONDS)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
@@ -116,11 +170,17 @@ def create_app(
             await nats.connect()
             await correlator.recover()
             await consumer.start()
+            await command_consumer.start()
             expiry.start()
+            public_clock.start()
+            sweep.start()
             log.info("correlator started", extra={"services": list(config.services)})
             yield {"correlator": correlator}
         finally:
+            await sweep.stop()
+            await public_clock.stop()
             await expiry.stop()
+            await command_consumer.stop()
             await consumer.stop()
             await nats.close()
             await redis.aclose()
@@ -143,6 +203,7 @@ def create_app(
         routes=[
             *probe_routes(checks, registry),
             Route("/api/unrouted", unrouted, methods=["GET"]),
+            *read_routes(),
         ],
         lifespan=lifespan,
     )

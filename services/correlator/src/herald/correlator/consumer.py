@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
 from pydantic import ValidationError
 
+from herald.correlator import commands, heartbeat
 from herald.correlator.incident import (
     absent_event,
     group_id,
@@ -34,10 +36,16 @@ from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     ALERT_STREAM_ADAPTER,
+    COMMAND_ADAPTER,
     AlertReceived,
     AlertState,
+    CancelMaintenance,
+    Command,
+    CompleteMaintenance,
     GroupReported,
     IncidentEvent,
+    ResolveAlert,
+    ScheduleMaintenance,
 )
 from herald.shared.runtime import Clock
 
@@ -48,12 +56,18 @@ class InvalidAlert(ValueError):
     """The message is not an AlertReceived: redelivering it cannot help."""
 
 
+class InvalidCommand(InvalidAlert):
+    """The message is not a Command: redelivering it cannot help."""
+
+
 class Outcome(StrEnum):
     APPLIED = "applied"
     UNCHANGED = "unchanged"
     UNROUTED = "unrouted"
     REPORTED = "reported"
     """A group report (not an alert)."""
+    HEARTBEAT = "heartbeat"
+    """A heartbeat alert (heartbeat.py): it only refreshed the heartbeat."""
 
 
 REDELIVERY = Backoff(base=0.25, cap=15.0)
@@ -83,6 +97,17 @@ class Correlator:
         self.metrics = metrics
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
+        self.started = clock()
+        self.due: dict[str, datetime] = {}
+        """The services this process stepped that have a due time (ServiceHead.due_at): the
+        public clock (`tick_due`) steps them then. Other replicas' due times are caught by the
+        minute's sweep (`expire_stale`)."""
+
+    def _note_due(self, service: str, due: datetime | None) -> None:
+        if due is None:
+            self.due.pop(service, None)
+        else:
+            self.due[service] = due
 
     async def handle(self, body: bytes) -> Outcome:
         """Process one ALERTS message. Returns normally when it may be acked; raises
@@ -97,6 +122,7 @@ class Correlator:
         results: list[Result | None] = [None] * len(bodies)
         parsed: list[tuple[int, AlertReceived]] = []
         reports: list[tuple[int, GroupReported]] = []
+        beats: list[tuple[int, AlertReceived]] = []
         for i, body in enumerate(bodies):
             try:
                 event = ALERT_STREAM_ADAPTER.validate_json(body)
@@ -108,8 +134,18 @@ class Correlator:
                 continue
             if isinstance(event, GroupReported):
                 reports.append((i, event))
+            elif heartbeat.is_heartbeat(event.labels, self.config):
+                beats.append((i, event))
             else:
                 parsed.append((i, event))
+        if beats:
+            try:
+                await self.store.beat(max(e.received_at for _, e in beats))
+                beaten: Result = Outcome.HEARTBEAT
+            except Exception as exc:
+                beaten = exc
+            for i, _ in beats:
+                results[i] = beaten
         try:
             groups = await self.decide_all(parsed)
         except Exception as exc:  # Redis down: every message is redelivered
@@ -224,6 +260,7 @@ class Correlator:
         lock = self._locks.setdefault(service, asyncio.Lock())
         async with lock:
             applied = await self.store.step(service, events, self.clock(), absent=absent)
+            self._note_due(service, applied.due_at)
             listed = [
                 GroupMember(group, e.fingerprint, service, e.status is AlertState.RESOLVED)
                 for e in events
@@ -280,12 +317,45 @@ class Correlator:
         returns how many alerts ended."""
         ended = 0
         for service in self.config.services:
+            if self.public_clock(service):
+                # a due time another replica set (or one lost with a crashed process)
+                await self.tick(service)
             stale = stale_events(
                 await self.store.firing(service), self.clock(), self.config.alerts.stale_after
             )
             if stale:
                 ended += sum(await self.apply_batch(service, stale, absent=True))
         return ended
+
+    async def tick(self, service: str) -> list[IncidentEvent]:
+        """Let time pass for `service` (`publish_after` reached, a recovery hold over): one atomic
+        step over its firing alerts, then publish what it stored."""
+        lock = self._locks.setdefault(service, asyncio.Lock())
+        async with lock:
+            applied = await self.store.step(service, [], self.clock(), tick=True)
+            self._note_due(service, applied.due_at)
+            if applied.backlog or applied.events:
+                await self.flush(service)
+        return applied.events
+
+    async def tick_due(self) -> int:
+        """Step every service whose due time has come (run every second by app.py); returns how
+        many were stepped."""
+        now = self.clock()
+        due = [s for s, at in self.due.items() if at <= now]
+        for service in due:
+            await self.tick(service)
+        return len(due)
+
+    def public_clock(self, service: str) -> bool:
+        """Whether the service's public page runs on a clock of its own (`publish_after` or
+        `recovery_hold` set, or flap detection on): only then can time change it without an
+        alert event."""
+        return bool(
+            self.config.publish_after(service)
+            or self.config.recovery_hold(service)
+            or self.config.alerts.flapping is not None
+        )
 
     async def apply(self, service: str, event: AlertReceived) -> list[IncidentEvent]:
         """One event alone (see `apply_batch`)."""
@@ -323,3 +393,92 @@ class Correlator:
                 log.warning(
                     "could not flush outbox", extra={"service_id": service, "error": repr(exc)}
                 )
+
+    # -- commands (the admin API) -----------------------------------------------------------
+
+    async def handle_command(self, body: bytes) -> list[commands.AuditEntry]:
+        """Apply one COMMANDS message to every service it concerns, each in one atomic step
+        (idempotent: a redelivery finds its id remembered), and publish what they stored.
+        Raises InvalidCommand for a message to drop, anything else for one to redeliver."""
+        try:
+            command = COMMAND_ADAPTER.validate_json(body)
+        except ValidationError as exc:
+            raise InvalidCommand(f"not a command: {exc.error_count()} validation errors") from None
+        entries = []
+        services = await self.command_services(command)
+        if not services:
+            log.warning(
+                "a command concerns no configured service",
+                extra={"command_id": command.event_id, "kind": command.kind},
+            )
+        for service in services:
+            entry = await self.control_step(service, command)
+            if entry is not None:
+                entries.append(entry)
+                log.info(
+                    "command %s",
+                    entry.outcome,
+                    extra={
+                        "service_id": service,
+                        "command_id": entry.command_id,
+                        "kind": entry.kind,
+                        "actor": entry.actor,
+                        "detail": entry.detail,
+                    },
+                )
+        return entries
+
+    async def command_services(self, command: Command) -> list[str]:
+        """The configured services a command applies to."""
+        configured = self.config.services
+        if isinstance(command, ScheduleMaintenance):
+            return [s for s in command.services if s in configured]
+        if isinstance(command, CancelMaintenance | CompleteMaintenance):
+            return list(configured) if command.service is None else [command.service]
+        if isinstance(command, ResolveAlert) and command.service is None:
+            (found,) = await self.store.routes([command.fingerprint])
+            return [found.service] if found is not None and found.service in configured else []
+        return [command.service] if command.service in configured else []
+
+    async def control_step(
+        self, service: str, command: Command | None
+    ) -> commands.AuditEntry | None:
+        lock = self._locks.setdefault(service, asyncio.Lock())
+        async with lock:
+            applied = await self.store.command_step(service, command, self.clock())
+            if applied.backlog:
+                await self.flush(service)
+            elif applied.events:
+                await self.publisher.publish(applied.events)
+                await self.store.published(service, applied.events)
+        return applied.entry
+
+    async def watch_heartbeat(self) -> None:
+        """The dead man's switch (heartbeat.py): open or resolve its incident when due."""
+        service = self.config.heartbeat.service
+        if service is None:
+            return
+        (status,) = await self.store.statuses([service])
+        command = heartbeat.decide(
+            await self.store.last_beat(),
+            self.started,
+            status.incident if status is not None else None,
+            self.config,
+            self.clock(),
+        )
+        if command is not None:
+            await self.control_step(service, command)
+
+    async def sweep(self) -> int:
+        """Every configured service: what is due by now (a window starts or ends, an override
+        expires) in one atomic step each, so replicas sweeping together change it once, and a
+        restart catches up. Returns how many services changed."""
+        services = list(self.config.services)
+        now = self.clock()
+        changed = 0
+        for service, control in zip(services, await self.store.controls(services), strict=True):
+            if commands.due(control, now):
+                await self.control_step(service, None)
+                changed += 1
+        await self.watch_heartbeat()
+        return changed

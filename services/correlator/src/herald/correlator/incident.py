@@ -129,13 +129,25 @@ class AlertRecord(BaseModel):
     """The `summary` annotation (untrusted text, clipped)."""
     description: str = ""
     """The `description` annotation (untrusted text, clipped)."""
+    generator_url: str = ""
+    """The alert's `generatorURL` (untrusted text, clipped)."""
+    runbook_url: str = ""
+    """The `runbook_url` annotation (untrusted text, clipped)."""
     labels: dict[str, str] = Field(default_factory=dict)
     public: bool = True
     """False when it came through an integration with `public: false`."""
     incident: str | None = None
     """Id of the incident it joined (it is an alert of the open incident while that is its id)."""
+    published: bool = True
+    """A public alert counts on the public page once it has fired `publish_after`
+    (`public_at`); False until then (paging does not wait)."""
     joined: int = 0
     """Its place among that incident's alerts, in the order they joined."""
+    changes: tuple[datetime, ...] = ()
+    """Arrival times of its recent state changes (firing <-> resolved) within
+    `alerts.flapping.window` (flap detection; at most `changes` + 1 kept)."""
+    flap_told: bool = False
+    """Its incident's timeline already says it is flapping (said once per flapping spell)."""
 
     @property
     def key(self) -> str:
@@ -185,6 +197,16 @@ class ServiceHead(BaseModel):
     recent: tuple[Incident, ...] = ()
     """Resolved incidents, newest first, at most `page.history_size`."""
     updated_at: datetime | None = None
+    due_at: datetime | None = None
+    """The earliest time the public page may change without an alert event (an alert reaching
+    `publish_after`, a `recovery_hold` ending): a sweep (`Correlator.tick_due`) steps the
+    service then. May be early (the sweep then finds nothing and sets the next one), never late."""
+    hold_until: datetime | None = None
+    """While the public incident shows `monitoring`: when its recovery hold ends."""
+    flap_status: ComponentStatus | None = None
+    """While an alert flaps: the worst component status of the flapping window, which the
+    component holds instead of toggling (until `flap_until`)."""
+    flap_until: datetime | None = None
 
     def member(self, record: AlertRecord | None) -> bool:
         """Whether `record` is an alert of the open incident."""
@@ -273,8 +295,11 @@ def record_of(event: AlertReceived, config: HeraldConfig) -> AlertRecord:
         alertname=clip(event.labels.get("alertname") or event.fingerprint, MAX_TITLE),
         summary=clip(event.annotations.get("summary", ""), MAX_TITLE),
         description=clip(event.annotations.get("description", ""), MAX_BODY),
+        generator_url=clip(event.generator_url, MAX_BODY),
+        runbook_url=clip(event.annotations.get("runbook_url", ""), MAX_BODY),
         labels=dict(event.labels),
-        public=integration.public if integration is not None else True,
+        public=(integration.public if integration is not None else True)
+        and config.public.admits(event.labels, config.severity.label),
     )
 
 
@@ -304,6 +329,8 @@ def _summary(record: AlertRecord) -> AlertSummary:
         starts_at=record.starts_at,
         ends_at=record.ends_at,
         summary=clip(record.summary, MAX_TITLE),
+        generator_url=record.generator_url,
+        runbook_url=record.runbook_url,
     )
 
 
@@ -373,7 +400,11 @@ def merge(
         for integration in stored.integrations:
             record = record.through(integration, stored.public)
         return record.model_copy(
-            update={"incident": stored.incident, "joined": stored.joined}
+            update={
+                "incident": stored.incident,
+                "joined": stored.joined,
+                **changed(stored, record.status, event.received_at, config),
+            }
         ), True
     # The same alert event, maybe through another integration: it is one alert, public while
     # any of its integrations is.
@@ -381,6 +412,26 @@ def merge(
     if merged == stored:
         return None
     return merged, merged.public != stored.public
+
+
+def changed(
+    stored: AlertRecord, status: AlertState, at: datetime, config: HeraldConfig
+) -> dict[str, object]:
+    """The flap-detection fields of an alert after an event of `status` arriving at `at`."""
+    flapping = config.alerts.flapping
+    if flapping is None:
+        return {}
+    recent = tuple(c for c in stored.changes if c > at - flapping.window)
+    if status is not stored.status:
+        recent = (*recent, at)[-(flapping.changes + 1) :]
+    told = stored.flap_told and len(recent) > flapping.changes
+    return {"changes": recent, "flap_told": told}
+
+
+def flapping(record: AlertRecord, config: HeraldConfig) -> bool:
+    """Whether the alert changed state more than `alerts.flapping.changes` times in its window."""
+    spec = config.alerts.flapping
+    return spec is not None and len(record.changes) > spec.changes
 
 
 def _severity(record: AlertRecord) -> str:
@@ -400,6 +451,8 @@ class Step:
     moved."""
     applied: list[bool]
     """Per alert event of the batch: whether it changed anything."""
+    changed: bool = True
+    """Whether there is anything to store (records, events, or the head itself)."""
 
 
 class _Fold:
@@ -434,8 +487,16 @@ class _Fold:
         self.events: list[IncidentEvent] = []
         self.pending: tuple[type[IncidentOpened] | type[IncidentUpdated], int | None] | None = None
         self.pending_at: datetime | None = None
+        self.opened_received_at: datetime | None = None
+        """When ingest received the alert that opened the pending incident (paging latency)."""
         self.emitted_status = head.component_status
         self.last_at: datetime | None = None
+        self.due_at = head.due_at
+        self.hold_until = head.hold_until
+        self.flap_status = head.flap_status
+        self.flap_until = head.flap_until
+        self.publish_after = config.publish_after(service)
+        self.texts = config.timeline
 
     # -- versions, membership, counters ------------------------------------------------------
 
@@ -456,7 +517,7 @@ class _Fold:
             return
         if member:
             self.firing += sign
-        if record.public:
+        if record.public and record.published:
             severity = _severity(record)
             n = self.public_firing.get(severity, 0) + sign
             if n:
@@ -470,6 +531,83 @@ class _Fold:
 
     def shown(self, incident: Incident) -> tuple[AlertSummary, ...]:
         return incident_alerts(incident.id, {**self.ranked, **self.changed}.values())
+
+    def body(self, incident: Incident) -> str:
+        """The incident's body (the `timeline.body` template): it speaks for all its shown alerts,
+        the public ones only once it is public (customers never read an internal alert's words)."""
+        members = [
+            r
+            for r in {**self.ranked, **self.changed}.values()
+            if r.incident == incident.id and (not incident.public or (r.public and r.published))
+        ]
+        if not members:
+            return incident.body
+        if len(members) > MAX_INCIDENT_ALERTS:
+            members = heapq.nlargest(MAX_INCIDENT_ALERTS, members, key=relevance)
+        members.sort(key=lambda r: r.joined)
+        alerts = [
+            {
+                "alertname": r.alertname,
+                "summary": r.summary,
+                "severity": r.severity,
+                "status": r.status.value,
+            }
+            for r in members
+        ]
+        return clip(timeline.body(members[0].description, alerts, self.texts), MAX_BODY)
+
+    def component(self) -> ComponentStatus:
+        """The component's status: its firing public alerts', held at the flapping window's
+        worst while an alert flaps."""
+        status = status_of(self.public_firing, self.config)
+        if self.flap_status is not None and self.flap_until is not None:
+            if self.flap_until > self.now:
+                return worst((status, self.flap_status))
+            self.flap_status = self.flap_until = None  # the spell is over
+        return status
+
+    def flap(self, record: AlertRecord, before: ComponentStatus, at: datetime) -> AlertRecord:
+        """`record` changed state: while it flaps the component holds the window's worst status
+        and the incident's timeline says so, once."""
+        spec = self.config.alerts.flapping
+        if spec is None or not flapping(record, self.config) or not record.public:
+            return record
+        status = status_of(self.public_firing, self.config)
+        self.flap_status = worst((self.flap_status or before, before, status))
+        until = record.changes[-1] + spec.window
+        self.flap_until = until if self.flap_until is None else max(self.flap_until, until)
+        self.due(self.flap_until)
+        if record.flap_told or self.incident is None:
+            return record
+        self.incident = timeline.told(
+            self.incident,
+            at,
+            timeline.flapping(record.alertname, len(record.changes), spec.window, self.texts),
+            public=self.visible(record),
+        )
+        self.mark(at)
+        told = record.model_copy(update={"flap_told": True})
+        self.put(told)
+        return told
+
+    def due(self, at: datetime) -> None:
+        """Something on the public page changes at `at` without an alert event."""
+        self.due_at = at if self.due_at is None else min(self.due_at, at)
+
+    def visible(self, record: AlertRecord) -> bool:
+        """Whether `record` counts on the public page (public and published)."""
+        return record.public and record.published
+
+    def publishing(self, record: AlertRecord) -> AlertRecord:
+        """`record` with `published` as `publish_after` decides (a firing public alert that has
+        not fired that long yet waits; the sweep publishes it at `starts_at + publish_after`)."""
+        if record.status is not AlertState.FIRING or not record.public or not self.publish_after:
+            return record if record.published else record.model_copy(update={"published": True})
+        at = record.starts_at + self.publish_after
+        if at <= self.now:
+            return record if record.published else record.model_copy(update={"published": True})
+        self.due(at)
+        return record.model_copy(update={"published": False})
 
     # -- emitting ---------------------------------------------------------------------------
 
@@ -506,17 +644,28 @@ class _Fold:
             v, eid = (
                 (version, f"{self.service}:{version}") if version is not None else self.next_id()
             )
-            incident = self.incident.model_copy(update={"alerts": self.shown(self.incident)})
+            incident = self.incident.model_copy(
+                update={"alerts": self.shown(self.incident), "body": self.body(self.incident)}
+            )
             self.incident = incident
-            self.events.append(
-                kind(
+            if kind is IncidentOpened:
+                event: IncidentEvent = IncidentOpened(
+                    event_id=eid,
+                    occurred_at=self.pending_at,
+                    service=self.service,
+                    version=v,
+                    incident=incident,
+                    received_at=self.opened_received_at,
+                )
+            else:
+                event = kind(
                     event_id=eid,
                     occurred_at=self.pending_at,
                     service=self.service,
                     version=v,
                     incident=incident,
                 )
-            )
+            self.events.append(event)
             self.status_changed(status, self.pending_at)
         self.pending = None
 
@@ -536,13 +685,14 @@ class _Fold:
             started_at=record.starts_at,
             updated_at=at,
             alert_count=0,
-            public=record.public,
+            public=self.visible(record),
         )
         self.firing = 0
         self.last_end = None
         self.worst_status = status
         self.pending = (IncidentOpened, v)
         self.pending_at = at
+        self.opened_received_at = record.received_at
 
     def join_incident(
         self, record: AlertRecord, stored: AlertRecord | None, at: datetime
@@ -561,7 +711,7 @@ class _Fold:
             count = incident.alert_count + 1
         self.count(joined, True, +1)
         self.put(joined)
-        status = status_of(self.public_firing, self.config)
+        status = self.component()
         update: dict[str, object] = {
             "alert_count": count,
             "impact": worst_impact(incident.impact, impact_for(status)),
@@ -569,7 +719,7 @@ class _Fold:
             "started_at": min(incident.started_at, record.starts_at),
             "updated_at": max(incident.updated_at, at),
         }
-        if record.public and not incident.public:
+        if self.visible(record) and not incident.public:
             # The first public alert of an internal incident: the public page must show its
             # words, never the internal alert's.
             update |= {
@@ -577,6 +727,11 @@ class _Fold:
                 "body": clip(record.description, MAX_BODY),
                 "public": True,
             }
+        if incident.status is IncidentStatus.MONITORING:
+            update["status"] = IncidentStatus.INVESTIGATING  # a re-fire during the hold
+        if self.visible(record):
+            update |= {"public_status": IncidentStatus.INVESTIGATING, "public_resolved_at": None}
+            self.hold_until = None
         self.incident = incident.model_copy(update=update)
         self.mark(at)
         return joined
@@ -595,9 +750,11 @@ class _Fold:
                 incident.alert_count - self.firing,
                 incident.alert_count,
                 absent=self.absent,
+                texts=self.texts,
             ),
             component=status,
             previous=self.status,
+            public=incident.public and self.visible(record),
         )
         self.mark(at)
 
@@ -610,21 +767,33 @@ class _Fold:
             self.flush(incident.component_status)  # it opened in this batch: page for it
         self.pending = None
         v, eid = self.next_id()
+        already = incident.public_status is IncidentStatus.RESOLVED  # for the public page
+        resolved_at = self.last_end or at
         resolved = incident.model_copy(
             update={
                 "status": IncidentStatus.RESOLVED,
                 "component_status": self.worst_status,
-                "resolved_at": self.last_end or at,
+                "resolved_at": resolved_at,
                 "updated_at": max(incident.updated_at, at),
+                "public_status": IncidentStatus.RESOLVED,
+                "public_resolved_at": incident.public_resolved_at if already else resolved_at,
             }
         )
         resolved = timeline.told(
-            resolved.model_copy(update={"alerts": self.shown(resolved)}),
+            resolved.model_copy(
+                update={"alerts": self.shown(resolved), "body": self.body(resolved)}
+            ),
             at,
-            timeline.closed(record.alertname, incident.alert_count, absent=self.absent),
-            component=status_of(self.public_firing, self.config),
+            timeline.public_resolved(self.texts)
+            if record is _TICK
+            else timeline.closed(
+                record.alertname, incident.alert_count, absent=self.absent, texts=self.texts
+            ),
+            component=self.component(),
             previous=self.status,
+            public=incident.public and not already,
         )
+        self.hold_until = None
         self.events.append(
             IncidentResolved(
                 event_id=eid, occurred_at=at, service=self.service, version=v, incident=resolved
@@ -632,6 +801,115 @@ class _Fold:
         )
         self.recent = (resolved, *self.recent)[: self.config.page.history_size]
         self.incident = None
+
+    def reopen_incident(
+        self, record: AlertRecord, stored: AlertRecord | None, at: datetime
+    ) -> bool:
+        """An alert of the last incident fires again while no incident is open, within
+        `reopen_window` (by event time) of that incident resolving: it opens again (same id, a
+        "reopened" entry; the on-call, told it resolved, is not paged again). Whether it did.
+        Another alert of the service opens a new incident: it may be another problem, and its
+        words, not the old incident's, must be the title."""
+        window = self.config.reopen_window(self.service)
+        if not window or not self.recent or stored is None:
+            return False
+        last = self.recent[0]
+        if stored.incident != last.id:
+            return False
+        if last.resolved_at is None or at - last.resolved_at > window:
+            return False
+        public = last.public and self.visible(record)
+        self.incident = timeline.told(
+            last.model_copy(
+                update={
+                    "status": IncidentStatus.INVESTIGATING,
+                    "resolved_at": None,
+                    "public_status": IncidentStatus.INVESTIGATING if public else None,
+                    "public_resolved_at": None if public else last.public_resolved_at,
+                    "updated_at": max(last.updated_at, at),
+                }
+            ),
+            at,
+            timeline.reopened(record.alertname, self.texts),
+            public=public,
+            status=IncidentStatus.INVESTIGATING,
+        )
+        if not public and last.public:
+            # still resolved on the public page: the entry is internal, its status too
+            self.incident = self.incident.model_copy(
+                update={"public_status": IncidentStatus.RESOLVED}
+            )
+        self.recent = self.recent[1:]
+        self.firing = 0
+        self.last_end = None
+        self.worst_status = ComponentStatus.OPERATIONAL
+        self.mark(at)
+        return True
+
+    def settle(self, record: AlertRecord, at: datetime) -> None:
+        """After a change of the open incident: its public status from its public alerts only
+        (resolved on the public page once none fires, `monitoring` for `recovery_hold` first),
+        and the incident resolves when none of its alerts fires (after the hold, if one runs)."""
+        incident = self.incident
+        if incident is None:
+            return
+        showing = sum(self.public_firing.values()) > 0
+        public_status = incident.public_status or incident.status
+        hold = self.config.recovery_hold(self.service)
+        if not showing and incident.public and public_status is IncidentStatus.INVESTIGATING:
+            # the last public alert resolved
+            if hold:
+                self.hold_until = at + hold
+                self.incident = timeline.told(
+                    incident.model_copy(update={"public_status": IncidentStatus.MONITORING}),
+                    at,
+                    timeline.monitoring(hold, self.texts),
+                    status=IncidentStatus.MONITORING,
+                )
+                self.mark(at)
+            elif self.firing > 0:
+                self.incident = timeline.told(
+                    incident.model_copy(
+                        update={
+                            "public_status": IncidentStatus.RESOLVED,
+                            "public_resolved_at": at,
+                        }
+                    ),
+                    at,
+                    timeline.public_resolved(self.texts),
+                    status=IncidentStatus.RESOLVED,
+                )
+                self.mark(at)
+        incident = self.incident
+        assert incident is not None
+        if incident.public_status is IncidentStatus.MONITORING and self.hold_until is not None:
+            if self.hold_until <= self.now:  # the hold is over
+                end = self.hold_until
+                self.hold_until = None
+                if self.firing > 0:
+                    self.incident = timeline.told(
+                        incident.model_copy(
+                            update={
+                                "public_status": IncidentStatus.RESOLVED,
+                                "public_resolved_at": end,
+                                "status": IncidentStatus.INVESTIGATING,
+                            }
+                        ),
+                        max(at, end),
+                        timeline.public_resolved(self.texts),
+                        status=IncidentStatus.RESOLVED,
+                    )
+                    self.mark(max(at, end))
+            else:
+                self.due(self.hold_until)
+                if self.firing == 0 and incident.status is not IncidentStatus.MONITORING:
+                    self.incident = incident.model_copy(
+                        update={"status": IncidentStatus.MONITORING}
+                    )
+                    self.mark(at)
+                return  # resolves when the hold ends
+        if self.firing == 0:
+            self.resolve_incident(record, at)
 
     def fold(self, event: AlertReceived) -> bool:
         """Fold one alert event; whether it changed anything."""
@@ -642,30 +920,39 @@ class _Fold:
             return False
         record, relevant = merged
         if not relevant:  # another integration of a known alert: remembered, nothing to show
+            if record.public and not (stored is not None and stored.public):
+                record = self.publishing(record)
             self.put(record)
             return True
+        record = self.publishing(record)
         at = event.occurred_at
         was_member = self.member(stored)
         if stored is not None:
             self.count(stored, was_member, -1)
         if record.status is AlertState.FIRING:
             opening = self.incident is None
-            if opening:
+            reopened = opening and self.reopen_incident(record, stored, at)
+            if opening and not reopened:
                 self.open_incident(record, status_of(self.public_firing, self.config), at)
                 # the opening alert counts once it joined
-            record = self.join_incident(record, stored if was_member else None, at)
-            status = status_of(self.public_firing, self.config)
+            record = self.join_incident(record, stored if self.member(stored) else None, at)
+            record = self.flap(record, self.status, at)
+            status = self.component()
             self.worst_status = worst((self.worst_status, status))
             assert self.incident is not None
-            self.incident = timeline.told(
-                self.incident,
-                at,
-                timeline.opened(record.alertname)
-                if opening
-                else timeline.joined(record.alertname, self.firing, self.incident.alert_count),
-                component=status,
-                previous=self.status,
-            )
+            if not reopened:
+                self.incident = timeline.told(
+                    self.incident,
+                    at,
+                    timeline.opened(record.alertname, self.texts)
+                    if opening
+                    else timeline.joined(
+                        record.alertname, self.firing, self.incident.alert_count, self.texts
+                    ),
+                    component=status,
+                    previous=self.status,
+                    public=self.visible(record),
+                )
             self.touch(at)
         elif was_member:
             self.put(record)
@@ -673,16 +960,16 @@ class _Fold:
                 self.last_end = (
                     record.ends_at if self.last_end is None else max(self.last_end, record.ends_at)
                 )
-            status = status_of(self.public_firing, self.config)
+            record = self.flap(record, self.status, at)
+            status = self.component()
             self.worst_status = worst((self.worst_status, status))
             self.touch(at)
-            if self.firing == 0:
-                self.resolve_incident(record, at)
-            else:
+            if self.firing > 0:
                 self.recover_partially(record, status, at)
+            self.settle(record, at)
         else:  # a resolve of an alert outside the open incident (or before its firing)
             self.put(record)
-            status = status_of(self.public_firing, self.config)
+            status = self.component()
             if status != self.status:
                 self.touch(at)
         self.status = status
@@ -691,6 +978,49 @@ class _Fold:
             self.firing = 0
             self.last_end = None
         return True
+
+    def tick(self, firing: Iterable[AlertRecord]) -> None:
+        """Time passed (`now`), with every firing alert of the service in `firing`: publish the
+        public alerts that have now fired `publish_after`, end a recovery hold that is over, and
+        set the next due time exactly."""
+        self.due_at = None
+        at = self.now
+        published = False
+        for stored in firing:
+            if not self.member(stored) or stored.status is not AlertState.FIRING:
+                continue
+            if stored.published or not stored.public:
+                continue
+            record = self.publishing(stored)
+            if not record.published:
+                continue
+            self.count(stored, True, -1)
+            record = self.join_incident(record, stored, max(at, stored.starts_at))
+            assert self.incident is not None
+            self.incident = timeline.told(
+                self.incident,
+                at,
+                timeline.joined(
+                    record.alertname, self.firing, self.incident.alert_count, self.texts
+                ),
+                component=self.component(),
+                previous=self.status,
+            )
+            published = True
+        status = self.component()
+        self.worst_status = worst((self.worst_status, status))
+        if published or status != self.status:
+            self.touch(at)
+        if self.incident is not None and self.hold_until is not None:
+            before = self.incident
+            self.settle(_TICK, at)
+            if self.incident != before or self.incident is None:
+                self.touch(at)
+        self.status = status
+        if self.incident is None:
+            self.worst_status = ComponentStatus.OPERATIONAL
+            self.firing = 0
+            self.last_end = None
 
     def step(self) -> Step:
         self.flush(self.status)
@@ -707,8 +1037,19 @@ class _Fold:
             component_status=self.status,
             recent=self.recent,
             updated_at=self.updated_at,
+            due_at=self.due_at if self.incident is not None or self.flap_until else None,
+            hold_until=self.hold_until if self.incident is not None else None,
+            flap_status=self.flap_status,
+            flap_until=self.flap_until,
         )
         return Step(head=head, records=self.changed, events=self.events, applied=[])
+
+
+_TICK = AlertRecord(
+    fingerprint="", status=AlertState.RESOLVED, starts_at=datetime.min, alertname="time"
+)
+"""What `settle` is given when time, not an alert, ended a recovery hold (its name is unused:
+the texts then are `monitoring`/`public_resolved`/`closed` of the whole incident)."""
 
 
 def fold(
@@ -720,6 +1061,7 @@ def fold(
     config: HeraldConfig,
     now: datetime,
     absent: bool = False,
+    tick: Iterable[AlertRecord] | None = None,
 ) -> Step:
     """Fold a batch of alert events of one service, in order, into its head and the records of
     their alerts (`records`: what is stored for the batch's fingerprints). `ranked` holds the
@@ -730,11 +1072,19 @@ def fold(
     One batch emits at most one IncidentOpened/IncidentUpdated per incident (coalesced: its
     snapshot is the incident after the batch), an IncidentResolved when it resolved, and a
     ComponentStatusChanged after each when the status moved; a batch of one event emits exactly
-    what folding that event alone does."""
+    what folding that event alone does.
+
+    `tick`: every firing alert record of the service (read in the same atomic step as `head`):
+    after the events, time passes to `now` (`_Fold.tick`: alerts reaching `publish_after`, a
+    recovery hold ending), and the head's `due_at` is set exactly."""
     run = _Fold(head, records, ranked, service, config, now, absent)
     applied = [run.fold(event) for event in events]
+    if tick is not None:
+        run.tick(tick)
     step = run.step()
     step.applied = applied
+    before = ServiceHead.model_validate(head.model_dump(exclude={"alerts"}))
+    step.changed = bool(step.records or step.events) or step.head != before
     return step
 
 

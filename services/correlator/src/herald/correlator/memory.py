@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from herald.correlator.commands import Control, control_step, overlay, shown_projection
 from herald.correlator.incident import (
     MAX_INCIDENT_ALERTS,
     AlertRecord,
@@ -17,9 +18,16 @@ from herald.correlator.incident import (
     prunable,
 )
 from herald.correlator.routing import Route
-from herald.correlator.store import UNROUTED_LIMIT, Applied, GroupMember
+from herald.correlator.store import UNROUTED_LIMIT, Applied, CommandApplied, GroupMember
 from herald.shared.config import HeraldConfig
-from herald.shared.events import AlertReceived, AlertState, IncidentEvent
+from herald.shared.events import (
+    AlertReceived,
+    AlertState,
+    Command,
+    IncidentEvent,
+    ResolveAlert,
+    ServiceStatus,
+)
 
 
 class MemoryStore:
@@ -32,6 +40,9 @@ class MemoryStore:
         self.remembered: dict[str, Route] = {}
         self.unrouted_events: dict[str, AlertReceived] = {}
         self.groups: dict[str, dict[str, tuple[str, bool]]] = {}
+        self.control_of: dict[str, Control] = {}
+        self.status_of: dict[str, ServiceStatus] = {}
+        self.beat_at: datetime | None = None
 
     async def routes(self, fingerprints: Sequence[str]) -> list[Route | None]:
         return [self.remembered.get(fp) for fp in fingerprints]
@@ -61,30 +72,87 @@ class MemoryStore:
         return dict(self.groups.get(group, {}))
 
     async def step(
-        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
+        self,
+        service: str,
+        events: Sequence[AlertReceived],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
     ) -> Applied:
         state = self.states.get(service) or initial_state(service, now)
         outbox = self.outboxes.setdefault(service, [])
         keys = {alert_key(e.fingerprint) for e in events}
-        members = (r for r in state.alerts.values() if state.member(r))
+        members = [r for r in state.alerts.values() if state.member(r)]
         step = fold(
             state,
             {k: state.alerts[k] for k in keys if k in state.alerts},
-            most_relevant(members, MAX_INCIDENT_ALERTS + len(events)),
+            members if tick else most_relevant(members, MAX_INCIDENT_ALERTS + len(events)),
             events,
             service,
             self.config,
             now,
             absent,
+            tick=[r for r in members if r.status is AlertState.FIRING] if tick else None,
         )
-        if not step.records:
-            return Applied([], step.applied, bool(outbox))
+        if not step.changed:
+            return Applied([], step.applied, bool(outbox), state.due_at)
         backlog = bool(outbox)
+        control = self.control_of.get(service, Control())
+        head, shown = overlay(
+            state.head, control, step.head, control, step.events, self.config, now
+        )
         alerts = {**state.alerts, **step.records}
-        alerts = {k: r for k, r in alerts.items() if k in keys or not prunable(r, step.head, now)}
-        self.states[service] = ServiceState(**dict(step.head), alerts=alerts)
-        outbox.extend(step.events)
-        return Applied(list(step.events), step.applied, backlog)
+        alerts = {k: r for k, r in alerts.items() if k in keys or not prunable(r, head, now)}
+        self.states[service] = ServiceState(**dict(head), alerts=alerts)
+        self.status_of[service] = shown_projection(head, control, self.config, now)
+        outbox.extend(shown)
+        return Applied(shown, step.applied, backlog, head.due_at)
+
+    async def command_step(
+        self, service: str, command: Command | None, now: datetime
+    ) -> CommandApplied:
+        state = self.states.get(service) or initial_state(service, now)
+        outbox = self.outboxes.setdefault(service, [])
+        control = self.control_of.get(service, Control())
+        keys = [alert_key(command.fingerprint)] if isinstance(command, ResolveAlert) else []
+        members = (r for r in state.alerts.values() if state.member(r))
+        result = control_step(
+            state.head,
+            {k: state.alerts[k] for k in keys if k in state.alerts},
+            most_relevant(members, MAX_INCIDENT_ALERTS + 1),
+            control,
+            command,
+            service,
+            self.config,
+            now,
+        )
+        if result is None:
+            entry = control.entry(command.event_id) if command is not None else None
+            return CommandApplied([], entry, bool(outbox))
+        backlog = bool(outbox)
+        self.states[service] = ServiceState(
+            **dict(result.head), alerts={**state.alerts, **result.records}
+        )
+        self.control_of[service] = result.control
+        self.status_of[service] = shown_projection(result.head, result.control, self.config, now)
+        outbox.extend(result.events)
+        return CommandApplied(list(result.events), result.entry, backlog)
+
+    async def beat(self, at: datetime) -> None:
+        self.beat_at = at if self.beat_at is None else max(self.beat_at, at)
+
+    async def last_beat(self) -> datetime | None:
+        return self.beat_at
+
+    async def control(self, service: str) -> Control:
+        return self.control_of.get(service, Control())
+
+    async def controls(self, services: Sequence[str]) -> list[Control]:
+        return [self.control_of.get(s, Control()) for s in services]
+
+    async def statuses(self, services: Sequence[str]) -> list[ServiceStatus | None]:
+        return [self.status_of.get(s) for s in services]
 
     async def load(self, service: str, now: datetime) -> ServiceState:
         return self.states.get(service) or initial_state(service, now)

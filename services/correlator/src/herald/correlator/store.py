@@ -11,7 +11,10 @@ below works on Redis Cluster too:
   the incident's most relevant alerts by rank (it shows at most 50);
 - `herald:{svc}:expiry`  sorted set of resolved alerts by end, pruned past RESOLVED_RETENTION;
 - `herald:{svc}:status`  the public ServiceStatus projection (JSON), read by the status page;
-- `herald:{svc}:outbox`  incident events (JSON) stored but not yet acknowledged by JetStream.
+- `herald:{svc}:outbox`  incident events (JSON) stored but not yet acknowledged by JetStream;
+- `herald:{svc}:control` what people set (commands.Control): override, maintenance windows,
+  applied command ids, audit. Written by the same step as the head: a command and an alert of
+  one service never interleave.
 
 Outside the services, `herald:{_routes}:<fingerprint>` (a hash: service,
 starts_at) remembers where each alert went (routing.sticky_route). It is written before the
@@ -36,6 +39,13 @@ from typing import NamedTuple, Protocol, cast
 
 from redis.asyncio import Redis
 
+from herald.correlator.commands import (
+    AuditEntry,
+    Control,
+    control_step,
+    overlay,
+    shown_projection,
+)
 from herald.correlator.incident import (
     MAX_INCIDENT_ALERTS,
     RESOLVED_RETENTION,
@@ -45,12 +55,19 @@ from herald.correlator.incident import (
     alert_key,
     fold,
     initial_state,
-    projection,
     prunable,
 )
 from herald.correlator.routing import Route
 from herald.shared.config import HeraldConfig
-from herald.shared.events import INCIDENT_EVENT_ADAPTER, AlertReceived, AlertState, IncidentEvent
+from herald.shared.events import (
+    INCIDENT_EVENT_ADAPTER,
+    AlertReceived,
+    AlertState,
+    Command,
+    IncidentEvent,
+    ResolveAlert,
+    ServiceStatus,
+)
 from herald.shared.keys import UNROUTED, service_key, status_key
 
 UNROUTED_LIMIT = 500
@@ -58,6 +75,9 @@ UNROUTED_LIMIT = 500
 
 RECORD_CACHE = 50_000
 """Parsed alert records kept by their stored bytes (then the cache starts over)."""
+
+TICK_READ = 1 << 30
+"""A tick's read: the open incident's firing and resolved alerts, all of them."""
 
 PRUNE_BATCH = 64
 """Expired alert records looked at (and pruned) per step at most."""
@@ -104,7 +124,7 @@ for _, k in ipairs(stale) do want[#want + 1] = k end
 local values = {}
 if #want > 0 then values = redis.call('HMGET', KEYS[2], unpack(want)) end
 return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[7]), redis.call('LLEN', KEYS[6]),
-        firing, ended, stale, values}
+        firing, ended, stale, values, redis.call('GET', KEYS[9])}
 """
 
 # One step's write, if the revision is still the one read (else -1): the head, the status, the
@@ -134,9 +154,21 @@ for s = 1, 3 do
   if #rem > 0 then redis.call('ZREM', sets[s], unpack(rem)) end
 end
 local out = take(tonumber(ARGV[14]))
+local control = ARGV[i]
+if control and control ~= '' then redis.call('SET', KEYS[9], control) end
 if #out > 0 then return redis.call('RPUSH', KEYS[6], unpack(out)) end
 return redis.call('LLEN', KEYS[6])
 """
+
+# Keep the latest heartbeat time (epoch µs) whatever the order replicas write in.
+_BEAT = """
+local held = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > held then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+HEARTBEAT_KEY = "herald:{_heartbeat}:at"
+"""When the latest heartbeat alert (heartbeat.py) was received (epoch microseconds)."""
 
 GROUPS = "_groups"
 """Pseudo-service (hash tag) of the aggregation groups' members: `herald:{_groups}:<group id>`
@@ -188,7 +220,14 @@ def step_keys(service: str) -> list[str]:
         outbox_key(service),
         service_key(service, "rev"),
         status_key(service),
+        control_key(service),
     ]
+
+
+def control_key(service: str) -> str:
+    """The service's Control (commands.py): override, maintenance windows, applied command ids
+    and the audit (JSON)."""
+    return service_key(service, "control")
 
 
 def unrouted_key() -> str:
@@ -212,6 +251,22 @@ class Applied(NamedTuple):
     """Per alert event: whether it changed anything."""
     backlog: bool
     """The outbox holds events stored before these (publish `pending()`, not only `events`)."""
+    due_at: datetime | None = None
+    """The service's next due time after the step (ServiceHead.due_at): step it with
+    `tick=True` then."""
+
+
+class CommandApplied(NamedTuple):
+    """What one command step stored."""
+
+    events: list[IncidentEvent]
+    entry: AuditEntry | None
+    """The command's audit entry (None for a tick)."""
+    backlog: bool
+
+
+def _control(raw: bytes | str | None) -> Control:
+    return Control() if raw is None else Control.model_validate_json(raw)
 
 
 class GroupMember(NamedTuple):
@@ -233,8 +288,17 @@ class Store(Protocol):
     async def remember_routes(self, routes: Sequence[tuple[str, Route]]) -> list[Route]: ...
 
     async def step(
-        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
-    ) -> Applied: ...
+        self,
+        service: str,
+        events: Sequence[AlertReceived],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
+    ) -> Applied:
+        """Fold `events` in one atomic step. `tick`: then let time pass to `now`, with every
+        firing record of the service read in the same step (`incident.fold`'s `tick`)."""
+        ...
 
     async def records(self, service: str, fingerprints: Sequence[str]) -> list[AlertRecord | None]:
         """The stored records of some of the service's alerts (None: unknown)."""
@@ -262,6 +326,22 @@ class Store(Protocol):
 
     async def record_unrouted(self, event: AlertReceived) -> None: ...
 
+    async def command_step(
+        self, service: str, command: Command | None, now: datetime
+    ) -> CommandApplied: ...
+
+    async def control(self, service: str) -> Control: ...
+
+    async def beat(self, at: datetime) -> None:
+        """A heartbeat alert was received at `at` (the latest is kept)."""
+        ...
+
+    async def last_beat(self) -> datetime | None: ...
+
+    async def controls(self, services: Sequence[str]) -> list[Control]: ...
+
+    async def statuses(self, services: Sequence[str]) -> list[ServiceStatus | None]: ...
+
     async def unrouted(self, limit: int = 100) -> list[AlertReceived]: ...
 
 
@@ -275,6 +355,7 @@ class CorrelatorStore:
         self._remember_route = redis.register_script(_REMEMBER_ROUTE)
         self._read_step = redis.register_script(_READ_STEP)
         self._write_step = redis.register_script(_WRITE_STEP)
+        self._beat = redis.register_script(_BEAT)
         self._records: dict[bytes, AlertRecord] = {}
 
     def _record(self, raw: bytes) -> AlertRecord:
@@ -381,18 +462,42 @@ class CorrelatorStore:
         return members
 
     async def step(
-        self, service: str, events: Sequence[AlertReceived], now: datetime, *, absent: bool = False
+        self,
+        service: str,
+        events: Sequence[AlertReceived],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
     ) -> Applied:
         """Fold a batch of the service's alert events into its state in one atomic step; the
         events it produced are appended to the outbox. A batch that changes nothing writes
-        nothing."""
+        nothing. `tick`: the read takes every alert of the open incident (its `firing` and
+        `ended` indexes whole), so time passes over all its firing alerts; only sweeps at a
+        due time do this."""
         keys = step_keys(service)
         batch = list(dict.fromkeys(alert_key(e.fingerprint) for e in events))
         horizon = _micros(now - RESOLVED_RETENTION)
         while True:
-            raw_head, rev, backlog, firing, ended, stale, values = await self._read_step(
-                keys=keys, args=[MAX_INCIDENT_ALERTS + len(events), horizon, PRUNE_BATCH, *batch]
+            (
+                raw_head,
+                rev,
+                backlog,
+                firing,
+                ended,
+                stale,
+                values,
+                raw_control,
+            ) = await self._read_step(
+                keys=keys,
+                args=[
+                    TICK_READ if tick else MAX_INCIDENT_ALERTS + len(events),
+                    horizon,
+                    PRUNE_BATCH,
+                    *batch,
+                ],
             )
+            control = _control(raw_control)
             names = batch + [_text(k) for k in (*firing, *ended, *stale)]
             known = {
                 k: self._record(v) for k, v in zip(names, values, strict=True) if v is not None
@@ -403,6 +508,7 @@ class CorrelatorStore:
                 else ServiceHead.model_validate_json(raw_head)
             )
             ranked = names[len(batch) : len(names) - len(stale)]
+            firing_records = [known[_text(k)] for k in firing if _text(k) in known]
             step = fold(
                 head,
                 {k: known[k] for k in batch if k in known},
@@ -412,28 +518,132 @@ class CorrelatorStore:
                 self.config,
                 now,
                 absent,
+                tick=firing_records if tick else None,
             )
-            if not step.records:
-                return Applied([], step.applied, int(backlog) > 0)
+            if not step.changed:
+                return Applied([], step.applied, int(backlog) > 0, head.due_at)
+            new_head, shown = overlay(
+                head, control, step.head, control, step.events, self.config, now
+            )
             expired = [known[k] for k in names[len(names) - len(stale) :] if k in known]
-            revision = "" if rev is None else _text(rev)
-            counts, data = _index_args(head, step.head, step.records, expired, now)
-            written = await self._write_step(
-                keys=keys,
-                args=[
-                    revision,
-                    step.head.model_dump_json(),
-                    projection(step.head).model_dump_json(),
-                    str(int(revision or 0) + 1),
-                    *counts,
-                    len(step.events),
-                    *data,
-                    *(e.model_dump_json() for e in step.events),
-                ],
+            written = await self._write(
+                keys, rev, head, new_head, control, None, step.records, expired, shown, now
             )
-            if int(written) < 0:
+            if written < 0:
                 continue  # another replica stepped this service meanwhile: fold again
-            return Applied(step.events, step.applied, int(written) > len(step.events))
+            return Applied(shown, step.applied, written > len(shown), new_head.due_at)
+
+    async def _write(
+        self,
+        keys: list[str],
+        rev: bytes | str | None,
+        before: ServiceHead,
+        head: ServiceHead,
+        control: Control,
+        new_control: Control | None,
+        records: dict[str, AlertRecord],
+        expired: list[AlertRecord],
+        events: list[IncidentEvent],
+        now: datetime,
+    ) -> int:
+        """_WRITE_STEP: -1 when the revision moved, else the outbox's length after."""
+        revision = "" if rev is None else _text(rev)
+        counts, data = _index_args(before, head, records, expired, now)
+        shown = shown_projection(head, new_control or control, self.config, now)
+        written = await self._write_step(
+            keys=keys,
+            args=[
+                revision,
+                head.model_dump_json(),
+                shown.model_dump_json(),
+                str(int(revision or 0) + 1),
+                *counts,
+                len(events),
+                *data,
+                *(e.model_dump_json() for e in events),
+                "" if new_control is None else new_control.model_dump_json(),
+            ],
+        )
+        return int(written)
+
+    async def beat(self, at: datetime) -> None:
+        await self._beat(keys=[HEARTBEAT_KEY], args=[_micros(at)])
+
+    async def last_beat(self) -> datetime | None:
+        raw = await self.redis.get(HEARTBEAT_KEY)
+        return None if raw is None else _EPOCH + int(raw) * _MICROSECOND
+
+    async def control(self, service: str) -> Control:
+        return _control(await self.redis.get(control_key(service)))
+
+    async def controls(self, services: Sequence[str]) -> list[Control]:
+        """Several services' controls (one round trip)."""
+        if not services:
+            return []
+        raw = await self.redis.mget([control_key(s) for s in services])
+        return [_control(r) for r in raw]
+
+    async def statuses(self, services: Sequence[str]) -> list[ServiceStatus | None]:
+        """The stored ServiceStatus projections (None: never stepped)."""
+        if not services:
+            return []
+        raw = await self.redis.mget([status_key(s) for s in services])
+        return [None if r is None else ServiceStatus.model_validate_json(r) for r in raw]
+
+    async def command_step(
+        self, service: str, command: Command | None, now: datetime
+    ) -> CommandApplied:
+        """Fold one command (None: only what is due by `now`) into the service, atomically with
+        its alert steps (the same revision): a ResolveAlert folds the alert's resolve first."""
+        keys = step_keys(service)
+        batch = [alert_key(command.fingerprint)] if isinstance(command, ResolveAlert) else []
+        horizon = _micros(now - RESOLVED_RETENTION)
+        while True:
+            (
+                raw_head,
+                rev,
+                backlog,
+                firing,
+                ended,
+                stale,
+                values,
+                raw_control,
+            ) = await self._read_step(
+                keys=keys, args=[MAX_INCIDENT_ALERTS + 1, horizon, PRUNE_BATCH, *batch]
+            )
+            control = _control(raw_control)
+            names = batch + [_text(k) for k in (*firing, *ended, *stale)]
+            known = {
+                k: self._record(v) for k, v in zip(names, values, strict=True) if v is not None
+            }
+            head: ServiceHead = (
+                initial_state(service, now)
+                if raw_head is None
+                else ServiceHead.model_validate_json(raw_head)
+            )
+            ranked = [known[k] for k in names[len(batch) : len(names) - len(stale)] if k in known]
+            records = {k: known[k] for k in batch if k in known}
+            result = control_step(
+                head, records, ranked, control, command, service, self.config, now
+            )
+            if result is None:
+                entry = control.entry(command.event_id) if command is not None else None
+                return CommandApplied([], entry, int(backlog) > 0)
+            written = await self._write(
+                keys,
+                rev,
+                head,
+                result.head,
+                control,
+                result.control,
+                result.records,
+                [],
+                result.events,
+                now,
+            )
+            if written < 0:
+                continue
+            return CommandApplied(result.events, result.entry, written > len(result.events))
 
     async def pending(self, service: str) -> list[IncidentEvent]:
         raw = await self.redis.lrange(outbox_key(service), 0, -1)

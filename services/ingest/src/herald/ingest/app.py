@@ -11,12 +11,21 @@ transient is a 503).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
 from starlette.applications import Starlette
 
+from herald.ingest.admin import (
+    CORRELATOR_URL_VAR,
+    DEFAULT_CORRELATOR_URL,
+    AdminApi,
+    AdminTokens,
+    CommandSink,
+    JetStreamCommands,
+)
 from herald.ingest.auth import Authenticator
 from herald.ingest.batch import Publisher
 from herald.ingest.endpoints import Endpoints
@@ -45,6 +54,7 @@ def create_app(
     publisher: Publisher | None = None,
     environ: dict[str, str] | None = None,
     clock: Clock = utc_now,
+    commands: CommandSink | None = None,
 ) -> Starlette:
     """Build the app. Resolves every integration's secrets now (ConfigError if one cannot be).
     The NATS connection is opened in the lifespan, in the background: ingest answers 503 while
@@ -69,6 +79,20 @@ def create_app(
         metrics=metrics,
         clock=clock,
         severity_label=config.severity.label,
+    )
+    env = dict(os.environ if environ is None else environ)
+    admin = AdminApi(
+        config,
+        AdminTokens.from_config(config, env),
+        commands
+        or JetStreamCommands(nats, timeout=opts.publish_timeout, replicas=settings.stream_replicas),
+        clock,
+        env.get(CORRELATOR_URL_VAR)
+        or (
+            f"http://127.0.0.1:{env['HERALD_CORRELATOR_PORT']}"
+            if env.get("HERALD_CORRELATOR_PORT")
+            else DEFAULT_CORRELATOR_URL
+        ),
     )
     stream_usage = StreamUsage(
         metrics.registry, jetstream.stream_info, interval=opts.stream_usage_interval
@@ -95,6 +119,7 @@ def create_app(
     app = Starlette(
         routes=[
             *endpoints.routes(),  # /hooks/inbound/{token}, /v2/enqueue
+            *admin.routes(),  # /api/v1/... (docs/admin-openapi.yaml)
             *probe_routes(checks, registry=metrics.registry),
         ],
         lifespan=lifespan,

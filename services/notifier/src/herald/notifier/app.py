@@ -41,6 +41,9 @@ from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.pager import Handled, Pager
 from herald.notifier.redelivery import Decision, RetryPolicy, Verdict, decide
 from herald.notifier.routes import notifier_routes
+from herald.notifier.send_window import SendWindow
+from herald.notifier.subscribers.courier import Told
+from herald.notifier.subscribers.wiring import subscriber_desk
 from herald.notifier.timer_loop import TimerLoop
 from herald.shared.config import ConfigError, HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER, RESPONSE_EVENT_NAMES, ResponseEvent
@@ -200,10 +203,11 @@ def create_app(
     clock: Clock = utc_now,
     on_step: Callable[[StepRun], None] | None = None,
     lease_seconds: float = LEASE_SECONDS,
+    on_told: Callable[[Told], None] | None = None,
 ) -> Starlette:
     """Wire the notifier. `channels` replaces the configured ones (tests); `observe` is told
     about every handled delivery, after its ack or nak; `on_step` about every escalation step
-    run. ConfigError when a secret is missing."""
+    run; `on_told` about every message to a subscriber. ConfigError when a secret is missing."""
     env = dict(os.environ if environ is None else environ)
     policy = retry or RetryPolicy()
     registry = registry if registry is not None else CollectorRegistry()
@@ -224,6 +228,17 @@ def create_app(
     pager = Pager(config, opened, ledger, metrics, in_force)
     links = links_for(config, env)
     api_tokens = api_tokens_for(config, env)
+    desk = subscriber_desk(
+        config,
+        env,
+        nats,
+        redis,
+        http,
+        clock,
+        api_tokens,
+        replicas=settings.stream_replicas,
+        on_told=on_told,
+    )
 
     async def publish_response(event: ResponseEvent) -> None:
         subject = response_subject(event.service, RESPONSE_EVENT_NAMES[event.kind])
@@ -231,7 +246,19 @@ def create_app(
             subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": event.event_id}
         )
 
-    dispatcher = Dispatcher(opened, ledger, redis, metrics, clock)
+    dispatcher = Dispatcher(
+        opened,
+        ledger,
+        redis,
+        metrics,
+        clock,
+        concurrency={cid: ch.concurrency for cid, ch in config.channels.items()},
+        rate_limits={
+            cid: ch.rate_limit for cid, ch in config.channels.items() if ch.rate_limit is not None
+        },
+        throttle=config.notifier.throttle,
+        window=SendWindow(redis, clock),
+    )
     store = EscalationStore(redis, lease_seconds=lease_seconds)
     timers: list[TimerLoop] = []
     escalator = Escalator(
@@ -318,8 +345,12 @@ def create_app(
                     "HERALD_ACK_SECRET) and notifier.public_url (or HERALD_NOTIFIER_URL)"
                 )
             timers[0].start()
+            if desk is not None:
+                await desk.start()
             yield {"pager": pager, "escalator": escalator}
         finally:
+            if desk is not None:
+                await desk.stop()
             await timers[0].stop()
             await consumer.stop(grace=ACK_WAIT_SECONDS)
             await escalator.drain(grace=lease_seconds)
@@ -337,6 +368,8 @@ def create_app(
         return {"nats": nats_ready, "redis": redis_ready}
 
     routes = notifier_routes(config, escalator, links, api_tokens, clock, redis)
+    if desk is not None:
+        routes = [*routes, *desk.routes]
     app = Starlette(routes=[*probe_routes(checks, registry), *routes], lifespan=lifespan)
     app.state.keeper = consumer.keeper
     app.state.registry = registry

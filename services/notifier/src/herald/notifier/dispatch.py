@@ -1,9 +1,13 @@
 """Send one notice to one destination: on the destination's own lane, retried, at most once.
 
-Each channel has its own concurrency bound (`per_channel` sends at a time), so a slow or dead
-channel fills only its own lane: the sends of every other channel go on. A retryable failure is
-tried again (exponential backoff) up to `attempts` times, alone: the destinations that
-succeeded are never told again. The ledger claim (`run id` + destination) makes a send happen
+Each channel has its own concurrency bound (its `concurrency`, default `per_channel` sends at a
+time), so a slow or dead channel fills only its own lane: the sends of every other channel go
+on. A retryable failure is tried again (exponential backoff) up to `attempts` times, alone: the
+destinations that succeeded are never told again, and of an Apprise channel only the URLs that
+failed (`PartialFailure`). Before its lane, a send waits its turn in the channel's `rate_limit`
+and in its contact method's throttle (`notifier.throttle`, per channel and address), both
+shared by every replica (`SendWindow`); a throttled send waits, nothing is dropped, and it
+holds neither a lane nor a claim while it waits. The ledger claim (`run id` + destination) makes a send happen
 once even when two replicas run the same step (one after the other's lease ran out). A send
 that failed for good (a permanent failure, or the last attempt) is recorded: a metric and the
 `failures` list read by `GET /api/deliveries/failed`.
@@ -20,13 +24,21 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 
-from herald.notifier.channels import MAX_SEND_SECONDS, Channel, PermanentError, RetryableError
+from herald.notifier.channels import (
+    MAX_SEND_SECONDS,
+    Channel,
+    PartialFailure,
+    PermanentError,
+    RetryableError,
+)
 from herald.notifier.delivery import Outcome
 from herald.notifier.escalation_store import Destination
-from herald.notifier.ledger import ClaimState, Ledger, Mark
+from herald.notifier.ledger import Claim, ClaimState, Ledger, Mark, page_key
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.notice import Notice
+from herald.notifier.send_window import SendWindow
 from herald.shared.backoff import Backoff
+from herald.shared.config import SendLimit
 from herald.shared.keys import service_key
 
 log = logging.getLogger("herald.notifier.dispatch")
@@ -59,6 +71,10 @@ class Dispatcher:
         backoff: Backoff | None = None,
         per_channel: int = 8,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        concurrency: Mapping[str, int] | None = None,
+        rate_limits: Mapping[str, SendLimit] | None = None,
+        throttle: tuple[SendLimit, ...] = (),
+        window: SendWindow | None = None,
     ) -> None:
         self.channels = channels
         self.ledger = ledger
@@ -67,15 +83,42 @@ class Dispatcher:
         self.clock = clock
         self.attempts = attempts
         self.backoff = backoff or Backoff(0.5, 5.0)
+        self.wait_backoff = Backoff(0.05, 2.0)
+        """Between two looks of a resolve waiting for its page."""
         self.per_channel = per_channel
         self.sleep = sleep
+        self.concurrency = dict(concurrency or {})
+        self.rate_limits = dict(rate_limits or {})
+        self.throttle = throttle
+        self.window = window
         self._lanes: dict[str, asyncio.Semaphore] = {}
 
     def _lane(self, channel: str) -> asyncio.Semaphore:
         lane = self._lanes.get(channel)
         if lane is None:
-            lane = self._lanes[channel] = asyncio.Semaphore(self.per_channel)
+            size = self.concurrency.get(channel, self.per_channel)
+            lane = self._lanes[channel] = asyncio.Semaphore(size)
         return lane
+
+    async def _wait_turn(self, dest: Destination, *, page: bool) -> None:
+        """The channel's rate limit, then the contact method's throttle (a Redis failure lets
+        the send go: a limit never costs a page). A page is never held by the throttle: it must
+        reach the person at once, and go before its incident's resolve (which waits for a page
+        being tried, not for one waiting its turn); the notices after it are throttled."""
+        if self.window is None:
+            return
+        try:
+            limit = self.rate_limits.get(dest.channel)
+            if limit is not None:
+                await self.window.wait_turn(f"channel:{dest.channel}", (limit,))
+            if self.throttle and dest.address and not page:
+                waited = await self.window.wait_turn(
+                    f"contact:{dest.channel}:{dest.address}", self.throttle
+                )
+                if waited:
+                    self.metrics.throttled.labels(dest.channel).inc()
+        except Exception as exc:
+            log.warning("send limits not checked on %s: %r", dest.channel, exc)
 
     async def send_all(
         self, notice: Notice, run_id: str, dests: tuple[Destination, ...]
@@ -89,6 +132,10 @@ class Dispatcher:
             return Sent(dest, Outcome.DISABLED)
         service = notice.service.id
         personal = notice.model_copy(update={"recipient": dest.address, "user": dest.user})
+        if notice.type == "incident.resolved":
+            await self._after_page(service, notice.incident.id, dest)
+        # before the claim: a long wait holds nothing
+        await self._wait_turn(dest, page=notice.type == "incident.opened")
         try:
             claim = await self.ledger.claim(service, run_id, dest.key())
         except Exception as exc:
@@ -97,16 +144,32 @@ class Dispatcher:
             return Sent(dest, Outcome.DUPLICATE)
         if claim.state is ClaimState.BUSY:
             return Sent(dest, Outcome.BUSY)
+        page: str | None = None
+        try:
+            if notice.type == "incident.opened":
+                if not await self.ledger.start_page(service, notice.incident.id, dest.key()):
+                    await self.ledger.mark(claim, Mark.SUPERSEDED)
+                    return Sent(dest, Outcome.SUPERSEDED, "the incident is resolved")
+                page = page_key(service, notice.incident.id, dest.key())
+        except Exception as exc:
+            await self._release(claim)
+            return Sent(dest, Outcome.RETRYABLE, f"ledger: {type(exc).__name__}")
         detail = ""
         outcome = Outcome.RETRYABLE
+        only: frozenset[int] | None = None
         async with self._lane(dest.channel):
             for attempt in range(1, self.attempts + 1):
                 try:
                     async with asyncio.timeout(MAX_SEND_SECONDS):
-                        await channel.send(personal)
+                        if only is None:
+                            await channel.send(personal)
+                        else:  # only the parts that failed (Apprise URLs)
+                            await channel.send(personal, only=only)  # type: ignore[call-arg]
                 except PermanentError as exc:
                     outcome, detail = Outcome.PERMANENT, str(exc)
                     break
+                except PartialFailure as exc:
+                    detail, only = str(exc), exc.pending
                 except RetryableError as exc:
                     detail = str(exc)
                 except TimeoutError:
@@ -122,12 +185,34 @@ class Dispatcher:
                     await self.sleep(self.backoff.delay(attempt))
         self.metrics.notifications.labels(dest.channel, outcome.value).inc()
         try:
-            await self.ledger.mark(claim, Mark.SENT if outcome is Outcome.SENT else Mark.FAILED)
+            await self.ledger.mark(
+                claim, Mark.SENT if outcome is Outcome.SENT else Mark.FAILED, page
+            )
         except Exception:
             log.exception("could not record the send on %s", dest.channel)
         if outcome is not Outcome.SENT:
             await self._failed(notice, dest, outcome, detail)
         return Sent(dest, outcome, detail)
+
+    async def _release(self, claim: Claim) -> None:
+        try:
+            await self.ledger.release(claim)
+        except Exception:
+            log.exception("could not release a claim")
+
+    async def _after_page(self, service: str, incident_id: str, dest: Destination) -> None:
+        """A resolve waits while its incident's page to `dest` is still being tried (the
+        on-call learns it happened, then that it is over); the pending mark expires on its
+        own (`Ledger.pending_ttl`), so a page that vanished never holds it back for ever."""
+        attempt = 0
+        while True:
+            try:
+                if await self.ledger.start_resolve(service, incident_id, dest.key()):
+                    return
+            except Exception:
+                return  # better a resolve early than none
+            attempt += 1
+            await self.sleep(self.wait_backoff.delay(attempt))
 
     async def _failed(self, notice: Notice, dest: Destination, outcome: Outcome, why: str) -> None:
         self.metrics.failed.labels(dest.channel).inc()

@@ -32,7 +32,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from herald.notifier.schedule import on_call
-from herald.shared.config import EscalationPolicy, EscalationTarget, HeraldConfig
+from herald.shared.config import EscalationPolicy, EscalationStep, EscalationTarget, HeraldConfig
+
+ONCALL_POLICY_PREFIX = "oncall:"
+"""Policy ids of the one-step policies standing for legacy `oncall:` targets."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class EscalationState:
     """The last step that notified someone (for paging the holders again)."""
     acked_at: datetime | None = None
     resolved_at: datetime | None = None
+    received_at: datetime | None = None
+    """When ingest received the alert that opened the incident (for the paging latency)."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (instants as ISO 8601 strings): what a store keeps."""
@@ -86,6 +91,7 @@ class EscalationState:
             notified_step=int(notified) if notified is not None else None,
             acked_at=when("acked_at"),
             resolved_at=when("resolved_at"),
+            received_at=when("received_at"),
         )
 
 
@@ -152,6 +158,37 @@ def policy_for(config: HeraldConfig, service_id: str, labels: Mapping[str, str])
         if value is not None and value in sel.policies:
             return sel.policies[value]
     return sel.default
+
+
+def oncall_policy_for(config: HeraldConfig, service_id: str) -> str | None:
+    """The one-step policy standing for `service_id`'s legacy `oncall:` target, if it has one
+    (see `with_oncall_policies`)."""
+    svc = config.services.get(service_id)
+    if svc is None or svc.oncall is None or svc.oncall not in config.oncall:
+        return None
+    return ONCALL_POLICY_PREFIX + svc.oncall
+
+
+def with_oncall_policies(config: HeraldConfig) -> HeraldConfig:
+    """`config` with one policy per `oncall:` target: a single step notifying its channels,
+    never repeated. A legacy target is then paged like an escalation (durable timers, leases,
+    each destination on its own lane) without a change to its configuration."""
+    extra = {
+        ONCALL_POLICY_PREFIX + oid: EscalationPolicy(
+            name=target.name or oid,
+            steps=(
+                EscalationStep(
+                    targets=tuple(EscalationTarget(channel=c) for c in target.channels),
+                    wait_minutes=1,
+                ),
+            ),
+        )
+        for oid, target in config.oncall.items()
+    }
+    if not extra:
+        return config
+    policies = {**config.escalation_policies, **extra}
+    return config.model_copy(update={"escalation_policies": policies})
 
 
 def start(policy_id: str, now: datetime) -> EscalationState:

@@ -11,7 +11,11 @@ events of services with an escalation policy, and the acknowledge routes.
 - Resolved: the escalation stops for good and everyone paged is told.
 - Updated and worse (public now, higher impact or status): its holders are paged again.
 
-Services without a policy keep their legacy `oncall:` target (`Pager`).
+A service without a policy but with a legacy `oncall:` target is escalated through a one-step
+policy notifying that target's channels (`escalation.with_oncall_policies`): its pages take the
+same Redis-leased path (the JetStream message is acked once the escalation is stored; a page
+held by a replica that died goes out once its 5 s lease ends). Services with neither page
+nobody (`Pager` logs it).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -53,6 +57,21 @@ WRITE_TRIES = 8
 """Compare-and-set attempts of one change before it is reported as failing (503)."""
 
 Publish = Callable[[ResponseEvent], Awaitable[None]]
+
+FIRST_STEP_WAITS = 3
+"""Deliveries of a resolve that wait for its incident's first step to run (then it resolves
+anyway: a first step that cannot run must not keep the incident open)."""
+
+
+def _first_step_pending(state: escalation.EscalationState) -> bool:
+    """The escalation's first step has not run yet (nobody was paged or passed over)."""
+    return (
+        state.step == 0
+        and state.repeat == 0
+        and state.notified_step is None
+        and state.acked_at is None
+        and state.due_at is not None
+    )
 
 
 class Handling(StrEnum):
@@ -101,7 +120,7 @@ class Escalator:
         wake: Callable[[], None] = lambda: None,
         on_step: Callable[[StepRun], None] | None = None,
     ) -> None:
-        self.config = config
+        self.config = escalation.with_oncall_policies(config)
         self.store = store
         self.dispatcher = dispatcher
         self.metrics = metrics
@@ -116,8 +135,12 @@ class Escalator:
 
     def policy(self, service: str) -> str | None:
         """The escalation policy of `service`'s incidents; None: the legacy `oncall:` path.
-        (Incident events carry no alert labels yet, so `escalation.by_label` selects nothing.)"""
-        return escalation.policy_for(self.config, service, {})
+        (Incident events carry no alert labels yet, so `escalation.by_label` selects nothing.)
+        A service with only a legacy `oncall:` target gets that target's one-step policy."""
+        policy = escalation.policy_for(self.config, service, {})
+        if policy is None:
+            policy = escalation.oncall_policy_for(self.config, service)
+        return policy
 
     def services(self) -> list[str]:
         """Every hash tag that may hold escalations."""
@@ -131,18 +154,25 @@ class Escalator:
         if policy is None:
             return None
         if isinstance(event, IncidentOpened):
-            await self._opened(event, policy)
+            if event.incident.paging:  # else a maintenance window holds its pages
+                await self._opened(event, policy)
         elif isinstance(event, IncidentUpdated):
-            await self._updated(event)
+            held = await self.store.get(event.service, event.incident.id) is None
+            if held and event.incident.paging:
+                await self._opened(event, policy)  # its pages were held: they go now
+            else:
+                await self._updated(event)
         elif isinstance(event, IncidentResolved):
             return await self._resolved(event, policy, num_delivered)
         return Handling.ACK
 
-    async def _opened(self, event: IncidentOpened, policy: str) -> None:
+    async def _opened(self, event: IncidentOpened | IncidentUpdated, policy: str) -> None:
         inc = event.incident
         if await self.store.get(event.service, inc.id) is not None:
             return  # a redelivery, or its resolve came first
-        state = escalation.start(policy, self.clock())
+        # an incident whose pages a maintenance window held opens late: no ingest time to time
+        received = event.received_at if isinstance(event, IncidentOpened) else None
+        state = replace(escalation.start(policy, self.clock()), received_at=received)
         if await self.store.write(event.service, inc.id, 0, state, inc):
             log.info(
                 "escalating %s through policy %s",
@@ -175,7 +205,11 @@ class Escalator:
             extra={"incident_service": event.service, "incident_id": inc.id},
         )
         dests = tuple(Destination(n.channel, n.address, n.user) for n in held)
-        await self._send(inc, "incident.worsened", event.event_id, dests, now, links=True)
+        self._background(
+            self._quiet(
+                self._send(inc, "incident.worsened", event.event_id, dests, now, links=True)
+            )
+        )
 
     async def _resolved(self, event: IncidentResolved, policy: str, num_delivered: int) -> Handling:
         inc = event.incident
@@ -194,12 +228,18 @@ class Escalator:
                 continue
             if rec.state.resolved_at is not None:
                 break
+            if _first_step_pending(rec.state) and num_delivered <= FIRST_STEP_WAITS:
+                # Its page is due but not run yet (a backlog, another replica): let it go out
+                # first, so the on-call learns the incident happened, then that it is over.
+                return Handling.RETRY
             state = escalation.resolve(rec.state, now)
             if await self.store.write(event.service, inc.id, rec.rev, state, inc):
                 break
         else:
             raise Busy(f"escalation of {inc.id} kept changing")
-        await self._tell_paged(inc, "incident.resolved", event.event_id)
+        # Stored: the message may be acked now; the resolve goes out on every destination's
+        # own lane, each after that destination's page (Dispatcher), never holding the stream.
+        self._background(self._tell_paged(inc, "incident.resolved", event.event_id))
         return Handling.ACK
 
     # -- acknowledgements ------------------------------------------------------------------
@@ -344,11 +384,13 @@ class Escalator:
             if rec.state.step == 0 and rec.state.repeat == 0 and rec.state.acked_at is None:
                 first = [s for s in sent if s.outcome is Outcome.SENT]
                 if first:
-                    latency = (self.clock() - rec.state.started_at).total_seconds()
+                    since = rec.state.received_at or rec.state.started_at
+                    latency = (self.clock() - since).total_seconds()
                     self.metrics.page_latency.observe(max(latency, 0.0))
         if decision.exhausted:
             self.metrics.escalation_steps.labels("exhausted").inc()
-            log.warning("%s: escalation exhausted, nobody acknowledged", rec.incident_id)
+            if not rec.state.policy.startswith(escalation.ONCALL_POLICY_PREFIX):
+                log.warning("%s: escalation exhausted, nobody acknowledged", rec.incident_id)
         committed = await self._commit(rec, decision.state)
         if self.on_step is not None:
             self.on_step(StepRun(rec.incident_id, sent, committed))
@@ -406,6 +448,10 @@ class Escalator:
                 notice = incident_notice(self.config, kind, run_id, inc)
             jobs.append(self.dispatcher.send(notice, run_id, d))
         return tuple(await asyncio.gather(*jobs))
+
+    @staticmethod
+    async def _quiet(job: Awaitable[object]) -> None:
+        await job
 
     async def _tell_paged(self, inc: Incident, kind: NoticeType, event_id: str) -> None:
         dests = tuple(await self.store.paged(inc.service, inc.id))

@@ -32,6 +32,13 @@ class NotifierMetrics:
             ["channel"],
             registry=registry,
         )
+        self.throttled = Counter(
+            "herald_notifier_throttled",
+            "Notifications delayed by their contact method's throttle (notifier.throttle), per "
+            "channel.",
+            ["channel"],
+            registry=registry,
+        )
         self.escalation_steps = Counter(
             "herald_notifier_escalation_steps",
             "Escalation steps run, by result (notified, skipped, exhausted, fallback, "
@@ -47,7 +54,8 @@ class NotifierMetrics:
         )
         self.page_latency = Histogram(
             "herald_notifier_page_latency_seconds",
-            "From an incident event's occurred_at (its alert reaching Herald) to the first "
+            "From ingest receiving the alert that opened an incident (IncidentOpened."
+            "received_at; the escalation's start for events without it) to the first "
             "notification of its first step delivered.",
             buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=registry,

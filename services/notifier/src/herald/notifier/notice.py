@@ -83,6 +83,8 @@ def build_notice(event: IncidentEvent, config: HeraldConfig) -> Notice | None:
     """The notice for `event`, or None for kinds that notify nobody (yet)."""
     if not isinstance(event, IncidentOpened | IncidentResolved):
         return None
+    if isinstance(event, IncidentOpened) and not event.incident.paging:
+        return None  # a maintenance window holds its pages
     svc = config.services.get(event.service)
     name = svc.name if svc is not None else event.service
     return Notice(

@@ -16,6 +16,7 @@ import contextlib
 import gc
 import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -35,7 +36,9 @@ from herald.shared.probes import ReadinessCheck, probe_routes
 from herald.shared.runtime import Clock, NatsConnection, Recheck, open_redis, utc_now
 from herald.shared.settings import Settings
 from herald.shared.streams import CHECK_SECONDS, ensure_streams
-from herald.shared.subjects import INCIDENTS_STREAM
+from herald.shared.subjects import INCIDENTS_STREAM, subscription_subject
+from herald.shared.subscriber_store import SubscriberStore
+from herald.shared.subscriptions import SubscriptionRequested, subscribers_secret
 from herald.statuspage import badge
 from herald.statuspage.board import REPLAY_BUFFER, Board, Item
 from herald.statuspage.catalogue import negotiate
@@ -44,6 +47,8 @@ from herald.statuspage.options import MAX_SSE_CLIENTS
 from herald.statuspage.page import (
     STATIC,
     Reader,
+    chrome,
+    human,
     render_feed,
     render_history,
     render_incident,
@@ -52,8 +57,10 @@ from herald.statuspage.page import (
 )
 from herald.statuspage.revalidation import CDN_CACHE_CONTROL, not_modified, validators
 from herald.statuspage.security import SecurityHeaders
+from herald.statuspage.signup_limit import SignupLimits
 from herald.statuspage.sse import KEEPALIVE_SECONDS, EventStream
-from herald.statuspage.status import STATUS_WORDS, PageView
+from herald.statuspage.status import STATUS_WORDS, PageView, iso
+from herald.statuspage.subscribe import SubscribeDesk, subscribe_routes
 from herald.statuspage.subscription import IncidentSubscription, first_seen
 
 log = logging.getLogger("herald.statuspage")
@@ -99,6 +106,7 @@ def routes(
     checks: Callable[[], Mapping[str, ReadinessCheck]],
     max_sse_clients: int = MAX_SSE_CLIENTS,
     clock: Clock = utc_now,
+    subscribe: SubscribeDesk | None = None,
 ) -> list[BaseRoute]:
     def reader(request: Request) -> Reader:
         language = negotiate(request.headers.get("accept-language"), board.config.page.language)
@@ -116,6 +124,14 @@ def routes(
         return conditional(
             request, text.encode(), view.updated_at(), "text/html; charset=utf-8", headers
         )
+
+    def chrome_of(request: Request) -> dict[str, Any]:
+        view = board.view()
+        return {
+            **chrome(view, reader(request)),
+            "updated_at": iso(view.updated_at()),
+            "updated_human": human(view.updated_at()),
+        }
 
     async def index(request: Request) -> Response:
         return html(request, render_page(board.templates, board.view(), reader(request)))
@@ -201,6 +217,7 @@ def routes(
         Route("/feed.rss", xml(render_rss, "application/rss+xml; charset=utf-8"), methods=["GET"]),
         Route("/badge.svg", badge_svg, methods=["GET"]),
         Route("/events", events, methods=["GET"]),
+        *subscribe_routes(subscribe, board.templates, chrome_of),
         *(
             route
             for name, build in documents
@@ -223,6 +240,7 @@ def create_app(
     replay: int = REPLAY_BUFFER,
     stream_check: float = CHECK_SECONDS,
     max_sse_clients: int = MAX_SSE_CLIENTS,
+    environ: Mapping[str, str] | None = None,
 ) -> Starlette:
     """The ASGI app. NATS and Redis are opened in the lifespan; `app.state.board` is the page's
     live state (the test and the uvicorn Server read it).
@@ -230,7 +248,8 @@ def create_app(
     `replay`: how many past INCIDENTS messages to read again at start-up (and keep for resuming
     browsers); at most the replay buffer's size. `stream_check`: seconds between two checks that
     the INCIDENTS stream is still the one followed (besides one after every reconnect).
-    `max_sse_clients`: concurrent `/events` streams; beyond them a 503 with Retry-After."""
+    `max_sse_clients`: concurrent `/events` streams; beyond them a 503 with Retry-After.
+    `environ`: where HERALD_SUBSCRIBERS_SECRET and secret references are read (os.environ)."""
     replay = max(0, min(replay, REPLAY_BUFFER))
     board = Board(config=config, since=clock(), keepalive=keepalive)
 
@@ -241,6 +260,9 @@ def create_app(
     # NATS may have come back without its streams, or an operator re-created them: check now.
     watch = Recheck("incidents-stream", subscription.check, interval=stream_check)
     nats.on_reconnected(watch.wake)
+    subscribe = subscribe_desk(
+        config, dict(os.environ if environ is None else environ), nats, redis, clock
+    )
 
     async def fold(items: AsyncIterator[Item]) -> None:
         async for item in items:
@@ -296,12 +318,41 @@ def create_app(
         return {"nats": nats_connected, "snapshot": snapshot_loaded}
 
     app = Starlette(
-        routes=routes(board, checks, max_sse_clients, clock),
+        routes=routes(board, checks, max_sse_clients, clock, subscribe),
         middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )
     app.state.board = board
     return app
+
+
+PUBLISH_TIMEOUT_SECONDS = 5.0
+
+
+def subscribe_desk(
+    config: HeraldConfig, env: Mapping[str, str], nats: NatsConnection, redis: Any, clock: Clock
+) -> SubscribeDesk | None:
+    """Sign-up, when `subscribers.enabled` and a secret is set (else its routes answer 404)."""
+    if not config.subscribers.enabled:
+        return None
+    key = subscribers_secret(config, env)
+    if key is None:
+        log.warning(
+            "subscribers.enabled but no secret (subscribers.secret or HERALD_SUBSCRIBERS_SECRET)"
+        )
+        return None
+
+    async def publish(request: SubscriptionRequested) -> None:
+        await nats.js.publish(
+            subscription_subject(request.channel),
+            request.model_dump_json().encode(),
+            timeout=PUBLISH_TIMEOUT_SECONDS,
+            headers={"Nats-Msg-Id": request.event_id},
+        )
+
+    cfg = config.subscribers
+    limits = SignupLimits(redis, key, cfg.signups_per_ip, cfg.signups_per_address)
+    return SubscribeDesk(config, key, SubscriberStore(redis), limits, publish, clock)
 
 
 class Server(uvicorn.Server):

@@ -24,6 +24,7 @@ from herald.shared.events import (
     IncidentUpdated,
     ServiceStatus,
 )
+from herald.statuspage import maintenance
 from herald.statuspage.page import environment
 from herald.statuspage.projection import Projection
 from herald.statuspage.sse import (
@@ -143,7 +144,13 @@ class Board:
         self.load(reset.snapshots)
 
     def view(self) -> PageView:
-        return PageView(self.config, self.projection, self.since, self.created)
+        return PageView(
+            self.config,
+            self.projection,
+            self.since,
+            self.created,
+            maintenance.windows(self.projection),
+        )
 
     def snapshot_event(self, seq: int) -> SseEvent:
         return SseEvent(seq, SNAPSHOT, _dumps(self.view().snapshot_json()))

@@ -1,18 +1,20 @@
 """Scheduled maintenance windows as the page and the Statuspage API show them.
 
-Pure. No maintenance event exists in the contracts yet: the page holds an empty tuple of
-windows and every endpoint answers the real Statuspage shape with an empty list. When
-maintenance events land, the projection folds them into `Window`s and these functions need no
-change: `upcoming()` is what `scheduled-maintenances/upcoming.json` lists, `active()` what
-`scheduled-maintenances/active.json` and the summary list.
+Pure. The correlator publishes every change of a window (`maintenance.changed`, a
+MaintenanceWindow per service it covers) and keeps them in each service's snapshot; the
+projection folds them into ServiceStatus.maintenances and `windows()` joins the services' copies
+into one `Window` each: `upcoming()` is what `scheduled-maintenances/upcoming.json` lists,
+`active()` what `scheduled-maintenances/active.json` and the summary list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from herald.shared.events import MaintenanceWindow, ServiceStatus
 
 
 class MaintenanceStatus(StrEnum):
@@ -68,3 +70,52 @@ def active(windows: Iterable[Window]) -> list[Window]:
 def recent(windows: Iterable[Window], limit: int = 50) -> list[Window]:
     """Every window, the most recently scheduled first (scheduled-maintenances.json)."""
     return sorted(windows, key=lambda w: w.scheduled_for, reverse=True)[:limit]
+
+
+def windows(services: Mapping[str, ServiceStatus]) -> tuple[Window, ...]:
+    """Every window the services hold, one per id (the most recently updated copy), covering
+    the configured services it names. Its updates: what the correlator says of each state it
+    reached (the body when scheduled, then one per start and completion)."""
+    latest: dict[str, MaintenanceWindow] = {}
+    for status in services.values():
+        for w in status.maintenances:
+            held = latest.get(w.id)
+            if held is None or w.updated_at > held.updated_at:
+                latest[w.id] = w
+    out = []
+    for w in latest.values():
+        updates = [
+            Update(
+                f"{w.id}-scheduled", MaintenanceStatus.SCHEDULED, w.body or w.title, w.created_at
+            )
+        ]
+        if w.started_at is not None:
+            updates.append(
+                Update(
+                    f"{w.id}-in_progress",
+                    MaintenanceStatus.IN_PROGRESS,
+                    "The maintenance is in progress.",
+                    w.started_at,
+                )
+            )
+        if w.completed_at is not None:
+            body = (
+                "The maintenance was cancelled." if w.cancelled else "The maintenance is completed."
+            )
+            updates.append(
+                Update(f"{w.id}-completed", MaintenanceStatus.COMPLETED, body, w.completed_at)
+            )
+        out.append(
+            Window(
+                id=w.id,
+                name=w.title,
+                status=MaintenanceStatus(w.status.value),
+                scheduled_for=w.starts_at,
+                scheduled_until=w.ends_at,
+                created_at=w.created_at,
+                updated_at=w.updated_at,
+                services=tuple(s for s in w.services if s in services),
+                updates=tuple(reversed(updates)),
+            )
+        )
+    return tuple(sorted(out, key=lambda x: x.scheduled_for))

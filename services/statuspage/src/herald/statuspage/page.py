@@ -188,6 +188,7 @@ def chrome(view: PageView, reader: Reader) -> dict[str, Any]:
         "lang": reader.language,
         "t": t,
         "strings_json": json.dumps(client, ensure_ascii=False),
+        "subscribe_offered": view.config.subscribers.enabled,
     }
 
 

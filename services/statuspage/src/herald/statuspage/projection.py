@@ -16,6 +16,7 @@ from herald.shared.events import (
     IncidentOpened,
     IncidentResolved,
     IncidentUpdated,
+    MaintenanceChanged,
     ServiceStatus,
 )
 
@@ -30,6 +31,8 @@ def apply_event(
     changes: dict[str, object] = {"version": event.version, "updated_at": event.occurred_at}
     if isinstance(event, IncidentOpened | IncidentUpdated):
         changes["incident"] = event.incident
+        if any(i.id == event.incident.id for i in base.recent):  # reopened (reopen_window)
+            changes["recent"] = tuple(i for i in base.recent if i.id != event.incident.id)
         if event.incident.public:  # an internal incident never changes the public page
             changes["component_status"] = event.incident.component_status
     elif isinstance(event, IncidentResolved):
@@ -38,6 +41,9 @@ def apply_event(
         changes["recent"] = ((event.incident, *older))[:history_size]
     elif isinstance(event, ComponentStatusChanged):
         changes["component_status"] = event.status
+    elif isinstance(event, MaintenanceChanged):
+        others = tuple(w for w in base.maintenances if w.id != event.maintenance.id)
+        changes["maintenances"] = (*others, event.maintenance)
     return base.model_copy(update=changes)
 
 

@@ -41,6 +41,32 @@ INCIDENT_STATUS_WORDS: dict[IncidentStatus, str] = {
 RESOLVED_BODY = timeline.RESOLVED_BODY
 
 
+def public_view(incident: Incident) -> Incident:
+    """The incident as customers see it: its public status (from its public alerts only; an
+    incident kept open by internal alerts is resolved here), and only its public updates."""
+    status = incident.public_status
+    entries = tuple(e for e in incident.timeline if e.public)
+    if status is None and len(entries) == len(incident.timeline):
+        return incident
+    changes: dict[str, object] = {"timeline": entries}
+    if status is not None:
+        changes["status"] = status
+        changes["resolved_at"] = (
+            (incident.public_resolved_at or incident.resolved_at or incident.updated_at)
+            if status is IncidentStatus.RESOLVED
+            else None
+        )
+    return incident.model_copy(update=changes)
+
+
+def publicly_open(incident: Incident | None) -> Incident | None:
+    """The public view of a service's open incident, None when the page shows none open."""
+    if incident is None or not incident.public:
+        return None
+    view = public_view(incident)
+    return None if view.status is IncidentStatus.RESOLVED else view
+
+
 @dataclass(frozen=True)
 class PageStatus:
     """The page roll-up, as Statuspage's `status` object."""
@@ -169,13 +195,24 @@ class PageView:
         found = [
             i
             for sid in self.config.services
-            if (i := self.state(sid).incident) is not None and i.public
+            if (i := publicly_open(self.state(sid).incident)) is not None
         ]
         return sorted(found, key=lambda i: i.started_at, reverse=True)
 
     def resolved_incidents(self) -> list[Incident]:
-        found = [i for sid in self.config.services for i in self.state(sid).recent if i.public]
+        """Resolved public incidents, newest first: the recent ones, and open incidents that
+        only internal alerts keep open (resolved on the public page)."""
+        found = [public_view(i) for sid in self.config.services for i in self.public_recent(sid)]
         return sorted(found, key=lambda i: i.resolved_at or i.updated_at, reverse=True)
+
+    def public_recent(self, service: str) -> list[Incident]:
+        """The service's resolved public incidents as the page shows them, newest first."""
+        state = self.state(service)
+        found = [i for i in state.recent if i.public]
+        current = state.incident
+        if current is not None and current.public and publicly_open(current) is None:
+            found.insert(0, current)
+        return found
 
     def status(self) -> PageStatus:
         return rollup(
@@ -404,9 +441,7 @@ class PageView:
         slower (measured with bench/latency.py); a client keeps its list when it is absent."""
         state = self.state(service)
         svc = self.config.services[service]
-        incident = state.incident
-        if incident is not None and not incident.public:
-            incident = None
+        incident = publicly_open(state.incident)
         doc: JSON = {
             "kind": kind,
             "service": service,
@@ -416,6 +451,13 @@ class PageView:
             "incident": self.incident(incident) if incident is not None else None,
             "status": self.status().to_json(),
         }
-        if kind == "incident.resolved":
-            doc["recent"] = [self.incident(i) for i in state.recent if i.public]
+        current = state.incident
+        if kind == "incident.resolved" or (
+            kind == "incident.updated"
+            and current is not None
+            and current.public
+            and publicly_open(current) is None
+        ):
+            # resolved, or resolved on the public page while internal alerts fire
+            doc["recent"] = [self.incident(public_view(i)) for i in self.public_recent(service)]
         return doc

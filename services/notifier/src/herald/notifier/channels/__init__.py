@@ -19,14 +19,18 @@ from herald.notifier.channels.channel import (
     MAX_SEND_SECONDS,
     Channel,
     ChannelError,
+    PartialFailure,
     PermanentError,
     RetryableError,
 )
 from herald.notifier.channels.console import ConsoleChannel
+from herald.notifier.channels.email import DEFAULT_PORTS, EmailChannel, EmailTarget
 from herald.notifier.channels.webhook import WebhookChannel, WebhookTarget
+from herald.notifier.message_template import check_template
 from herald.shared.config import AppriseChannel as AppriseConfig
-from herald.shared.config import ConfigError, HeraldConfig
+from herald.shared.config import ConfigError, HeraldConfig, MessageTemplate
 from herald.shared.config import ConsoleChannel as ConsoleConfig
+from herald.shared.config import EmailChannel as EmailConfig
 from herald.shared.config import WebhookChannel as WebhookConfig
 
 __all__ = [
@@ -38,6 +42,9 @@ __all__ = [
     "ChannelError",
     "ChannelPlan",
     "ConsoleChannel",
+    "EmailChannel",
+    "EmailTarget",
+    "PartialFailure",
     "PermanentError",
     "RetryableError",
     "WebhookChannel",
@@ -54,6 +61,7 @@ class ChannelPlan:
     console: tuple[str, ...] = ()
     webhooks: Mapping[str, WebhookTarget] = field(default_factory=dict)
     apprise: Mapping[str, AppriseTarget] = field(default_factory=dict)
+    emails: Mapping[str, EmailTarget] = field(default_factory=dict)
     disabled: Mapping[str, str] = field(default_factory=dict)
     """Channel id -> why it is disabled (safe to log)."""
     skipped: Mapping[str, str] = field(default_factory=dict)
@@ -69,14 +77,45 @@ class _Planner:
         self.console: list[str] = []
         self.webhooks: dict[str, WebhookTarget] = {}
         self.apprise: dict[str, AppriseTarget] = {}
+        self.emails: dict[str, EmailTarget] = {}
         self.disabled: dict[str, str] = {}
         self.skipped: dict[str, str] = {}
         self.problems: list[str] = []
+
+    def template(self, cid: str, template: MessageTemplate | None) -> None:
+        if template is None:
+            return
+        for part in ("title", "body"):
+            source = getattr(template, part)
+            problem = check_template(source) if source else None
+            if problem:
+                self.problems.append(f"channels.{cid}.template.{part}: {problem}")
+
+    def email(self, cid: str, ch: EmailConfig) -> None:
+        try:
+            username = ch.username.resolve(self.env) if ch.username is not None else None
+            password = ch.password.resolve(self.env) if ch.password is not None else None
+        except ValueError as exc:
+            self.problems.append(f"channels.{cid}: {exc}")
+            return
+        self.emails[cid] = EmailTarget(
+            host=ch.host,
+            port=ch.port or DEFAULT_PORTS[ch.security],
+            security=ch.security,
+            sender=ch.from_,
+            to=ch.to,
+            username=username,
+            password=password,
+            ca_file=ch.ca_file,
+            timeout_seconds=ch.timeout_seconds,
+            template=ch.template,
+        )
 
     def webhook(self, cid: str, ch: WebhookConfig) -> None:
         try:
             url = ch.url.resolve(self.env)
             headers = {name: ref.resolve(self.env) for name, ref in ch.headers.items()}
+            secret = ch.secret.resolve(self.env) if ch.secret is not None else None
         except ValueError as exc:
             self.problems.append(f"channels.{cid}: {exc}")
             return
@@ -87,6 +126,9 @@ class _Planner:
             url=url,
             headers={name: value for name, value in headers.items() if value is not None},
             timeout_seconds=ch.timeout_seconds,
+            secret=secret.encode() if secret else None,
+            max_redirects=ch.max_redirects,
+            template=ch.template,
         )
 
     def apprise_channel(self, cid: str, ch: AppriseConfig) -> None:
@@ -111,7 +153,7 @@ class _Planner:
             return
         if unset:
             self.skipped[cid] = f"{', '.join(unset)} not set"
-        self.apprise[cid] = AppriseTarget(tuple(urls), ch.timeout_seconds)
+        self.apprise[cid] = AppriseTarget(tuple(urls), ch.timeout_seconds, ch.template)
 
     def plan(self) -> ChannelPlan:
         if self.problems:
@@ -120,6 +162,7 @@ class _Planner:
             console=tuple(self.console),
             webhooks=self.webhooks,
             apprise=self.apprise,
+            emails=self.emails,
             disabled=self.disabled,
             skipped=self.skipped,
         )
@@ -130,10 +173,13 @@ def plan_channels(config: HeraldConfig, environ: Mapping[str, str] | None = None
     cannot be used (`channels.<id>` or `channels.<id>.urls.<n>`), never a secret."""
     planner = _Planner(dict(os.environ if environ is None else environ))
     for cid, ch in config.channels.items():
+        planner.template(cid, ch.template)
         if isinstance(ch, ConsoleConfig):
             planner.console.append(cid)
         elif isinstance(ch, WebhookConfig):
             planner.webhook(cid, ch)
+        elif isinstance(ch, EmailConfig):
+            planner.email(cid, ch)
         else:
             planner.apprise_channel(cid, ch)
     return planner.plan()
@@ -146,4 +192,6 @@ def open_channels(plan: ChannelPlan, http: httpx.AsyncClient) -> dict[str, Chann
         channels[cid] = WebhookChannel(cid, target, http)
     for cid, apprise_target in plan.apprise.items():
         channels[cid] = AppriseChannel(cid, apprise_target)
+    for cid, email_target in plan.emails.items():
+        channels[cid] = EmailChannel(cid, email_target)
     return channels

@@ -7,8 +7,13 @@ configuration error at start (`apprise_url`), never a failure at send time.
 `timeout_seconds` bounds the whole send, every URL included. Apprise runs each service's blocking
 send in its own worker threads, which a cut-off cannot stop: a send cut off may still finish in
 the background, and the retry then tells that service twice (better twice than never). The URLs
-of one channel are sent concurrently, retried together: a retry tells again the URLs that had
-succeeded, so services that must not be told twice go in channels of their own.
+of one channel are sent concurrently; when some fail, the send raises `PartialFailure` naming
+them and the retry (`send(notice, only=...)`) tells only those: a URL that succeeded is never
+told again.
+
+A URL may hold `{address}`: it is replaced by the paged contact method's `address`, URL-quoted
+(`tgram://bottoken/{address}`, `mailtos://user:pass@example.com?to={address}`). Such a URL is
+only used for notices that have an address; the others use the channel's other URLs.
 
 Apprise URLs carry credentials: they never appear in a repr, a log line or an error; a URL is
 named by its place in the configuration (`urls.<n>`) and its service (`Slack`). Apprise's own
@@ -21,13 +26,23 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from apprise import Apprise, AppriseAsset, NotifyFormat, NotifyType
 from apprise.plugins import N_MGR
 
-from herald.notifier.channels.channel import MAX_SEND_SECONDS, RetryableError
+from herald.notifier.channels.channel import (
+    MAX_SEND_SECONDS,
+    PartialFailure,
+    PermanentError,
+)
 from herald.notifier.channels.secrecy import keep_urls_out_of_logs
+from herald.notifier.message_template import render
 from herald.notifier.notice import Notice, NoticeType
+from herald.shared.config import MessageTemplate
+
+ADDRESS = "{address}"
+"""Where a contact method's address goes in an Apprise URL."""
 
 NOTIFY_TYPES: dict[NoticeType, NotifyType] = {
     "incident.opened": NotifyType.FAILURE,
@@ -56,6 +71,19 @@ class AppriseUrl:
     def name(self) -> str:
         return f"urls.{self.index} ({self.service})"
 
+    @property
+    def personal(self) -> bool:
+        """Whether it takes the contact method's address."""
+        return ADDRESS in self.url
+
+    def for_address(self, address: str | None) -> str | None:
+        """The URL to notify for a notice to `address` (None: this URL is not for it)."""
+        if not self.personal:
+            return self.url
+        if not address:
+            return None
+        return self.url.replace(ADDRESS, quote(address, safe="@+:"))
+
 
 @dataclass(frozen=True)
 class AppriseTarget:
@@ -64,6 +92,7 @@ class AppriseTarget:
     urls: tuple[AppriseUrl, ...]
     timeout_seconds: float = 10.0
     """Bound of the whole send, in seconds, at most MAX_SEND_SECONDS."""
+    template: MessageTemplate | None = None
 
     def __post_init__(self) -> None:
         if not self.urls:
@@ -75,7 +104,8 @@ class AppriseTarget:
 def apprise_url(index: int, url: str) -> AppriseUrl:
     """`url` checked by Apprise; ValueError saying what is wrong without repeating the URL."""
     keep_urls_out_of_logs()
-    service = Apprise.instantiate(url, asset=AppriseAsset(), suppress_exceptions=True)
+    probe = url.replace(ADDRESS, "herald")  # checked with a stand-in address
+    service = Apprise.instantiate(probe, asset=AppriseAsset(), suppress_exceptions=True)
     if service is not None:
         return AppriseUrl(index, str(service.service_name), url)
     # The scheme (`slack`, `json`...) names a service and holds no secret; the rest may.
@@ -88,21 +118,10 @@ def apprise_url(index: int, url: str) -> AppriseUrl:
     raise ValueError(f"not a URL Apprise supports (scheme {name}://)")
 
 
-def apprise_message(notice: Notice) -> tuple[str, str]:
+def apprise_message(notice: Notice, template: MessageTemplate | None = None) -> tuple[str, str]:
     """The title and plain-text body of `notice` (the incident's text is untrusted)."""
-    incident = notice.incident
-    lines = [incident.body.strip() or incident.title.strip() or notice.text]
-    lines.append(f"Status: {incident.status.value}, impact: {incident.impact.value}")
-    lines.append(f"Started: {incident.started_at.isoformat()}")
-    if incident.resolved_at is not None:
-        lines.append(f"Resolved: {incident.resolved_at.isoformat()}")
-    if notice.status_page_url:
-        lines.append(f"Status page: {notice.status_page_url}")
-    if notice.ack_url:
-        lines.append(f"Acknowledge: {notice.ack_url}")
-    if notice.resolve_url:
-        lines.append(f"Resolve: {notice.resolve_url}")
-    return notice.text, "\n".join(lines)
+    message = render("apprise", notice, template)
+    return message.title, message.body.rstrip("\n")
 
 
 class AppriseChannel:
@@ -112,12 +131,12 @@ class AppriseChannel:
         self.target = target
         self.asset = AppriseAsset()
 
-    async def _send_one(self, url: AppriseUrl, title: str, body: str, kind: NotifyType) -> bool:
+    async def _send_one(self, url: str, name: str, title: str, body: str, kind: NotifyType) -> bool:
         # A new Apprise object per send: plugins keep state (a throttle clock, a login) that
         # concurrent sends of several workers would share, and a URL holds one service only.
         apobj = Apprise(asset=self.asset)
         try:
-            if not apobj.add([url.url]):
+            if not apobj.add([url]):
                 return False  # checked at start: only a plugin that has become disabled here
             result = await apobj.async_notify(
                 body=body, title=title, notify_type=kind, body_format=NotifyFormat.TEXT
@@ -128,24 +147,42 @@ class AppriseChannel:
             log.warning(
                 "channel %s: %s raised %s",
                 self.channel_id,
-                url.name,
+                name,
                 type(exc).__name__,
                 extra={"channel": self.channel_id},
             )
             return False
         return bool(result)
 
-    async def send(self, notice: Notice) -> None:
-        title, body = apprise_message(notice)
+    async def send(self, notice: Notice, only: frozenset[int] | None = None) -> None:
+        """Tell every URL for `notice` (or only those at the places in `only`, a retry)."""
+        title, body = apprise_message(notice, self.target.template)
         kind = NOTIFY_TYPES[notice.type]
-        urls = self.target.urls
-        try:
-            async with asyncio.timeout(self.target.timeout_seconds):
-                delivered = await asyncio.gather(
-                    *(self._send_one(url, title, body, kind) for url in urls)
-                )
-        except TimeoutError:
-            raise RetryableError("timed out") from None
-        failed = [url.name for url, ok in zip(urls, delivered, strict=True) if not ok]
+        urls = [
+            (n, u, resolved)
+            for n, u in enumerate(self.target.urls)
+            if (only is None or n in only)
+            and (resolved := u.for_address(notice.recipient)) is not None
+        ]
+        if not urls:
+            raise PermanentError("no URL of the channel is for this notice (no address)")
+        tasks = [
+            asyncio.create_task(self._send_one(url, u.name, title, body, kind))
+            for _, u, url in urls
+        ]
+        # Cut off at the timeout; the URLs that answered in time count, the others are retried.
+        await asyncio.wait(tasks, timeout=self.target.timeout_seconds)
+        delivered = []
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                delivered.append(bool(task.result()))
+            else:
+                task.cancel()
+                delivered.append(False)
+        failed = [(n, u) for (n, u, _), ok in zip(urls, delivered, strict=True) if not ok]
         if failed:
-            raise RetryableError(f"not delivered to {', '.join(failed)}")
+            names = ", ".join(u.name for _, u in failed)
+            timed_out = "" if all(t.done() for t in tasks) else " (timed out)"
+            raise PartialFailure(
+                f"not delivered to {names}{timed_out}", frozenset(n for n, _ in failed)
+            )

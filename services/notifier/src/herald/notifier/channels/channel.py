@@ -28,6 +28,15 @@ class PermanentError(ChannelError):
     """Trying again will fail the same way (rejected request, misconfiguration)."""
 
 
+class PartialFailure(RetryableError):
+    """Some parts of a channel (Apprise URLs, by place) were not delivered, the others were:
+    only `pending` is tried again (`send(notice, only=pending)`)."""
+
+    def __init__(self, message: str, pending: frozenset[int]) -> None:
+        super().__init__(message)
+        self.pending = pending
+
+
 class Channel(Protocol):
     async def send(self, notice: Notice) -> None:
         """Deliver `notice`; raise RetryableError or PermanentError when it was not delivered.

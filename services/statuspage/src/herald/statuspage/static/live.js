@@ -16,7 +16,8 @@
     "Major System Outage": "indicator_critical",
     "Service Under Maintenance": "indicator_maintenance"
   };
-  var KINDS = ["incident.opened", "incident.updated", "incident.resolved", "component.status_changed"];
+  var KINDS = ["incident.opened", "incident.updated", "incident.resolved", "component.status_changed",
+    "maintenance.changed"];
   var versions = {};
 
   function byId(id) { return document.getElementById(id); }

@@ -1,0 +1,206 @@
+"""The pure command rules (commands.py, maintenance.py): plain values, `now` a parameter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from herald.correlator.commands import Control, control_step, shown_status
+from herald.correlator.incident import ServiceHead, fold, initial_state
+from herald.shared.config import parse_config
+from herald.shared.events import (
+    CancelMaintenance,
+    ClearComponentOverride,
+    Command,
+    ComponentStatus,
+    ComponentStatusChanged,
+    IncidentOpened,
+    IncidentResolved,
+    IncidentStatus,
+    IncidentUpdated,
+    MaintenanceChanged,
+    MaintenanceStatus,
+    OpenIncident,
+    PostmortemIncident,
+    ResolveIncident,
+    ScheduleMaintenance,
+    SetComponentOverride,
+    UpdateIncident,
+)
+from services.correlator.tests.alerts import make_alert
+
+CONFIG = parse_config(
+    """
+services:
+  payments-api: {name: Payments API}
+"""
+)
+SVC = "payments-api"
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def base(n: int, at: datetime = T0) -> dict[str, object]:
+    return {
+        "event_id": f"cmd-{n}",
+        "occurred_at": at,
+        "idempotency_key": f"k{n}",
+        "actor": "ops",
+        "service": SVC,
+    }
+
+
+class Service:
+    """One service's head and control, stepped like the stores do."""
+
+    def __init__(self) -> None:
+        self.head: ServiceHead = initial_state(SVC, T0).head
+        self.control = Control()
+        self.records: dict = {}
+
+    def command(self, command: Command | None, now: datetime = T0) -> list:
+        step = control_step(self.head, {}, [], self.control, command, SVC, CONFIG, now)
+        if step is None:
+            return []
+        self.head, self.control = step.head, step.control
+        return step.events
+
+    def alert(self, now: datetime, **kw: object) -> list:
+        event = make_alert(starts_at=now, **kw)  # type: ignore[arg-type]
+        step = fold(self.head, self.records, [], [event], SVC, CONFIG, now)
+        from herald.correlator.commands import overlay
+
+        self.records.update(step.records)
+        head, events = overlay(
+            self.head, self.control, step.head, self.control, step.events, CONFIG, now
+        )
+        self.head = head
+        return events
+
+
+def test_an_incident_by_hand_opens_updates_resolves_and_gets_its_postmortem() -> None:
+    s = Service()
+    (opened,) = s.command(OpenIncident(**base(1), title="Checkout errors", body="Looking."))
+    assert isinstance(opened, IncidentOpened)
+    assert opened.incident.opened_by == "ops"
+    inc = opened.incident.id
+    (updated,) = s.command(
+        UpdateIncident(**base(2), incident_id=inc, status="identified", body="Found it.")
+    )
+    assert isinstance(updated, IncidentUpdated)
+    assert updated.incident.status is IncidentStatus.IDENTIFIED
+    assert updated.incident.timeline[-1].body == "Found it."
+    (resolved,) = s.command(ResolveIncident(**base(3), incident_id=inc))
+    assert isinstance(resolved, IncidentResolved)
+    assert s.head.incident is None
+    (summary,) = s.command(PostmortemIncident(**base(4), incident_id=inc, body="Why."))
+    assert isinstance(summary, IncidentResolved)
+    assert summary.incident.status is IncidentStatus.POSTMORTEM
+    assert summary.incident.postmortem_body == "Why."
+    assert s.head.recent[0].status is IncidentStatus.POSTMORTEM
+    assert [e.outcome for e in s.control.audit] == ["applied"] * 4
+
+
+def test_a_retried_command_changes_nothing() -> None:
+    s = Service()
+    command = OpenIncident(**base(1), title="x")
+    assert len(s.command(command)) == 1
+    head, control = s.head, s.control
+    assert s.command(command) == []
+    assert (s.head, s.control) == (head, control)
+
+
+def test_a_command_that_cannot_apply_is_audited_as_rejected() -> None:
+    s = Service()
+    s.command(OpenIncident(**base(1), title="x"))
+    assert s.command(OpenIncident(**base(2), title="y")) == []
+    entry = s.control.audit[-1]
+    assert entry.outcome == "rejected"
+    assert "is open" in entry.detail
+    assert s.command(UpdateIncident(**base(3), incident_id="payments-api-1", body="?")) == []
+    assert s.control.audit[-1].outcome == "rejected"
+
+
+def test_an_override_wins_over_alerts_until_cleared_or_expired() -> None:
+    s = Service()
+    until = T0 + timedelta(hours=1)
+    (changed,) = s.command(SetComponentOverride(**base(1), status="partial_outage", until=until))
+    assert isinstance(changed, ComponentStatusChanged)
+    assert changed.status is ComponentStatus.PARTIAL_OUTAGE
+    events = s.alert(T0 + timedelta(minutes=1))  # a critical alert: major_outage by itself
+    opened = next(e for e in events if isinstance(e, IncidentOpened))
+    assert opened.incident.component_status is ComponentStatus.PARTIAL_OUTAGE
+    assert opened.incident.paging  # alerts keep paging
+    assert not any(isinstance(e, ComponentStatusChanged) for e in events)
+    # it expires by itself: the alerts' status comes back
+    (back,) = s.command(None, until)
+    assert isinstance(back, ComponentStatusChanged)
+    assert back.status is ComponentStatus.MAJOR_OUTAGE
+    s.command(SetComponentOverride(**base(2), status="operational"), until)
+    (cleared,) = s.command(ClearComponentOverride(**base(3)), until)
+    assert isinstance(cleared, ComponentStatusChanged)
+    assert cleared.status is ComponentStatus.MAJOR_OUTAGE
+
+
+def window(n: int, start: datetime, end: datetime, **kw: object) -> ScheduleMaintenance:
+    return ScheduleMaintenance(
+        **base(n),
+        maintenance_id=f"mnt-{n}",
+        services=(SVC,),
+        title="DB upgrade",
+        starts_at=start,
+        ends_at=end,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_a_window_starts_and_completes_once_at_its_times() -> None:
+    s = Service()
+    start, end = T0 + timedelta(minutes=10), T0 + timedelta(minutes=40)
+    (scheduled,) = s.command(window(1, start, end))
+    assert isinstance(scheduled, MaintenanceChanged)
+    assert s.command(None, start - timedelta(seconds=1)) == []
+    started = s.command(None, start)
+    assert [type(e) for e in started] == [MaintenanceChanged, ComponentStatusChanged]
+    assert started[0].maintenance.status is MaintenanceStatus.IN_PROGRESS
+    assert started[1].status is ComponentStatus.UNDER_MAINTENANCE
+    assert s.command(None, start) == []  # a second sweep (another replica): nothing
+    ended = s.command(None, end)
+    assert ended[0].maintenance.status is MaintenanceStatus.COMPLETED
+    assert ended[1].status is ComponentStatus.OPERATIONAL
+
+
+def test_a_window_holds_pages_but_a_breakthrough_severity_shows_and_pages() -> None:
+    s = Service()
+    start, end = T0, T0 + timedelta(hours=1)
+    s.command(window(1, start, end), start)
+    warn = s.alert(
+        T0 + timedelta(minutes=1),
+        fingerprint="w",
+        labels={"alertname": "Slow", "service": SVC, "severity": "warning"},
+    )
+    opened = next(e for e in warn if isinstance(e, IncidentOpened))
+    assert not opened.incident.paging
+    assert opened.incident.component_status is ComponentStatus.UNDER_MAINTENANCE
+    assert shown_status(s.head.component_status, s.head, s.control, CONFIG, T0) is (
+        ComponentStatus.UNDER_MAINTENANCE
+    )
+    crit = s.alert(T0 + timedelta(minutes=2), fingerprint="c")
+    updated = next(e for e in crit if isinstance(e, IncidentUpdated))
+    assert updated.incident.paging
+    assert updated.incident.component_status is ComponentStatus.MAJOR_OUTAGE
+    changed = next(e for e in crit if isinstance(e, ComponentStatusChanged))
+    assert changed.status is ComponentStatus.MAJOR_OUTAGE
+
+
+def test_an_incident_held_by_a_window_pages_when_the_window_ends() -> None:
+    s = Service()
+    s.command(window(1, T0, T0 + timedelta(hours=1)), T0)
+    s.alert(
+        T0 + timedelta(minutes=1),
+        labels={"alertname": "Slow", "service": SVC, "severity": "warning"},
+    )
+    events = s.command(
+        CancelMaintenance(**base(2), maintenance_id="mnt-1"), T0 + timedelta(minutes=5)
+    )
+    released = next(e for e in events if isinstance(e, IncidentUpdated))
+    assert released.incident.paging
+    assert any(isinstance(e, MaintenanceChanged) and e.maintenance.cancelled for e in events)

@@ -1,0 +1,122 @@
+"""The admin API's translation: tokens, validation, idempotency keys, 503 when not stored."""
+
+from __future__ import annotations
+
+import pytest
+
+from herald.ingest.app import create_app
+from herald.shared.config import parse_config
+from herald.shared.events import Command, OpenIncident, ScheduleMaintenance
+from herald.shared.settings import Settings
+from tests.asgi import in_process
+
+from .memory_publisher import MemoryPublisher
+
+CONFIG = parse_config(
+    "services:\n  payments-api: {name: Payments}\n  search: {name: Search}\n"
+    "admin:\n  tokens:\n    alice: {env: ALICE_TOKEN}\n"
+)
+SETTINGS = Settings.from_env(port_var="HERALD_INGEST_PORT", default_port=8081, env={})
+
+
+class Commands:
+    def __init__(self, fail: bool = False) -> None:
+        self.stored: list[Command] = []
+        self.fail = fail
+
+    async def publish(self, command: Command) -> None:
+        if self.fail:
+            raise ConnectionError("NATS is down")
+        self.stored.append(command)
+
+
+def app(sink: Commands, **env: str):  # type: ignore[no-untyped-def]
+    return create_app(
+        CONFIG,
+        SETTINGS,
+        publisher=MemoryPublisher(),
+        commands=sink,  # type: ignore[arg-type]
+        environ={"ALICE_TOKEN": "a-secret", **env},
+    )
+
+
+AUTH = {"Authorization": "Bearer a-secret"}
+
+
+async def test_a_command_records_its_token_and_a_retry_is_the_same_command() -> None:
+    sink = Commands()
+    async with in_process(app(sink)) as http:
+        body = {"service": "payments-api", "title": "Checkout errors"}
+        first = await http.post(
+            "/api/v1/incidents", json=body, headers={**AUTH, "Idempotency-Key": "k1"}
+        )
+        again = await http.post(
+            "/api/v1/incidents", json=body, headers={**AUTH, "Idempotency-Key": "k1"}
+        )
+    assert first.status_code == 202
+    assert first.json()["command_id"] == again.json()["command_id"]
+    command = sink.stored[0]
+    assert isinstance(command, OpenIncident)
+    assert command.actor == "alice"
+    assert command.service == "payments-api"
+
+
+async def test_the_demo_token_is_named_demo() -> None:
+    sink = Commands()
+    async with in_process(app(sink, HERALD_DEMO_ADMIN_TOKEN="demo-admin-token")) as http:
+        r = await http.post(
+            "/api/v1/maintenances",
+            headers={"Authorization": "Bearer demo-admin-token"},
+            json={
+                "services": ["payments-api", "search"],
+                "title": "DB",
+                "starts_at": "2099-01-01T00:00:00Z",
+                "ends_at": "2099-01-01T01:00:00Z",
+            },
+        )
+    assert r.status_code == 202, r.text
+    (command,) = sink.stored
+    assert isinstance(command, ScheduleMaintenance)
+    assert command.actor == "demo"
+    assert command.services == ("payments-api", "search")
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "status", "says"),
+    [
+        ("/api/v1/incidents", {"service": "payments-api", "title": "x"}, {}, 401, "token"),
+        ("/api/v1/incidents", {"service": "nope", "title": "x"}, AUTH, 404, "unknown service"),
+        ("/api/v1/incidents", {"service": "payments-api"}, AUTH, 400, "title"),
+        ("/api/v1/incidents/payments-api-1/updates", {}, AUTH, 400, "give a status"),
+        (
+            "/api/v1/maintenances",
+            {
+                "services": ["search"],
+                "title": "x",
+                "starts_at": "2099-01-01T01:00:00Z",
+                "ends_at": "2099-01-01T00:00:00Z",
+            },
+            AUTH,
+            400,
+            "after",
+        ),
+    ],
+)
+async def test_bad_requests_say_what_and_why(
+    path: str, body: dict, headers: dict, status: int, says: str
+) -> None:
+    sink = Commands()
+    async with in_process(app(sink)) as http:
+        r = await http.post(path, json=body, headers=headers)
+    assert r.status_code == status
+    assert says in r.text
+    assert sink.stored == []
+
+
+async def test_503_when_jetstream_did_not_store_it() -> None:
+    async with in_process(app(Commands(fail=True))) as http:
+        r = await http.put(
+            "/api/v1/components/search/override", headers=AUTH, json={"status": "major_outage"}
+        )
+    assert r.status_code == 503
+    assert "Idempotency-Key" in r.json()["hint"]

@@ -1,0 +1,228 @@
+"""Subscriber webhook bodies in Atlassian Statuspage's format (pure), so receivers written for
+Statuspage's subscriber webhooks work: `meta` (unsubscribe link, documentation, generated_at),
+`page` (id, status_indicator, status_description), then either `incident` (with its
+`incident_updates`, newest first, and `components`) or `component` + `component_update`.
+
+Ids match the status page's JSON API (herald.statuspage.status): the page id is the same digest
+of page.url and page.title, an update's id the same digest of its time and body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from herald.shared.config import HeraldConfig
+from herald.shared.events import ComponentStatus, ComponentStatusChanged, Incident, IncidentStatus
+from herald.shared.statuses import indicator_of
+from herald.shared.subscriptions import public_base
+
+JSON = dict[str, Any]
+
+STATUS_WORDS: dict[ComponentStatus, str] = {
+    ComponentStatus.OPERATIONAL: "Operational",
+    ComponentStatus.DEGRADED_PERFORMANCE: "Degraded Performance",
+    ComponentStatus.PARTIAL_OUTAGE: "Partial Outage",
+    ComponentStatus.MAJOR_OUTAGE: "Major Outage",
+    ComponentStatus.UNDER_MAINTENANCE: "Under Maintenance",
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "none": "All Systems Operational",
+    "minor": "Minor Service Outage",
+    "major": "Partial System Outage",
+    "critical": "Major System Outage",
+    "maintenance": "Service Under Maintenance",
+}
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and a Z, as Statuspage writes times."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def page_id(config: HeraldConfig) -> str:
+    """The status page's id (herald.statuspage.status.page_id_of: the same digest)."""
+    return hashlib.sha256(f"{config.page.url}|{config.page.title}".encode()).hexdigest()[:12]
+
+
+def component_name(config: HeraldConfig, service: str) -> str:
+    svc = config.services.get(service)
+    return svc.name if svc is not None else service
+
+
+def _meta(config: HeraldConfig, unsubscribe_url: str, now: datetime) -> JSON:
+    """`documentation` is the page's own sign-up page (it says what the payloads are)."""
+    return {
+        "unsubscribe": unsubscribe_url,
+        "documentation": f"{public_base(config)}/subscribe",
+        "generated_at": iso(now),
+    }
+
+
+def _page(config: HeraldConfig, indicator: str) -> JSON:
+    return {
+        "id": page_id(config),
+        "status_indicator": indicator,
+        "status_description": DESCRIPTIONS[indicator],
+    }
+
+
+def component(config: HeraldConfig, service: str, status: ComponentStatus, at: datetime) -> JSON:
+    svc = config.services.get(service)
+    return {
+        "id": service,
+        "name": component_name(config, service),
+        "status": str(status),
+        "created_at": iso(at),
+        "updated_at": iso(at),
+        "position": list(config.services).index(service) + 1 if svc is not None else 0,
+        "description": (svc.description or None) if svc is not None else None,
+        "showcase": True,
+        "page_id": page_id(config),
+        "group_id": svc.group if svc is not None else None,
+    }
+
+
+def update_id(incident_id: str, at: datetime, body: str) -> str:
+    digest = hashlib.sha256(body.encode()).hexdigest()[:8]
+    return f"{incident_id}-{int(at.timestamp() * 1000)}-{digest}"
+
+
+def incident_updates(config: HeraldConfig, incident: Incident) -> list[JSON]:
+    """The incident's timeline as Statuspage `incident_updates`, newest first."""
+    name = component_name(config, incident.service)
+    current = ComponentStatus.OPERATIONAL
+    out: list[JSON] = []
+    entries = incident.timeline
+    if not entries:  # an event from before timelines: one update saying where it stands
+        entries = ()
+        out.append(
+            _update(
+                incident,
+                incident.status,
+                incident.body or incident.title,
+                incident.updated_at,
+                name,
+                current,
+                incident.component_status,
+                update_id(incident.id, incident.updated_at, incident.body),
+            )
+        )
+    for n, told in enumerate(entries):
+        body = incident.body if n == 0 and incident.body else told.body
+        old = told.previous_status or current
+        new = told.component_status or current
+        current = new
+        out.append(
+            _update(
+                incident,
+                told.status,
+                body,
+                told.at,
+                name,
+                old,
+                new,
+                update_id(incident.id, told.at, told.body),
+            )
+        )
+    return out[::-1]
+
+
+def _update(
+    incident: Incident,
+    status: IncidentStatus,
+    body: str,
+    at: datetime,
+    name: str,
+    old: ComponentStatus,
+    new: ComponentStatus,
+    uid: str,
+) -> JSON:
+    return {
+        "id": uid,
+        "incident_id": incident.id,
+        "status": str(status),
+        "body": body,
+        "created_at": iso(at),
+        "updated_at": iso(at),
+        "display_at": iso(at),
+        "affected_components": [
+            {"code": incident.service, "name": name, "old_status": str(old), "new_status": str(new)}
+        ],
+        "deliver_notifications": True,
+        "custom_tweet": None,
+        "tweet_id": None,
+    }
+
+
+def shortlink(config: HeraldConfig, incident_id: str) -> str:
+    return f"{public_base(config)}/incidents/{incident_id}"
+
+
+def incident_body(
+    config: HeraldConfig, incident: Incident, unsubscribe_url: str, now: datetime
+) -> JSON:
+    """An incident notification. The notifier sees one incident, not the whole page: the page
+    indicator is the incident's impact while it is open, `none` once it is resolved."""
+    resolved = incident.status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+    status_now = ComponentStatus.OPERATIONAL if resolved else incident.component_status
+    return {
+        "meta": _meta(config, unsubscribe_url, now),
+        "page": _page(config, "none" if resolved else str(incident.impact)),
+        "incident": {
+            "id": incident.id,
+            "name": incident.title,
+            "status": str(incident.status),
+            "impact": str(incident.impact),
+            "created_at": iso(incident.started_at),
+            "started_at": iso(incident.started_at),
+            "updated_at": iso(incident.updated_at),
+            "monitoring_at": (
+                iso(incident.updated_at) if incident.status is IncidentStatus.MONITORING else None
+            ),
+            "resolved_at": iso(incident.resolved_at) if incident.resolved_at else None,
+            "shortlink": shortlink(config, incident.id),
+            "scheduled_for": None,
+            "scheduled_until": None,
+            "page_id": page_id(config),
+            "incident_updates": incident_updates(config, incident),
+            "components": [component(config, incident.service, status_now, incident.updated_at)],
+        },
+    }
+
+
+def component_body(
+    config: HeraldConfig, change: ComponentStatusChanged, unsubscribe_url: str, now: datetime
+) -> JSON:
+    """A component status change (Statuspage's `component_update`)."""
+    return {
+        "meta": _meta(config, unsubscribe_url, now),
+        "page": _page(config, indicator_of(change.status)),
+        "component": component(config, change.service, change.status, change.occurred_at),
+        "component_update": {
+            "id": f"{change.service}-{change.version}",
+            "component_id": change.service,
+            "component_type": "Component",
+            "old_status": str(change.previous_status),
+            "new_status": str(change.status),
+            "created_at": iso(change.occurred_at),
+        },
+    }
+
+
+def challenge_body(
+    config: HeraldConfig, challenge: str, secret: str, unsubscribe_url: str, now: datetime
+) -> JSON:
+    """The verification request of a new webhook subscriber: answer 2xx with
+    `{"challenge": <challenge>}` to confirm; `secret` verifies every later signature."""
+    return {
+        "type": "challenge",
+        "challenge": challenge,
+        "secret": secret,
+        "meta": _meta(config, unsubscribe_url, now),
+        "page": _page(config, "none"),
+    }

@@ -1,0 +1,115 @@
+"""The subscriber side's pure rules on plain values: coalescing, the Statuspage-format payloads,
+the mail (RFC 8058 headers, no header injection), where a webhook may point, signed links."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from herald.notifier.subscribers import letter, payload
+from herald.notifier.subscribers.coalesce import due_at
+from herald.notifier.subscribers.destination import is_public
+from herald.shared.config import parse_config
+from herald.shared.events import ComponentStatus, ComponentStatusChanged
+from herald.shared.subscription_links import (
+    Confirmation,
+    confirmation_token,
+    read_confirmation,
+    read_unsubscribe,
+    signature,
+    unsubscribe_token,
+    verify_signature,
+)
+from services.notifier.tests.events import T0, incident
+
+CONFIG = parse_config(
+    """
+page: {title: Acme Status, url: "https://status.example.com"}
+services:
+  payments-api: {name: Payments API}
+"""
+)
+KEY = b"k" * 32
+FIVE = timedelta(minutes=5)
+
+
+def test_coalescing_holds_a_change_until_the_interval_is_over_but_never_the_final_one() -> None:
+    assert due_at(None, T0, FIVE, final=False) == T0
+    assert due_at(T0, T0 + timedelta(minutes=1), FIVE, final=False) == T0 + FIVE
+    assert due_at(T0, T0 + timedelta(minutes=9), FIVE, final=False) == T0 + timedelta(minutes=9)
+    assert due_at(T0, T0 + timedelta(minutes=1), FIVE, final=True) == T0 + timedelta(minutes=1)
+
+
+def test_incident_payload_has_statuspage_shape() -> None:
+    body = payload.incident_body(CONFIG, incident(), "https://status.example.com/u", T0)
+    assert set(body) == {"meta", "page", "incident"}
+    assert set(body["meta"]) == {"unsubscribe", "documentation", "generated_at"}
+    assert set(body["page"]) == {"id", "status_indicator", "status_description"}
+    inc = body["incident"]
+    for field in ("id", "name", "status", "impact", "shortlink", "incident_updates", "components"):
+        assert field in inc
+    (update,) = inc["incident_updates"]
+    assert update["affected_components"][0]["code"] == "payments-api"
+    assert inc["created_at"] == "2024-05-01T12:00:00.000Z"
+
+
+def test_component_payload_has_statuspage_shape() -> None:
+    change = ComponentStatusChanged(
+        event_id="c1",
+        occurred_at=T0,
+        service="payments-api",
+        version=3,
+        status=ComponentStatus.MAJOR_OUTAGE,
+        previous_status=ComponentStatus.OPERATIONAL,
+    )
+    body = payload.component_body(CONFIG, change, "u", T0)
+    assert body["component_update"]["old_status"] == "operational"
+    assert body["component_update"]["new_status"] == "major_outage"
+    assert body["component"]["name"] == "Payments API"
+    assert body["page"]["status_indicator"] == "critical"
+
+
+def test_notice_mail_has_one_click_unsubscribe_and_no_header_injection() -> None:
+    hostile = incident().model_copy(update={"title": "Down\r\nBcc: everyone@example.com"})
+    env = letter.Envelope("Acme <status@acme.test>", "alice@example.com")
+    msg = letter.incident_notice(CONFIG, env, hostile, "https://status.example.com/u?t=1", T0)
+    assert msg["List-Unsubscribe"] == "<https://status.example.com/u?t=1>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["Bcc"] is None
+    assert "\n" not in msg["Subject"]
+    assert msg.get_content_type() == "text/plain"
+
+
+def test_webhooks_point_at_public_addresses_only_by_default() -> None:
+    for private in ("127.0.0.1", "10.1.2.3", "192.168.0.1", "169.254.169.254", "::1", "fd00::1"):
+        assert not is_public(private)
+    assert is_public("93.184.216.34")
+
+
+def test_links_are_signed_and_confirmations_expire() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    c = Confirmation("email", "a@example.com", ("payments-api",), now + timedelta(hours=1))
+    token = confirmation_token(KEY, c)
+    assert read_confirmation(KEY, token, now) == c
+    assert read_confirmation(KEY, token, now + timedelta(hours=2)) is None
+    assert read_confirmation(b"other" * 8, token, now) is None
+    assert read_confirmation(KEY, token[:-2] + "xx", now) is None
+    assert read_unsubscribe(KEY, token) is None  # a confirmation is no unsubscribe link
+    assert read_unsubscribe(KEY, unsubscribe_token(KEY, "abc")) == "abc"
+    sig = signature("s", b"{}", now)
+    assert verify_signature("s", b"{}", sig)
+    assert not verify_signature("s", b"{ }", sig)
+
+
+def test_subscribers_see_the_public_view_and_an_internal_update_changes_nothing_they_see() -> None:
+    from herald.notifier.subscribers.public import is_resolved, public_view, told_digest
+    from herald.shared.events import IncidentStatus, TimelineEntry
+
+    first = TimelineEntry(at=T0, status=IncidentStatus.INVESTIGATING, body="Card payments fail")
+    inc = incident().model_copy(update={"timeline": (first,)})
+    hidden = TimelineEntry(at=T0, status=IncidentStatus.IDENTIFIED, body="db-7", public=False)
+    more = inc.model_copy(update={"timeline": (first, hidden)})
+    assert told_digest(public_view(more)) == told_digest(public_view(inc))
+    assert public_view(more).timeline == (first,)
+    closed = more.model_copy(update={"public_status": IncidentStatus.RESOLVED})
+    assert is_resolved(public_view(closed))
+    assert told_digest(public_view(closed)) != told_digest(public_view(inc))

@@ -1,0 +1,298 @@
+"""People in control, end to end: the `herald` CLI (a real process) -> ingest's admin API ->
+COMMANDS in JetStream -> the correlator -> INCIDENTS, with real NATS and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+import uvicorn
+from nats.aio.msg import Msg
+
+from herald.correlator.app import create_app as correlator_app
+from herald.ingest.app import create_app as ingest_app
+from herald.shared.config import parse_config
+from herald.shared.events import (
+    INCIDENT_EVENT_ADAPTER,
+    AlertReceived,
+    AlertState,
+    ComponentStatus,
+    ComponentStatusChanged,
+    IncidentEvent,
+    IncidentOpened,
+    IncidentResolved,
+    IncidentStatus,
+    IncidentUpdated,
+    MaintenanceChanged,
+    MaintenanceStatus,
+)
+from herald.shared.runtime import NatsConnection
+from herald.shared.streams import ensure_streams
+from herald.shared.subjects import alert_subject
+from tests.infra import Infra
+from tests.loopback import serving
+
+pytestmark = pytest.mark.integration
+
+WAIT = 20.0
+"""Upper bound for awaiting an expected event (a failure, never a timing)."""
+
+CONFIG = parse_config(
+    """
+integrations:
+  alertmanager: {token: t1}
+services:
+  payments-api: {name: Payments API}
+  search: {name: Search}
+admin:
+  tokens:
+    ops: {env: TEST_OPS_TOKEN}
+"""
+)
+SVC = "payments-api"
+TOKEN = "s3cret-ops"
+
+
+@dataclass
+class Stack:
+    api: str
+    events: asyncio.Queue[IncidentEvent]
+    js: nats.js.JetStreamContext
+
+    async def next(self, kind: type, where=lambda e: True) -> IncidentEvent:  # type: ignore[no-untyped-def]
+        """The next event of `kind` satisfying `where` (others are skipped)."""
+        while True:
+            event = await asyncio.wait_for(self.events.get(), WAIT)
+            if isinstance(event, kind) and where(event):
+                return event
+
+    async def herald(self, *args: str, token: str = TOKEN, key: str = "") -> tuple[int, str, str]:
+        env = dict(os.environ, HERALD_API_URL=self.api, HERALD_API_TOKEN=token)
+        if key:
+            env["HERALD_IDEMPOTENCY_KEY"] = key
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "herald.cli",
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), WAIT)
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    async def fire(self, fingerprint: str, severity: str) -> None:
+        now = datetime.now(UTC)
+        event = AlertReceived(
+            event_id=f"alertmanager:{fingerprint}:firing:{now.isoformat()}",
+            occurred_at=now,
+            received_at=now,
+            integration="alertmanager",
+            fingerprint=fingerprint,
+            status=AlertState.FIRING,
+            labels={"alertname": "HighLatency", "service": SVC, "severity": severity},
+            annotations={"summary": "Latency high"},
+            starts_at=now,
+        )
+        await self.js.publish(
+            alert_subject("alertmanager"),
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": event.event_id},
+        )
+
+
+def server(app: object) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def stack(infra: Infra) -> AsyncIterator[Stack]:
+    nc = await nats.connect(infra.nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    events: asyncio.Queue[IncidentEvent] = asyncio.Queue()
+
+    async def on_msg(msg: Msg) -> None:
+        await events.put(INCIDENT_EVENT_ADAPTER.validate_json(msg.data))
+
+    await js.subscribe("incidents.>", cb=on_msg, ordered_consumer=True)
+    async with AsyncExitStack() as stack_:
+        correlator = await stack_.enter_async_context(
+            serving(server(correlator_app(CONFIG, infra.settings())))
+        )
+        env = {"TEST_OPS_TOKEN": TOKEN, "HERALD_CORRELATOR_URL": correlator}
+        conn = NatsConnection(infra.nats_url, "herald-ingest")
+        api = await stack_.enter_async_context(
+            serving(server(ingest_app(CONFIG, infra.settings(), nats=conn, environ=env)))
+        )
+        async with httpx.AsyncClient(base_url=api) as http:
+            await http.get("/healthz")  # the lifespan ran: ingest connects in the background
+        await asyncio.wait_for(conn.connected.wait(), WAIT)
+        yield Stack(api, events, js)
+    await nc.drain()
+
+
+async def test_an_incident_run_by_hand(infra: Infra, tmp_path: Path) -> None:
+    summary_file = tmp_path / "postmortem.md"
+    summary_file.write_text("## What happened\nA bad deploy; rolled back.\n", encoding="utf-8")
+    async with stack(infra) as s:
+        code, out, err = await s.herald(
+            "incident",
+            "open",
+            "--service",
+            SVC,
+            "--title",
+            "Checkout errors",
+            "--body",
+            "We are looking into failed payments.",
+            key="open-1",
+        )
+        assert code == 0, err
+        assert "accepted: command cmd-" in out
+        opened = await s.next(IncidentOpened)
+        assert isinstance(opened, IncidentOpened)
+        inc = opened.incident
+        assert inc.opened_by == "ops"
+        assert inc.timeline[-1].body == "We are looking into failed payments."
+
+        # the same request again (a retry): the same command, nothing new happens
+        code, again, _ = await s.herald(
+            "incident",
+            "open",
+            "--service",
+            SVC,
+            "--title",
+            "Checkout errors",
+            key="open-1",
+        )
+        assert code == 0
+        assert again == out
+
+        code, _, err = await s.herald(
+            "incident", "update", inc.id, "--status", "identified", "--body", "A bad deploy."
+        )
+        assert code == 0, err
+        updated = await s.next(IncidentUpdated)
+        assert isinstance(updated, IncidentUpdated)
+        assert updated.incident.status is IncidentStatus.IDENTIFIED
+        assert updated.incident.timeline[-1].body == "A bad deploy."
+
+        # an override: automation does not overwrite it, alerts keep paging
+        code, _, err = await s.herald("component", "set", SVC, "partial_outage", "--reason", "x")
+        assert code == 0, err
+        changed = await s.next(ComponentStatusChanged)
+        assert isinstance(changed, ComponentStatusChanged)
+        assert changed.status is ComponentStatus.PARTIAL_OUTAGE
+        await s.fire("fp-critical", "critical")
+        joined = await s.next(IncidentUpdated)
+        assert isinstance(joined, IncidentUpdated)
+        assert joined.incident.component_status is ComponentStatus.PARTIAL_OUTAGE
+        code, _, err = await s.herald("component", "clear", SVC)
+        assert code == 0, err
+        back = await s.next(ComponentStatusChanged)
+        assert isinstance(back, ComponentStatusChanged)
+        assert back.status is ComponentStatus.MAJOR_OUTAGE  # what the critical alert says
+
+        code, listed, err = await s.herald("alert", "list", "--json")
+        assert code == 0, err
+        assert [a["fingerprint"] for a in json.loads(listed)["alerts"]] == ["fp-critical"]
+        code, _, err = await s.herald("alert", "resolve", "fp-critical")
+        assert code == 0, err
+        resolved = await s.next(IncidentResolved)
+        assert isinstance(resolved, IncidentResolved)
+
+        code, _, err = await s.herald(
+            "incident", "postmortem", inc.id, "--body-file", str(summary_file)
+        )
+        assert code == 0, err
+        summary = await s.next(IncidentResolved, lambda e: e.incident.status == "postmortem")
+        assert isinstance(summary, IncidentResolved)
+        assert summary.incident.postmortem_body.startswith("## What happened")
+
+        code, listed, err = await s.herald("incident", "list")
+        assert code == 0, err
+        assert inc.id in listed
+        assert "postmortem" in listed
+
+        # the audit: who did what, the retried open once
+        async with httpx.AsyncClient(base_url=s.api) as http:
+            audit = await http.get("/api/v1/audit", headers={"Authorization": f"Bearer {TOKEN}"})
+        kinds = [e["kind"] for e in audit.json()["audit"]]
+        assert kinds.count("command.incident.open") == 1
+        assert {e["actor"] for e in audit.json()["audit"]} == {"ops"}
+
+
+async def test_maintenance_starts_and_completes_by_itself(infra: Infra) -> None:
+    async with stack(infra) as s:
+        start = datetime.now(UTC) + timedelta(seconds=1)
+        code, _, err = await s.herald(
+            "maintenance",
+            "schedule",
+            "--services",
+            f"{SVC},search",
+            "--title",
+            "DB upgrade",
+            "--start",
+            start.isoformat(),
+            "--end",
+            (start + timedelta(seconds=1)).isoformat(),
+        )
+        assert code == 0, err
+        for status in (
+            MaintenanceStatus.SCHEDULED,
+            MaintenanceStatus.IN_PROGRESS,
+            MaintenanceStatus.COMPLETED,
+        ):
+            event = await s.next(
+                MaintenanceChanged,
+                lambda e, st=status: e.service == SVC and e.maintenance.status == st,
+            )
+            assert isinstance(event, MaintenanceChanged)
+            if status is MaintenanceStatus.IN_PROGRESS:
+                shown = await s.next(ComponentStatusChanged, lambda e: e.service == SVC)
+                assert isinstance(shown, ComponentStatusChanged)
+                assert shown.status is ComponentStatus.UNDER_MAINTENANCE
+        back = await s.next(ComponentStatusChanged, lambda e: e.service == SVC)
+        assert isinstance(back, ComponentStatusChanged)
+        assert back.status is ComponentStatus.OPERATIONAL
+        code, listed, _ = await s.herald("maintenance", "list")
+        assert "completed" in listed
+        assert f"{SVC},search" in listed
+
+
+async def test_clear_errors_and_exit_codes(infra: Infra) -> None:
+    async with stack(infra) as s:
+        code, _, err = await s.herald("incident", "list", token="wrong")
+        assert code == 1
+        assert "HTTP 401" in err
+        code, _, err = await s.herald("component", "set", "nope", "major_outage")
+        assert code == 1
+        assert "unknown service" in err
+        code, _, err = await s.herald("incident", "list", token="")
+        assert code == 4
+        assert "HERALD_API_TOKEN" in err
+    env = dict(os.environ, HERALD_API_URL="http://127.0.0.1:9", HERALD_API_TOKEN=TOKEN)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "herald.cli",
+        "incident",
+        "list",
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err_b = await proc.communicate()
+    assert proc.returncode == 3
+    assert b"cannot reach" in err_b

@@ -1,0 +1,422 @@
+"""Subscribers end to end, in process, against real servers: the status page takes sign-ups
+(JSON API and form), the notifier sends the confirmation mail to a real SMTP server (aiosmtpd)
+and the challenge to a real HTTP receiver, then tells both about a public incident (coalesced,
+the resolve always), never about an internal one, with one-click unsubscribe and signed
+Statuspage-format webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import nats
+import pytest
+from prometheus_client import CollectorRegistry
+
+from herald.notifier.app import create_app as notifier_app
+from herald.notifier.subscribers.courier import VERIFIED, Told
+from herald.shared.config import HeraldConfig, parse_config
+from herald.shared.events import (
+    INCIDENT_EVENT_NAMES,
+    ComponentStatus,
+    Impact,
+    Incident,
+    IncidentEvent,
+    IncidentOpened,
+    IncidentResolved,
+    IncidentStatus,
+    IncidentUpdated,
+    TimelineEntry,
+)
+from herald.shared.subjects import incident_subject
+from herald.shared.subscription_links import SIGNATURE_HEADER, verify_signature
+from herald.statuspage.app import create_app as statuspage_app
+from services.notifier.tests.events import T0, T1
+from tests.asgi import in_process
+from tests.infra import Infra
+from tests.receiver import WAIT, Receiver
+from tests.smtp_sink import SmtpSink
+
+pytestmark = pytest.mark.integration
+
+SECRET = "test-subscribers-secret"
+TOKEN = "admin-token"
+PAGE = "http://status.test"
+
+
+def config_for(smtp: SmtpSink) -> HeraldConfig:
+    return parse_config(
+        f"""
+page: {{title: Acme Status, url: "{PAGE}"}}
+services:
+  payments-api: {{name: Payments API}}
+  search: {{name: Search}}
+subscribers:
+  enabled: true
+  secret: {SECRET}
+  sender: "Acme Status <status@acme.test>"
+  smtp: {{host: 127.0.0.1, port: {smtp.port}}}
+  private_webhooks: true
+  coalesce: 1h
+  signups_per_ip: 5
+  signups_per_address: 2
+"""
+    )
+
+
+def incident(
+    iid: str,
+    service: str = "payments-api",
+    *,
+    status: IncidentStatus = IncidentStatus.INVESTIGATING,
+    public: bool = True,
+    updates: int = 1,
+) -> Incident:
+    resolved = status is IncidentStatus.RESOLVED
+    timeline = [
+        TimelineEntry(at=T0, status=IncidentStatus.INVESTIGATING, body="Card payments fail")
+    ]
+    for n in range(1, updates):
+        timeline.append(
+            TimelineEntry(
+                at=T0.replace(minute=n), status=IncidentStatus.IDENTIFIED, body=f"Update {n}"
+            )
+        )
+    if resolved:
+        timeline.append(TimelineEntry(at=T1, status=status, body="All good again"))
+    return Incident(
+        id=iid,
+        service=service,
+        title="Card payments failing",
+        body="",
+        status=status,
+        impact=Impact.MAJOR,
+        component_status=ComponentStatus.MAJOR_OUTAGE,
+        started_at=T0,
+        updated_at=T1 if resolved else T0,
+        resolved_at=T1 if resolved else None,
+        public=public,
+        timeline=tuple(timeline),
+    )
+
+
+@dataclass
+class Running:
+    page: httpx.AsyncClient
+    notifier: httpx.AsyncClient
+    smtp: SmtpSink
+    receiver: Receiver
+    told: asyncio.Queue[Told]
+    js: nats.js.JetStreamContext
+
+    async def publish(self, event: IncidentEvent) -> None:
+        subject = incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind])
+        await self.js.publish(
+            subject, event.model_dump_json().encode(), headers={"Nats-Msg-Id": event.event_id}
+        )
+
+    async def subscribers(self) -> list[dict[str, object]]:
+        r = await self.notifier.get(
+            "/api/subscribers", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert r.status_code == 200, r.text
+        found: list[dict[str, object]] = r.json()["subscribers"]
+        return found
+
+    async def verified(self) -> Told:
+        """The next webhook subscriber that answered its challenge (and is stored)."""
+        async with asyncio.timeout(WAIT):
+            while (told := await self.told.get()).topic != VERIFIED:
+                pass
+        return told
+
+
+@asynccontextmanager
+async def running(infra: Infra) -> AsyncIterator[Running]:
+    told: asyncio.Queue[Told] = asyncio.Queue()
+    async with SmtpSink() as smtp, Receiver() as receiver:
+        receiver.echo_challenge("/sub")
+        config = config_for(smtp)
+        env = {"HERALD_API_TOKEN": TOKEN}
+        page = statuspage_app(config, infra.settings(), environ={})
+        notifier = notifier_app(
+            config,
+            infra.settings(),
+            registry=CollectorRegistry(),
+            environ=env,
+            on_told=told.put_nowait,
+        )
+        nc = await nats.connect(infra.nats_url)
+        try:
+            async with (
+                in_process(page, PAGE) as page_client,
+                in_process(notifier) as notifier_client,
+            ):
+                yield Running(page_client, notifier_client, smtp, receiver, told, nc.jetstream())
+        finally:
+            await nc.close()
+
+
+def link_in(message: EmailMessage, prefix: str) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    (url,) = [w for w in text.split() if w.startswith(prefix)]
+    return url
+
+
+def token_of(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["token"][0]
+
+
+async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
+    infra: Infra,
+) -> None:
+    async with running(infra) as run:
+        # Email, double opt-in: the answer is 202 and a confirmation mail arrives.
+        r = await run.page.post(
+            "/api/subscribers", json={"email": "alice@Example.COM", "components": ["payments-api"]}
+        )
+        assert r.status_code == 202, r.text
+        mail, rcpt = await run.smtp.next()
+        assert rcpt == ["alice@example.com"]
+        assert "Confirm your subscription to Acme Status" in mail["Subject"]
+        confirm = link_in(mail, f"{PAGE}/subscribe/confirm?token=")
+        # The link's GET changes nothing (mail scanners follow links); the button's POST does.
+        page = await run.page.get(urlsplit(confirm).path + "?" + urlsplit(confirm).query)
+        assert page.status_code == 200
+        assert 'id="confirm-button"' in page.text
+        assert await run.subscribers() == []
+        done = await run.page.post(
+            "/subscribe/confirm", data={"token": token_of(confirm)}, headers={"Origin": PAGE}
+        )
+        assert done.status_code == 200
+        assert 'data-state="confirmed"' in done.text
+
+        # Webhook, verified with a challenge that the receiver echoes; the challenge carries the
+        # key that signs everything after it.
+        r = await run.page.post("/api/subscribers", json={"webhook": run.receiver.url_for("/sub")})
+        assert r.status_code == 202, r.text
+        challenge = await run.receiver.next("/sub")
+        assert challenge.body["type"] == "challenge"
+        key = challenge.body["secret"]
+        assert verify_signature(key, challenge.raw, challenge.headers[SIGNATURE_HEADER.lower()])
+        await run.verified()
+        subscribers = await run.subscribers()
+        assert len(subscribers) == 2
+        assert {s["channel"] for s in subscribers} == {"email", "webhook"}
+        assert {s["address"] for s in subscribers} == {
+            "alice@example.com",
+            run.receiver.url_for("/sub"),
+        }
+
+        # An internal incident: nobody hears of it. A public one: both do.
+        await run.publish(
+            IncidentOpened(
+                event_id="int-1",
+                occurred_at=T0,
+                service="payments-api",
+                version=1,
+                incident=incident("inc-internal", public=False),
+            )
+        )
+        await run.publish(
+            IncidentOpened(
+                event_id="pub-1",
+                occurred_at=T0,
+                service="payments-api",
+                version=2,
+                incident=incident("inc-1"),
+            )
+        )
+        mail, rcpt = await run.smtp.next()
+        assert rcpt == ["alice@example.com"]
+        assert mail["Subject"] == "[Acme Status] Investigating: Card payments failing"
+        unsubscribe = mail["List-Unsubscribe"].strip("<>")
+        assert unsubscribe.startswith(f"{PAGE}/unsubscribe?token=")
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert unsubscribe in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        hook = await run.receiver.next("/sub")
+        assert verify_signature(key, hook.raw, hook.headers[SIGNATURE_HEADER.lower()])
+        assert not verify_signature("another key", hook.raw, hook.headers[SIGNATURE_HEADER.lower()])
+        body = hook.body
+        assert set(body) == {"meta", "page", "incident"}
+        assert body["meta"]["unsubscribe"].startswith(f"{PAGE}/unsubscribe?token=")
+        assert body["page"]["status_indicator"] == "major"
+        assert body["incident"]["id"] == "inc-1"
+        assert body["incident"]["shortlink"] == f"{PAGE}/incidents/inc-1"
+        assert body["incident"]["incident_updates"][0]["status"] == "investigating"
+        assert body["incident"]["components"][0]["id"] == "payments-api"
+
+        # Updates within the coalescing interval wait; the resolve goes at once and carries
+        # everything since (the updates folded into it).
+        await run.publish(
+            IncidentUpdated(
+                event_id="pub-2",
+                occurred_at=T0,
+                service="payments-api",
+                version=3,
+                incident=incident("inc-1", updates=2),
+            )
+        )
+        await run.publish(
+            IncidentUpdated(
+                event_id="pub-3",
+                occurred_at=T0,
+                service="payments-api",
+                version=4,
+                incident=incident("inc-1", updates=3),
+            )
+        )
+        await run.publish(
+            IncidentResolved(
+                event_id="pub-4",
+                occurred_at=T1,
+                service="payments-api",
+                version=5,
+                incident=incident("inc-1", status=IncidentStatus.RESOLVED, updates=3),
+            )
+        )
+        mail, _ = await run.smtp.next()
+        assert mail["Subject"] == "[Acme Status] Resolved: Card payments failing"
+        text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        assert "Update 2" in text
+        assert "All good again" in text
+        hook = await run.receiver.next("/sub")
+        assert hook.body["incident"]["status"] == "resolved"
+        assert [u["body"] for u in hook.body["incident"]["incident_updates"]][:2] == [
+            "All good again",
+            "Update 2",
+        ]
+        assert hook.body["page"]["status_indicator"] == "none"
+
+        # Resolved for the public while internal alerts keep it open (public_status): told at
+        # once, as resolved, without the internal update.
+        await run.publish(
+            IncidentOpened(
+                event_id="p2-1",
+                occurred_at=T0,
+                service="payments-api",
+                version=6,
+                incident=incident("inc-2"),
+            )
+        )
+        mail, _ = await run.smtp.next()
+        assert "Investigating" in mail["Subject"]
+        await run.receiver.next("/sub")
+        internal = TimelineEntry(
+            at=T1, status=IncidentStatus.IDENTIFIED, body="db-7 internal", public=False
+        )
+        base = incident("inc-2")
+        await run.publish(
+            IncidentUpdated(
+                event_id="p2-2",
+                occurred_at=T1,
+                service="payments-api",
+                version=7,
+                incident=base.model_copy(
+                    update={
+                        "timeline": (*base.timeline, internal),
+                        "public_status": IncidentStatus.RESOLVED,
+                        "public_resolved_at": T1,
+                    }
+                ),
+            )
+        )
+        mail, _ = await run.smtp.next()
+        assert mail["Subject"] == "[Acme Status] Resolved: Card payments failing"
+        assert "db-7" not in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        hook = await run.receiver.next("/sub")
+        assert hook.body["incident"]["status"] == "resolved"
+        assert "db-7" not in hook.raw.decode()
+
+        # A component alice does not follow: only the webhook (every component) hears of it.
+        await run.publish(
+            IncidentOpened(
+                event_id="s-1",
+                occurred_at=T0,
+                service="search",
+                version=1,
+                incident=incident("inc-s", service="search"),
+            )
+        )
+        hook = await run.receiver.next("/sub")
+        assert hook.body["incident"]["id"] == "inc-s"
+
+        # One-click unsubscribe (RFC 8058): the mail provider POSTs, no Origin, no cookie.
+        r = await run.page.post(
+            urlsplit(unsubscribe).path + "?" + urlsplit(unsubscribe).query,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 200
+        assert 'data-state="unsubscribed"' in r.text
+        (left,) = await run.subscribers()
+        assert left["channel"] == "webhook"
+        # Removal on request by an admin (`herald subscribers remove`).
+        r = await run.notifier.delete(
+            f"/api/subscribers/{left['id']}", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert r.status_code == 204
+        assert await run.subscribers() == []
+        r = await run.notifier.delete(
+            f"/api/subscribers/{left['id']}", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        assert r.status_code == 404
+        # Nothing sent to the internal incident's subscribers, ever.
+        assert all(t.topic != "incident:inc-internal" for t in _drain(run.told))
+
+
+def _drain(queue: asyncio.Queue[Told]) -> list[Told]:
+    out = []
+    while not queue.empty():
+        out.append(queue.get_nowait())
+    return out
+
+
+async def test_sign_up_answers_the_same_whatever_the_address_and_limits_abuse(infra: Infra) -> None:
+    async with running(infra) as run:
+        answers = set()
+        for _ in range(3):  # the per-address limit (2 a day) drops the third, silently
+            r = await run.page.post("/api/subscribers", json={"email": "bob@example.com"})
+            answers.add((r.status_code, r.text))
+        r = await run.page.post("/api/subscribers", json={"email": "nobody@example.com"})
+        answers.add((r.status_code, r.text))
+        assert len(answers) == 1  # known, busy or new: the same answer
+        # Two confirmation mails for bob, one for nobody: the third for bob was dropped.
+        got = sorted([(await run.smtp.next())[1][0] for _ in range(3)])
+        assert got == ["bob@example.com", "bob@example.com", "nobody@example.com"]
+        # Five sign-ups an hour from one client address, then 429.
+        r = await run.page.post("/api/subscribers", json={"email": "carol@example.com"})
+        assert r.status_code == 202
+        r = await run.page.post("/api/subscribers", json={"email": "dave@example.com"})
+        assert r.status_code == 429
+        assert r.headers["Retry-After"]
+        # Bad input is a clear 4xx; a cross-origin form POST is refused (CSRF).
+        assert (
+            await run.page.post("/api/subscribers", json={"email": "not an address"})
+        ).status_code == 400
+        assert (
+            await run.page.post(
+                "/api/subscribers",
+                content=b"email=x@y.z",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+        ).status_code == 415
+        cross = await run.page.post(
+            "/subscribe", data={"email": "eve@example.com"}, headers={"Origin": "https://evil.test"}
+        )
+        assert cross.status_code == 403
+        assert "form-action 'self'" in cross.headers["Content-Security-Policy"]
+        # A forged or expired token is refused.
+        assert (
+            await run.page.post("/api/subscribers/confirm", json={"token": "x.y"})
+        ).status_code == 400
+        assert (await run.page.get("/unsubscribe?token=forged.token")).status_code == 400
+        # The admin API wants its token.
+        assert (await run.notifier.get("/api/subscribers")).status_code == 401
