@@ -1083,7 +1083,11 @@ def fold(
         run.tick(tick)
     step = run.step()
     step.applied = applied
-    before = ServiceHead.model_validate(head.model_dump(exclude={"alerts"}))
+    before = (  # a frozen head, as read (a whole ServiceState only in the in-memory store)
+        head
+        if type(head) is ServiceHead
+        else ServiceHead.model_validate(head.model_dump(exclude={"alerts"}))
+    )
     step.changed = bool(step.records or step.events) or step.head != before
     return step
 
