@@ -399,6 +399,11 @@ def merge(
     if supersedes(event, stored, config.alerts.replay_window):
         for integration in stored.integrations:
             record = record.through(integration, stored.public)
+        if stored.status is AlertState.FIRING and record.starts_at < stored.starts_at:
+            # A resolve with an earlier startsAt (Merge keeps the earliest) ends the instance
+            # stored: keep its startsAt, so a late copy of that firing (an HA peer's, a retry)
+            # is not taken for a newer instance (found by tests/test_order.py).
+            record = record.model_copy(update={"starts_at": stored.starts_at})
         return record.model_copy(
             update={
                 "incident": stored.incident,
