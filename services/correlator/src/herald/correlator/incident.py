@@ -267,7 +267,15 @@ def supersedes(event: AlertReceived, stored: AlertRecord, replay_window: timedel
             return not older
         return event.starts_at > stored.starts_at
     if event.starts_at > stored.starts_at:
-        return True
+        # unless it is the firing a stored resolve (with Merge's earlier startsAt) ended, which
+        # reached ingest before that resolve did (a reordered or redelivered message)
+        return not (
+            stored.status is AlertState.RESOLVED
+            and stored.resolved_received_at is not None
+            and event.received_at < stored.resolved_received_at
+            and stored.ends_at is not None
+            and event.starts_at <= stored.ends_at
+        )
     if stored.absent_since is not None and stored.status is AlertState.RESOLVED:
         return event.received_at > stored.absent_since  # listed again: the muting ended
     if stored.status is AlertState.FIRING or stored.resolved_received_at is None:
