@@ -8,11 +8,12 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.run/uv/bin/uv)
 # and the browser the status page is tested in (kubectl for kustomize comes with the machine image).
 TEST_BINARIES := nats-server:nats-server redis-server:redis-server promtool:prometheus amtool:prometheus-alertmanager chromium:chromium
 
-.PHONY: help run test bench lint fmt sync uv system-deps check-config
+.PHONY: help run test test-faults bench lint fmt sync uv system-deps check-config
 
 help:
 	@echo "make run    - the whole stack on this machine (status page :8080, ingest :8081)"
 	@echo "make test   - every test (unit, integration on real NATS + Redis, end to end)"
+	@echo "make test-faults - the fault suite (tests/faults: NATS, Redis and services broken for real)"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - every benchmark in bench/, one table (BENCH_ARGS=--quick: small sizes)"
 
@@ -42,6 +43,13 @@ run: sync
 
 test: sync system-deps
 	$(UV) run --frozen pytest
+
+# The fault suite (tests/faults, marker `faults`): NATS stopped, Redis restarted and paused, HA
+# duplicates, each against a stack of processes with servers of its own. It takes about as long
+# as the rest of `make test` put together, so pyproject's addopts leave it out of `make test`
+# (-m 'not faults') and this target runs only it; .ci/run runs both.
+test-faults: sync system-deps
+	$(UV) run --frozen pytest tests/faults -m faults
 
 # Every benchmark module in bench/ (python -m bench finds them), one table of figures, floors
 # and goals. Minutes at full size; BENCH_ARGS=--quick for a smoke check, --only storm for one.

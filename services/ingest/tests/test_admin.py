@@ -120,3 +120,43 @@ async def test_503_when_jetstream_did_not_store_it() -> None:
         )
     assert r.status_code == 503
     assert "Idempotency-Key" in r.json()["hint"]
+
+
+TEMPLATED = parse_config(
+    "services:\n  payments-api: {name: Payments}\n"
+    "admin:\n  tokens:\n    alice: {env: ALICE_TOKEN}\n"
+    "incident_templates:\n  found: {status: identified, body: 'Cause found for {{ service }}.'}\n"
+)
+
+
+async def test_a_template_names_its_status_and_an_unknown_one_is_a_clear_422() -> None:
+    sink = Commands()
+    templated = create_app(
+        TEMPLATED,
+        SETTINGS,
+        publisher=MemoryPublisher(),
+        commands=sink,  # type: ignore[arg-type]
+        environ={"ALICE_TOKEN": "a-secret"},
+    )
+    async with in_process(templated) as http:
+        ok = await http.post(
+            "/api/v1/incidents",
+            json={"service": "payments-api", "title": "Checkout", "template": "found"},
+            headers=AUTH,
+        )
+        unknown = await http.post(
+            "/api/v1/incidents/payments-api-1/updates", json={"template": "nope"}, headers=AUTH
+        )
+        both = await http.post(
+            "/api/v1/incidents",
+            json={"service": "payments-api", "title": "T", "template": "found", "body": "x"},
+            headers=AUTH,
+        )
+    assert ok.status_code == 202
+    [command] = sink.stored
+    assert isinstance(command, OpenIncident)
+    assert command.template == "found"
+    assert command.status == "identified"
+    assert unknown.status_code == 422
+    assert "found" in unknown.json()["hint"]
+    assert both.status_code == 400  # a body or a template, not both

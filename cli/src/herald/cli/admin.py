@@ -189,14 +189,17 @@ def _dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> Any:
                     "service": args.service,
                     "title": args.title,
                     "body": _body(args),
-                    "status": args.status,
                     "internal": args.internal,
+                    **({"status": args.status} if args.status else {}),
+                    **({"template": args.template} if args.template else {}),
                 },
             )
         if a == "update":
             body: dict[str, Any] = {"body": _body(args)}
             if args.status:
                 body["status"] = args.status
+            if args.template:
+                body["template"] = args.template
             return call("POST", f"/api/v1/incidents/{_q(args.id)}/updates", env, body)
         if a == "resolve":
             return call(
@@ -263,13 +266,19 @@ def add_parsers(sub: Any) -> None:
     p = isub.add_parser("open", parents=[common], help="open an incident")
     p.add_argument("--service", required=True)
     p.add_argument("--title", required=True)
-    p.add_argument("--status", choices=STATUSES[:3], default="investigating")
-    p.add_argument("--body", default="")
+    p.add_argument(
+        "--status", choices=STATUSES[:3], help="default: the template's, else investigating"
+    )
+    text = p.add_mutually_exclusive_group()
+    text.add_argument("--body", default="")
+    text.add_argument("--template", help="an incident_templates name (herald.yaml)")
     p.add_argument("--internal", action="store_true", help="page, never on the public page")
     p = isub.add_parser("update", parents=[common], help="post an update (shows at once)")
     p.add_argument("id")
-    p.add_argument("--status", choices=STATUSES)
-    p.add_argument("--body", default="")
+    p.add_argument("--status", choices=STATUSES, help="default: the template's, else unchanged")
+    text = p.add_mutually_exclusive_group()
+    text.add_argument("--body", default="")
+    text.add_argument("--template", help="an incident_templates name (herald.yaml)")
     p = isub.add_parser("resolve", parents=[common], help="resolve an incident")
     p.add_argument("id")
     p.add_argument("--body", default="")

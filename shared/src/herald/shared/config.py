@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from herald.shared.events import ComponentStatus
+from herald.shared.events import ComponentStatus, IncidentStatus
 from herald.shared.matchers import Matcher
 from herald.shared.secret import SecretRef
 
@@ -709,6 +709,18 @@ class Timeline(Strict):
     body: Template = DEFAULT_TEMPLATES["body"]
 
 
+class IncidentTemplate(Strict):
+    """One of `incident_templates:`: a named text for updates by hand (`herald incident open|update
+    --template NAME`), rendered by the correlator with the incident's data (sandboxed; what it
+    may use: docs/configuration.md)."""
+
+    status: IncidentStatus | None = None
+    """The incident's status the update sets when the request names none; None: as the request
+    says (open: investigating; update: unchanged)."""
+    body: Template
+    """The update's text (at most 8192 characters once rendered)."""
+
+
 class PageLink(Strict):
     """A link in the status page's header (your site, support, ...)."""
 
@@ -723,6 +735,14 @@ class Page(Strict):
     """Public URL of the page (links in notifications and the JSON API)."""
     history_size: int = Field(default=10, ge=0, le=200)
     """How many resolved incidents per service the page keeps showing."""
+    history_days: int = Field(default=90, ge=1, le=400)
+    """How long the page's history is kept in Redis (component status changes for the uptime
+    bars, resolved incidents for the history page), in days; older entries are trimmed."""
+    history_incidents: int = Field(default=1000, ge=1, le=100000)
+    """At most this many resolved incidents per service are kept in the history (the oldest go
+    first), so a noisy service cannot grow Redis without bound."""
+    history_changes: int = Field(default=20000, ge=10, le=1000000)
+    """At most this many component status changes per service are kept (the oldest go first)."""
     language: str = Field(default="en", pattern=r"^[a-z]{2,3}$")
     """The page's language when the reader's Accept-Language names none the page ships
     (`en`, `de`)."""
@@ -862,6 +882,8 @@ class HeraldConfig(Strict):
     notifier: Notifier = Field(default_factory=Notifier)
     public: Public = Field(default_factory=Public)
     timeline: Timeline = Field(default_factory=Timeline)
+    incident_templates: dict[Id, IncidentTemplate] = Field(default_factory=dict)
+    """Named texts for updates by hand (`--template NAME`)."""
     subscribers: Subscribers = Field(default_factory=Subscribers)
     admin: Admin = Field(default_factory=Admin)
     maintenance: Maintenance = Field(default_factory=Maintenance)

@@ -409,6 +409,9 @@ class OpenIncident(_Command):
     status: IncidentStatus = IncidentStatus.INVESTIGATING
     public: bool = True
     """False: `--internal`, paged but never on the public page."""
+    template: str | None = None
+    """The name of an `incident_templates:` entry: the correlator renders its body (with the
+    incident's data) in place of `body`."""
 
 
 class UpdateIncident(_Command):
@@ -417,6 +420,9 @@ class UpdateIncident(_Command):
     status: IncidentStatus | None = None
     """None: the status stays; `resolved` resolves it."""
     body: str = ""
+    template: str | None = None
+    """The name of an `incident_templates:` entry: the correlator renders its body (with the
+    incident's data) in place of `body`."""
 
 
 class ResolveIncident(_Command):

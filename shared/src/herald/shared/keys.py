@@ -58,3 +58,21 @@ def digests_due_key() -> str:
 def told_key(subscriber_id: str, topic: str, version: int) -> str:
     """Set once a subscriber has been told a topic's version (no double message on a retry)."""
     return service_key(SUBSCRIBERS, f"told:{subscriber_id}:{topic}:{version}")
+
+
+def status_history_key(service: str) -> str:
+    """Sorted set of the component's status changes (`{version}:{status}`, scored by the epoch
+    seconds they happened at), kept for the history retention (the status page's uptime bars)."""
+    return service_key(service, "history:status")
+
+
+def incident_history_key(service: str) -> str:
+    """Sorted set of the service's resolved incidents (their id, scored by the epoch seconds they
+    started at), kept for the history retention (the status page's history)."""
+    return service_key(service, "history:incidents")
+
+
+def archived_incident_key(service: str, incident_id: str) -> str:
+    """One resolved incident as last told (a hash: `version`, `doc` the Incident JSON), expiring
+    with the history retention."""
+    return service_key(service, f"history:incident:{incident_id}")

@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from herald.correlator import maintenance, timeline
+from herald.correlator import incident_template, maintenance, timeline
 from herald.correlator.incident import (
     MAX_BODY,
     MAX_TITLE,
@@ -189,6 +189,23 @@ class Rejected(Exception):
     """The command cannot apply (the audit says why)."""
 
 
+def _templated(
+    name: str,
+    config: HeraldConfig,
+    service: str,
+    incident: Incident | None,
+    title: str,
+    status: IncidentStatus,
+    now: datetime,
+) -> str:
+    """The body of the `incident_templates:` entry `name` for this incident (clipped)."""
+    chosen = config.incident_templates.get(name)
+    if chosen is None:
+        raise Rejected(f"no incident template {name!r} (incident_templates in herald.yaml)")
+    given = incident_template.values(config, service, incident, title, status, now)
+    return clip(incident_template.render(chosen, **given), MAX_BODY)
+
+
 def _incident_command(
     cmd: Command, head: ServiceHead, service: str, config: HeraldConfig, vs: _Versions
 ) -> tuple[ServiceHead, list[IncidentEvent], str, str]:
@@ -197,6 +214,9 @@ def _incident_command(
     if isinstance(cmd, OpenIncident):
         if head.incident is not None:
             raise Rejected(f"incident {head.incident.id} is open: update it instead")
+        if cmd.template is not None:
+            text = _templated(cmd.template, config, service, None, cmd.title, cmd.status, now)
+            cmd = cmd.model_copy(update={"body": text})
         v, eid = vs.next()
         opened = Incident(
             id=f"{service}-{v}",
@@ -236,6 +256,11 @@ def _incident_command(
     incident, is_open = _find(head, cmd.incident_id)
     if incident is None:
         raise Rejected(f"no incident {cmd.incident_id} (open or among the recent ones)")
+    if isinstance(cmd, UpdateIncident) and cmd.template is not None:
+        chosen = config.incident_templates.get(cmd.template)
+        given = cmd.status or (chosen.status if chosen is not None else None) or incident.status
+        text = _templated(cmd.template, config, service, incident, incident.title, given, now)
+        cmd = cmd.model_copy(update={"body": text, "status": given})
     status = (
         IncidentStatus.RESOLVED
         if isinstance(cmd, ResolveIncident)

@@ -13,8 +13,9 @@ tells the store what went out.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -31,7 +32,7 @@ from herald.correlator.incident import (
 )
 from herald.correlator.metrics import CorrelatorMetrics
 from herald.correlator.routing import Route, RouteDecision, retirement, route, sticky_route
-from herald.correlator.store import GroupMember, Store
+from herald.correlator.store import Applied, GroupMember, Store
 from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
@@ -72,6 +73,13 @@ class Outcome(StrEnum):
 
 REDELIVERY = Backoff(base=0.25, cap=15.0)
 """How soon a message whose processing failed is redelivered (by its number of deliveries)."""
+
+
+def _exception(error: BaseException) -> Exception:
+    """A gathered error as a per-message result (a cancellation goes on up)."""
+    if not isinstance(error, Exception):
+        raise error
+    return error
 
 
 class Publisher(Protocol):
@@ -173,10 +181,8 @@ class Correlator:
 
         routed = {s: members for s, members in groups.items() if s is not None}
         services = list(routed)
-        outcomes = await asyncio.gather(
-            *(self.apply_batch(s, [e for _, e in routed[s]]) for s in services),
-            return_exceptions=True,
-        )
+        by_service = await self.apply_many({s: [e for _, e in routed[s]] for s in services})
+        outcomes = [by_service[s] for s in services]
         for service, outcome in zip(services, outcomes, strict=True):
             for n, (i, _) in enumerate(routed[service]):
                 if i < 0:
@@ -257,34 +263,99 @@ class Correlator:
         event, whether it changed anything. Remembers which group listed each alert (group
         reports compare with it). `absent`: the events are resolves of alerts no longer reported
         (`absent_event`, `stale_events`)."""
-        lock = self._locks.setdefault(service, asyncio.Lock())
-        async with lock:
-            applied = await self.store.step(service, events, self.clock(), absent=absent)
-            self._note_due(service, applied.due_at)
+        result = (await self.apply_many({service: events}, absent=absent))[service]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def apply_many(
+        self, batches: Mapping[str, Sequence[AlertReceived]], *, absent: bool = False
+    ) -> dict[str, list[bool] | Exception]:
+        """`apply_batch` for several services at once: their steps in one pipelined read and
+        one pipelined write (`Store.step_many`), then every service's events published
+        concurrently (each service's in order), and the outboxes popped in one round trip.
+        Each service holds its lock throughout (taken in name order: no two callers wait for
+        each other), so one process publishes a service's events in the order it stored them.
+        Per service: per event whether it changed anything, or the exception that failed it
+        (its events are then redelivered)."""
+        services = sorted(batches)
+        results: dict[str, list[bool] | Exception] = {}
+        async with contextlib.AsyncExitStack() as held:
+            for service in services:
+                await held.enter_async_context(self._locks.setdefault(service, asyncio.Lock()))
+            steps = await self.store.step_many(
+                [(s, batches[s]) for s in services], self.clock(), absent=absent
+            )
+            stepped: dict[str, Applied] = {}
+            for service, applied in zip(services, steps, strict=True):
+                if isinstance(applied, Exception):
+                    results[service] = applied
+                else:
+                    self._note_due(service, applied.due_at)
+                    stepped[service] = applied
             listed = [
                 GroupMember(group, e.fingerprint, service, e.status is AlertState.RESOLVED)
-                for e in events
+                for service in stepped
+                for e in batches[service]
                 if (group := group_of(e))
             ]
             if listed:
-                await self.store.index_groups(listed)
+                try:
+                    await self.store.index_groups(listed)
+                except Exception as exc:
+                    for service in stepped:
+                        results[service] = exc
+                    stepped = {}
             # Publish even when nothing changed: a redelivery after a crash between the store
             # step and the publish must still get the stored events out.
-            if applied.backlog:
-                await self.flush(service)
-            elif applied.events:
-                await self.publisher.publish(applied.events)
-                await self.store.published(service, applied.events)
-        if applied.events:
-            log.info(
-                "alerts applied",
-                extra={
-                    "service_id": service,
-                    "alerts": len(events),
-                    "events": [e.kind for e in applied.events],
-                },
+            outgoing = await asyncio.gather(
+                *(self._outgoing(s, applied) for s, applied in stepped.items()),
+                return_exceptions=True,
             )
-        return applied.applied
+            sent = await asyncio.gather(
+                *(
+                    self.publisher.publish(events)
+                    for events in outgoing
+                    if not isinstance(events, BaseException) and events
+                ),
+                return_exceptions=True,
+            )
+            done: list[tuple[str, list[IncidentEvent]]] = []
+            acks = iter(sent)
+            for (service, applied), events in zip(stepped.items(), outgoing, strict=True):
+                if isinstance(events, BaseException):
+                    results[service] = _exception(events)
+                    continue
+                if events:
+                    ack = next(acks)
+                    if isinstance(ack, BaseException):
+                        results[service] = _exception(ack)
+                        continue
+                    done.append((service, events))
+                results[service] = applied.applied
+            if done:
+                try:
+                    await self.store.published_many(done)
+                except Exception as exc:  # they stay pending: the next flush republishes them
+                    log.warning("could not pop published events", extra={"error": repr(exc)})
+        for service, applied in stepped.items():
+            if applied.events:
+                log.info(
+                    "alerts applied",
+                    extra={
+                        "service_id": service,
+                        "alerts": len(batches[service]),
+                        "events": [e.kind for e in applied.events],
+                    },
+                )
+        return results
+
+    async def _outgoing(self, service: str, applied: Applied) -> list[IncidentEvent]:
+        """What to publish after a step: its events, or the whole outbox when older events
+        wait there too."""
+        if applied.backlog:
+            return await self.store.pending(service)
+        return applied.events
 
     async def reported(self, report: GroupReported) -> Outcome:
         """A whole notification. The firing alerts its group listed before and no longer lists

@@ -267,7 +267,15 @@ def supersedes(event: AlertReceived, stored: AlertRecord, replay_window: timedel
             return not older
         return event.starts_at > stored.starts_at
     if event.starts_at > stored.starts_at:
-        return True
+        # unless it is the firing a stored resolve (with Merge's earlier startsAt) ended, which
+        # reached ingest before that resolve did (a reordered or redelivered message)
+        return not (
+            stored.status is AlertState.RESOLVED
+            and stored.resolved_received_at is not None
+            and event.received_at < stored.resolved_received_at
+            and stored.ends_at is not None
+            and event.starts_at <= stored.ends_at
+        )
     if stored.absent_since is not None and stored.status is AlertState.RESOLVED:
         return event.received_at > stored.absent_since  # listed again: the muting ended
     if stored.status is AlertState.FIRING or stored.resolved_received_at is None:
@@ -399,6 +407,11 @@ def merge(
     if supersedes(event, stored, config.alerts.replay_window):
         for integration in stored.integrations:
             record = record.through(integration, stored.public)
+        if stored.status is AlertState.FIRING and record.starts_at < stored.starts_at:
+            # A resolve with an earlier startsAt (Merge keeps the earliest) ends the instance
+            # stored: keep its startsAt, so a late copy of that firing (an HA peer's, a retry)
+            # is not taken for a newer instance (found by tests/test_order.py).
+            record = record.model_copy(update={"starts_at": stored.starts_at})
         return record.model_copy(
             update={
                 "incident": stored.incident,
@@ -1083,7 +1096,11 @@ def fold(
         run.tick(tick)
     step = run.step()
     step.applied = applied
-    before = ServiceHead.model_validate(head.model_dump(exclude={"alerts"}))
+    before = (  # a frozen head, as read (a whole ServiceState only in the in-memory store)
+        head
+        if type(head) is ServiceHead
+        else ServiceHead.model_validate(head.model_dump(exclude={"alerts"}))
+    )
     step.changed = bool(step.records or step.events) or step.head != before
     return step
 

@@ -148,6 +148,22 @@ class MemoryStore:
     async def control(self, service: str) -> Control:
         return self.control_of.get(service, Control())
 
+    async def step_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[AlertReceived]]],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
+    ) -> list[Applied | Exception]:
+        out: list[Applied | Exception] = []
+        for service, events in batches:
+            try:
+                out.append(await self.step(service, events, now, absent=absent, tick=tick))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
     async def controls(self, services: Sequence[str]) -> list[Control]:
         return [self.control_of.get(s, Control()) for s in services]
 
@@ -166,6 +182,10 @@ class MemoryStore:
         while n < len(events) and outbox and outbox[0] == events[n]:
             outbox.pop(0)
             n += 1
+
+    async def published_many(self, batches: Sequence[tuple[str, list[IncidentEvent]]]) -> None:
+        for service, events in batches:
+            await self.published(service, events)
 
     async def outbox_services(self) -> list[str]:
         return sorted(s for s, box in self.outboxes.items() if box)

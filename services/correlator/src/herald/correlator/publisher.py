@@ -10,18 +10,28 @@ from nats.js.errors import NoStreamResponseError
 
 from herald.correlator.metrics import CorrelatorMetrics
 from herald.shared.events import INCIDENT_EVENT_NAMES, IncidentEvent
-from herald.shared.runtime import NatsConnection
+from herald.shared.runtime import REQUEST_TIMEOUT_SECONDS, AckInbox, NatsConnection, Outgoing
 from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
 
 log = logging.getLogger("herald.correlator")
 
 
 class IncidentPublisher:
-    """Publishes one service's events in order, each returning once JetStream stored it."""
+    """Publishes one service's events in order and returns once JetStream stored them all: the
+    events of one call are all sent at once (in order, on one connection, so the stream stores
+    them in order) and their acks awaited together (`AckInbox`); calls for several services run
+    concurrently."""
 
-    def __init__(self, nats: NatsConnection, metrics: CorrelatorMetrics) -> None:
+    def __init__(
+        self,
+        nats: NatsConnection,
+        metrics: CorrelatorMetrics,
+        timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> None:
         self.nats = nats
         self.metrics = metrics
+        self.timeout = timeout
+        self._acks: AckInbox | None = None
 
     async def publish(self, events: Sequence[IncidentEvent]) -> None:
         """Publish `events` in order (raises when one is not stored: they stay pending).
@@ -30,27 +40,49 @@ class IncidentPublisher:
         its service. With the texts and alert lists of incidents bounded this should never
         happen; if it does, the service's state and status snapshot in Redis are right
         regardless, and its next incident event carries the incident's full snapshot again."""
+        nc = self.nats.nc
+        if self._acks is None:
+            self._acks = AckInbox(nc)
+        limit = nc.max_payload
+        outgoing: list[tuple[IncidentEvent, Outgoing]] = []
         for event in events:
-            try:
-                await self.nats.js.publish(
-                    incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind]),
-                    event.model_dump_json().encode(),
-                    stream=INCIDENTS_STREAM,
-                    headers={"Nats-Msg-Id": event.event_id},
-                )
-            except MaxPayloadError as exc:
-                self.metrics.dropped.labels(event.kind).inc()
-                log.error(
-                    "dropping an incident event the broker rejects for good",
-                    extra={
-                        "service_id": event.service,
-                        "event_id": event.event_id,
-                        "kind": event.kind,
-                        "error": repr(exc),
-                    },
-                )
+            payload = event.model_dump_json().encode()
+            if len(payload) > limit:
+                self._drop(event, MaxPayloadError())
                 continue
-            except NoStreamResponseError:
+            subject = incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind])
+            outgoing.append(
+                (
+                    event,
+                    Outgoing(
+                        subject,
+                        payload,
+                        {"Nats-Msg-Id": event.event_id, "Nats-Expected-Stream": INCIDENTS_STREAM},
+                    ),
+                )
+            )
+        if not outgoing:
+            return
+        results = await self._acks.publish_all([o for _, o in outgoing], self.timeout)
+        failure: BaseException | None = None
+        for (event, _), result in zip(outgoing, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = failure or result
+            else:
+                self.metrics.published.labels(event.kind).inc()
+        if failure is not None:
+            if isinstance(failure, NoStreamResponseError):
                 self.nats.report_lost()  # the stream is gone: re-create it before the retry
-                raise
-            self.metrics.published.labels(event.kind).inc()
+            raise failure
+
+    def _drop(self, event: IncidentEvent, exc: BaseException) -> None:
+        self.metrics.dropped.labels(event.kind).inc()
+        log.error(
+            "dropping an incident event the broker rejects for good",
+            extra={
+                "service_id": event.service,
+                "event_id": event.event_id,
+                "kind": event.kind,
+                "error": repr(exc),
+            },
+        )

@@ -33,11 +33,12 @@ the next flush republishes it with the same Nats-Msg-Id, which JetStream de-dupl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from herald.correlator.commands import (
     AuditEntry,
@@ -78,6 +79,9 @@ RECORD_CACHE = 50_000
 
 TICK_READ = 1 << 30
 """A tick's read: the open incident's firing and resolved alerts, all of them."""
+
+EVENT_JSON_CACHE = 10_000
+"""Serialized incident events kept from their step's write to their `published` at most."""
 
 PRUNE_BATCH = 64
 """Expired alert records looked at (and pruned) per step at most."""
@@ -256,6 +260,20 @@ class Applied(NamedTuple):
     `tick=True` then."""
 
 
+class _Plan(NamedTuple):
+    """A folded step waiting for its write: the script's keys and arguments, and what it
+    stores if the revision still holds."""
+
+    keys: list[str]
+    args: list[str | int]
+    applied: Applied
+
+
+def _batch_keys(events: Sequence[AlertReceived]) -> list[str]:
+    """The record keys of a batch's alerts, each once, in order."""
+    return list(dict.fromkeys(alert_key(e.fingerprint) for e in events))
+
+
 class CommandApplied(NamedTuple):
     """What one command step stored."""
 
@@ -300,6 +318,18 @@ class Store(Protocol):
         firing record of the service read in the same step (`incident.fold`'s `tick`)."""
         ...
 
+    async def step_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[AlertReceived]]],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
+    ) -> list[Applied | Exception]:
+        """`step` for several services (each at most once), each atomic on its own; per
+        service, what it stored or the exception that failed it."""
+        ...
+
     async def records(self, service: str, fingerprints: Sequence[str]) -> list[AlertRecord | None]:
         """The stored records of some of the service's alerts (None: unknown)."""
         ...
@@ -321,6 +351,10 @@ class Store(Protocol):
     async def pending(self, service: str) -> list[IncidentEvent]: ...
 
     async def published(self, service: str, events: list[IncidentEvent]) -> None: ...
+
+    async def published_many(self, batches: Sequence[tuple[str, list[IncidentEvent]]]) -> None:
+        """`published` for several services (one round trip)."""
+        ...
 
     async def outbox_services(self) -> list[str]: ...
 
@@ -357,6 +391,7 @@ class CorrelatorStore:
         self._write_step = redis.register_script(_WRITE_STEP)
         self._beat = redis.register_script(_BEAT)
         self._records: dict[bytes, AlertRecord] = {}
+        self._json: dict[int, tuple[IncidentEvent, str]] = {}
 
     def _record(self, raw: bytes) -> AlertRecord:
         """The record stored as `raw`: a step reads the incident's most relevant alerts every
@@ -475,63 +510,136 @@ class CorrelatorStore:
         nothing. `tick`: the read takes every alert of the open incident (its `firing` and
         `ended` indexes whole), so time passes over all its firing alerts; only sweeps at a
         due time do this."""
-        keys = step_keys(service)
-        batch = list(dict.fromkeys(alert_key(e.fingerprint) for e in events))
+        (result,) = await self.step_many([(service, events)], now, absent=absent, tick=tick)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def step_many(
+        self,
+        batches: Sequence[tuple[str, Sequence[AlertReceived]]],
+        now: datetime,
+        *,
+        absent: bool = False,
+        tick: bool = False,
+    ) -> list[Applied | Exception]:
+        """`step` for several services at once (each service at most once): every service's
+        read script in one pipelined round trip, the folds, every write script in a second
+        one; only the services whose compare-and-set failed (another replica stepped them
+        meanwhile) read and fold again. Each service's step stays atomic on its own (its keys
+        share its hash tag: on Redis Cluster the pipeline splits per node). Per service, in
+        order: what it stored, or the exception that failed its step."""
+        results: list[Applied | Exception | None] = [None] * len(batches)
         horizon = _micros(now - RESOLVED_RETENTION)
-        while True:
-            (
-                raw_head,
-                rev,
-                backlog,
-                firing,
-                ended,
-                stale,
-                values,
-                raw_control,
-            ) = await self._read_step(
-                keys=keys,
-                args=[
-                    TICK_READ if tick else MAX_INCIDENT_ALERTS + len(events),
-                    horizon,
-                    PRUNE_BATCH,
-                    *batch,
-                ],
+        todo = list(range(len(batches)))
+        while todo:
+            reads = await self._pipelined(
+                (
+                    self._read_step,
+                    step_keys(batches[i][0]),
+                    [
+                        TICK_READ if tick else MAX_INCIDENT_ALERTS + len(batches[i][1]),
+                        horizon,
+                        PRUNE_BATCH,
+                        *_batch_keys(batches[i][1]),
+                    ],
+                )
+                for i in todo
             )
-            control = _control(raw_control)
-            names = batch + [_text(k) for k in (*firing, *ended, *stale)]
-            known = {
-                k: self._record(v) for k, v in zip(names, values, strict=True) if v is not None
-            }
-            head: ServiceHead = (
-                initial_state(service, now)
-                if raw_head is None
-                else ServiceHead.model_validate_json(raw_head)
+            plans: list[tuple[int, _Plan]] = []
+            for i, reply in zip(todo, reads, strict=True):
+                if isinstance(reply, Exception):
+                    results[i] = reply
+                    continue
+                service, events = batches[i]
+                try:
+                    planned = self._plan(service, events, reply, now, absent, tick)
+                except Exception as exc:  # a record that no longer parses: this service only
+                    results[i] = exc
+                    continue
+                if isinstance(planned, Applied):
+                    results[i] = planned
+                else:
+                    plans.append((i, planned))
+            if not plans:
+                break
+            writes = await self._pipelined(
+                (self._write_step, plan.keys, plan.args) for _, plan in plans
             )
-            ranked = names[len(batch) : len(names) - len(stale)]
-            firing_records = [known[_text(k)] for k in firing if _text(k) in known]
-            step = fold(
-                head,
-                {k: known[k] for k in batch if k in known},
-                [known[k] for k in ranked if k in known],
-                events,
-                service,
-                self.config,
-                now,
-                absent,
-                tick=firing_records if tick else None,
-            )
-            if not step.changed:
-                return Applied([], step.applied, int(backlog) > 0, head.due_at)
-            new_head, shown = overlay(
-                head, control, step.head, control, step.events, self.config, now
-            )
-            expired = [known[k] for k in names[len(names) - len(stale) :] if k in known]
-            written = await self._write(
-                keys, rev, head, new_head, control, None, step.records, expired, shown, now
-            )
-            if written < 0:
-                continue  # another replica stepped this service meanwhile: fold again
-            return Applied(shown, step.applied, written > len(shown), new_head.due_at)
+            todo = []
+            for (i, plan), written in zip(plans, writes, strict=True):
+                if isinstance(written, Exception):
+                    results[i] = written
+                elif int(written) < 0:
+                    todo.append(i)  # another replica stepped this service meanwhile: again
+                else:
+                    n = len(plan.applied.events)
+                    results[i] = plan.applied._replace(backlog=int(written) > n)
+        out: list[Applied | Exception] = []
+        for r in results:
+            assert r is not None
+            out.append(r)
+        return out
+
+    async def _pipelined(
+        self, calls: Iterable[tuple[AsyncScript, list[str], list[str | int]]]
+    ) -> list[Any]:
+        """Run scripts in one round trip; per call its reply or its error (a connection error
+        is every call's)."""
+        calls = list(calls)
+        if not calls:
+            return []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for script, keys, args in calls:
+                    await script(keys=keys, args=args, client=pipe)
+                return list(await pipe.execute(raise_on_error=False))
+        except Exception as exc:
+            return [exc] * len(calls)
+
+    def _plan(
+        self,
+        service: str,
+        events: Sequence[AlertReceived],
+        reply: list[Any],
+        now: datetime,
+        absent: bool,
+        tick: bool,
+    ) -> Applied | _Plan:
+        """Fold what `_READ_STEP` returned: an Applied when nothing changes (nothing to write),
+        else the write to try."""
+        batch = _batch_keys(events)
+        raw_head, rev, backlog, firing, ended, stale, values, raw_control = reply
+        control = _control(raw_control)
+        names = batch + [_text(k) for k in (*firing, *ended, *stale)]
+        known = {k: self._record(v) for k, v in zip(names, values, strict=True) if v is not None}
+        head: ServiceHead = (
+            initial_state(service, now)
+            if raw_head is None
+            else ServiceHead.model_validate_json(raw_head)
+        )
+        ranked = names[len(batch) : len(names) - len(stale)]
+        firing_records = [known[_text(k)] for k in firing if _text(k) in known]
+        step = fold(
+            head,
+            {k: known[k] for k in batch if k in known},
+            [known[k] for k in ranked if k in known],
+            events,
+            service,
+            self.config,
+            now,
+            absent,
+            tick=firing_records if tick else None,
+        )
+        if not step.changed:
+            return Applied([], step.applied, int(backlog) > 0, head.due_at)
+        new_head, shown = overlay(head, control, step.head, control, step.events, self.config, now)
+        expired = [known[k] for k in names[len(names) - len(stale) :] if k in known]
+        keys = step_keys(service)
+        args = self._write_args(
+            rev, head, new_head, control, None, step.records, expired, shown, now
+        )
+        return _Plan(keys, args, Applied(shown, step.applied, False, new_head.due_at))
 
     async def _write(
         self,
@@ -547,24 +655,50 @@ class CorrelatorStore:
         now: datetime,
     ) -> int:
         """_WRITE_STEP: -1 when the revision moved, else the outbox's length after."""
+        args = self._write_args(
+            rev, before, head, control, new_control, records, expired, events, now
+        )
+        return int(await self._write_step(keys=keys, args=args))
+
+    def _write_args(
+        self,
+        rev: bytes | str | None,
+        before: ServiceHead,
+        head: ServiceHead,
+        control: Control,
+        new_control: Control | None,
+        records: dict[str, AlertRecord],
+        expired: list[AlertRecord],
+        events: list[IncidentEvent],
+        now: datetime,
+    ) -> list[str | int]:
+        """_WRITE_STEP's arguments."""
         revision = "" if rev is None else _text(rev)
         counts, data = _index_args(before, head, records, expired, now)
         shown = shown_projection(head, new_control or control, self.config, now)
-        written = await self._write_step(
-            keys=keys,
-            args=[
-                revision,
-                head.model_dump_json(),
-                shown.model_dump_json(),
-                str(int(revision or 0) + 1),
-                *counts,
-                len(events),
-                *data,
-                *(e.model_dump_json() for e in events),
-                "" if new_control is None else new_control.model_dump_json(),
-            ],
-        )
-        return int(written)
+        return [
+            revision,
+            head.model_dump_json(),
+            shown.model_dump_json(),
+            str(int(revision or 0) + 1),
+            *counts,
+            len(events),
+            *data,
+            *(self._event_json(e) for e in events),
+            "" if new_control is None else new_control.model_dump_json(),
+        ]
+
+    def _event_json(self, event: IncidentEvent) -> str:
+        """The event as the outbox holds it, serialized once for its write and its `published`
+        (kept, with the event itself so its id stays its own, until then)."""
+        kept = self._json.get(id(event))
+        if kept is not None and kept[0] is event:
+            return kept[1]
+        if len(self._json) >= EVENT_JSON_CACHE:
+            self._json.clear()
+        text = event.model_dump_json()
+        self._json[id(event)] = (event, text)
+        return text
 
     async def beat(self, at: datetime) -> None:
         await self._beat(keys=[HEARTBEAT_KEY], args=[_micros(at)])
@@ -652,8 +786,18 @@ class CorrelatorStore:
     async def published(self, service: str, events: list[IncidentEvent]) -> None:
         """`events` (the head of the outbox, as `pending` returned them) are stored by JetStream:
         drop them from the outbox."""
-        raw = [e.model_dump_json() for e in events]
-        await self._pop_published(keys=[outbox_key(service)], args=raw)
+        await self.published_many([(service, events)])
+
+    async def published_many(self, batches: Sequence[tuple[str, list[IncidentEvent]]]) -> None:
+        calls = []
+        for service, events in batches:
+            raw: list[str | int] = [self._event_json(e) for e in events]
+            for e in events:
+                self._json.pop(id(e), None)
+            calls.append((self._pop_published, [outbox_key(service)], raw))
+        for reply in await self._pipelined(calls):
+            if isinstance(reply, Exception):
+                raise reply
 
     async def record_unrouted(self, event: AlertReceived) -> None:
         """Keep the latest event per fingerprint of alerts that matched no service."""

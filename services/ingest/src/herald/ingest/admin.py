@@ -154,18 +154,32 @@ class OpenBody(_Body):
     service: str
     title: str = Field(min_length=1, max_length=300)
     body: str = Field(default="", max_length=8192)
-    status: IncidentStatus = IncidentStatus.INVESTIGATING
+    status: IncidentStatus | None = None
+    """None: the template's status, else investigating."""
     internal: bool = False
+    template: str | None = Field(default=None, max_length=63)
+    """An `incident_templates:` name: the correlator renders the body from it."""
+
+    @model_validator(mode="after")
+    def _one_text(self) -> OpenBody:
+        if self.template is not None and self.body:
+            raise ValueError("give a body or a template, not both")
+        return self
 
 
 class UpdateBody(_Body):
     status: IncidentStatus | None = None
     body: str = Field(default="", max_length=8192)
+    template: str | None = Field(default=None, max_length=63)
+    """An `incident_templates:` name: the correlator renders the body from it (and takes its
+    status when none is given)."""
 
     @model_validator(mode="after")
     def _something(self) -> UpdateBody:
-        if self.status is None and not self.body:
-            raise ValueError("give a status, a body, or both")
+        if self.template is not None and self.body:
+            raise ValueError("give a body or a template, not both")
+        if self.status is None and not self.body and self.template is None:
+            raise ValueError("give a status, a body (or a template), or both")
         return self
 
 
@@ -269,6 +283,22 @@ class AdminApi:
             )
             return _problem(400, "invalid request", errors)
 
+    def _template(self, name: str | None) -> Response | None:
+        """A clear 422 for a template name the configuration does not have."""
+        if name is None or name in self.config.incident_templates:
+            return None
+        return _problem(
+            422,
+            "unknown template",
+            f"no incident template {name!r} in the configuration",
+            "known: " + (", ".join(self.config.incident_templates) or "none (incident_templates)"),
+        )
+
+    def _status(self, status: IncidentStatus | None, name: str | None) -> IncidentStatus | None:
+        """The status asked, else the template's."""
+        chosen = self.config.incident_templates.get(name) if name is not None else None
+        return status or (chosen.status if chosen is not None else None)
+
     def _known(self, service: str) -> Response | None:
         if service not in self.config.services:
             return _problem(
@@ -328,6 +358,9 @@ class AdminApi:
         assert isinstance(body, OpenBody)
         if (missing := self._known(body.service)) is not None:
             return missing
+        if (unknown := self._template(body.template)) is not None:
+            return unknown
+        status = self._status(body.status, body.template) or IncidentStatus.INVESTIGATING
         return await self._send(
             request,
             actor,
@@ -336,8 +369,9 @@ class AdminApi:
                 service=body.service,
                 title=body.title,
                 body=body.body,
-                status=body.status,
+                status=status,
                 public=not body.internal,
+                template=body.template,
             ),
         )
 
@@ -352,6 +386,8 @@ class AdminApi:
         body = await self._body(request, model)
         if isinstance(body, Response):
             return body
+        if (unknown := self._template(getattr(body, "template", None))) is not None:
+            return unknown
         return await self._send(
             request,
             actor,
@@ -362,7 +398,12 @@ class AdminApi:
         return await self._incident(
             request,
             UpdateBody,
-            lambda b, body: UpdateIncident(**b, status=body.status, body=body.body),
+            lambda b, body: UpdateIncident(
+                **b,
+                status=self._status(body.status, body.template),
+                body=body.body,
+                template=body.template,
+            ),
         )
 
     async def resolve_incident(self, request: Request) -> Response:

@@ -16,9 +16,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import Header, StreamInfo
 from nats.js.errors import NoStreamResponseError
 
-from herald.ingest.acks import AckInbox, Outgoing
 from herald.shared.events import AlertReceived, GroupReported
-from herald.shared.runtime import NatsConnection
+from herald.shared.runtime import AckInbox, NatsConnection, Outgoing
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import ALERTS_STREAM, alert_subject, group_subject
 

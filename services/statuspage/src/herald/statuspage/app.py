@@ -24,6 +24,7 @@ from typing import Any, TypedDict
 
 import jinja2
 import uvicorn
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -32,6 +33,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from herald.shared.config import HeraldConfig
+from herald.shared.events import Incident
 from herald.shared.probes import ReadinessCheck, probe_app
 from herald.shared.runtime import Clock, NatsConnection, Recheck, open_redis, utc_now
 from herald.shared.settings import Settings
@@ -40,9 +42,10 @@ from herald.shared.subjects import INCIDENTS_STREAM, subscription_subject
 from herald.shared.subscriber_store import SubscriberStore
 from herald.shared.subscriptions import SubscriptionRequested, subscribers_secret
 from herald.statuspage import badge
-from herald.statuspage.board import REPLAY_BUFFER, Board, Item
+from herald.statuspage.archive import Archive
+from herald.statuspage.board import REPLAY_BUFFER, Board, Item, Reset
 from herald.statuspage.catalogue import negotiate
-from herald.statuspage.history import MAX_PAGES
+from herald.statuspage.history import MAX_PAGES, page_span
 from herald.statuspage.options import MAX_SSE_CLIENTS
 from herald.statuspage.page import (
     STATIC,
@@ -106,6 +109,7 @@ def routes(
     max_sse_clients: int = MAX_SSE_CLIENTS,
     clock: Clock = utc_now,
     subscribe: SubscribeDesk | None = None,
+    archive: Archive | None = None,
 ) -> list[BaseRoute]:
     def reader(request: Request) -> Reader:
         language = negotiate(request.headers.get("accept-language"), board.config.page.language)
@@ -150,7 +154,21 @@ def routes(
         number = int(raw)
         if number >= MAX_PAGES:
             return PlainTextResponse("no such page", status_code=404)
-        return html(request, render_history(board.templates, board.view(), reader(request), number))
+        who = reader(request)
+        archived: list[Incident] = []
+        unavailable = False
+        if archive is not None:
+            start, end = page_span(who.now, number)
+            try:
+                archived = await archive.incidents(board.config.services, start, end)
+            except RedisError:
+                # A status page keeps serving in an outage: what the projection knows, and
+                # a notice that older incidents are missing (not cached: no-cache).
+                log.warning("the history could not be read from Redis", exc_info=True)
+                unavailable = True
+        view = board.view()
+        page = render_history(board.templates, view, who, number, archived, unavailable)
+        return html(request, page)
 
     def xml(render: Callable[[jinja2.Environment, PageView], str], media_type: str) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -261,6 +279,19 @@ def create_app(
     subscribe = subscribe_desk(
         config, dict(os.environ if environ is None else environ), nats, redis, clock
     )
+    archive = Archive(redis, config)
+
+    async def record(item: Item) -> None:
+        """Write what the item leaves in the history (every replica does: idempotent writes).
+        Redis failing loses this replica's write only: the others write it too, and a
+        restarted replica writes its snapshots and the events it replays again."""
+        try:
+            if isinstance(item, Reset):
+                await archive.record_snapshots(board.projection.values(), clock())
+            else:
+                await archive.record(item.data, clock())
+        except RedisError:
+            log.warning("writing the history failed", exc_info=True)
 
     async def fold(items: AsyncIterator[Item]) -> None:
         async for item in items:
@@ -268,6 +299,8 @@ def create_app(
                 board.apply(item)
             except Exception:  # one bad item must not stop the page from following the stream
                 log.exception("folding an INCIDENTS item failed")
+                continue
+            await record(item)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
@@ -286,7 +319,9 @@ def create_app(
             last = info.state.last_seq
             await subscription.start(info, start=max(last - replay, 0))
             items = aiter(subscription)
-            board.apply(await anext(items))  # the Reset: the snapshots, before serving
+            first = await anext(items)
+            board.apply(first)  # the Reset: the snapshots (and the history), before serving
+            await record(first)
             folding = asyncio.create_task(fold(items), name="statuspage-fold")
             watch.start()
             log.info(
@@ -316,7 +351,7 @@ def create_app(
         return {"nats": nats_connected, "snapshot": snapshot_loaded}
 
     app = Starlette(
-        routes=routes(board, max_sse_clients, clock, subscribe),
+        routes=routes(board, max_sse_clients, clock, subscribe, archive),
         middleware=[Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,7 +24,8 @@ from herald.shared.events import (
     IncidentUpdated,
     ServiceStatus,
 )
-from herald.statuspage import maintenance
+from herald.statuspage import history, maintenance
+from herald.statuspage.history import StatusChange
 from herald.statuspage.page import environment
 from herald.statuspage.projection import Projection
 from herald.statuspage.sse import (
@@ -48,6 +49,8 @@ class Reset:
     """Messages up to this sequence are known through the snapshots; later ones follow."""
     snapshots: Mapping[str, bytes | str | None] = field(default_factory=dict)
     """Each configured service's stored ServiceStatus document (None when there is none)."""
+    changes: Mapping[str, Sequence[StatusChange]] = field(default_factory=dict)
+    """Each configured service's stored component status changes (archive.py), oldest first."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,9 @@ class Board:
     created: Mapping[str, datetime] = field(default_factory=dict)
     """When each component first appeared on the page (persisted: firstseen.py); a component
     missing here was created at `since`."""
+    changes: dict[str, list[StatusChange]] = field(default_factory=dict)
+    """Each service's component status changes (the history's, then every event's), oldest
+    first, kept for `page.history_days` and at most `page.history_changes`: the uptime bars."""
 
     def __post_init__(self) -> None:
         self.projection = Projection(self.config.page.history_size)
@@ -141,6 +147,8 @@ class Board:
         self.fanout.set_epoch(reset.epoch)
         self.fanout.buffer.start_at(reset.floor)
         self.metrics.last_sequence.set(reset.floor)
+        for service, changes in reset.changes.items():
+            self.changes[service] = sorted({c.version: c for c in changes}.values())
         self.load(reset.snapshots)
 
     def view(self) -> PageView:
@@ -150,6 +158,7 @@ class Board:
             self.since,
             self.created,
             maintenance.windows(self.projection),
+            self.changes,
         )
 
     def snapshot_event(self, seq: int) -> SseEvent:
@@ -177,6 +186,7 @@ class Board:
         if event.service not in self.config.services:
             self.metrics.events.labels("unknown_service").inc()
             return None
+        self.remember(event.service, history.status_change(event))
         if isinstance(event, IncidentOpened | IncidentUpdated | IncidentResolved) and (
             not event.incident.public
         ):
@@ -187,6 +197,17 @@ class Board:
         sse = SseEvent(seq, event.kind, _dumps(payload))
         self.fanout.publish(sse)
         return sse
+
+    def remember(self, service: str, change: StatusChange | None) -> None:
+        """Keep a status change for the bars (the same version twice is one), bounded."""
+        if change is None or service not in self.config.services:
+            return
+        changes = self.changes.setdefault(service, [])
+        if history.add_change(changes, change):
+            page = self.config.page
+            history.trim_changes(
+                changes, history.cutoff(change.at, page.history_days), page.history_changes
+            )
 
     def load(self, snapshots: Mapping[str, bytes | str | None]) -> None:
         """Stored ServiceStatus documents (by service); newer ones replace what we hold."""
@@ -202,6 +223,7 @@ class Board:
                 )
                 continue
             self.projection.load(status)
+            self.remember(service, history.snapshot_change(status))
         self.snapshot_loaded = True
         # Open browsers get the page again (after a re-created stream), and it is the one new
         # ones get.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -23,7 +24,7 @@ import jinja2
 from herald.shared.events import Incident
 from herald.statuspage import catalogue, history, timeline, uptime
 from herald.statuspage.maintenance import Window
-from herald.statuspage.status import PageView, iso, layout
+from herald.statuspage.status import PageView, iso, layout, public_view
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -125,10 +126,12 @@ def _incident(
 
 def _bars(view: PageView, service: str, reader: Reader) -> dict[str, Any]:
     t = reader.t
+    changes = view.changes.get(service, ())
+    # The history knows the component since its first change, even from before this page's
+    # first start (the component's `created_at`).
+    since = min([view.created_at(service), *(c.at for c in changes[:1])])
     found = uptime.bars(
-        uptime.intervals_of(view.state(service), reader.now),
-        reader.now,
-        view.created_at(service),
+        uptime.intervals_for(view.state(service), changes, reader.now), reader.now, since
     )
     days = [
         {
@@ -265,9 +268,19 @@ def render_incident(
     )
 
 
-def render_history(env: jinja2.Environment, view: PageView, reader: Reader, page: int) -> str:
+def render_history(
+    env: jinja2.Environment,
+    view: PageView,
+    reader: Reader,
+    page: int,
+    archived: Sequence[Incident] = (),
+    unavailable: bool = False,
+) -> str:
+    """Page `page` of the history: the archived incidents (archive.py) of its months, with the
+    open and recent ones the projection knows (which win by id: they are newer)."""
     t = reader.t
-    every = [*view.open_incidents(), *view.resolved_incidents()]
+    known = [*view.open_incidents(), *view.resolved_incidents()]
+    every = history.merged((public_view(i) for i in archived), known)
     found = history.months(every, reader.now, page)
     return env.get_template("history.html").render(
         **chrome(view, reader),
@@ -280,6 +293,7 @@ def render_history(env: jinja2.Environment, view: PageView, reader: Reader, page
             }
             for m in found
         ],
+        unavailable=unavailable,
         newer=page - 1 if page > 0 else None,
         older=page + 1 if page + 1 < history.MAX_PAGES else None,
     )

@@ -17,6 +17,7 @@ from herald.shared.config import HeraldConfig
 from herald.shared.events import ComponentStatus, Impact, Incident, IncidentStatus, ServiceStatus
 from herald.shared.statuses import indicator_of, worst, worst_indicator
 from herald.statuspage import maintenance, timeline
+from herald.statuspage.history import Changes
 from herald.statuspage.maintenance import Window
 
 JSON = dict[str, Any]
@@ -145,6 +146,8 @@ class PageView:
     """When each service's component first appeared on the page (persisted in Redis)."""
     maintenances: tuple[Window, ...] = ()
     """The page's maintenance windows (none until maintenance events exist)."""
+    changes: Changes = field(default_factory=dict)
+    """Each service's component status changes from the history (the uptime bars)."""
 
     @property
     def page_id(self) -> str:

@@ -32,6 +32,7 @@ from nats.js.errors import NotFoundError
 from herald.shared.keys import component_created_key, status_key
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, INCIDENTS_SUBJECTS
+from herald.statuspage.archive import read_changes
 from herald.statuspage.board import Item, Received, Reset
 from herald.statuspage.sse import stream_epoch
 
@@ -122,8 +123,11 @@ class IncidentSubscription:
             config=ConsumerConfig(opt_start_seq=start + 1),
         )
         snapshots = await read_snapshots(self.redis, self.services)
+        changes = await read_changes(self.redis, self.services)
         epoch = stream_epoch(info.created) if info.created else 0
-        self._items.put_nowait(Reset(epoch=epoch, floor=start, snapshots=snapshots))
+        self._items.put_nowait(
+            Reset(epoch=epoch, floor=start, snapshots=snapshots, changes=changes)
+        )
         for item in held:
             self._items.put_nowait(item)
         holding = False

@@ -5,9 +5,12 @@ major outage counts as down for all of its time, a partial outage for 30 % of it
 performance and maintenance count as up. Days before the component existed have no data and
 do not count.
 
-The intervals come, today, from what the page's projection knows (`intervals_of`: the open
-incident and the recently resolved ones, each at the status it brought the component to); when
-status-history events exist they replace `intervals_of` and nothing else changes.
+The intervals come from the stored history of the component's status (history.py,
+`intervals_from`: each change lasts until the next one), for the retention (`page.history_days`,
+90 days by default). Before the first change the history holds (a page upgraded from a version
+without history, or a history lost with Redis), what the page's projection knows fills in
+(`intervals_of`: the recently resolved incidents, each at the worst status it brought the
+component to): `intervals_for` joins both.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from herald.shared.events import ComponentStatus, ServiceStatus
 from herald.shared.statuses import worst
+from herald.statuspage.history import StatusChange
 
 DAYS = 90
 DOWN_WEIGHT: dict[ComponentStatus, float] = {
@@ -60,6 +64,24 @@ def intervals_of(state: ServiceStatus, now: datetime) -> list[Interval]:
     if state.incident is not None and state.incident.public:
         found.append(Interval(state.incident.started_at, now, state.component_status))
     return found
+
+
+def intervals_from(changes: Sequence[StatusChange], now: datetime) -> list[Interval]:
+    """Each change's status, from it until the next change (the last one until `now`)."""
+    ordered = sorted(changes)
+    ends = [c.at for c in ordered[1:]] + [now]
+    return [Interval(c.at, end, c.status) for c, end in zip(ordered, ends, strict=True)]
+
+
+def intervals_for(
+    state: ServiceStatus, changes: Sequence[StatusChange], now: datetime
+) -> list[Interval]:
+    """The history's intervals, and before its first change what the projection knows."""
+    if not changes:
+        return intervals_of(state, now)
+    first = min(c.at for c in changes)
+    earlier = [i for i in intervals_of(state, now) if _utc(i.end) <= _utc(first)]
+    return [*earlier, *intervals_from(changes, now)]
 
 
 def _utc(moment: datetime) -> datetime:

@@ -1,0 +1,117 @@
+"""Order does not matter: any interleaving, duplication and reordering of an Alertmanager-like
+history ends in the same alert states as applying it in the order ingest received it.
+
+The history is generated per alert: instances with increasing startsAt, each a firing and,
+usually, a resolve; an HA peer's (or a retry's) duplicate of the firing within
+`replay_window`; resolves that carry an earlier startsAt than their firing (Alertmanager's
+Merge keeps the earliest; `amtool ... --end` without `--start`). Every event keeps the time
+ingest received it (its `received_at`); only the order the correlator folds them in changes
+(JetStream redelivery, two replicas, batches). Pure: `incident.apply` on plain data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from herald.correlator.incident import ServiceState, apply, initial_state
+from herald.shared.config import parse_config
+from herald.shared.events import AlertReceived, AlertState
+from services.correlator.tests.alerts import T0, make_alert
+
+SVC = "payments-api"
+CONFIG = parse_config(
+    """
+alerts: {replay_window: 60s}
+integrations:
+  alertmanager: {token: t1}
+services:
+  payments-api: {name: Payments API}
+"""
+)
+NOW = T0 + timedelta(days=1)
+
+
+def _event(
+    fp: str,
+    status: AlertState,
+    starts_at_s: int,
+    received_s: int,
+    ends_at_s: int | None = None,
+    severity: str = "critical",
+) -> AlertReceived:
+    starts = T0 + timedelta(seconds=starts_at_s)
+    ends = None if ends_at_s is None else T0 + timedelta(seconds=ends_at_s)
+    base = make_alert(
+        fp,
+        status.value,
+        starts,
+        ends,
+        labels={"alertname": "HighErrorRate", "service": SVC, "severity": severity},
+    )
+    received = T0 + timedelta(seconds=received_s)
+    return base.model_copy(
+        update={"received_at": received, "event_id": f"{base.event_id}:{received_s}"}
+    )
+
+
+@st.composite
+def alert_history(draw: st.DrawFn, fp: str) -> list[AlertReceived]:
+    """One alert's notifications in the order ingest received them (strictly later each)."""
+    severity = draw(st.sampled_from(["critical", "warning"]))
+    events: list[AlertReceived] = []
+    clock = draw(st.integers(0, 30))  # when ingest receives the next notification (s)
+    starts = clock
+    for _ in range(draw(st.integers(1, 3))):
+        starts = max(starts, clock) + draw(st.integers(0, 20))  # increasing startsAt
+        clock = max(clock, starts) + 1
+        events.append(_event(fp, AlertState.FIRING, starts, clock, severity=severity))
+        if draw(st.booleans()):  # an HA peer's or a retry's duplicate, within the window
+            clock += draw(st.integers(1, 20))
+            events.append(_event(fp, AlertState.FIRING, starts, clock, severity=severity))
+        if draw(st.integers(0, 3)) == 0:
+            break  # still firing
+        clock += draw(st.integers(1, 200))
+        # the resolve; Merge may carry an earlier startsAt than the firing's
+        resolve_starts = starts - draw(st.sampled_from([0, 0, 5, 30]))
+        events.append(
+            _event(fp, AlertState.RESOLVED, resolve_starts, clock, clock - 1, severity=severity)
+        )
+        clock += draw(st.integers(61, 200))  # the next instance comes after the window
+    return events
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[AlertReceived], list[AlertReceived]]:
+    """(the history in received order, a reordering of it with duplicates)."""
+    alerts = draw(st.integers(1, 3))
+    history = [e for i in range(alerts) for e in draw(alert_history(f"fp{i}"))]
+    history.sort(key=lambda e: e.received_at)
+    duplicated = history + draw(st.lists(st.sampled_from(history), max_size=4))
+    shuffled = draw(st.permutations(duplicated))
+    return history, list(shuffled)
+
+
+def _fold(events: list[AlertReceived]) -> ServiceState:
+    state = initial_state(SVC, NOW)
+    for event in events:
+        state, _ = apply(state, event, SVC, CONFIG, NOW)
+    return state
+
+
+def _outcome(state: ServiceState) -> tuple[dict[str, AlertState], bool, object]:
+    return (
+        {r.fingerprint: r.status for r in state.alerts.values()},
+        state.incident is not None,
+        state.component_status,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories())
+def test_any_order_ends_in_the_state_of_the_received_order(
+    case: tuple[list[AlertReceived], list[AlertReceived]],
+) -> None:
+    in_order, reordered = case
+    assert _outcome(_fold(reordered)) == _outcome(_fold(in_order))

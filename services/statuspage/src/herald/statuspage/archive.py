@@ -1,0 +1,173 @@
+"""The page's history in Redis (what history.py says an event leaves), written by every replica
+from the INCIDENTS events it folds, and read back for the uptime bars and the history page.
+
+Every replica reads every event, so every write is idempotent: a status change is a sorted-set
+member named by the service's version (the same event written twice, or by two replicas, is one
+member), and an archived incident replaces the stored one only when its version is higher (one
+Lua script). Keys are the service's own (`herald:{svc}:history:...`), so each script touches one
+Cluster slot. Storage is bounded: every write trims what is older than the retention
+(`page.history_days`) and beyond the caps (`page.history_changes`, `page.history_incidents`);
+an archived incident's hash expires with the retention. Sizes: docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+
+from herald.shared.config import HeraldConfig
+from herald.shared.events import INCIDENT_EVENT_ADAPTER, Incident, ServiceStatus
+from herald.shared.keys import archived_incident_key, incident_history_key, status_history_key
+from herald.statuspage import history
+from herald.statuspage.history import StatusChange
+
+log = logging.getLogger("herald.statuspage")
+
+# KEYS[1] the changes; ARGV: score, member, cutoff score, most.
+# The last change before the cutoff stays: it is the status the retained period starts with.
+RECORD_CHANGE = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local before = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. ARGV[3], '-inf',
+  'WITHSCORES', 'LIMIT', 0, 1)
+if #before > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. before[2])
+end
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if extra > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
+end
+return 1
+"""
+
+# KEYS[1] the incident's hash, KEYS[2] the index; ARGV: version, doc, score (started at), id,
+# seconds to live, cutoff score, most.
+RECORD_INCIDENT = """
+local held = redis.call('HGET', KEYS[1], 'version')
+if held and tonumber(held) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'doc', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[6])
+local extra = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[7])
+if extra > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, extra - 1)
+end
+return 1
+"""
+
+SLACK = timedelta(days=1)
+"""An archived incident's hash outlives its place in the index by this much (never the other way
+round: the index names nothing that has expired while it is listed)."""
+
+
+async def read_changes(
+    client: aioredis.Redis, services: Iterable[str]
+) -> dict[str, list[StatusChange]]:
+    """Each service's stored status changes, oldest first (one read per key: keys live in
+    different slots)."""
+    found: dict[str, list[StatusChange]] = {}
+    for service in services:
+        rows: list[Any] = await client.zrange(status_history_key(service), 0, -1, withscores=True)
+        parsed = (StatusChange.parse(member, float(score)) for member, score in rows)
+        found[service] = sorted(c for c in parsed if c is not None)
+    return found
+
+
+class Archive:
+    """The history of every configured service, in Redis."""
+
+    def __init__(self, redis: aioredis.Redis, config: HeraldConfig) -> None:
+        self.redis = redis
+        self.config = config
+        self.days = config.page.history_days
+        self.most_changes = config.page.history_changes
+        self.most_incidents = config.page.history_incidents
+        self._change = redis.register_script(RECORD_CHANGE)
+        self._incident = redis.register_script(RECORD_INCIDENT)
+
+    async def record(self, data: bytes, now: datetime) -> None:
+        """What one INCIDENTS message leaves in the history (nothing for an invalid one or one
+        of a service the page does not show)."""
+        try:
+            event = INCIDENT_EVENT_ADAPTER.validate_json(data)
+        except ValidationError:
+            return  # the board counts and logs it
+        if event.service not in self.config.services:
+            return
+        change = history.status_change(event)
+        if change is not None:
+            await self.record_change(event.service, change, now)
+        incident = history.archived(event)
+        if incident is not None:
+            await self.record_incident(incident, event.version, now)
+
+    async def record_snapshots(self, snapshots: Iterable[ServiceStatus], now: datetime) -> None:
+        """The status each snapshot shows (a replica starting: no gap before what it folds)."""
+        for state in snapshots:
+            if state.service not in self.config.services:
+                continue
+            change = history.snapshot_change(state)
+            if change is not None:
+                await self.record_change(state.service, change, now)
+            for incident in state.recent:
+                if incident.public:
+                    await self.record_incident(incident, state.version, now)
+
+    async def record_change(self, service: str, change: StatusChange, now: datetime) -> None:
+        cutoff = history.cutoff(now, self.days).timestamp()
+        await self._change(
+            keys=[status_history_key(service)],
+            args=[change.at.timestamp(), change.member(), cutoff, self.most_changes],
+        )
+
+    async def record_incident(self, incident: Incident, version: int, now: datetime) -> None:
+        started = incident.started_at.timestamp()
+        # Relative to `now` (the page's clock), not Redis's: the same moment for both.
+        ttl = incident.started_at + timedelta(days=self.days) + SLACK - now
+        key = archived_incident_key(incident.service, incident.id)
+        await self._incident(
+            keys=[key, incident_history_key(incident.service)],
+            args=[
+                version,
+                incident.model_dump_json(),
+                started,
+                incident.id,
+                max(int(ttl.total_seconds()), 60),
+                history.cutoff(now, self.days).timestamp(),
+                self.most_incidents,
+            ],
+        )
+
+    async def incidents(
+        self, services: Iterable[str], start: datetime, end: datetime
+    ) -> list[Incident]:
+        """The archived incidents of these services that started in [start, end)."""
+        found: list[Incident] = []
+        for service in services:
+            ids = await self.redis.zrangebyscore(
+                incident_history_key(service), start.timestamp(), f"({end.timestamp()}"
+            )
+            if not ids:
+                continue
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for raw in ids:
+                    incident_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+                    pipe.hget(archived_incident_key(service, incident_id), "doc")
+                docs = await pipe.execute()
+            for doc in docs:
+                if doc is None:
+                    continue  # expired or trimmed meanwhile
+                try:
+                    found.append(Incident.model_validate_json(doc))
+                except ValidationError:
+                    log.warning(
+                        "ignoring an unreadable archived incident", extra={"service_id": service}
+                    )
+        return found
