@@ -138,7 +138,7 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
             serving(server(ingest_app(CONFIG, infra.settings(), nats=conn, environ=env)))
         )
         async with httpx.AsyncClient(base_url=api) as http:
-            await http.get("/healthz")  # the lifespan ran: ingest connects in the background
+            await http.get("/")  # any answer: the lifespan ran; ingest connects in the background
         await asyncio.wait_for(conn.connected.wait(), WAIT)
         yield Stack(api, events, js)
     await nc.drain()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -60,21 +61,37 @@ def test_unresolvable_token_exits_2_naming_where(tmp_path: Path) -> None:
     assert "INGEST_TEST_TOKEN" in err.decode()
 
 
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Poll the internal port's /readyz until 200 (NATS connected): start-up, not an assertion
+    on time. Both sockets listen before the lifespan has run, so listening is not ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"ingest not ready at {url} (exit code {proc.poll()})")
+
+
 @pytest.mark.integration
 def test_serves_and_stops_cleanly_on_sigterm(infra: Infra, tmp_path: Path) -> None:
     cfg = tmp_path / "herald.yaml"
     cfg.write_text(CONFIG)
-    port = free_port()
+    port, internal = free_port(), free_port()
     proc = run_ingest(
         {
             "HERALD_CONFIG": str(cfg),
             "INGEST_TEST_TOKEN": "process-token",
             "NATS_URL": infra.nats_url,
             "HERALD_INGEST_PORT": str(port),
+            "HERALD_INGEST_INTERNAL_PORT": str(internal),
         }
     )
     try:
         wait_listening(port, None)
+        wait_ready(f"http://127.0.0.1:{internal}/readyz", proc)
         resp = httpx.post(
             f"http://127.0.0.1:{port}/hooks/inbound/process-token",
             json=message(alert()),
