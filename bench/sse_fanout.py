@@ -122,9 +122,9 @@ def herald_app() -> Any:
 
     from herald.shared.config import load_config
     from herald.shared.events import ComponentStatus, ComponentStatusChanged
+    from herald.shared.security import SecurityHeaders
     from herald.statuspage import app as statuspage
     from herald.statuspage.board import Board
-    from herald.statuspage.security import SecurityHeaders
 
     board = Board(config=load_config(CONFIG), since=datetime.now(UTC))
     board.load({})

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from devstack.processes import Stack
-from herald.statuspage.security import CONTENT_SECURITY_POLICY
+from herald.shared.security import CONTENT_SECURITY_POLICY
 from tests.infra import Infra
 from tests.receiver import Receiver
 
@@ -200,6 +200,8 @@ async def exercise(stack: Stack, http: Recorder, pager: Receiver, sec: dict[str,
     for headers in ({}, {"Authorization": "Bearer nope"}):
         for method, path in (
             ("POST", "/api/incidents/x/ack"),
+            ("GET", "/api/oncall"),
+            ("GET", "/api/deliveries/failed"),
             ("GET", "/api/subscribers"),
             ("DELETE", "/api/subscribers/abc"),
         ):
@@ -208,8 +210,14 @@ async def exercise(stack: Stack, http: Recorder, pager: Receiver, sec: dict[str,
     api = {"Authorization": f"Bearer {sec['SEC_API_TOKEN']}"}
     listed = await http.request("GET", f"{notifier}/api/subscribers", headers=api)
     assert listed.status_code == 200
-    # Open today, without a token (docs/reliability.md, "Findings"): GET /api/oncall and
-    # GET /api/deliveries/failed; the calendars are read by calendar apps, which send none.
+    # Open without a token: the calendars, read by calendar apps, which send none.
+
+    # The notifier's HTML (the ack page) and ingest's answers carry the browser headers too.
+    for url in (f"{notifier}/ack/forged", f"{ingest}/hooks/inbound/nope"):
+        r = await http.request("GET" if "/ack/" in url else "POST", url)
+        assert r.headers["x-content-type-options"] == "nosniff", url
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"], url
+        assert r.headers["referrer-policy"] == "no-referrer", url
 
     # The admin API: its named token, nothing else (not the webhook's).
     for headers in ({}, {"Authorization": "Bearer nope"}, bearer):

@@ -42,7 +42,7 @@ def config_for(receiver: Receiver) -> HeraldConfig:
     return parse_config(
         f"""
 page: {{title: Acme Status, url: "https://status.example.com"}}
-notifier: {{throttle: []}}
+notifier: {{throttle: [], api_tokens: ["api-token"]}}
 services:
   payments-api: {{name: Payments API, oncall: backend}}
   search: {{name: Search}}
@@ -240,7 +240,9 @@ async def test_a_rejected_page_is_not_retried_and_is_listed_as_failed(
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=n.app), base_url="http://notifier"
         ) as client:
-            failed = (await client.get("/api/deliveries/failed")).json()
+            assert (await client.get("/api/deliveries/failed")).status_code == 401
+            api = {"Authorization": "Bearer api-token"}
+            failed = (await client.get("/api/deliveries/failed", headers=api)).json()
         [entry] = [f for f in failed["failed"] if f["channel"] == "flaky"]
         assert entry["outcome"] == "permanent_failure"
         assert entry["detail"] == "HTTP 400"

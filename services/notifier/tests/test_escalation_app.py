@@ -244,7 +244,9 @@ async def test_two_replicas_page_each_incident_once(notifier: Runner, receiver: 
 
 async def test_oncall_and_calendars(notifier: Runner) -> None:
     async with notifier() as n:
-        answer = await n.client.get("/api/oncall")
+        assert (await n.client.get("/api/oncall")).status_code == 401  # who is on call: internal
+        api = {"Authorization": f"Bearer {API_TOKEN}"}
+        answer = await n.client.get("/api/oncall", headers=api)
         assert answer.status_code == 200
         assert answer.json()["schedules"] == []
         assert (await n.client.get("/calendars/users/alice.ics")).status_code == 200

@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from herald.shared.events import ComponentStatus
+from herald.shared.security import CONTENT_SECURITY_POLICY
 from herald.shared.settings import Settings
 from herald.statuspage.app import create_app
-from herald.statuspage.security import CONTENT_SECURITY_POLICY
 from tests.asgi import internal
 
 EVIL = "<script>alert(1)</script>"

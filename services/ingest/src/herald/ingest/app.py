@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from herald.ingest.admin import (
     CORRELATOR_URL_VAR,
@@ -36,6 +37,7 @@ from herald.ingest.stream_usage import StreamUsage
 from herald.shared.config import HeraldConfig
 from herald.shared.probes import ReadinessCheck, probe_app
 from herald.shared.runtime import Clock, NatsConnection, utc_now
+from herald.shared.security import SecurityHeaders
 from herald.shared.settings import Settings
 
 log = logging.getLogger("herald.ingest")
@@ -121,6 +123,7 @@ def create_app(
             *endpoints.routes(),  # /hooks/inbound/{token}, /v2/enqueue
             *admin.routes(),  # /api/v1/... (docs/admin-openapi.yaml)
         ],
+        middleware=[Middleware(SecurityHeaders)],  # JSON only: no browser should render it
         lifespan=lifespan,
     )
     app.state.stream_usage = stream_usage

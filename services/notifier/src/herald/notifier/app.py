@@ -29,6 +29,7 @@ from nats.js.errors import APIError, NotFoundError
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from herald.notifier.ack_link import Links
 from herald.notifier.channels import MAX_SEND_SECONDS, Channel, open_channels, plan_channels
@@ -49,6 +50,7 @@ from herald.shared.config import ConfigError, HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER, RESPONSE_EVENT_NAMES, ResponseEvent
 from herald.shared.probes import ReadinessCheck, probe_app
 from herald.shared.runtime import Clock, NatsConnection, PullConsumer, open_redis, utc_now
+from herald.shared.security import SMALL_PAGE_POLICY, SecurityHeaders
 from herald.shared.settings import Settings
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import (
@@ -370,7 +372,9 @@ def create_app(
     routes = notifier_routes(config, escalator, links, api_tokens, clock, redis)
     if desk is not None:
         routes = [*routes, *desk.routes]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # the ack page is HTML reached from a message: the browser headers, its style inline
+    middleware = [Middleware(SecurityHeaders, policy=SMALL_PAGE_POLICY)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.keeper = consumer.keeper
     app.state.registry = registry
     app.state.probes = probe_app(checks, registry)  # the internal port

@@ -4,8 +4,8 @@
   previews and mail scanners follow GETs). `POST /ack/{token}`: acknowledges (or asks for the
   resolve, for a resolve link). A tampered link answers 400, an expired one 410.
 - `POST /api/incidents/{id}/ack`: acknowledges, with `Authorization: Bearer <api token>`.
-- `GET /api/oncall`: who is on call now and next, per schedule.
-- `GET /api/deliveries/failed`: deliveries that failed for good, newest first.
+- `GET /api/oncall`: who is on call now and next, per schedule (API token).
+- `GET /api/deliveries/failed`: deliveries that failed for good, newest first (API token).
 - `GET /calendars/schedules/{id}.ics`, `GET /calendars/users/{id}.ics`: iCalendar feeds of the
   shifts from 7 days back to 60 days ahead.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from html import escape
 
@@ -31,6 +32,8 @@ from herald.notifier.schedule import now_and_next
 from herald.shared.config import HeraldConfig
 from herald.shared.events import Responder
 from herald.shared.runtime import Clock
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 CALENDAR_PAST = timedelta(days=7)
 CALENDAR_AHEAD = timedelta(days=60)
@@ -109,15 +112,23 @@ def notifier_routes(
             return False
         return any(hmac.compare_digest(given.encode(), t.encode()) for t in api_tokens)
 
+    def guarded(handler: Handler) -> Handler:
+        """`handler` behind the API token (503 when none is configured, 401 without it)."""
+
+        async def endpoint(request: Request) -> Response:
+            if not api_tokens:
+                return _problem(503, "no API token is configured (notifier.api_tokens)")
+            if not authorized(request):
+                return JSONResponse(
+                    {"detail": "a valid bearer token is required"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            return await handler(request)
+
+        return endpoint
+
     async def api_ack(request: Request) -> Response:
-        if not api_tokens:
-            return _problem(503, "no API token is configured (notifier.api_tokens)")
-        if not authorized(request):
-            return JSONResponse(
-                {"detail": "a valid bearer token is required"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
         incident_id = request.path_params["incident_id"]
         service = escalator.find_service(incident_id)
         if service is None:
@@ -178,9 +189,9 @@ def notifier_routes(
 
     return [
         Route("/ack/{token}", link_page, methods=["GET", "POST"]),
-        Route("/api/incidents/{incident_id}/ack", api_ack, methods=["POST"]),
-        Route("/api/oncall", oncall, methods=["GET"]),
-        Route("/api/deliveries/failed", failed, methods=["GET"]),
+        Route("/api/incidents/{incident_id}/ack", guarded(api_ack), methods=["POST"]),
+        Route("/api/oncall", guarded(oncall), methods=["GET"]),
+        Route("/api/deliveries/failed", guarded(failed), methods=["GET"]),
         Route("/calendars/schedules/{schedule_id}.ics", schedule_ics, methods=["GET"]),
         Route("/calendars/users/{user_id}.ics", user_ics, methods=["GET"]),
     ]

@@ -36,6 +36,7 @@ from herald.shared.config import HeraldConfig
 from herald.shared.events import Incident
 from herald.shared.probes import ReadinessCheck, probe_app
 from herald.shared.runtime import Clock, NatsConnection, Recheck, open_redis, utc_now
+from herald.shared.security import SecurityHeaders
 from herald.shared.settings import Settings
 from herald.shared.streams import CHECK_SECONDS, ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, subscription_subject
@@ -59,7 +60,6 @@ from herald.statuspage.page import (
     render_rss,
 )
 from herald.statuspage.revalidation import CDN_CACHE_CONTROL, not_modified, validators
-from herald.statuspage.security import SecurityHeaders
 from herald.statuspage.signup_limit import SignupLimits
 from herald.statuspage.sse import KEEPALIVE_SECONDS, EventStream
 from herald.statuspage.status import STATUS_WORDS, PageView, iso

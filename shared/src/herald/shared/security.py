@@ -1,5 +1,6 @@
-"""Security headers on every response: a strict Content-Security-Policy (no inline script or
-style, nothing from other origins), no MIME sniffing, no referrer leaks, no framing."""
+"""Security headers on every response of every public surface: a strict Content-Security-Policy
+(no inline script or style, nothing from other origins), no MIME sniffing, no referrer leaks,
+no framing."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 
+SMALL_PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+"""For a self-contained page with its style inline and no script (the notifier's ack page)."""
+
 SECURITY_HEADERS: dict[str, str] = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -20,10 +27,12 @@ SECURITY_HEADERS: dict[str, str] = {
 
 
 class SecurityHeaders:
-    """Pure ASGI middleware (streaming-safe, unlike BaseHTTPMiddleware)."""
+    """Pure ASGI middleware (streaming-safe, unlike BaseHTTPMiddleware). `policy` replaces the
+    Content-Security-Policy."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, policy: str = CONTENT_SECURITY_POLICY) -> None:
         self.app = app
+        self.headers = {**SECURITY_HEADERS, "Content-Security-Policy": policy}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,7 +42,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in self.headers.items():
                     headers.setdefault(name, value)
             await send(message)
 
