@@ -137,7 +137,7 @@ class Dispatcher:
         # before the claim: a long wait holds nothing
         await self._wait_turn(dest, page=notice.type == "incident.opened")
         try:
-            claim = await self.ledger.claim(service, run_id, dest.key())
+            claim = await self._claim(service, run_id, dest)
         except Exception as exc:
             return Sent(dest, Outcome.RETRYABLE, f"ledger: {type(exc).__name__}")
         if claim.state is ClaimState.DONE:
@@ -193,6 +193,22 @@ class Dispatcher:
         if outcome is not Outcome.SENT:
             await self._failed(notice, dest, outcome, detail)
         return Sent(dest, outcome, detail)
+
+    async def _claim(self, service: str, run_id: str, dest: Destination) -> Claim:
+        """The send's ledger claim. Another worker's claim is waited out (for at most the
+        claim's TTL): that worker records its outcome (DONE: nothing to send), or it died (a
+        SIGKILLed replica, a killed pod) and its claim expires, and the send is ours. Nobody
+        else sends it: a step run again after its lease ran out, or a resolve's `_tell_paged`,
+        is the only caller left (docs/reliability.md: pages lost to a killed notifier)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ledger.claim_ttl + 1
+        attempt = 0
+        while True:
+            claim = await self.ledger.claim(service, run_id, dest.key())
+            if claim.state is not ClaimState.BUSY or loop.time() > deadline:
+                return claim
+            attempt += 1
+            await self.sleep(self.wait_backoff.delay(attempt))
 
     async def _release(self, claim: Claim) -> None:
         try:
