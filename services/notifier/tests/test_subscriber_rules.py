@@ -101,8 +101,9 @@ def test_links_are_signed_and_confirmations_expire() -> None:
 
 
 def test_subscribers_see_the_public_view_and_an_internal_update_changes_nothing_they_see() -> None:
-    from herald.notifier.subscribers.public import is_resolved, public_view, told_digest
+    from herald.notifier.subscribers.public import is_resolved, told_digest
     from herald.shared.events import IncidentStatus, TimelineEntry
+    from herald.shared.public_page import public_view
 
     first = TimelineEntry(at=T0, status=IncidentStatus.INVESTIGATING, body="Card payments fail")
     inc = incident().model_copy(update={"timeline": (first,)})

@@ -26,7 +26,7 @@ from herald.notifier.subscribers.coalesce import component_topic, due_at, incide
 from herald.notifier.subscribers.digest_store import DigestStore, Pending
 from herald.notifier.subscribers.hook import Hooks
 from herald.notifier.subscribers.mailer import MailSender
-from herald.notifier.subscribers.public import is_resolved, public_view, told_digest
+from herald.notifier.subscribers.public import is_resolved, told_digest
 from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
@@ -36,6 +36,7 @@ from herald.shared.events import (
     IncidentResolved,
     MaintenanceChanged,
 )
+from herald.shared.public_page import public_view
 from herald.shared.runtime import Clock
 from herald.shared.subscriber_store import SubscriberStore
 from herald.shared.subscription_links import (

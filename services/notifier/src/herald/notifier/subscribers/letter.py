@@ -14,17 +14,14 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from herald.notifier.subscribers.payload import STATUS_WORDS, component_name, shortlink
+from herald.notifier.subscribers.payload import shortlink
 from herald.shared.config import HeraldConfig
 from herald.shared.events import Incident, IncidentStatus
-
-INCIDENT_WORDS: dict[IncidentStatus, str] = {
-    IncidentStatus.INVESTIGATING: "Investigating",
-    IncidentStatus.IDENTIFIED: "Identified",
-    IncidentStatus.MONITORING: "Monitoring",
-    IncidentStatus.RESOLVED: "Resolved",
-    IncidentStatus.POSTMORTEM: "Postmortem",
-}
+from herald.shared.public_page import (
+    COMPONENT_STATUS_WORDS,
+    INCIDENT_STATUS_WORDS,
+    component_name,
+)
 
 UPDATES_SHOWN = 5
 
@@ -89,7 +86,7 @@ def incident_notice(
     now: datetime,
 ) -> EmailMessage:
     title = one_line(config.page.title)
-    status = INCIDENT_WORDS[incident.status]
+    status = INCIDENT_STATUS_WORDS[incident.status]
     component = component_name(config, incident.service)
     lines = [
         one_line(incident.title, 300),
@@ -97,7 +94,7 @@ def incident_notice(
         + (
             "Operational"
             if incident.status is IncidentStatus.RESOLVED
-            else STATUS_WORDS[incident.component_status]
+            else COMPONENT_STATUS_WORDS[incident.component_status]
         ),
         "",
     ]
@@ -107,7 +104,11 @@ def incident_notice(
     for n, entry in enumerate(entries):
         is_first = n == len(incident.timeline) - 1
         body = incident.body if is_first and incident.body else entry.body
-        lines += [f"{INCIDENT_WORDS[entry.status]} ({entry.at:%Y-%m-%d %H:%M} UTC)", body, ""]
+        lines += [
+            f"{INCIDENT_STATUS_WORDS[entry.status]} ({entry.at:%Y-%m-%d %H:%M} UTC)",
+            body,
+            "",
+        ]
     lines += [
         f"Follow it: {shortlink(config, incident.id)}",
         "",

@@ -3,55 +3,29 @@ Statuspage's subscriber webhooks work: `meta` (unsubscribe link, documentation, 
 `page` (id, status_indicator, status_description), then either `incident` (with its
 `incident_updates`, newest first, and `components`) or `component` + `component_update`.
 
-Ids match the status page's JSON API (herald.statuspage.status): the page id is the same digest
-of page.url and page.title, an update's id the same digest of its time and body.
+Ids match the status page's JSON API: both take the page id, update ids, times and words from
+herald.shared.public_page.
 """
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from herald.shared.config import HeraldConfig
 from herald.shared.events import ComponentStatus, ComponentStatusChanged, Incident, IncidentStatus
+from herald.shared.public_page import (
+    INDICATOR_WORDS,
+    component_name,
+    incident_link,
+    iso,
+    page_id,
+    update_id,
+)
 from herald.shared.statuses import indicator_of
 from herald.shared.subscriptions import public_base
 
 JSON = dict[str, Any]
-
-STATUS_WORDS: dict[ComponentStatus, str] = {
-    ComponentStatus.OPERATIONAL: "Operational",
-    ComponentStatus.DEGRADED_PERFORMANCE: "Degraded Performance",
-    ComponentStatus.PARTIAL_OUTAGE: "Partial Outage",
-    ComponentStatus.MAJOR_OUTAGE: "Major Outage",
-    ComponentStatus.UNDER_MAINTENANCE: "Under Maintenance",
-}
-
-DESCRIPTIONS: dict[str, str] = {
-    "none": "All Systems Operational",
-    "minor": "Minor Service Outage",
-    "major": "Partial System Outage",
-    "critical": "Major System Outage",
-    "maintenance": "Service Under Maintenance",
-}
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and a Z, as Statuspage writes times."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def page_id(config: HeraldConfig) -> str:
-    """The status page's id (herald.statuspage.status.page_id_of: the same digest)."""
-    return hashlib.sha256(f"{config.page.url}|{config.page.title}".encode()).hexdigest()[:12]
-
-
-def component_name(config: HeraldConfig, service: str) -> str:
-    svc = config.services.get(service)
-    return svc.name if svc is not None else service
 
 
 def _meta(config: HeraldConfig, unsubscribe_url: str, now: datetime) -> JSON:
@@ -67,7 +41,7 @@ def _page(config: HeraldConfig, indicator: str) -> JSON:
     return {
         "id": page_id(config),
         "status_indicator": indicator,
-        "status_description": DESCRIPTIONS[indicator],
+        "status_description": INDICATOR_WORDS[indicator],
     }
 
 
@@ -85,11 +59,6 @@ def component(config: HeraldConfig, service: str, status: ComponentStatus, at: d
         "page_id": page_id(config),
         "group_id": svc.group if svc is not None else None,
     }
-
-
-def update_id(incident_id: str, at: datetime, body: str) -> str:
-    digest = hashlib.sha256(body.encode()).hexdigest()[:8]
-    return f"{incident_id}-{int(at.timestamp() * 1000)}-{digest}"
 
 
 def incident_updates(config: HeraldConfig, incident: Incident) -> list[JSON]:
@@ -160,7 +129,7 @@ def _update(
 
 
 def shortlink(config: HeraldConfig, incident_id: str) -> str:
-    return f"{public_base(config)}/incidents/{incident_id}"
+    return incident_link(public_base(config), incident_id)
 
 
 def incident_body(
