@@ -60,7 +60,7 @@ subscribers:
   enabled: true
   secret: {SECRET}
   sender: "Acme Status <status@acme.test>"
-  smtp: {{host: 127.0.0.1, port: {smtp.port}}}
+  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none}}
   private_webhooks: true
   coalesce: 1h
   signups_per_ip: 5

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from herald.notifier.channels.channel import ChannelError, PermanentError
+from herald.notifier.channels.smtp import SmtpSender
 from herald.notifier.subscribers import letter, payload
 from herald.notifier.subscribers.coalesce import component_topic, due_at, incident_topic
 from herald.notifier.subscribers.digest_store import DigestStore, Pending
 from herald.notifier.subscribers.hook import Hooks
-from herald.notifier.subscribers.mailer import MailSender
 from herald.notifier.subscribers.public import is_resolved, told_digest
 from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
@@ -99,7 +99,7 @@ class Courier:
         key: bytes,
         subscribers: SubscriberStore,
         digests: DigestStore,
-        mailer: MailSender | None,
+        mailer: SmtpSender | None,
         hooks: Hooks,
         clock: Clock,
         *,
