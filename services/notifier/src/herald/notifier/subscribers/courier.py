@@ -4,11 +4,12 @@
   carries the sign-up, signed and expiring; nothing is stored before it is confirmed). Webhook:
   POST a challenge; the subscriber is stored once the answer echoes it.
 - `on_event`: an INCIDENTS event. Internal incidents (`public: false`) are never told. The event
-  becomes its topic's latest state, due when `coalesce.due_at` says.
+  becomes its topic's latest state, due when `coalesce.due_at` says. A maintenance window's
+  change (`maintenance.changed`, one per service it covers) is its topic's state too, versioned
+  by the state it reached, so whichever service's copy, replica or redelivery brings a state,
+  it is told once; each state goes at once (a window has at most three).
 - `fire`: sends every due topic's latest state to the subscribers who follow its component,
   each once per version (recorded), then marks it told; failures retry with a backoff.
-- `on_maintenance`: the hook for maintenance events (scheduled, started, completed), which do not
-  exist on the bus yet: call it from their consumer when they do.
 """
 
 from __future__ import annotations
@@ -18,14 +19,21 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any, Literal
 
 from herald.notifier.channels.channel import ChannelError, PermanentError
 from herald.notifier.channels.smtp import SmtpSender
 from herald.notifier.subscribers import letter, payload
-from herald.notifier.subscribers.coalesce import component_topic, due_at, incident_topic
+from herald.notifier.subscribers.coalesce import (
+    component_topic,
+    due_at,
+    incident_topic,
+    maintenance_topic,
+)
 from herald.notifier.subscribers.digest_store import DigestStore, Pending
 from herald.notifier.subscribers.hook import Hooks
+from herald.notifier.subscribers.payload import JSON
 from herald.notifier.subscribers.public import is_resolved, told_digest
 from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
@@ -35,6 +43,7 @@ from herald.shared.events import (
     IncidentEvent,
     IncidentResolved,
     MaintenanceChanged,
+    MaintenanceStatus,
 )
 from herald.shared.public_page import public_view
 from herald.shared.runtime import Clock
@@ -78,18 +87,14 @@ class Told:
     outcome: Literal["sent", "failed", "refused"]
 
 
-@dataclass(frozen=True)
-class MaintenanceNotice:
-    """What a maintenance event will carry for subscribers (the hook's input; no such event is
-    published yet)."""
-
-    id: str
-    name: str
-    status: Literal["scheduled", "in_progress", "completed"]
-    services: tuple[str, ...]
-    scheduled_for: datetime
-    scheduled_until: datetime
-    version: int
+MAINTENANCE_STEPS: dict[MaintenanceStatus, int] = {
+    MaintenanceStatus.SCHEDULED: 1,
+    MaintenanceStatus.IN_PROGRESS: 2,
+    MaintenanceStatus.VERIFYING: 3,
+    MaintenanceStatus.COMPLETED: 4,
+}
+"""A maintenance topic's version: the state its window reached (a window only moves forward),
+the same in every service's copy of it, unlike the services' own versions."""
 
 
 class Courier:
@@ -193,8 +198,21 @@ class Courier:
 
     async def on_event(self, event: IncidentEvent) -> bool:
         """Keep the event as its topic's latest; True when something is (or stays) due."""
+        now = self.clock()
         if isinstance(event, MaintenanceChanged):
-            return False  # maintenance windows are not told to subscribers (yet)
+            window = event.maintenance
+            if not payload.maintenance_services(self.config, window):
+                return False  # none of its services is on the page
+            # final: never held by coalescing, and a state that comes while the one before is
+            # being sent goes at once after it
+            return await self.digests.record(
+                maintenance_topic(window.id),
+                event.model_dump_json(),
+                MAINTENANCE_STEPS[window.status],
+                True,
+                now,
+                str(window.status),
+            )
         if isinstance(event, ComponentStatusChanged):
             topic, final = component_topic(event.service), False
             seen = f"{event.previous_status}>{event.status}"
@@ -205,19 +223,11 @@ class Courier:
             topic = incident_topic(event.incident.id)
             final = isinstance(event, IncidentResolved) or is_resolved(view)
             seen = told_digest(view)
-        now = self.clock()
         told_at = await self.digests.told_at(topic)
         due = due_at(told_at, now, self.interval, final)
         return await self.digests.record(
             topic, event.model_dump_json(), event.version, final, due, seen
         )
-
-    async def on_maintenance(self, notice: MaintenanceNotice) -> None:
-        """The hook for maintenance (scheduled, in progress, completed): not wired, since no
-        maintenance event is published yet. Its consumer should keep the notice as topic
-        `coalesce.maintenance_topic(notice.id)` (final when completed) and `_send` render it as
-        Statuspage's scheduled-maintenance incident (`scheduled_for`/`scheduled_until`)."""
-        raise NotImplementedError("maintenance events do not exist on the bus yet")
 
     # -- sending ------------------------------------------------------------------------
 
@@ -238,10 +248,12 @@ class Courier:
             return
         await self.digests.telling(topic, self.clock())
         event = INCIDENT_EVENT_ADAPTER.validate_json(pending.event)
-        if isinstance(event, MaintenanceChanged):
-            await self.digests.drop(topic)
-            return
-        audience = [s for s in await self.subscribers.all() if s.follows(event.service)]
+        covered = (
+            payload.maintenance_services(self.config, event.maintenance)
+            if isinstance(event, MaintenanceChanged)
+            else [event.service]
+        )
+        audience = [s for s in await self.subscribers.all() if any(s.follows(c) for c in covered)]
         if isinstance(event, ComponentStatusChanged):
             audience = [s for s in audience if s.channel == "webhook"]
         gate = asyncio.Semaphore(CONCURRENT_SENDS)
@@ -264,35 +276,20 @@ class Courier:
 
     async def _tell(self, sub: Subscriber, event: IncidentEvent, pending: Pending) -> bool:
         """Send one message; False when it may succeed later."""
-        if isinstance(event, MaintenanceChanged):
-            return True  # never kept (on_event, _flush)
         if await self.digests.was_told(sub.id, pending.topic, pending.version):
             return True
         unsubscribe = self.unsubscribe_url(sub.id)
         now = self.clock()
         try:
             if sub.channel == "email":
-                if self.mailer is None or isinstance(event, ComponentStatusChanged):
+                message = self._mail(event, sub.address, unsubscribe, now)
+                if self.mailer is None or message is None:
                     return True
-                await self.mailer.send(
-                    letter.incident_notice(
-                        self.config,
-                        self.envelope(sub.address),
-                        public_view(event.incident),
-                        unsubscribe,
-                        now,
-                    )
-                )
+                await self.mailer.send(message)
             else:
-                if isinstance(event, ComponentStatusChanged):
-                    body = payload.component_body(self.config, event, unsubscribe, now)
-                else:
-                    body = payload.incident_body(
-                        self.config, public_view(event.incident), unsubscribe, now
-                    )
                 await self.hooks.post(
                     sub.address,
-                    body,
+                    self._webhook_body(event, unsubscribe, now),
                     webhook_key(self.key, sub.id),
                     f"{pending.topic}:{pending.version}:{sub.id}",
                 )
@@ -308,6 +305,28 @@ class Courier:
         await self.digests.mark_told(sub.id, pending.topic, pending.version)
         self._report(sub, pending, "sent")
         return True
+
+    def _mail(
+        self, event: IncidentEvent, address: str, unsubscribe: str, now: datetime
+    ) -> EmailMessage | None:
+        """The mail of an event; None for a component change (webhooks only)."""
+        envelope = self.envelope(address)
+        if isinstance(event, ComponentStatusChanged):
+            return None
+        if isinstance(event, MaintenanceChanged):
+            return letter.maintenance_notice(
+                self.config, envelope, event.maintenance, unsubscribe, now
+            )
+        return letter.incident_notice(
+            self.config, envelope, public_view(event.incident), unsubscribe, now
+        )
+
+    def _webhook_body(self, event: IncidentEvent, unsubscribe: str, now: datetime) -> JSON:
+        if isinstance(event, ComponentStatusChanged):
+            return payload.component_body(self.config, event, unsubscribe, now)
+        if isinstance(event, MaintenanceChanged):
+            return payload.maintenance_body(self.config, event.maintenance, unsubscribe, now)
+        return payload.incident_body(self.config, public_view(event.incident), unsubscribe, now)
 
     def _report(
         self, sub: Subscriber, pending: Pending, outcome: Literal["sent", "failed", "refused"]

@@ -1,7 +1,10 @@
 """Subscriber webhook bodies in Atlassian Statuspage's format (pure), so receivers written for
 Statuspage's subscriber webhooks work: `meta` (unsubscribe link, documentation, generated_at),
 `page` (id, status_indicator, status_description), then either `incident` (with its
-`incident_updates`, newest first, and `components`) or `component` + `component_update`.
+`incident_updates`, newest first, and `components`) or `component` + `component_update`. A
+maintenance window is an `incident` too, as on Statuspage: impact `maintenance`, the
+maintenance statuses (scheduled, in_progress, verifying, completed), `scheduled_for` and
+`scheduled_until` set.
 
 Ids match the status page's JSON API: both take the page id, update ids, times and words from
 herald.shared.public_page.
@@ -13,12 +16,21 @@ from datetime import datetime
 from typing import Any
 
 from herald.shared.config import HeraldConfig
-from herald.shared.events import ComponentStatus, ComponentStatusChanged, Incident, IncidentStatus
+from herald.shared.events import (
+    ComponentStatus,
+    ComponentStatusChanged,
+    Incident,
+    IncidentStatus,
+    MaintenanceStatus,
+    MaintenanceWindow,
+)
 from herald.shared.public_page import (
     INDICATOR_WORDS,
+    MaintenanceUpdate,
     component_name,
     incident_link,
     iso,
+    maintenance_updates,
     page_id,
     update_id,
 )
@@ -179,6 +191,93 @@ def component_body(
             "old_status": str(change.previous_status),
             "new_status": str(change.status),
             "created_at": iso(change.occurred_at),
+        },
+    }
+
+
+MAINTENANCE_ACTIVE = frozenset({MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING})
+
+
+def maintenance_services(config: HeraldConfig, window: MaintenanceWindow) -> list[str]:
+    """The configured services a window covers (the components it affects)."""
+    return [s for s in window.services if s in config.services]
+
+
+def _maintenance_update(
+    config: HeraldConfig, window: MaintenanceWindow, update: MaintenanceUpdate
+) -> JSON:
+    """One state the window reached; its components go under maintenance when it starts and
+    back to operational when it completes."""
+    before, after = {
+        MaintenanceStatus.IN_PROGRESS: (
+            ComponentStatus.OPERATIONAL,
+            ComponentStatus.UNDER_MAINTENANCE,
+        ),
+        MaintenanceStatus.COMPLETED: (
+            ComponentStatus.UNDER_MAINTENANCE,
+            ComponentStatus.OPERATIONAL,
+        ),
+    }.get(update.status, (ComponentStatus.OPERATIONAL, ComponentStatus.OPERATIONAL))
+    return {
+        "id": update.id,
+        "incident_id": window.id,
+        "status": str(update.status),
+        "body": update.body,
+        "created_at": iso(update.at),
+        "updated_at": iso(update.at),
+        "display_at": iso(update.at),
+        "affected_components": [
+            {
+                "code": sid,
+                "name": component_name(config, sid),
+                "old_status": str(before),
+                "new_status": str(after),
+            }
+            for sid in maintenance_services(config, window)
+        ],
+        "deliver_notifications": True,
+        "custom_tweet": None,
+        "tweet_id": None,
+    }
+
+
+def maintenance_body(
+    config: HeraldConfig, window: MaintenanceWindow, unsubscribe_url: str, now: datetime
+) -> JSON:
+    """A maintenance window scheduled, started or completed: Statuspage's scheduled-maintenance
+    incident (the same id, shortlink and update ids as the page's
+    `/api/v2/scheduled-maintenances.json`). The page indicator is `maintenance` while it is in
+    progress, `none` otherwise (the notifier sees the window, not the whole page)."""
+    active = window.status in MAINTENANCE_ACTIVE
+    completed = window.status is MaintenanceStatus.COMPLETED
+    status_now = ComponentStatus.UNDER_MAINTENANCE if active else ComponentStatus.OPERATIONAL
+    return {
+        "meta": _meta(config, unsubscribe_url, now),
+        "page": _page(config, "maintenance" if active else "none"),
+        "incident": {
+            "id": window.id,
+            "name": window.title,
+            "status": str(window.status),
+            "impact": "maintenance",
+            "created_at": iso(window.created_at),
+            "started_at": iso(window.starts_at),
+            "updated_at": iso(window.updated_at),
+            "monitoring_at": None,
+            "resolved_at": iso(window.completed_at or window.updated_at) if completed else None,
+            "shortlink": shortlink(config, window.id),
+            "scheduled_for": iso(window.starts_at),
+            "scheduled_until": iso(window.ends_at),
+            "scheduled_remind_prior": False,
+            "scheduled_auto_in_progress": True,
+            "scheduled_auto_completed": True,
+            "page_id": page_id(config),
+            "incident_updates": [
+                _maintenance_update(config, window, u) for u in maintenance_updates(window)
+            ],
+            "components": [
+                component(config, sid, status_now, window.updated_at)
+                for sid in maintenance_services(config, window)
+            ],
         },
     }
 
