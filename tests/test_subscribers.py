@@ -232,12 +232,21 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 incident=incident("inc-internal", public=False),
             )
         )
+        await run.publish(  # a resolve is final, never held: still nobody hears of it
+            IncidentResolved(
+                event_id="int-2",
+                occurred_at=T1,
+                service="payments-api",
+                version=2,
+                incident=incident("inc-internal", status=IncidentStatus.RESOLVED, public=False),
+            )
+        )
         await run.publish(
             IncidentOpened(
                 event_id="pub-1",
                 occurred_at=T0,
                 service="payments-api",
-                version=2,
+                version=3,
                 incident=incident("inc-1"),
             )
         )
@@ -267,7 +276,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 event_id="pub-2",
                 occurred_at=T0,
                 service="payments-api",
-                version=3,
+                version=4,
                 incident=incident("inc-1", updates=2),
             )
         )
@@ -276,7 +285,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 event_id="pub-3",
                 occurred_at=T0,
                 service="payments-api",
-                version=4,
+                version=5,
                 incident=incident("inc-1", updates=3),
             )
         )
@@ -285,7 +294,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 event_id="pub-4",
                 occurred_at=T1,
                 service="payments-api",
-                version=5,
+                version=6,
                 incident=incident("inc-1", status=IncidentStatus.RESOLVED, updates=3),
             )
         )
@@ -309,7 +318,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 event_id="p2-1",
                 occurred_at=T0,
                 service="payments-api",
-                version=6,
+                version=7,
                 incident=incident("inc-2"),
             )
         )
@@ -325,7 +334,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 event_id="p2-2",
                 occurred_at=T1,
                 service="payments-api",
-                version=7,
+                version=8,
                 incident=base.model_copy(
                     update={
                         "timeline": (*base.timeline, internal),

@@ -25,25 +25,17 @@ from typing import Any, Literal
 from herald.notifier.channels.channel import ChannelError, PermanentError
 from herald.notifier.channels.smtp import SmtpSender
 from herald.notifier.subscribers import letter, payload
-from herald.notifier.subscribers.coalesce import (
-    component_topic,
-    due_at,
-    incident_topic,
-    maintenance_topic,
-)
+from herald.notifier.subscribers.coalesce import change_of, due_at
 from herald.notifier.subscribers.digest_store import DigestStore, Pending
 from herald.notifier.subscribers.hook import Hooks
 from herald.notifier.subscribers.payload import JSON
-from herald.notifier.subscribers.public import is_resolved, told_digest
 from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     INCIDENT_EVENT_ADAPTER,
     ComponentStatusChanged,
     IncidentEvent,
-    IncidentResolved,
     MaintenanceChanged,
-    MaintenanceStatus,
 )
 from herald.shared.public_page import public_view
 from herald.shared.runtime import Clock
@@ -85,16 +77,6 @@ class Told:
     topic: str
     version: int
     outcome: Literal["sent", "failed", "refused"]
-
-
-MAINTENANCE_STEPS: dict[MaintenanceStatus, int] = {
-    MaintenanceStatus.SCHEDULED: 1,
-    MaintenanceStatus.IN_PROGRESS: 2,
-    MaintenanceStatus.VERIFYING: 3,
-    MaintenanceStatus.COMPLETED: 4,
-}
-"""A maintenance topic's version: the state its window reached (a window only moves forward),
-the same in every service's copy of it, unlike the services' own versions."""
 
 
 class Courier:
@@ -198,35 +180,14 @@ class Courier:
 
     async def on_event(self, event: IncidentEvent) -> bool:
         """Keep the event as its topic's latest; True when something is (or stays) due."""
+        change = change_of(event, self.config)
+        if change is None:
+            return False
         now = self.clock()
-        if isinstance(event, MaintenanceChanged):
-            window = event.maintenance
-            if not payload.maintenance_services(self.config, window):
-                return False  # none of its services is on the page
-            # final: never held by coalescing, and a state that comes while the one before is
-            # being sent goes at once after it
-            return await self.digests.record(
-                maintenance_topic(window.id),
-                event.model_dump_json(),
-                MAINTENANCE_STEPS[window.status],
-                True,
-                now,
-                str(window.status),
-            )
-        if isinstance(event, ComponentStatusChanged):
-            topic, final = component_topic(event.service), False
-            seen = f"{event.previous_status}>{event.status}"
-        else:
-            if not event.incident.public:
-                return False  # internal: on-call is paged, subscribers never hear of it
-            view = public_view(event.incident)
-            topic = incident_topic(event.incident.id)
-            final = isinstance(event, IncidentResolved) or is_resolved(view)
-            seen = told_digest(view)
-        told_at = await self.digests.told_at(topic)
-        due = due_at(told_at, now, self.interval, final)
+        told_at = await self.digests.told_at(change.topic)
+        due = due_at(told_at, now, self.interval, change.final)
         return await self.digests.record(
-            topic, event.model_dump_json(), event.version, final, due, seen
+            change.topic, event.model_dump_json(), change.version, change.final, due, change.seen
         )
 
     # -- sending ------------------------------------------------------------------------
