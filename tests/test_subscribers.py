@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +20,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from herald.correlator.app import create_app as correlator_app
 from herald.notifier.app import create_app as notifier_app
 from herald.notifier.subscribers.courier import VERIFIED, Told
 from herald.shared.config import HeraldConfig, parse_config
@@ -35,9 +37,10 @@ from herald.shared.events import (
     MaintenanceChanged,
     MaintenanceStatus,
     MaintenanceWindow,
+    ScheduleMaintenance,
     TimelineEntry,
 )
-from herald.shared.subjects import incident_subject
+from herald.shared.subjects import command_subject, incident_subject
 from herald.shared.subscriber_store import SubscriberStore
 from herald.shared.subscription_links import SIGNATURE_HEADER, verify_signature, webhook_key
 from herald.shared.subscriptions import Subscriber, subscriber_id
@@ -550,4 +553,74 @@ async def test_subscribers_hear_once_when_maintenance_is_scheduled_starts_and_co
             assert "Card payments failing" in mail["Subject"]
             hook = await run.receiver.next("/sub")
             assert hook.body["incident"]["id"] == f"inc-s{n}"
+        assert run.smtp.empty()
+
+
+class Hands:
+    """A clock the test moves (the correlator's: its windows start and end when it says)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_a_window_the_correlator_runs_reaches_subscribers_as_it_starts_and_completes(
+    infra: Infra,
+) -> None:
+    """The whole way: `herald maintenance schedule`'s command -> the correlator (a copy per
+    service, on its own clock) -> the notifier -> aiosmtpd and the local receiver."""
+    key = SECRET.encode()
+    hands = Hands(datetime.now(UTC).replace(microsecond=0))
+    async with running(infra) as run:
+        hook_url = run.receiver.url_for("/sub")
+        redis = Redis.from_url(infra.redis_url)
+        store = SubscriberStore(redis)
+        for channel, address in (("email", "alice@example.com"), ("webhook", hook_url)):
+            await store.put(
+                Subscriber(
+                    id=subscriber_id(key, channel, address),  # type: ignore[arg-type]
+                    channel=channel,  # type: ignore[arg-type]
+                    address=address,
+                    components=("billing",),
+                    created_at=T0,
+                )
+            )
+        await redis.aclose()
+        correlator = correlator_app(config_for(run.smtp), infra.settings(), clock=hands)
+        async with in_process(correlator):
+            command = ScheduleMaintenance(
+                event_id="cmd-mw",
+                occurred_at=hands.now,
+                idempotency_key="mw",
+                actor="ops",
+                maintenance_id="mw-7",
+                services=("payments-api", "billing"),
+                title="Network switch swap",
+                starts_at=hands.now + timedelta(hours=1),
+                ends_at=hands.now + timedelta(hours=2),
+            )
+            await run.js.publish(
+                command_subject(None),
+                command.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": command.event_id},
+            )
+            for subject, word, at in (
+                ("Scheduled maintenance", "scheduled", timedelta(hours=1, minutes=1)),
+                ("Maintenance in progress", "in_progress", timedelta(hours=2, minutes=1)),
+                ("Maintenance completed", "completed", None),
+            ):
+                mail, rcpt = await run.smtp.next()
+                assert rcpt == ["alice@example.com"]
+                assert mail["Subject"] == f"[Acme Status] {subject}: Network switch swap"
+                hook = await run.receiver.next("/sub")
+                while "component_update" in hook.body:  # billing under maintenance, and back
+                    assert hook.body["component"]["id"] == "billing"
+                    hook = await run.receiver.next("/sub")
+                assert hook.body["incident"]["id"] == "mw-7"
+                assert hook.body["incident"]["status"] == word
+                assert hook.body["incident"]["impact"] == "maintenance"
+                if at is not None:
+                    hands.now = command.occurred_at + at  # the sweep sees it within a second
         assert run.smtp.empty()
