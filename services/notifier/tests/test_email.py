@@ -219,3 +219,24 @@ channels:
     assert "pw" not in repr(plan.emails["mail"])
     assert plan.emails["relay"].smtp.port == 465
     assert set(open_channels(plan, None)) == {"mail", "relay"}  # type: ignore[arg-type]
+
+
+def test_subscriber_mail_goes_through_the_same_smtp_sender_said_the_same_way() -> None:
+    from herald.notifier.subscribers.wiring import smtp_server
+
+    config = parse_config(
+        """
+subscribers:
+  smtp: {host: smtp.example.com, security: tls, username: u, password: {env: SMTP_PASSWORD}}
+"""
+    )
+    server = smtp_server(config, {"SMTP_PASSWORD": "pw"})
+    assert server == SmtpServer(
+        host="smtp.example.com",
+        port=465,
+        security="tls",
+        username="u",
+        password="pw",
+        timeout_seconds=10.0,
+    )
+    assert smtp_server(parse_config("{}"), {}).port == 587  # starttls unless told otherwise
