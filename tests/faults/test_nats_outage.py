@@ -19,11 +19,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 PER_SERVICE = 12
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="bug found (docs/reliability.md): firing alerts whose ack was lost in the outage are "
-    "redelivered after their resolve and open a second incident",
-)
 async def test_webhooks_during_a_nats_outage_are_stored_once_it_returns(
     own_infra: Infra, stack: Stack, pager: Receiver, sender: storm.Sender
 ) -> None:

@@ -42,11 +42,6 @@ async def _finish(
         assert proc.returncode is None, f"{name} exited while Redis was away"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent bug found (docs/reliability.md): after a Redis restart mid-burst, one "
-    "run in three or so misses an incident's resolve page and opens a second incident",
-)
 async def test_redis_restarted_mid_burst_loses_nothing(
     own_infra: Infra, stack: Stack, pager: Receiver, sender: storm.Sender
 ) -> None:
@@ -62,11 +57,6 @@ async def test_redis_restarted_mid_burst_loses_nothing(
     await _finish(stack, own_infra, pages, batch, sender)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="bug found (docs/reliability.md): a page sent while Redis is paused is not recorded "
-    "and is sent again once the claim expires",
-)
 async def test_redis_paused_holds_paging_then_it_resumes(
     own_infra: Infra, stack: Stack, pager: Receiver, sender: storm.Sender
 ) -> None:
