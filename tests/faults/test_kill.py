@@ -1,7 +1,7 @@
 """Each service killed with SIGKILL in the middle of a burst and started again, many times in a
 row: no alert lost, no duplicate incident, no duplicate page, and the page ends true.
 
-`HERALD_FAULTS_KILLS` kills per service (half while the alerts fire, half while they resolve): 4
+`HERALD_FAULTS_KILLS` kills per service (half while the alerts fire, half while they resolve): 2
 by default, so that `make test-faults` stays within its time; `HERALD_FAULTS_KILLS=10` for the ten
 in a row of issue 13.
 
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
 PER_SERVICE = 12
 
-KILLS = int(os.environ.get("HERALD_FAULTS_KILLS", "4"))
+KILLS = int(os.environ.get("HERALD_FAULTS_KILLS", "2"))
 """Kills per service and test. Each costs a restart (seconds of imports on a busy machine); the
 notifier's drill mostly waits for claims its killed process held (120 s), whatever the count."""
 
