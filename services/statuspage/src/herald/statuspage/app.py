@@ -267,7 +267,7 @@ def create_app(
     `max_sse_clients`: concurrent `/events` streams; beyond them a 503 with Retry-After.
     `environ`: where HERALD_SUBSCRIBERS_SECRET and secret references are read (os.environ)."""
     replay = max(0, min(replay, REPLAY_BUFFER))
-    board = Board(config=config, since=clock(), keepalive=keepalive)
+    board = Board(config=config, since=clock(), keepalive=keepalive, clock=clock)
 
     nats = NatsConnection(settings.nats_url, "herald-statuspage")
     redis = open_redis(settings.redis_url)

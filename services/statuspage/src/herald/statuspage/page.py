@@ -126,13 +126,7 @@ def _incident(
 
 def _bars(view: PageView, service: str, reader: Reader) -> dict[str, Any]:
     t = reader.t
-    changes = view.changes.get(service, ())
-    # The history knows the component since its first change, even from before this page's
-    # first start (the component's `created_at`).
-    since = min([view.created_at(service), *(c.at for c in changes[:1])])
-    found = uptime.bars(
-        uptime.intervals_for(view.state(service), changes, reader.now), reader.now, since
-    )
+    found = view.bars(service, reader.now)
     days = [
         {
             "date": d.day.isoformat(),
@@ -212,6 +206,14 @@ LIVE_STRINGS = (
     "reconnecting",
     "polling",
     "changed",
+    "uptime",
+    "uptime_day",
+    "no_data",
+    "scheduled",
+    "in_progress",
+    "verifying",
+    "completed",
+    "affects",
     *catalogue.DESCRIPTION_IDS.values(),
 )
 """What live.js needs to write the page in the reader's language."""
