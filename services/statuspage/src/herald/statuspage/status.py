@@ -16,7 +16,7 @@ from typing import Any
 from herald.shared.config import HeraldConfig
 from herald.shared.events import ComponentStatus, Impact, Incident, IncidentStatus, ServiceStatus
 from herald.shared.statuses import indicator_of, worst, worst_indicator
-from herald.statuspage import maintenance, timeline, uptime
+from herald.statuspage import history, maintenance, timeline, uptime
 from herald.statuspage.history import Changes
 from herald.statuspage.maintenance import Window
 
@@ -436,8 +436,11 @@ class PageView:
     def components_json(self) -> JSON:
         return {"page": self.page(), "components": self.components()}
 
-    def incidents_json(self, limit: int = 50) -> JSON:
-        every = [*self.open_incidents(), *self.resolved_incidents()][:limit]
+    def incidents_json(self, limit: int = 50, archived: Iterable[Incident] = ()) -> JSON:
+        """The `limit` most recent: open, recently resolved, then the stored history's
+        (`archived`, newest first; the projection's copies win by id)."""
+        known = [*self.open_incidents(), *self.resolved_incidents()]
+        every = history.merged((public_view(i) for i in archived), known)[:limit]
         return {"page": self.page(), "incidents": [self.incident(i) for i in every]}
 
     def unresolved_json(self) -> JSON:
