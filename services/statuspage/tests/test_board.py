@@ -276,7 +276,7 @@ def test_a_pushed_change_carries_the_uptime_bars_from_its_day_to_today(make):
     assert sse is not None
     bars = json.loads(sse.data)["bars"]
     assert bars["from"] == make.t0.date().isoformat()
-    assert bars["days"] == ["major_outage"]  # today's bar follows the component
+    assert bars["days"] == [["major_outage", 1]]  # today's bar follows the component
     assert bars["count"] == 90
     assert bars["percent"] is not None
     assert bars["percent"] != "100.00%"
@@ -294,7 +294,7 @@ def test_a_late_change_sends_every_day_it_alters(make):
     assert sse is not None
     bars = json.loads(sse.data)["bars"]
     assert bars["from"] == make.t0.date().isoformat()
-    assert bars["days"] == ["partial_outage", "partial_outage"]  # that day and today
+    assert bars["days"] == [["partial_outage", 2]]  # that day and today
 
 
 def test_the_snapshot_carries_every_services_bars_and_the_maintenance_list(make):
@@ -304,7 +304,7 @@ def test_the_snapshot_carries_every_services_bars_and_the_maintenance_list(make)
     doc = json.loads(b.snapshot_event(1).data)
 
     assert set(doc["bars"]) == set(make.config().services)
-    assert doc["bars"]["api"]["days"][-1] == "degraded_performance"
+    assert doc["bars"]["api"]["days"][-1] == ["degraded_performance", 1]
     assert doc["maintenances"] == []
 
 

@@ -102,6 +102,17 @@ def rollup(statuses: Iterable[ComponentStatus], impacts: Iterable[Impact] = ()) 
     return PageStatus(indicator, description)
 
 
+def runs(values: Iterable[str]) -> list[list[str | int]]:
+    """`a a a b` as `[[a, 3], [b, 1]]`."""
+    out: list[list[str | int]] = []
+    for value in values:
+        if out and out[-1][0] == value:
+            out[-1][1] = int(out[-1][1]) + 1
+        else:
+            out.append([value, 1])
+    return out
+
+
 def iso(moment: datetime) -> str:
     """UTC ISO 8601 with milliseconds and a Z, as Statuspage writes times."""
     if moment.tzinfo is None:
@@ -182,9 +193,10 @@ class PageView:
 
     def bars_json(self, service: str, now: datetime, first: date | None = None) -> JSON:
         """The uptime bars for the live page: each day's worst status from `first` (the day a
-        change happened; default: the first day with data) to today, and the uptime (formatted
-        as the page writes it; None without data). Days before `from` are as the page has
-        them: a change can only alter the days from its own on."""
+        change happened; default: the first day with data) to today, as runs `[status, days]`
+        (90 quiet days are one run: the snapshot stays small with many services), and the
+        uptime (formatted as the page writes it; None without data). Days before `from` are as
+        the page has them: a change can only alter the days from its own on."""
         found = self.bars(service, now)
         days = found.days
         today = days[-1].day
@@ -192,7 +204,7 @@ class PageView:
         shown = [d for d in days if d.day >= min(start, today)]
         return {
             "from": shown[0].day.isoformat(),
-            "days": [str(d.status) if d.status is not None else "none" for d in shown],
+            "days": runs(str(d.status) if d.status is not None else "none" for d in shown),
             "percent": None if found.uptime is None else uptime.percent(found.uptime),
             "count": len(days),
         }

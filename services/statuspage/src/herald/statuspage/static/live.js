@@ -192,9 +192,14 @@
   }
 
   // A component's uptime bars (a bar a day, oldest first, the last one today): the days the
-  // server sent, from `from` on, in the words the server-rendered page uses.
+  // server sent (runs of [status, days]) from `from` on, in the words the server-rendered page
+  // uses.
   function setBars(service, b) {
     if (!b || !b.days) { return; }
+    var days = [];
+    b.days.forEach(function (run) {
+      for (var k = 0; k < Math.min(Number(run[1]) || 0, 400); k++) { days.push(run[0]); }
+    });
     var row = null, items = document.querySelectorAll("li.component[data-component]");
     for (var i = 0; i < items.length; i++) {
       if (items[i].getAttribute("data-component") === String(service)) { row = items[i]; }
@@ -203,9 +208,9 @@
     if (!list) { return; }
     var start = new Date(String(b.from) + "T00:00:00Z");
     if (isNaN(start.getTime())) { return; }
-    for (var n = 0; n < b.days.length; n++) {
+    for (var n = 0; n < days.length; n++) {
       var day = new Date(start.getTime() + n * 86400000).toISOString().slice(0, 10);
-      var status = String(b.days[n]).replace(/[^a-z_]/g, "");
+      var status = String(days[n]).replace(/[^a-z_]/g, "");
       var bar = list.querySelector('li.bar[data-date="' + day + '"]');
       if (!bar) {
         // A day the page did not have yet (it stayed open past midnight): it comes last, and
