@@ -95,6 +95,13 @@ async def test_a_manual_update_shows_on_the_timeline_live(
     await expect(incident.locator(".body")).to_have_text("We are looking into failed payments.")
     incident_id = await incident.get_attribute("data-incident")
     assert incident_id
+    # The incident's own page, open beside it, follows too.
+    permalink = await page.context.new_page()
+    await permalink.goto(f"{stack.url('statuspage')}/incidents/{incident_id}")
+    await expect(permalink.locator("#live")).to_be_visible(timeout=LIVE_MS)
+    await permalink.evaluate("window.heraldSameDocument = true")
+    own = permalink.locator("#incident")
+    await expect(own.locator("ol.timeline > li")).to_have_count(1)
 
     await herald(
         stack,
@@ -112,7 +119,13 @@ async def test_a_manual_update_shows_on_the_timeline_live(
     await expect(newest.locator(".update-status")).to_have_text("Identified")
     await expect(newest.locator(".update-body")).to_have_text("A bad deploy; rolling it back.")
     await expect(incident.locator(".incident-status")).to_have_text("Identified")
+    await expect(own.locator("ol.timeline > li")).to_have_count(2, timeout=LIVE_MS)
+    await expect(own.locator("ol.timeline > li").first.locator(".update-body")).to_have_text(
+        "A bad deploy; rolling it back."
+    )
+    await expect(own.locator(".meta .incident-status")).to_have_text("Identified")
     await page.screenshot(path=shot(page, tmp_path, "manual-update"), full_page=True)
+    await permalink.screenshot(path=shot(page, tmp_path, "manual-update-permalink"), full_page=True)
     await assert_as_reloaded(page, browser)
 
     await herald(stack, "incident", "resolve", incident_id, "--body", "Rolled back; all good.")
@@ -121,6 +134,13 @@ async def test_a_manual_update_shows_on_the_timeline_live(
     await expect(resolved).to_have_count(1, timeout=LIVE_MS)
     await expect(resolved.locator("h3.title")).to_have_text("Checkout errors")
     await page.screenshot(path=shot(page, tmp_path, "manual-resolved"), full_page=True)
+    await expect(own.locator(".meta .incident-status")).to_have_text("Resolved", timeout=LIVE_MS)
+    await expect(own.locator(".meta time.resolved-at")).to_have_count(1)
+    await expect(own.locator("ol.timeline > li")).to_have_count(3)
+    assert await permalink.evaluate("window.heraldSameDocument === true"), "it reloaded itself"
+    live_text = await own.inner_text()
+    await permalink.reload()
+    assert await permalink.locator("#incident").inner_text() == live_text  # as the server says
     await assert_as_reloaded(page, browser)
     await assert_not_reloaded(page)
     assert witness.troubles() == {}

@@ -94,6 +94,7 @@
   // the incident's body.
   function timeline(inc) {
     var ol = el("ol", "timeline"), updates = inc.incident_updates || [];
+    ol.setAttribute("aria-label", String(inc.name));
     for (var i = 0; i < updates.length; i++) {
       var u = updates[i], first = i === updates.length - 1;
       var li = el("li", "update" + (first ? " update-opened" : ""));
@@ -105,6 +106,30 @@
       ol.appendChild(li);
     }
     return ol;
+  }
+
+  // An incident's own page (/incidents/<id>) follows its incident: status, end, timeline.
+  function setIncidentPage(inc) {
+    var article = byId("incident");
+    if (!article || !inc || article.getAttribute("data-incident") !== String(inc.id)) { return; }
+    var resolved = inc.status === "resolved" || inc.status === "postmortem";
+    article.className = "incident-page" + (resolved ? " resolved" : " impact-" + String(inc.impact).replace(/[^a-z]/g, ""));
+    var status = article.querySelector(".meta .incident-status");
+    if (status) { status.textContent = word(inc.status); }
+    var meta = article.querySelector("p.meta"), end = meta ? meta.querySelector("time.resolved-at") : null;
+    if (meta && resolved && inc.resolved_at) {
+      if (!end) {
+        meta.appendChild(document.createTextNode(" " + word("to") + " "));
+        end = meta.appendChild(timeEl("resolved-at", inc.resolved_at));
+      }
+      end.setAttribute("datetime", String(inc.resolved_at));
+      localize(end);
+    } else if (end) {  // reopened
+      if (end.previousSibling && end.previousSibling.nodeType === 3) { meta.removeChild(end.previousSibling); }
+      meta.removeChild(end);
+    }
+    var old = article.querySelector("ol.timeline");
+    if (old) { old.parentNode.replaceChild(timeline(inc), old); }
   }
 
   function incidentItem(inc) {
@@ -269,6 +294,7 @@
     clear(resolved);
     (d.incidents || []).forEach(function (inc) { if (open) { open.appendChild(incidentItem(inc)); } });
     (d.resolved || []).forEach(function (inc) { if (resolved) { resolved.appendChild(incidentItem(inc)); } });
+    (d.incidents || []).concat(d.resolved || []).forEach(setIncidentPage);
     setMaintenances(d.maintenances);
     var bars = d.bars || {};
     Object.keys(bars).forEach(function (service) { setBars(service, bars[service]); });
@@ -293,6 +319,8 @@
     }
     setRecent(d.service, d.recent);
     if (d.incident) { placeOpen(d.incident); }
+    setIncidentPage(d.incident);
+    (d.recent || []).forEach(setIncidentPage);
     setMaintenances(d.maintenances);
     setBars(d.service, d.bars);
     refreshEmpty();
