@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 
 from herald.notifier.app import create_app
 from herald.notifier.escalation_store import EscalationStore
-from herald.notifier.escalator import StepRun
+from herald.notifier.escalator import NoticeRun, StepRun
 from herald.shared.config import HeraldConfig, parse_config
 from herald.shared.events import INCIDENT_EVENT_NAMES, RESPONSE_EVENT_ADAPTER, IncidentEvent
 from herald.shared.runtime import open_redis
@@ -82,6 +82,7 @@ class Running:
         self.client = client
         self.js = js
         self.steps: asyncio.Queue[StepRun] = asyncio.Queue()
+        self.notices: asyncio.Queue[NoticeRun] = asyncio.Queue()
 
     async def publish(self, event: IncidentEvent) -> None:
         subject = incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind])
@@ -91,6 +92,9 @@ class Running:
 
     async def next_step(self) -> StepRun:
         return await asyncio.wait_for(self.steps.get(), WAIT)
+
+    async def next_notice(self) -> NoticeRun:
+        return await asyncio.wait_for(self.notices.get(), WAIT)
 
 
 Runner = Callable[..., AbstractAsyncContextManager[Running]]
@@ -104,21 +108,28 @@ def clock() -> MovingClock:
 @pytest.fixture
 def notifier(infra: Infra, receiver: Receiver, clock: MovingClock) -> Runner:
     @asynccontextmanager
-    async def run(steps: asyncio.Queue[StepRun] | None = None) -> AsyncIterator[Running]:
+    async def run(
+        steps: asyncio.Queue[StepRun] | None = None,
+        notices: asyncio.Queue[NoticeRun] | None = None,
+        config: HeraldConfig | None = None,
+    ) -> AsyncIterator[Running]:
         nc = await nats.connect(infra.nats_url)
         queue: asyncio.Queue[StepRun] = steps if steps is not None else asyncio.Queue()
+        told: asyncio.Queue[NoticeRun] = notices if notices is not None else asyncio.Queue()
         app = create_app(
-            config_for(receiver),
+            config or config_for(receiver),
             infra.settings(log_format="json"),
             environ={},
             clock=clock,
             on_step=queue.put_nowait,
+            on_notice=told.put_nowait,
             lease_seconds=1.0,
         )
         try:
             async with in_process(app, "http://notifier") as client:
                 running = Running(client, nc.jetstream())
                 running.steps = queue
+                running.notices = told
                 yield running
         finally:
             await nc.close()
@@ -158,6 +169,7 @@ async def test_a_page_carries_a_signed_link_whose_post_stops_the_next_step(
         assert "acknowledged" in done.text
         told = await receiver.next("/alice")  # everyone paged hears of the ack
         assert told.body["type"] == "incident.acknowledged"
+        assert (await n.next_notice()).kind == "incident.acknowledged"  # then forgotten
         msg = await responses.next_msg(timeout=WAIT)
         ack = RESPONSE_EVENT_ADAPTER.validate_json(msg.data)
         assert ack.kind == "incident.acknowledged"

@@ -8,7 +8,10 @@ failed (`PartialFailure`). Before its lane, a send waits its turn in the channel
 and in its contact method's throttle (`notifier.throttle`, per channel and address), both
 shared by every replica (`SendWindow`); a throttled send waits, nothing is dropped, and it
 holds neither a lane nor a claim while it waits. The ledger claim (`run id` + destination) makes a send happen
-once even when two replicas run the same step (one after the other's lease ran out). A send
+once even when two replicas run the same step (one after the other's lease ran out); with
+`claim_seconds` the claim is that short and renewed while the send runs, so the claim of a
+replica that died ends before its escalation lease does and the replica that takes the step
+over sends at once (`Outcome.BUSY` otherwise: the step or notice is run again). A send
 that failed for good (a permanent failure, or the last attempt) is recorded: a metric and the
 `failures` list read by `GET /api/deliveries/failed`.
 """
@@ -16,6 +19,7 @@ that failed for good (a permanent failure, or the last attempt) is recorded: a m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -75,7 +79,10 @@ class Dispatcher:
         rate_limits: Mapping[str, SendLimit] | None = None,
         throttle: tuple[SendLimit, ...] = (),
         window: SendWindow | None = None,
+        claim_seconds: float | None = None,
     ) -> None:
+        """`claim_seconds`: how long a send's ledger claim lasts without a renewal (renewed
+        while it runs); None: the ledger's `claim_ttl`, not renewed."""
         self.channels = channels
         self.ledger = ledger
         self.redis = redis
@@ -91,6 +98,7 @@ class Dispatcher:
         self.rate_limits = dict(rate_limits or {})
         self.throttle = throttle
         self.window = window
+        self.claim_seconds = claim_seconds
         self._lanes: dict[str, asyncio.Semaphore] = {}
 
     def _lane(self, channel: str) -> asyncio.Semaphore:
@@ -137,13 +145,35 @@ class Dispatcher:
         # before the claim: a long wait holds nothing
         await self._wait_turn(dest, page=notice.type == "incident.opened")
         try:
-            claim = await self.ledger.claim(service, run_id, dest.key())
+            claim = await self.ledger.claim(service, run_id, dest.key(), ttl=self.claim_seconds)
         except Exception as exc:
             return Sent(dest, Outcome.RETRYABLE, f"ledger: {type(exc).__name__}")
         if claim.state is ClaimState.DONE:
             return Sent(dest, Outcome.DUPLICATE)
         if claim.state is ClaimState.BUSY:
             return Sent(dest, Outcome.BUSY)
+        holding = None
+        if self.claim_seconds is not None:
+            holding = asyncio.create_task(self._hold(claim, self.claim_seconds))
+        try:
+            return await self._claimed(notice, personal, dest, claim, channel)
+        finally:
+            if holding is not None:
+                holding.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await holding
+
+    async def _hold(self, claim: Claim, seconds: float) -> None:
+        """Renew `claim` while its send runs."""
+        while True:
+            await asyncio.sleep(seconds / 3)
+            with contextlib.suppress(Exception):
+                await self.ledger.renew(claim, seconds)
+
+    async def _claimed(
+        self, notice: Notice, personal: Notice, dest: Destination, claim: Claim, channel: Channel
+    ) -> Sent:
+        service = notice.service.id
         page: str | None = None
         try:
             if notice.type == "incident.opened":
