@@ -264,3 +264,57 @@ async def test_oncall_and_calendars(notifier: Runner) -> None:
         assert (await n.client.get("/calendars/users/alice.ics")).status_code == 200
         assert (await n.client.get("/calendars/users/nobody.ics")).status_code == 404
         assert (await n.client.get("/calendars/schedules/nope.ics")).status_code == 404
+
+
+async def test_a_notice_in_flight_across_a_restart_is_told_once(
+    notifier: Runner, receiver: Receiver, infra: Infra
+) -> None:
+    redis = open_redis(infra.redis_url)
+    async with notifier() as first:
+        await first.publish(opened())
+        assert (await receiver.next("/alice")).body["type"] == "incident.opened"
+        await first.next_step()
+        receiver.hold("/alice")  # alice's pager hangs: the resolve is caught mid-send
+        await first.publish(resolved())
+        held = await receiver.next_held("/alice")
+        assert held.body["type"] == "incident.resolved"
+    # the first notifier stopped in the middle of the notice (its send cut off by the drain)
+    async with notifier() as second:
+        told = await receiver.next("/alice")
+        assert told.body["type"] == "incident.resolved"
+        run = await second.next_notice()
+        assert run.kind == "incident.resolved"
+        assert await redis.zcard(EscalationStore.due_key("payments-api")) == 0  # forgotten
+    assert receiver.count("/alice") == 2  # the page, then the resolve once
+    await redis.aclose()
+
+
+async def test_two_replicas_tell_each_notice_once(notifier: Runner, receiver: Receiver) -> None:
+    steps: asyncio.Queue[StepRun] = asyncio.Queue()
+    notices: asyncio.Queue[NoticeRun] = asyncio.Queue()
+    count = 10
+    good = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with notifier(steps, notices) as a, notifier(steps, notices) as b:
+        for i in range(count):
+            await a.publish(numbered(opened(event_id=f"ev-{i}"), i))
+        for _ in range(count):
+            await receiver.next("/alice")
+        for i in range(count):
+            if i % 2 == 0:  # acknowledged through either replica
+                via = a if i % 4 == 0 else b
+                answer = await via.client.post(f"/api/incidents/payments-api-{i}/ack", headers=good)
+                assert answer.json()["result"] == "acknowledged"
+            await a.publish(numbered(resolved(event_id=f"ev-resolve-{i}"), i))
+        expected = count + count // 2
+        runs = [await asyncio.wait_for(notices.get(), WAIT) for _ in range(expected)]
+        got = sorted([(await receiver.next("/alice")).body for _ in range(expected)], key=str)
+    told = sorted((r.incident_id, r.kind) for r in runs)
+    assert len(set(told)) == expected  # each notice run once over both replicas
+    assert sorted((m["incident"]["id"], m["type"]) for m in got) == told
+    assert receiver.count("/alice") == count + expected  # pages, then each notice once
+
+
+def numbered(event: IncidentEvent, i: int) -> IncidentEvent:
+    """`event` about incident `payments-api-<i>`."""
+    inc = event.incident  # type: ignore[union-attr]
+    return event.model_copy(update={"incident": inc.model_copy(update={"id": f"payments-api-{i}"})})
