@@ -318,3 +318,47 @@ def numbered(event: IncidentEvent, i: int) -> IncidentEvent:
     """`event` about incident `payments-api-<i>`."""
     inc = event.incident  # type: ignore[union-attr]
     return event.model_copy(update={"incident": inc.model_copy(update={"id": f"payments-api-{i}"})})
+
+
+def team_config(receiver: Receiver) -> HeraldConfig:
+    """`search` names no policy: the team label of its incidents' alerts selects one."""
+    return parse_config(
+        f"""
+page: {{title: Acme Status}}
+services:
+  search: {{name: Search}}
+channels:
+  alice-pager: {{type: webhook, url: "{receiver.url_for("/alice")}"}}
+  bob-pager: {{type: webhook, url: "{receiver.url_for("/bob")}"}}
+users:
+  alice:
+    contact_methods: [{{channel: alice-pager, address: alice@example.com}}]
+  bob:
+    contact_methods: [{{channel: bob-pager, address: bob@example.com}}]
+escalation_policies:
+  payments-team: {{steps: [{{targets: [{{user: alice}}], wait_minutes: 5}}]}}
+escalation:
+  by_label: team
+  policies: {{payments: payments-team}}
+notifier: {{throttle: []}}
+"""
+    )
+
+
+def labelled(event: IncidentEvent, labels: dict[str, str]) -> IncidentEvent:
+    inc = event.incident  # type: ignore[union-attr]
+    return event.model_copy(update={"incident": inc.model_copy(update={"labels": labels})})
+
+
+async def test_a_team_label_selects_the_policy_and_its_escalation_outlives_the_label(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    async with notifier(config=team_config(receiver)) as n:
+        await n.publish(labelled(opened("search"), {"team": "payments", "service": "search"}))
+        page = await receiver.next("/alice")
+        assert page.body["type"] == "incident.opened"
+        assert page.body["incident"]["id"] == "search-inc-1"
+        # an alert without the label joined: its resolve still ends the team's escalation
+        await n.publish(labelled(resolved("search"), {"service": "search"}))
+        assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
+        assert (await n.next_notice()).kind == "incident.resolved"

@@ -186,6 +186,11 @@ class Escalator:
         incident = getattr(event, "incident", None)
         labels = incident.labels if isinstance(incident, Incident) else {}
         policy = self.policy(event.service, labels)
+        if policy is None and isinstance(incident, Incident):
+            # escalated under labels its alerts no longer all share (one without the team
+            # label joined): its escalation goes on under the policy it started with
+            rec = await self.store.get(event.service, incident.id)
+            policy = None if rec is None else rec.state.policy
         if policy is None:
             return None
         if isinstance(event, IncidentOpened):
