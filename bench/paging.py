@@ -69,6 +69,8 @@ page: {{title: Bench}}
 integrations:
   alertmanager:
     token: {{env: HERALD_DEMO_TOKEN}}
+alerts:
+  reopen_window: 0s  # every round's alert (same fingerprint, new startsAt) opens a new incident
 services:
   payments-api: {{name: Payments API, escalation_policy: bench}}
 channels:

@@ -48,6 +48,7 @@ from herald.notifier.escalation_store import (
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.notice import Notice, NoticeType, incident_notice
 from herald.notifier.worsening import how_worse
+from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     Incident,
@@ -73,6 +74,13 @@ Publish = Callable[[ResponseEvent], Awaitable[None]]
 FIRST_STEP_WAITS = 3
 """Deliveries of a resolve that wait for its incident's first step to run (then it resolves
 anyway: a first step that cannot run must not keep the incident open)."""
+
+FIRST_STEP_WATCH_SECONDS = 1.0
+"""How long one delivery of a resolve watches its incident's first step (usually running right
+now: the page is at the pager, its outcome being recorded) before it is put back (nak, 2 s and
+more). A page answered in milliseconds is followed by its resolve in milliseconds."""
+
+_WATCH = Backoff(0.005, 0.1)
 
 
 def _first_step_pending(state: escalation.EscalationState) -> bool:
@@ -277,6 +285,8 @@ class Escalator:
             if _first_step_pending(rec.state) and num_delivered <= FIRST_STEP_WAITS:
                 # Its page is due but not run yet (a backlog, another replica): let it go out
                 # first, so the on-call learns the incident happened, then that it is over.
+                if await self._changes(event.service, inc.id, rec.rev):
+                    continue
                 return Handling.RETRY
             state = escalation.resolve(rec.state, now)
             if await self.store.write(
@@ -290,6 +300,20 @@ class Escalator:
         # holding the stream.
         self.wake()
         return Handling.ACK
+
+    async def _changes(self, service: str, incident_id: str, rev: int) -> bool:
+        """Whether the record leaves `rev` within `FIRST_STEP_WATCH_SECONDS` (watched in Redis:
+        the step may run on any replica)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + FIRST_STEP_WATCH_SECONDS
+        attempt = 0
+        while loop.time() < until:
+            attempt += 1
+            await asyncio.sleep(_WATCH.delay(attempt))
+            rec = await self.store.get(service, incident_id)
+            if rec is None or rec.rev != rev:
+                return True
+        return False
 
     # -- acknowledgements ------------------------------------------------------------------
 
