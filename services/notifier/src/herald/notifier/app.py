@@ -262,8 +262,9 @@ def create_app(
         },
         throttle=config.notifier.throttle,
         window=SendWindow(redis, clock),
-        # shorter than the escalation lease: a dead replica's claims end before its leases
-        claim_seconds=lease_seconds / 2,
+        # as long as the escalation lease, renewed as it is: a dead replica's claims end with
+        # its leases (a live one's outlast them: its sends are not repeated)
+        claim_seconds=lease_seconds,
     )
     store = EscalationStore(redis, lease_seconds=lease_seconds)
     timers: list[TimerLoop] = []

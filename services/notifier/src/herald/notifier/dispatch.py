@@ -9,9 +9,10 @@ and in its contact method's throttle (`notifier.throttle`, per channel and addre
 shared by every replica (`SendWindow`); a throttled send waits, nothing is dropped, and it
 holds neither a lane nor a claim while it waits. The ledger claim (`run id` + destination) makes a send happen
 once even when two replicas run the same step (one after the other's lease ran out); with
-`claim_seconds` the claim is that short and renewed while the send runs, so the claim of a
-replica that died ends before its escalation lease does and the replica that takes the step
-over sends at once (`Outcome.BUSY` otherwise: the step or notice is run again). A send
+`claim_seconds` (the escalation lease) the claim is that short and renewed while the send
+runs, so the claim of a replica that died ends with its escalation lease and the replica that
+takes the step over sends at once (`Outcome.BUSY` while it lasts: the step or notice is run
+again shortly). A send
 that failed for good (a permanent failure, or the last attempt) is recorded: a metric and the
 `failures` list read by `GET /api/deliveries/failed`.
 """
@@ -19,7 +20,6 @@ that failed for good (a permanent failure, or the last attempt) is recorded: a m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,6 +37,7 @@ from herald.notifier.channels import (
 )
 from herald.notifier.delivery import Outcome
 from herald.notifier.escalation_store import Destination
+from herald.notifier.heartbeat import renewing
 from herald.notifier.ledger import Claim, ClaimState, Ledger, Mark, page_key
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.notice import Notice
@@ -152,23 +153,11 @@ class Dispatcher:
             return Sent(dest, Outcome.DUPLICATE)
         if claim.state is ClaimState.BUSY:
             return Sent(dest, Outcome.BUSY)
-        holding = None
-        if self.claim_seconds is not None:
-            holding = asyncio.create_task(self._hold(claim, self.claim_seconds))
-        try:
+        if self.claim_seconds is None:
             return await self._claimed(notice, personal, dest, claim, channel)
-        finally:
-            if holding is not None:
-                holding.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await holding
-
-    async def _hold(self, claim: Claim, seconds: float) -> None:
-        """Renew `claim` while its send runs."""
-        while True:
-            await asyncio.sleep(seconds / 3)
-            with contextlib.suppress(Exception):
-                await self.ledger.renew(claim, seconds)
+        seconds = self.claim_seconds
+        async with renewing(lambda: self.ledger.renew(claim, seconds), seconds / 3):
+            return await self._claimed(notice, personal, dest, claim, channel)
 
     async def _claimed(
         self, notice: Notice, personal: Notice, dest: Destination, claim: Claim, channel: Channel

@@ -371,6 +371,23 @@ class EscalationStore:
         )
         return bool(done)
 
+    async def later(self, lease: Lease | NoticeLease, now: datetime, seconds: float) -> bool:
+        """Keep our claim only `seconds` more: it is run again then (a send of it was held by
+        another replica's claim, which ends about when that replica's lease does)."""
+        key = service_key(lease.service, f"esc:{lease.member}")
+        ms = max(int(seconds * 1000), 1)
+        done = await self.redis.eval(
+            _RENEW,
+            2,
+            self.due_key(lease.service),
+            key + ":lease",
+            lease.member,
+            lease.token,
+            _ms(now) + ms,
+            ms,
+        )
+        return bool(done)
+
     async def next_due(self, services: Iterable[str]) -> datetime | None:
         """The earliest due time (leases included) over `services`."""
         best: float | None = None

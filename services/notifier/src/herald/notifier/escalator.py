@@ -28,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -45,6 +46,7 @@ from herald.notifier.escalation_store import (
     PendingNotice,
     Record,
 )
+from herald.notifier.heartbeat import renewing
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.notice import Notice, NoticeType, incident_notice
 from herald.notifier.worsening import how_worse
@@ -459,8 +461,9 @@ class Escalator:
                 )
             if _unsettled(sent):
                 # a send held by a claim of another replica (one that may have died) or not
-                # recorded: the step runs again once our lease ends, its sends deduplicated
+                # recorded: the step runs again shortly, its sends deduplicated
                 self.metrics.escalation_steps.labels("retried").inc()
+                await self._again(lease)
                 if self.on_step is not None:
                     self.on_step(StepRun(rec.incident_id, sent, False))
                 return
@@ -479,23 +482,16 @@ class Escalator:
             self.on_step(StepRun(rec.incident_id, sent, committed))
         self.wake()
 
-    @contextlib.asynccontextmanager
-    async def _leased(self, lease: Lease | NoticeLease) -> AsyncIterator[None]:
+    def _leased(self, lease: Lease | NoticeLease) -> AbstractAsyncContextManager[None]:
         """Renew `lease` while the body (its sends) runs."""
+        return renewing(lambda: self.store.renew(lease, self.clock()), self.store.lease_ms / 3000)
 
-        async def keep() -> None:
-            while True:
-                await asyncio.sleep(self.store.lease_ms / 3000)
-                with contextlib.suppress(Exception):
-                    await self.store.renew(lease, self.clock())
-
-        heartbeat = asyncio.create_task(keep())
-        try:
-            yield
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+    async def _again(self, lease: Lease | NoticeLease) -> None:
+        """Run `lease`'s step or notice again in a quarter of a lease (the claim of a replica
+        that died ends about when its lease did; a live one finishes its send meanwhile)."""
+        with contextlib.suppress(Exception):  # else it runs again once our lease ends
+            await self.store.later(lease, self.clock(), self.store.lease_ms / 4000)
+        self.wake()
 
     async def _tell(self, lease: NoticeLease) -> None:
         """Send a claimed notice, then forget it; left for a later claim when a send is held
@@ -509,6 +505,7 @@ class Escalator:
                 n.incident, n.kind, n.event_id, dests, self.clock(), links=n.links
             )
         if _unsettled(sent):
+            await self._again(lease)
             return
         await self.store.done(lease)
         if self.on_notice is not None:
