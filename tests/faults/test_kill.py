@@ -28,8 +28,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 PER_SERVICE = 12
 
 KILLS = int(os.environ.get("HERALD_FAULTS_KILLS", "2"))
-"""Kills per service and test. Each costs a restart (seconds of imports on a busy machine); the
-notifier's drill mostly waits for claims its killed process held (120 s), whatever the count."""
+"""Kills per service and test. Each costs a restart (seconds of imports on a busy machine)."""
 
 
 @pytest.mark.parametrize("victim", ["ingest", "correlator", "notifier", "statuspage"])

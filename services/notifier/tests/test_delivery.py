@@ -5,19 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import CollectorRegistry
 
 from herald.notifier import delivery
 from herald.notifier.channels import Channel, RetryableError
 from herald.notifier.delivery import Outcome, deliver, give_up
-from herald.notifier.dispatch import Dispatcher
-from herald.notifier.escalation_store import Destination
 from herald.notifier.ledger import ClaimState, Ledger
-from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.notice import Notice, build_notice
 from herald.shared.config import parse_config
 from herald.shared.events import IncidentEvent
@@ -123,34 +118,3 @@ async def test_a_send_that_never_ends_is_cut_off_and_retried(
     assert result.outcome is Outcome.RETRYABLE
     claim = await ledger.claim("payments-api", PAGE.event_id, "pager")
     assert claim.state is ClaimState.CLAIMED  # released for the redelivery
-
-
-async def test_a_send_whose_claim_a_dead_worker_holds_goes_out_once_the_claim_expires(
-    infra: Infra,
-) -> None:
-    """A notifier SIGKILLed between claiming a page and recording it leaves its claim behind;
-    the step is run again by another worker once its lease runs out. Was: that run found the
-    claim BUSY, took the step as done and committed it, and nobody ever sent the page (nor, for
-    a resolve's `_tell_paged`, the resolve). It waits the claim out: the page goes once."""
-    client = aioredis.from_url(infra.redis_url)
-    try:
-        ledger = Ledger(client, claim_ttl=1)
-        pager = Pager()
-        dispatcher = Dispatcher(
-            {"pager": pager},
-            ledger,
-            client,
-            NotifierMetrics(CollectorRegistry()),
-            lambda: datetime.now(UTC),
-        )
-        dest = Destination("pager", "", None)
-        dead = await ledger.claim("payments-api", "run-1", dest.key())  # and then it died
-        assert dead.state is ClaimState.CLAIMED
-        sent = await dispatcher.send(PAGE, "run-1", dest)
-        assert sent.outcome is Outcome.SENT
-        assert pager.received == ["incident.opened"]
-        again = await dispatcher.send(PAGE, "run-1", dest)
-        assert again.outcome is Outcome.DUPLICATE
-        assert pager.received == ["incident.opened"]
-    finally:
-        await client.aclose()
