@@ -185,6 +185,7 @@ class Recheck:
         self.retry = min(retry, interval)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Check now rather than at the next interval."""
@@ -192,24 +193,30 @@ class Recheck:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name=f"recheck-{self.name}")
 
     async def stop(self) -> None:
+        """Stop the loop. A flag as well as a cancel: the Redis client may turn a cancel inside a
+        command into a connection error, which the loop would log and go on from for ever."""
         task, self._task = self._task, None
         if task is not None:
+            self._stopping = True
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def _run(self) -> None:
         delay = self.interval
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             self._wake.clear()
             try:
                 await self.check()
             except Exception as exc:
+                if self._stopping:
+                    return
                 log.warning(
                     "check %s failed; trying again soon",
                     self.name,
