@@ -13,10 +13,11 @@ import httpx
 import jsonschema
 import pytest
 
-from herald.shared.events import ComponentStatus, IncidentStatus
+from herald.shared.events import ComponentStatus, IncidentStatus, MaintenanceStatus
+from herald.shared.public_page import MaintenanceUpdate
 from herald.shared.settings import Settings
 from herald.statuspage.app import create_app
-from herald.statuspage.maintenance import MaintenanceStatus, Update, Window
+from herald.statuspage.maintenance import Window
 from herald.statuspage.status import PageView
 
 SCHEMA = json.loads(
@@ -105,7 +106,7 @@ def test_maintenance_windows_answer_the_statuspage_shape(make):
         created_at=make.t0,
         updated_at=make.t0,
         services=("api",),
-        updates=(Update("mw-1-u1", MaintenanceStatus.SCHEDULED, "We upgrade.", make.t0),),
+        updates=(MaintenanceUpdate("mw-1-u1", MaintenanceStatus.SCHEDULED, "We upgrade.", make.t0),),
     )
     view = PageView(make.config(), {}, make.t0, maintenances=(window,))
 

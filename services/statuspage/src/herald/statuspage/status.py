@@ -13,7 +13,14 @@ from functools import cached_property
 from typing import Any
 
 from herald.shared.config import HeraldConfig
-from herald.shared.events import ComponentStatus, Impact, Incident, IncidentStatus, ServiceStatus
+from herald.shared.events import (
+    ComponentStatus,
+    Impact,
+    Incident,
+    IncidentStatus,
+    MaintenanceStatus,
+    ServiceStatus,
+)
 from herald.shared.public_page import (
     COMPONENT_STATUS_WORDS,
     INDICATOR_WORDS,
@@ -330,9 +337,7 @@ class PageView:
             "updated_at": iso(window.updated_at),
             "monitoring_at": None,
             "resolved_at": (
-                iso(window.updated_at)
-                if window.status is maintenance.MaintenanceStatus.COMPLETED
-                else None
+                iso(window.updated_at) if window.status is MaintenanceStatus.COMPLETED else None
             ),
             "impact": "maintenance",
             "shortlink": self.shortlink(window.id),
