@@ -167,6 +167,11 @@ class PageView:
             "count": len(days),
         }
 
+    def find_maintenance(self, window_id: str) -> Window | None:
+        """A maintenance window the page knows (any status the correlator still keeps), by id:
+        its `shortlink` is `/incidents/<id>` like an incident's."""
+        return next((w for w in self.maintenances if w.id == window_id), None)
+
     def find_incident(self, incident_id: str) -> Incident | None:
         """A public incident the page knows (open or recently resolved), by id."""
         for incident in (*self.open_incidents(), *self.resolved_incidents()):
