@@ -58,6 +58,7 @@ from herald.statuspage.page import (
     render_feed,
     render_history,
     render_incident,
+    render_maintenance,
     render_page,
     render_rss,
 )
@@ -142,11 +143,14 @@ def routes(
         return html(request, render_page(board.templates, board.view(), reader(request)))
 
     async def incident_page(request: Request) -> Response:
-        """An open or recent incident (the projection), else one of the stored history."""
+        """An open or recent incident (the projection), else a maintenance window (its
+        shortlink is the same path), else an incident of the stored history."""
         view = board.view()
         incident_id = request.path_params["incident_id"]
         found = view.find_incident(incident_id)
         who = reader(request)
+        if found is None and (window := view.find_maintenance(incident_id)) is not None:
+            return html(request, render_maintenance(board.templates, view, window, who))
         if found is None and archive is not None:
             try:
                 archived = await archive.incident(incident_id)
