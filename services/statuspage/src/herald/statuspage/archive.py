@@ -226,6 +226,7 @@ class Archive:
         found.sort(key=lambda i: i.started_at, reverse=True)
         return found[:limit]
 
+
 HISTORY_BACKLOG = 10_000
 """Most history writes waiting (Redis slow or down); past it a write is skipped (the other
 replicas write it too, and a restarted replica writes its snapshots again)."""
