@@ -451,6 +451,25 @@ class Outgoing:
     headers: dict[str, str]
 
 
+class _Batch:
+    """The acks of one `publish_all` call, filled in by the inbox's callback in message order;
+    `done` resolves when the last one arrived (one future per batch, not one per message)."""
+
+    __slots__ = ("acks", "done", "left")
+
+    def __init__(self, size: int, done: asyncio.Future[None]) -> None:
+        self.acks: list[Msg | None] = [None] * size
+        self.left = size
+        self.done = done
+
+    def receive(self, index: int, msg: Msg) -> None:
+        if self.acks[index] is None:
+            self.acks[index] = msg
+            self.left -= 1
+            if self.left <= 0 and not self.done.done():
+                self.done.set_result(None)
+
+
 class AckInbox:
     """Publishes on `nc` with replies to one inbox subscription of its own (made on first use;
     nats-py re-subscribes it after a reconnect)."""
@@ -458,7 +477,7 @@ class AckInbox:
     def __init__(self, nc: NATS) -> None:
         self._nc = nc
         self._prefix = ""
-        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._pending: dict[str, tuple[_Batch, int]] = {}
         self._counter = 0
         self._lock = asyncio.Lock()
 
@@ -471,57 +490,83 @@ class AckInbox:
         return self._prefix
 
     async def _on_reply(self, msg: Msg) -> None:
-        future = self._pending.pop(msg.subject[len(self._prefix) :], None)
-        if future is not None and not future.done():
-            future.set_result(msg)
+        waiting = self._pending.pop(msg.subject[len(self._prefix) :], None)
+        if waiting is not None:
+            waiting[0].receive(waiting[1], msg)
 
     async def publish_all(
         self, messages: Sequence[Outgoing], timeout: float
     ) -> list[bool | BaseException]:
-        """Publish every message, then await all their acks (at most `timeout` seconds in all).
-        Per message: True when JetStream reports it a duplicate, False when newly stored, or
-        the exception saying why it was not stored."""
+        """Publish every message, in order, then await all their acks (at most `timeout`
+        seconds in all). Per message: True when JetStream reports it a duplicate, False when
+        newly stored, or the exception saying why it was not stored."""
         prefix = self._prefix or await self._subscribe()
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Msg]] = []
+        batch = _Batch(len(messages), loop.create_future())
+        pending = self._pending
+        publish = self._nc.publish
         tokens: list[str] = []
         refused: BaseException | None = None
         try:
-            for message in messages:
+            for index, message in enumerate(messages):
                 self._counter += 1
                 token = str(self._counter)
-                future: asyncio.Future[Msg] = loop.create_future()
-                self._pending[token] = future
+                pending[token] = (batch, index)
                 tokens.append(token)
                 try:
-                    await self._nc.publish(
+                    await publish(
                         message.subject,
                         message.payload,
                         reply=prefix + token,
                         headers=message.headers,
                     )
-                except Exception as exc:  # closed, buffer full: not stored
+                except Exception as exc:  # closed, buffer full: this one and the rest not stored
                     refused = exc
+                    pending.pop(token, None)
+                    tokens.pop()
                     break
-                futures.append(future)
-            if futures:
-                await asyncio.wait(futures, timeout=timeout)
+            sent = len(tokens)
+            batch.left -= len(messages) - sent  # those never sent: no ack to wait for
+            if sent and batch.left > 0 and not batch.done.done():
+                expiry = loop.call_later(timeout, _expire, batch.done)
+                try:
+                    await batch.done
+                finally:
+                    expiry.cancel()
         finally:
             for token in tokens:
-                self._pending.pop(token, None)
+                pending.pop(token, None)
         results: list[bool | BaseException] = []
-        for future in futures:
-            if future.done():
-                results.append(_read_ack(future.result()))
-            else:
-                future.cancel()
+        for index, ack in enumerate(batch.acks):
+            if ack is not None:
+                results.append(_read_ack(ack))
+            elif index < sent:
                 results.append(NatsTimeoutError())
-        missing = len(messages) - len(futures)
-        results.extend(refused or NatsTimeoutError() for _ in range(missing))
+            else:
+                results.append(refused or NatsTimeoutError())
         return results
 
 
+def _expire(done: asyncio.Future[None]) -> None:
+    """A batch's timeout: stop waiting (the acks that have not arrived are timeouts)."""
+    if not done.done():
+        done.set_result(None)
+
+
+_ACK_START = b'{"stream":"'
+
+
 def _read_ack(msg: Msg) -> bool | BaseException:
+    data = msg.data
+    if (
+        not msg.headers
+        and data.startswith(_ACK_START)
+        and b'"error"' not in data
+        and b'"duplicate"' not in data
+    ):
+        # the common ack, newly stored (`{"stream":"ALERTS", "seq":7}`): no JSON parse needed
+        # (a quoted stream name cannot hide either key); errors and duplicates are parsed
+        return False
     if msg.headers and msg.headers.get(Header.STATUS) == NO_RESPONDERS_STATUS:
         return NoStreamResponseError()
     try:

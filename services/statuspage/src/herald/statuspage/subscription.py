@@ -143,16 +143,16 @@ class IncidentSubscription:
 
     async def check(self) -> bool:
         """Follow the stream again from its start when it was re-created; True when it was."""
+        # What was delivered before asking: messages delivered while the answer is on its way
+        # may be newer than the stream's last sequence in it (under load, often), which says
+        # nothing about a re-creation.
+        delivered = self.highest_seq
         try:
             info = await self.js.stream_info(INCIDENTS_STREAM)
         except NotFoundError:
             await ensure_streams(self.js, self.replicas)
             info = await self.js.stream_info(INCIDENTS_STREAM)
-        if (
-            self._following
-            and info.created == self.created
-            and info.state.last_seq >= self.highest_seq
-        ):
+        if self._following and info.created == self.created and info.state.last_seq >= delivered:
             return False
         log.warning(
             "the INCIDENTS stream was re-created: reading it again from its start",
