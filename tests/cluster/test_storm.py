@@ -26,6 +26,8 @@ SERVICES = 6
 PER_SERVICE = 10
 REPLICATED = ("correlator", "notifier", "statuspage")
 """The services run twice (ingest once: it is stateless, and one is enough to lose a node)."""
+READY_SECONDS = 120.0
+"""Seven processes start at once on a small shared machine: their start-up may take a while."""
 
 
 async def test_a_storm_survives_a_nats_node_killed_and_a_redis_failover(
@@ -35,32 +37,43 @@ async def test_a_storm_survives_a_nats_node_killed_and_a_redis_failover(
     infra = Infra(nats_cluster.url, redis_cluster.url)
     env = infra.stack_env(config, HERALD_STREAM_REPLICAS="3", **storm.stack_extra(pager))
     extra = {name: [free_port()] for name in REPLICATED}
-    async with Stack(env, out=sys.stderr, extra_replicas=extra) as stack:
-        pages_urls = [stack.url("statuspage"), stack.url("statuspage-2")]
-        sender = storm.Sender(f"{stack.url('ingest')}/hooks/inbound/{storm.TOKEN}")
-        batch = storm.alerts(SERVICES, PER_SERVICE)
-        pages = storm.Pages(pager)
-        leader = await nats_cluster.leader_of(ALERTS_STREAM)
-        redis_master = redis_cluster.master_of(head_key("svc-0"))
+    stack = Stack(env, out=sys.stderr, extra_replicas=extra)
+    await stack.start()
+    try:
+        await stack.wait_ready(timeout=READY_SECONDS)
+        await _storm(stack, nats_cluster, redis_cluster, pager)
+    finally:
+        await stack.stop()
 
-        burst = asyncio.create_task(sender.burst(storm.webhooks(batch, "firing")))
-        await sender.answered(len(batch) // 3)
-        nats_cluster.node(leader).kill()
-        await sender.answered(2 * len(batch) // 3)
-        promoted = await asyncio.to_thread(redis_cluster.fail_over, redis_master)
-        await asyncio.wait_for(burst, storm.DELIVERY_SECONDS)
-        assert redis_cluster.master_of(head_key("svc-0")) == promoted
 
-        await pages.until("incident.opened", SERVICES)
-        for page in pages_urls:
-            await storm.page_until(page, "major_outage", SERVICES)
-        await sender.burst(storm.webhooks(batch, "resolved"))
-        await pages.until("incident.resolved", SERVICES)
-        for page in pages_urls:
-            after = await storm.page_until(page, "operational", SERVICES)
-            assert after["incidents"] == [], after
-        await storm.drained(nats_cluster.alive().url)
-        storm.assert_one_incident_each(pages, SERVICES, PER_SERVICE)
-        assert not {a for a in sender.answers if isinstance(a, int) and 400 <= a < 500}
-        for name, proc in stack.procs.items():
-            assert proc.returncode is None, f"{name} exited while a node was lost"
+async def _storm(
+    stack: Stack, nats_cluster: NatsCluster, redis_cluster: RedisCluster, pager: Receiver
+) -> None:
+    pages_urls = [stack.url("statuspage"), stack.url("statuspage-2")]
+    sender = storm.Sender(f"{stack.url('ingest')}/hooks/inbound/{storm.TOKEN}")
+    batch = storm.alerts(SERVICES, PER_SERVICE)
+    pages = storm.Pages(pager)
+    leader = await nats_cluster.leader_of(ALERTS_STREAM)
+    redis_master = redis_cluster.master_of(head_key("svc-0"))
+
+    burst = asyncio.create_task(sender.burst(storm.webhooks(batch, "firing")))
+    await sender.answered(len(batch) // 3)
+    nats_cluster.node(leader).kill()
+    await sender.answered(2 * len(batch) // 3)
+    promoted = await asyncio.to_thread(redis_cluster.fail_over, redis_master)
+    await asyncio.wait_for(burst, storm.DELIVERY_SECONDS)
+    assert redis_cluster.master_of(head_key("svc-0")) == promoted
+
+    await pages.until("incident.opened", SERVICES)
+    for page in pages_urls:
+        await storm.page_until(page, "major_outage", SERVICES)
+    await sender.burst(storm.webhooks(batch, "resolved"))
+    await pages.until("incident.resolved", SERVICES)
+    for page in pages_urls:
+        after = await storm.page_until(page, "operational", SERVICES)
+        assert after["incidents"] == [], after
+    await storm.drained(nats_cluster.alive().url)
+    storm.assert_one_incident_each(pages, SERVICES, PER_SERVICE)
+    assert not {a for a in sender.answers if isinstance(a, int) and 400 <= a < 500}
+    for name, proc in stack.procs.items():
+        assert proc.returncode is None, f"{name} exited while a node was lost"
