@@ -140,12 +140,15 @@ class RedisCluster:
         """REDIS_URL for the cluster, every node a seed."""
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
-    def _client(self, port: int) -> redis.Redis:
+    def _client(self, port: int | None = None) -> redis.Redis:
+        """A client of the node at `port`, else of a node that runs."""
+        if port is None:
+            port = next(n.port for n in self.nodes if n.proc is not None)
         return redis.Redis(port=port, socket_timeout=5, decode_responses=True)
 
     def roles(self) -> list[dict[str, str]]:
         """CLUSTER NODES, parsed: id, port, role (master/replica), master id."""
-        with self._client(self.nodes[0].port) as client:
+        with self._client() as client:
             text = client.execute_command("CLUSTER NODES")
         if isinstance(text, dict):  # redis-py may parse it into a dict keyed by address
             rows = [
@@ -175,7 +178,7 @@ class RedisCluster:
 
     def master_of(self, key: str) -> int:
         """The port of the master serving `key`'s slot."""
-        with self._client(self.nodes[0].port) as client:
+        with self._client() as client:
             slot = int(client.execute_command("CLUSTER KEYSLOT", key))
             for start, end, master, *_ in client.execute_command("CLUSTER SLOTS"):
                 if int(start) <= slot <= int(end):
@@ -199,11 +202,33 @@ class RedisCluster:
             time.sleep(0.1)
         raise AssertionError(f"replica {replica} of {master_port} was not promoted")
 
+    def kill_master(self, master_port: int) -> int:
+        """SIGKILL the master at `master_port` and wait until the cluster has promoted one of its
+        replicas (after the node timeout) and serves every slot again; return its port."""
+        rows = self.roles()
+        master_id = next(r["id"] for r in rows if r["port"] == str(master_port))
+        replicas = {r["port"] for r in rows if r["master"] == master_id}
+        node = next(n for n in self.nodes if n.port == master_port)
+        assert node.proc is not None
+        node.proc.kill()
+        node.proc.wait()
+        node.proc = None
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline:
+            promoted = [
+                r["port"] for r in self.roles() if r["port"] in replicas and r["role"] == "master"
+            ]
+            if promoted:
+                self.wait_ok()
+                return int(promoted[0])
+            time.sleep(0.1)
+        raise AssertionError(f"no replica of {master_port} was promoted")
+
     def wait_ok(self) -> None:
         deadline = time.monotonic() + READY_SECONDS
         while True:
             states = []
-            for node in self.nodes:
+            for node in (n for n in self.nodes if n.proc is not None):
                 with self._client(node.port) as client:
                     info = client.execute_command("CLUSTER INFO")
                 text = info if isinstance(info, str) else str(info)
