@@ -35,6 +35,7 @@ from starlette.staticfiles import StaticFiles
 from herald.shared.config import HeraldConfig
 from herald.shared.events import Incident
 from herald.shared.probes import ReadinessCheck, probe_app
+from herald.shared.public_page import COMPONENT_STATUS_WORDS, iso
 from herald.shared.runtime import Clock, NatsConnection, Recheck, open_redis, utc_now
 from herald.shared.security import SecurityHeaders
 from herald.shared.settings import Settings
@@ -62,7 +63,7 @@ from herald.statuspage.page import (
 from herald.statuspage.revalidation import CDN_CACHE_CONTROL, not_modified, validators
 from herald.statuspage.signup_limit import SignupLimits
 from herald.statuspage.sse import KEEPALIVE_SECONDS, EventStream
-from herald.statuspage.status import STATUS_WORDS, PageView, iso
+from herald.statuspage.status import PageView
 from herald.statuspage.subscribe import SubscribeDesk, subscribe_routes
 from herald.statuspage.subscription import IncidentSubscription, first_seen
 
@@ -187,11 +188,13 @@ def routes(
         elif component in board.config.services:
             state = view.state(component).component_status
             svg = badge.render(
-                board.config.services[component].name, STATUS_WORDS[state], str(state)
+                board.config.services[component].name, COMPONENT_STATUS_WORDS[state], str(state)
             )
         elif component in board.config.groups:
             state = view.group_status(component)
-            svg = badge.render(board.config.groups[component].name, STATUS_WORDS[state], str(state))
+            svg = badge.render(
+                board.config.groups[component].name, COMPONENT_STATUS_WORDS[state], str(state)
+            )
         else:
             return PlainTextResponse("no such component", status_code=404)
         return conditional(

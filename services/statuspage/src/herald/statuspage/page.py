@@ -22,9 +22,10 @@ from typing import Any
 import jinja2
 
 from herald.shared.events import Incident
+from herald.shared.public_page import iso, public_view
 from herald.statuspage import catalogue, history, timeline, uptime
 from herald.statuspage.maintenance import Window
-from herald.statuspage.status import PageView, iso, layout, public_view
+from herald.statuspage.status import PageView, layout
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"

@@ -6,15 +6,22 @@ dicts out. Only services declared in the configuration appear on the page.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from herald.shared.config import HeraldConfig
 from herald.shared.events import ComponentStatus, Impact, Incident, IncidentStatus, ServiceStatus
+from herald.shared.public_page import (
+    COMPONENT_STATUS_WORDS,
+    INDICATOR_WORDS,
+    incident_link,
+    iso,
+    page_id,
+    public_view,
+)
 from herald.shared.statuses import indicator_of, worst, worst_indicator
 from herald.statuspage import maintenance, timeline
 from herald.statuspage.history import Changes
@@ -22,42 +29,7 @@ from herald.statuspage.maintenance import Window
 
 JSON = dict[str, Any]
 
-STATUS_WORDS: dict[ComponentStatus, str] = {
-    ComponentStatus.OPERATIONAL: "Operational",
-    ComponentStatus.DEGRADED_PERFORMANCE: "Degraded Performance",
-    ComponentStatus.PARTIAL_OUTAGE: "Partial Outage",
-    ComponentStatus.MAJOR_OUTAGE: "Major Outage",
-    ComponentStatus.UNDER_MAINTENANCE: "Under Maintenance",
-}
-"""A component status in words, as the page shows it."""
-
-INCIDENT_STATUS_WORDS: dict[IncidentStatus, str] = {
-    IncidentStatus.INVESTIGATING: "Investigating",
-    IncidentStatus.IDENTIFIED: "Identified",
-    IncidentStatus.MONITORING: "Monitoring",
-    IncidentStatus.RESOLVED: "Resolved",
-    IncidentStatus.POSTMORTEM: "Postmortem",
-}
-
 RESOLVED_BODY = timeline.RESOLVED_BODY
-
-
-def public_view(incident: Incident) -> Incident:
-    """The incident as customers see it: its public status (from its public alerts only; an
-    incident kept open by internal alerts is resolved here), and only its public updates."""
-    status = incident.public_status
-    entries = tuple(e for e in incident.timeline if e.public)
-    if status is None and len(entries) == len(incident.timeline):
-        return incident
-    changes: dict[str, object] = {"timeline": entries}
-    if status is not None:
-        changes["status"] = status
-        changes["resolved_at"] = (
-            (incident.public_resolved_at or incident.resolved_at or incident.updated_at)
-            if status is IncidentStatus.RESOLVED
-            else None
-        )
-    return incident.model_copy(update=changes)
 
 
 def publicly_open(incident: Incident | None) -> Incident | None:
@@ -86,33 +58,12 @@ def rollup(statuses: Iterable[ComponentStatus], impacts: Iterable[Impact] = ()) 
     from_components = indicator_of(worst_of)
     from_incidents = worst_indicator(*(str(i) for i in impacts))
     indicator = worst_indicator(from_components, from_incidents)
-    if indicator == "critical":
-        description = "Major System Outage"
-    elif indicator == "major":
-        description = "Partial System Outage"
-    elif indicator == "minor":
-        only_degraded = (
-            from_incidents != "minor" and worst_of is ComponentStatus.DEGRADED_PERFORMANCE
-        )
-        description = "Partially Degraded Service" if only_degraded else "Minor Service Outage"
-    elif indicator == "maintenance":
-        description = "Service Under Maintenance"
-    else:
-        description = "All Systems Operational"
+    description = INDICATOR_WORDS[indicator]
+    if indicator == "minor" and (
+        from_incidents != "minor" and worst_of is ComponentStatus.DEGRADED_PERFORMANCE
+    ):
+        description = "Partially Degraded Service"
     return PageStatus(indicator, description)
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and a Z, as Statuspage writes times."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def page_id_of(config: HeraldConfig) -> str:
-    """A stable page id (Statuspage ids are 12 characters), the same on every replica."""
-    seed = f"{config.page.url}|{config.page.title}".encode()
-    return hashlib.sha256(seed).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -151,7 +102,7 @@ class PageView:
 
     @property
     def page_id(self) -> str:
-        return page_id_of(self.config)
+        return page_id(self.config)
 
     def state(self, service: str) -> ServiceStatus:
         return self.services.get(service) or ServiceStatus(service=service)
@@ -282,13 +233,15 @@ class PageView:
 
     def shortlink(self, incident_id: str) -> str:
         """The incident's own page (what notifications link to)."""
-        return f"{self.config.page.url.rstrip('/')}/incidents/{incident_id}"
+        return incident_link(self.config.page.url, incident_id)
 
     def incident(self, incident: Incident) -> JSON:
         known = incident.service in self.config.services
         affected = [self.component(incident.service)] if known else []
         name = self.config.services[incident.service].name if known else incident.service
-        entries = timeline.entries(incident, name, STATUS_WORDS[incident.component_status])
+        entries = timeline.entries(
+            incident, name, COMPONENT_STATUS_WORDS[incident.component_status]
+        )
         updates = [
             {
                 "id": entry.id,
