@@ -229,6 +229,20 @@ class RedisCluster:
             time.sleep(0.1)
         raise AssertionError(f"no replica of {master_port} was promoted")
 
+    def wait_formed(self, masters: int, replicas: int) -> None:
+        """Until the node we ask sees every master with its replicas (gossip may lag behind
+        `redis-cli --cluster create`)."""
+        deadline = time.monotonic() + READY_SECONDS
+        while True:
+            rows = self.roles()
+            ids = [r["id"] for r in rows if r["role"] == "master"]
+            attached = [sum(1 for r in rows if r["master"] == i) for i in ids]
+            if len(ids) == masters and attached == [replicas] * masters:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Redis Cluster did not form: {rows}")
+            time.sleep(0.1)
+
     def wait_ok(self) -> None:
         deadline = time.monotonic() + READY_SECONDS
         while True:
@@ -296,6 +310,7 @@ def redis_cluster(root: Path, masters: int = 3, replicas: int = 1) -> Iterator[R
         )
         cluster = RedisCluster(nodes)
         cluster.wait_ok()
+        cluster.wait_formed(masters, replicas)
         yield cluster
     finally:
         for node in nodes:
