@@ -8,7 +8,9 @@ timeouts and the recovery from a JetStream that lost its state are the same ever
 - `NatsConnection`: one nats-py client and its JetStream context; reconnects forever, tells its
   listeners after every reconnect (the server may have lost its streams).
 - `open_redis`: a client with connect and socket timeouts, so a hung Redis fails a step (which
-  is retried) instead of hanging it for ever.
+  is retried) instead of hanging it for ever; one server, the master Sentinels name, or a Redis
+  Cluster, as REDIS_URL says (`RedisTarget`). `run_scripts`: Lua scripts in one pipelined
+  round trip, on any of the three.
 - `Recheck`: runs a check at an interval, at once when woken, sooner after a failure.
 - `DurableKeeper`: puts a durable consumer (and the streams) back when JetStream lost them.
 - `PullConsumer`: a durable pull consumer that hands over what has arrived, up to a batch, at
@@ -24,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -33,7 +36,12 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, Header
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
+from herald.shared.settings import RedisTarget
 from herald.shared.streams import CHECK_SECONDS, RETRY_SECONDS, ensure_streams
 
 log = logging.getLogger("herald.shared.runtime")
@@ -103,7 +111,7 @@ class NatsConnection:
     async def connect(self) -> None:
         """Connect, trying again for ever until NATS answers."""
         await self.nc.connect(
-            servers=[self.url],
+            servers=nats_servers(self.url),
             name=self.name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=self.reconnect_wait,  # type: ignore[arg-type]
@@ -151,13 +159,61 @@ class NatsConnection:
                 log.warning("reconnect listener failed", extra={"error": repr(exc)})
 
 
+def nats_servers(url: str) -> list[str]:
+    """NATS_URL's servers: one URL, or several separated by commas (the nodes of a cluster; the
+    client also learns the others from the one it reaches)."""
+    return [u.strip() for u in url.split(",") if u.strip()]
+
+
+RedisClient = Redis | RedisCluster
+"""What `open_redis` returns: a client of one server (also the master Sentinels name), or of a
+Redis Cluster. Both take the same commands; on a Cluster every multi-key command, script and
+transaction must keep to keys of one hash tag (herald.shared.keys), and a pipeline without a
+transaction is split per node."""
+
+
 def open_redis(
     url: str,
     *,
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
     socket_timeout: float = REDIS_SOCKET_TIMEOUT_SECONDS,
-) -> Redis:
-    """A Redis client (bytes responses) whose commands fail instead of hanging on a hung server."""
+) -> RedisClient:
+    """A Redis client (bytes responses) whose commands fail instead of hanging on a hung server:
+    of the server at `url`, of the master the Sentinels at `redis+sentinel://...` name (a
+    failover moves it: the next command reaches the new master), or of the Redis Cluster at
+    `redis+cluster://...` (a failover moves slots: the client follows the cluster's redirects
+    and reads its slots again). The forms: `RedisTarget`."""
+    target = RedisTarget.parse(url)
+    if target.mode == "cluster":
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+            username=target.username,
+            password=target.password,
+            ssl=target.tls,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=socket_timeout,
+            health_check_interval=30,
+        )
+    if target.mode == "sentinel":
+        sentinels = Sentinel(  # type: ignore[no-untyped-call]
+            list(target.nodes),
+            sentinel_kwargs={
+                "socket_connect_timeout": connect_timeout,
+                "socket_timeout": socket_timeout,
+                "password": target.sentinel_password,
+            },
+        )
+        master: Redis = sentinels.master_for(
+            target.master,
+            db=target.db,
+            username=target.username,
+            password=target.password,
+            ssl=target.tls,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=socket_timeout,
+            health_check_interval=30,
+        )
+        return master
     client: Redis = Redis.from_url(
         url,
         socket_connect_timeout=connect_timeout,
@@ -165,6 +221,38 @@ def open_redis(
         health_check_interval=30,
     )
     return client
+
+
+ScriptCall = tuple[AsyncScript, Sequence[str], Sequence[str | int | float]]
+"""A registered script, its keys and its arguments."""
+
+
+async def run_scripts(client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
+    """Run scripts in one pipelined round trip (without a transaction: each script is atomic on
+    its own, and on a Cluster they run on the nodes of their keys); per call, its reply or its
+    error. A server that does not know a script yet (a fresh one, a restarted one, a promoted
+    replica) answers NOSCRIPT, meaning the script did not run: it is loaded (on a Cluster, on
+    every master) and those calls run again."""
+    replies: list[Any] = [None] * len(calls)
+    todo = list(range(len(calls)))
+    for attempt in range(2):
+        async with client.pipeline(transaction=False) as pipe:
+            for i in todo:
+                script, keys, args = calls[i]
+                # EVALSHA as a plain command: a Cluster pipeline refuses `script(client=pipe)`
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+        missing = []
+        for i, result in zip(todo, results, strict=True):
+            replies[i] = result
+            if isinstance(result, NoScriptError):
+                missing.append(i)
+        if not missing or attempt:
+            break
+        for script in {id(calls[i][0]): calls[i][0] for i in missing}.values():
+            await client.script_load(script.script)  # on a Cluster: on every master
+        todo = missing
+    return replies
 
 
 class Recheck:

@@ -21,9 +21,8 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-import redis.asyncio as aioredis
-
 from herald.shared.keys import service_key
+from herald.shared.runtime import RedisClient
 
 DAY = 24 * 3600
 
@@ -139,7 +138,7 @@ def page_key(service: str, incident_id: str, channel: str) -> str:
 class Ledger:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         *,
         claim_ttl: int = 120,
         done_ttl: int = 7 * DAY,

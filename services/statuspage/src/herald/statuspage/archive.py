@@ -19,12 +19,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from herald.shared.config import HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER, Incident, ServiceStatus
 from herald.shared.keys import archived_incident_key, incident_history_key, status_history_key
+from herald.shared.runtime import RedisClient
 from herald.statuspage import history
 from herald.statuspage.history import StatusChange
 
@@ -73,7 +73,7 @@ round: the index names nothing that has expired while it is listed)."""
 
 
 async def read_changes(
-    client: aioredis.Redis, services: Iterable[str]
+    client: RedisClient, services: Iterable[str]
 ) -> dict[str, list[StatusChange]]:
     """Each service's stored status changes, oldest first (one read per key: keys live in
     different slots)."""
@@ -88,7 +88,7 @@ async def read_changes(
 class Archive:
     """The history of every configured service, in Redis."""
 
-    def __init__(self, redis: aioredis.Redis, config: HeraldConfig) -> None:
+    def __init__(self, redis: RedisClient, config: HeraldConfig) -> None:
         self.redis = redis
         self.config = config
         self.days = config.page.history_days
