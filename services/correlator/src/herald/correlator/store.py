@@ -38,7 +38,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol, cast
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from herald.correlator.commands import (
@@ -71,6 +70,7 @@ from herald.shared.events import (
     ServiceStatus,
 )
 from herald.shared.keys import UNROUTED, service_key, status_key
+from herald.shared.runtime import RedisClient, run_scripts
 
 UNROUTED_LIMIT = 500
 """How many unrouted fingerprints are kept (the oldest are dropped)."""
@@ -383,7 +383,7 @@ class Store(Protocol):
 class CorrelatorStore:
     """The correlator's state in Redis (a client with `decode_responses=False`)."""
 
-    def __init__(self, redis: Redis, config: HeraldConfig) -> None:
+    def __init__(self, redis: RedisClient, config: HeraldConfig) -> None:
         self.redis = redis
         self.config = config
         self._pop_published = redis.register_script(_POP_PUBLISHED)
@@ -429,16 +429,19 @@ class CorrelatorStore:
     async def remember_routes(self, routes: Sequence[tuple[str, Route]]) -> list[Route]:
         """`remember_route` for several alerts, in order (one round trip)."""
         ttl_ms = int(ROUTE_TTL / timedelta(milliseconds=1))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for fingerprint, route in routes:
-                await self._remember_route(
-                    keys=[route_key(fingerprint)],
-                    args=[route.service, _micros(route.starts_at), ttl_ms],
-                    client=pipe,
-                )
-            rows = await pipe.execute()
+        rows = await self._pipelined(
+            (
+                self._remember_route,
+                [route_key(fingerprint)],
+                [route.service, _micros(route.starts_at), ttl_ms],
+            )
+            for fingerprint, route in routes
+        )
         out = []
-        for (_, route), (service, starts_at) in zip(routes, rows, strict=True):
+        for (_, route), row in zip(routes, rows, strict=True):
+            if isinstance(row, Exception):
+                raise row
+            service, starts_at = row
             if _text(service) == route.service and int(starts_at) == _micros(route.starts_at):
                 out.append(route)
             else:
@@ -585,16 +588,13 @@ class CorrelatorStore:
     async def _pipelined(
         self, calls: Iterable[tuple[AsyncScript, list[str], list[str | int]]]
     ) -> list[Any]:
-        """Run scripts in one round trip; per call its reply or its error (a connection error
-        is every call's)."""
+        """Run scripts in one round trip (runtime.run_scripts: on a Cluster, per node); per call
+        its reply or its error (a connection error is every call's)."""
         calls = list(calls)
         if not calls:
             return []
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for script, keys, args in calls:
-                    await script(keys=keys, args=args, client=pipe)
-                return list(await pipe.execute(raise_on_error=False))
+            return await run_scripts(self.redis, calls)
         except Exception as exc:
             return [exc] * len(calls)
 
@@ -713,17 +713,22 @@ class CorrelatorStore:
 
     async def controls(self, services: Sequence[str]) -> list[Control]:
         """Several services' controls (one round trip)."""
-        if not services:
-            return []
-        raw = await self.redis.mget([control_key(s) for s in services])
-        return [_control(r) for r in raw]
+        return [_control(r) for r in await self._values([control_key(s) for s in services])]
 
     async def statuses(self, services: Sequence[str]) -> list[ServiceStatus | None]:
         """The stored ServiceStatus projections (None: never stepped)."""
-        if not services:
-            return []
-        raw = await self.redis.mget([status_key(s) for s in services])
+        raw = await self._values([status_key(s) for s in services])
         return [None if r is None else ServiceStatus.model_validate_json(r) for r in raw]
+
+    async def _values(self, keys: list[str]) -> list[Any]:
+        """GET of keys of several services in one pipelined round trip (not one MGET: the keys
+        hash to different Cluster slots; nothing needs them read atomically together)."""
+        if not keys:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+            return list(await pipe.execute())
 
     async def command_step(
         self, service: str, command: Command | None, now: datetime

@@ -23,12 +23,12 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from herald.shared.backoff import Backoff
 from herald.shared.keys import service_key
+from herald.shared.runtime import RedisClient
 
 log = logging.getLogger("herald.notifier.ledger")
 
@@ -149,7 +149,7 @@ def page_key(service: str, incident_id: str, channel: str) -> str:
 class Ledger:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         *,
         claim_ttl: int = 120,
         done_ttl: int = 7 * DAY,
