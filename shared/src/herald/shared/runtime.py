@@ -463,10 +463,19 @@ class PullConsumer:
         self._loop = asyncio.create_task(self._run(sub), name=f"pull-{self.config.durable_name}")
 
     async def stop(self, grace: float = 30.0) -> None:
-        """Stop fetching, let the batches in hand finish (at most `grace` seconds), then stop."""
+        """Stop fetching, let the batches in hand finish (at most `grace` seconds), then stop.
+
+        The fetch under way is let finish (it waits `fetch_timeout` at most) and what it brings
+        is handled like any batch in hand: cancelled, the messages the server had already handed
+        to it would be dropped unacked, and redelivered only after `ack_wait` (found by the
+        fault suite's SIGTERM drill, docs/reliability.md)."""
         self._stopping = True
         if self._loop is not None:
-            self._loop.cancel()
+            async with self._room:
+                self._room.notify_all()  # a loop waiting for room stops waiting
+            done, _ = await asyncio.wait({self._loop}, timeout=self.fetch_timeout + grace)
+            if not done:
+                self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
             self._loop = None
@@ -479,7 +488,9 @@ class PullConsumer:
     async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
         while not self._stopping:
             async with self._room:
-                await self._room.wait_for(lambda: self._free > 0)
+                await self._room.wait_for(lambda: self._free > 0 or self._stopping)
+                if self._stopping:
+                    return
                 want = min(self.batch, self._free)
             try:
                 msgs = await sub.fetch(want, timeout=self.fetch_timeout)

@@ -9,7 +9,8 @@ below works on Redis Cluster too:
 - `herald:{svc}:firing`  sorted set of the open incident's firing alerts (score startsAt, µs);
 - `herald:{svc}:ended`   sorted set of its resolved alerts (score endsAt, µs): with `firing`,
   the incident's most relevant alerts by rank (it shows at most 50);
-- `herald:{svc}:expiry`  sorted set of resolved alerts by end, pruned past RESOLVED_RETENTION;
+- `herald:{svc}:expiry`  sorted set of resolved alerts by `AlertRecord.retained_from` (their
+  last arrival), pruned past RESOLVED_RETENTION;
 - `herald:{svc}:status`  the public ServiceStatus projection (JSON), read by the status page;
 - `herald:{svc}:outbox`  incident events (JSON) stored but not yet acknowledged by JetStream;
 - `herald:{svc}:control` what people set (commands.Control): override, maintenance windows,
@@ -861,7 +862,7 @@ def _index_args(
         if firing:
             xrem.append(key)
         else:
-            xadd += [ended, key]
+            xadd += [_micros(record.retained_from), key]
     for record in expired:
         if record.key in records:
             continue
@@ -870,6 +871,9 @@ def _index_args(
         elif prunable(record, after, now):
             hdel.append(record.key)
             xrem.append(record.key)
+        elif record.retained_from >= now - RESOLVED_RETENTION:
+            # scored by its endsAt (as before retained_from): put it where it belongs
+            xadd += [_micros(record.retained_from), record.key]
     counts: list[str | int] = [
         "1" if reset else "0",
         len(hset) // 2,
