@@ -16,7 +16,10 @@ Which event wins follows Alertmanager's own rules (`supersedes`, docs/alert-life
 - a firing with a newer startsAt is a re-fire;
 - a firing repeating the startsAt of a stored resolve fires again once it arrives more than
   `alerts.replay_window` after the resolve (Alertmanager timed it out, Prometheus resumed);
-  within the window it is an HA peer's or a retry's late copy.
+  within the window it is an HA peer's or a retry's late copy;
+- a firing that reached ingest before the stored resolve of its instance, folded after it (two
+  batches in flight, a redelivery), changes nothing of the alert but still makes it a resolved
+  alert of the open incident when the instance ended after that incident started (`fired_in`).
 Versions continue from max(stored version + 1, now in ms), so they never go backwards after
 Redis lost recent writes.
 The same event applied twice changes nothing and emits nothing. An incident starts at the
@@ -296,6 +299,28 @@ def supersedes(event: AlertReceived, stored: AlertRecord, replay_window: timedel
     if stored.status is AlertState.FIRING or stored.resolved_received_at is None:
         return False
     return event.received_at - stored.resolved_received_at > replay_window
+
+
+def fired_in(event: AlertReceived, stored: AlertRecord, incident: Incident | None) -> bool:
+    """Whether `event`, a firing `supersedes` takes for a late copy of the instance a stored
+    resolve ended (its resolve was folded first: two batches in flight, two replicas, a
+    redelivery), still makes the alert an alert of the open `incident`: the instance (startsAt to
+    endsAt, event time) ended after that incident started, the firing reached ingest before the
+    resolve, and the alert is not one of its alerts yet. In the order ingest received them, its firing
+    joined that incident and its resolve then resolved it there (docs/reliability.md, bug 6)."""
+    return (
+        incident is not None
+        and event.status is AlertState.FIRING
+        and stored.status is AlertState.RESOLVED
+        and stored.incident != incident.id
+        and stored.ends_at is not None
+        and stored.starts_at <= event.starts_at <= stored.ends_at
+        and stored.ends_at >= incident.started_at
+        # reached ingest before the resolve: a reordered message, not an HA peer's copy sent
+        # after it (whose firing joined the incident open then, maybe an earlier one)
+        and stored.resolved_received_at is not None
+        and event.received_at < stored.resolved_received_at
+    )
 
 
 def record_of(event: AlertReceived, config: HeraldConfig) -> AlertRecord:
@@ -766,6 +791,64 @@ class _Fold:
         self.mark(at)
         return joined
 
+    def join_resolved(self, record: AlertRecord, event: AlertReceived, at: datetime) -> None:
+        """A firing folded after its own resolve (`fired_in`): the alert joins the open incident
+        as the resolved alert it is, as if its firing had come first (it is counted, its
+        severity counts in the incident's impact and worst status, its words and labels in the
+        incident's); the component and the firing count do not change (it no longer fires)."""
+        incident = self.incident
+        assert incident is not None
+        # The firing's startsAt, as when the firing came first (a resolve keeps the stored
+        # firing's, not Merge's earlier one).
+        joined = record.model_copy(
+            update={
+                "incident": incident.id,
+                "joined": incident.alert_count,
+                "starts_at": max(record.starts_at, event.starts_at),
+                "published": True,
+            }
+        )
+        self.put(joined)
+        if joined.ends_at is not None:
+            self.last_end = (
+                joined.ends_at if self.last_end is None else max(self.last_end, joined.ends_at)
+            )
+        fired = status_for(joined.severity, self.config.severity)
+        if self.visible(joined):
+            self.worst_status = worst((self.worst_status, fired))
+        count = incident.alert_count + 1
+        update: dict[str, object] = {
+            "alert_count": count,
+            "started_at": min(incident.started_at, joined.starts_at),
+            "updated_at": max(incident.updated_at, at),
+            "labels": common_labels.narrowed(incident.labels, joined.labels),
+        }
+        if self.visible(joined):
+            update["impact"] = worst_impact(incident.impact, impact_for(fired))
+            if not incident.public:
+                # its words, never an internal alert's; resolved on the public page already
+                update |= {
+                    "title": clip(joined.summary or joined.alertname, MAX_TITLE),
+                    "body": clip(joined.description, MAX_BODY),
+                    "public": True,
+                    "public_status": IncidentStatus.RESOLVED,
+                    "public_resolved_at": joined.ends_at,
+                }
+        self.incident = timeline.told(
+            incident.model_copy(update=update),
+            at,
+            timeline.recovered(
+                joined.alertname,
+                count - self.firing,
+                count,
+                absent=joined.absent_since is not None,
+                texts=self.texts,
+            ),
+            public=self.visible(joined),
+        )
+        self.mark(at)
+        self.touch(at)
+
     def recover_partially(self, record: AlertRecord, status: ComponentStatus, at: datetime) -> None:
         """An alert of the open incident resolves while others still fire ("2 of 5 resolved")."""
         incident = self.incident
@@ -946,6 +1029,13 @@ class _Fold:
         key = alert_key(event.fingerprint)
         stored = self.records.get(key)
         merged = merge(stored, event, self.config, self.absent)
+        if (
+            stored is not None
+            and fired_in(event, stored, self.incident)
+            and not supersedes(event, stored, self.config.alerts.replay_window)
+        ):
+            self.join_resolved(stored if merged is None else merged[0], event, event.occurred_at)
+            return True
         if merged is None:
             return False
         record, relevant = merged
