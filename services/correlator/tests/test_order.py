@@ -145,6 +145,22 @@ def _members(state: ServiceState) -> object:
         incident.started_at,
         incident.impact,
         state.worst_status,
+        incident.labels,
+        incident.public,
+    )
+
+
+def _resolved(state: ServiceState) -> object:
+    if state.incident is not None or not state.recent:
+        return None
+    page = state.recent[0]
+    return (
+        sorted(a.fingerprint for a in page.alerts),
+        page.alert_count,
+        page.started_at,
+        page.resolved_at,
+        page.impact,
+        page.component_status,
     )
 
 
@@ -162,3 +178,27 @@ def test_any_order_ends_in_the_same_incident_members_as_the_received_order(
     got = _fold(reordered)
     assert _outcome(got) == _outcome(expected)
     assert _members(got) == _members(expected)
+    # the anchor resolves last: the resolve page (when nothing fires any more) says the same
+    last = int((max(e.received_at for e in in_order) - T0).total_seconds()) + 2
+    end = _event(ANCHOR, AlertState.RESOLVED, 0, last, last - 1)
+    expected, got = _fold([*in_order, end]), _fold([*reordered, end])
+    assert _outcome(got) == _outcome(expected)
+    assert _resolved(got) == _resolved(expected)
+
+
+def test_a_firing_redelivered_after_its_resolve_stays_out_of_a_later_incident() -> None:
+    """The other side of bug 6: the alert's firing was folded (it joined the first incident,
+    which its resolve closed); its redelivery, folded while a later incident is open that its
+    instance overlapped (by event time), is a copy and joins nothing."""
+    firing = _event("fp0", AlertState.FIRING, 0, 1)
+    events = [
+        firing,
+        _event("fp0", AlertState.RESOLVED, 0, 5, 4),
+        _event("fp1", AlertState.FIRING, 2, 10),
+    ]
+    before = _fold(events)
+    after = _fold([*events, firing])
+    members = _members(before)
+    assert isinstance(members, tuple)
+    assert members[:2] == (["fp1"], 1)
+    assert _members(after) == members

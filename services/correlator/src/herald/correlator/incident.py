@@ -19,7 +19,8 @@ Which event wins follows Alertmanager's own rules (`supersedes`, docs/alert-life
   within the window it is an HA peer's or a retry's late copy;
 - a firing that reached ingest before the stored resolve of its instance, folded after it (two
   batches in flight, a redelivery), changes nothing of the alert but still makes it a resolved
-  alert of the open incident when the instance ended after that incident started (`fired_in`).
+  alert of the open incident when the instance ended after that incident started
+  (`late_firing`, `fired_in`).
 Versions continue from max(stored version + 1, now in ms), so they never go backwards after
 Redis lost recent writes.
 The same event applied twice changes nothing and emits nothing. An incident starts at the
@@ -152,6 +153,9 @@ class AlertRecord(BaseModel):
     `alerts.flapping.window` (flap detection; at most `changes` + 1 kept)."""
     flap_told: bool = False
     """Its incident's timeline already says it is flapping (said once per flapping spell)."""
+    fired: bool = True
+    """Whether a firing of the instance stored was folded; False while only its resolve was
+    (its firing may still come, late: `fired_in`). True for records stored before it existed."""
 
     @property
     def key(self) -> str:
@@ -301,25 +305,34 @@ def supersedes(event: AlertReceived, stored: AlertRecord, replay_window: timedel
     return event.received_at - stored.resolved_received_at > replay_window
 
 
-def fired_in(event: AlertReceived, stored: AlertRecord, incident: Incident | None) -> bool:
-    """Whether `event`, a firing `supersedes` takes for a late copy of the instance a stored
-    resolve ended (its resolve was folded first: two batches in flight, two replicas, a
-    redelivery), still makes the alert an alert of the open `incident`: the instance (startsAt to
-    endsAt, event time) ended after that incident started, the firing reached ingest before the
-    resolve, and the alert is not one of its alerts yet. In the order ingest received them, its firing
-    joined that incident and its resolve then resolved it there (docs/reliability.md, bug 6)."""
+def late_firing(event: AlertReceived, stored: AlertRecord) -> bool:
+    """Whether `event` is the firing of the instance a stored resolve ended, folded after that
+    resolve though it reached ingest before it (two batches in flight, two replicas, a
+    redelivery), while no firing of the instance was folded yet. `supersedes` takes it for a
+    late copy (the alert stays resolved); `fired_in` says whether it still joins the incident."""
     return (
-        incident is not None
-        and event.status is AlertState.FIRING
+        event.status is AlertState.FIRING
         and stored.status is AlertState.RESOLVED
-        and stored.incident != incident.id
+        and not stored.fired
         and stored.ends_at is not None
         and stored.starts_at <= event.starts_at <= stored.ends_at
-        and stored.ends_at >= incident.started_at
-        # reached ingest before the resolve: a reordered message, not an HA peer's copy sent
-        # after it (whose firing joined the incident open then, maybe an earlier one)
         and stored.resolved_received_at is not None
         and event.received_at < stored.resolved_received_at
+    )
+
+
+def fired_in(event: AlertReceived, stored: AlertRecord, incident: Incident | None) -> bool:
+    """Whether a `late_firing` makes the alert a (resolved) alert of the open `incident`: its
+    instance ended after that incident started and it is not one of its alerts yet. In the
+    order ingest received them, its firing joined that incident and its resolve then resolved
+    it there (docs/reliability.md, bug 6). A redelivered firing whose instance's firing was
+    folded (it joined an earlier incident) is no `late_firing`: it stays a copy."""
+    return (
+        incident is not None
+        and late_firing(event, stored)
+        and stored.incident != incident.id
+        and stored.ends_at is not None
+        and stored.ends_at >= incident.started_at
     )
 
 
@@ -434,6 +447,11 @@ def merge(
     (a duplicate). The rules of `supersedes` decide which event wins. `absent`: the event is
     the resolve of an alert no longer reported (`absent_event`, `stale_events`)."""
     record = record_of(event, config)
+    if event.status is AlertState.RESOLVED and (
+        stored is None or stored.status is AlertState.RESOLVED
+    ):
+        # its firing was not folded (yet): a late one joins the incident it fired in
+        record = record.model_copy(update={"fired": False})
     if stored is None:
         return record, True
     if absent:
@@ -806,6 +824,7 @@ class _Fold:
                 "joined": incident.alert_count,
                 "starts_at": max(record.starts_at, event.starts_at),
                 "published": True,
+                "fired": True,
             }
         )
         self.put(joined)
@@ -1031,10 +1050,14 @@ class _Fold:
         merged = merge(stored, event, self.config, self.absent)
         if (
             stored is not None
-            and fired_in(event, stored, self.incident)
+            and late_firing(event, stored)
             and not supersedes(event, stored, self.config.alerts.replay_window)
         ):
-            self.join_resolved(stored if merged is None else merged[0], event, event.occurred_at)
+            late = stored if merged is None else merged[0]
+            if fired_in(event, stored, self.incident):
+                self.join_resolved(late, event, event.occurred_at)
+            else:  # no incident it fired in is open; its copies folded later stay copies
+                self.put(late.model_copy(update={"fired": True}))
             return True
         if merged is None:
             return False
