@@ -307,6 +307,10 @@ class DurableKeeper:
 Handler = Callable[[Sequence[Msg]], Awaitable[None]]
 """Handles a batch of messages; acks, naks or terminates each one itself."""
 
+Observer = Callable[[str, float], None]
+"""Told how long the consumer spent in a phase of its own: "room" (waiting for free places
+while its batches are in hand), "fetch" (a fetch that returned messages)."""
+
 FETCH_TIMEOUT_SECONDS = 1.0
 """How long one fetch waits for a first message when nothing is pending (an idle poll)."""
 
@@ -332,6 +336,7 @@ class PullConsumer:
         concurrency: int = 1,
         replicas: int = 1,
         fetch_timeout: float = FETCH_TIMEOUT_SECONDS,
+        observe: Observer | None = None,
     ) -> None:
         if config.durable_name is None:
             raise ValueError("a durable consumer needs config.durable_name")
@@ -346,6 +351,7 @@ class PullConsumer:
         self.concurrency = concurrency
         self.replicas = replicas
         self.fetch_timeout = fetch_timeout
+        self.observe = observe
         self.keeper = DurableKeeper(nats.js, stream, config.durable_name, replicas=replicas)
         nats.on_reconnected(self.keeper.wake)
         self._free = concurrency
@@ -382,10 +388,13 @@ class PullConsumer:
         await self.keeper.stop()
 
     async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
+        clock = asyncio.get_running_loop().time
         while not self._stopping:
+            waited = clock()
             async with self._room:
                 await self._room.wait_for(lambda: self._free > 0)
                 want = min(self.batch, self._free)
+            fetched = clock()
             try:
                 msgs = await sub.fetch(want, timeout=self.fetch_timeout)
             except TimeoutError:  # nothing arrived (nats-py raises both kinds of TimeoutError)
@@ -403,6 +412,9 @@ class PullConsumer:
                 continue
             if not msgs:
                 continue
+            if self.observe is not None:
+                self.observe("room", fetched - waited)
+                self.observe("fetch", clock() - fetched)
             self._free -= len(msgs)
             task = asyncio.create_task(self._handle(msgs))
             self._tasks.add(task)

@@ -91,6 +91,10 @@ def create_app(
         # The batch at once: one store step per service. Ack a message only after its effects
         # are stored and published; a failure means redelivery (of that message).
         results = await correlator.handle_batch([msg.data for msg in msgs])
+        with metrics.phase("acks"):
+            await _settle(msgs, results)
+
+    async def _settle(msgs: Sequence[Msg], results: Sequence[object]) -> None:
         for msg, result in zip(msgs, results, strict=True):
             if isinstance(result, InvalidAlert):
                 log.error(
@@ -122,6 +126,7 @@ def create_app(
         batch=batch_size,
         concurrency=2 * batch_size,  # the next batch is fetched while one is in hand
         replicas=settings.stream_replicas,
+        observe=lambda phase, seconds: metrics.phase_seconds.labels(phase).observe(seconds),
     )
 
     expiry = Recheck("stale-alerts", correlator.expire_stale, interval=EXPIRY_SECONDS)

@@ -131,21 +131,23 @@ class Correlator:
         parsed: list[tuple[int, AlertReceived]] = []
         reports: list[tuple[int, GroupReported]] = []
         beats: list[tuple[int, AlertReceived]] = []
-        for i, body in enumerate(bodies):
-            try:
-                event = ALERT_STREAM_ADAPTER.validate_json(body)
-            except ValidationError as exc:
-                self.metrics.alerts.labels("invalid").inc()
-                results[i] = InvalidAlert(
-                    f"not an alert event: {exc.error_count()} validation errors"
-                )
-                continue
-            if isinstance(event, GroupReported):
-                reports.append((i, event))
-            elif heartbeat.is_heartbeat(event.labels, self.config):
-                beats.append((i, event))
-            else:
-                parsed.append((i, event))
+        self.metrics.batch_messages.observe(len(bodies))
+        with self.metrics.phase("parse"):
+            for i, body in enumerate(bodies):
+                try:
+                    event = ALERT_STREAM_ADAPTER.validate_json(body)
+                except ValidationError as exc:
+                    self.metrics.alerts.labels("invalid").inc()
+                    results[i] = InvalidAlert(
+                        f"not an alert event: {exc.error_count()} validation errors"
+                    )
+                    continue
+                if isinstance(event, GroupReported):
+                    reports.append((i, event))
+                elif heartbeat.is_heartbeat(event.labels, self.config):
+                    beats.append((i, event))
+                else:
+                    parsed.append((i, event))
         if beats:
             try:
                 await self.store.beat(max(e.received_at for _, e in beats))
@@ -155,7 +157,8 @@ class Correlator:
             for i, _ in beats:
                 results[i] = beaten
         try:
-            groups = await self.decide_all(parsed)
+            with self.metrics.phase("routes"):
+                groups = await self.decide_all(parsed)
         except Exception as exc:  # Redis down: every message is redelivered
             for i, _ in parsed:
                 results[i] = exc
@@ -202,11 +205,12 @@ class Correlator:
                     if i < 0:
                         results[-i - 1] = outcome
         # Reports after the batch's alerts (which they may list), one at a time.
-        for i, report in reports:
-            try:
-                results[i] = await self.reported(report)
-            except Exception as exc:
-                results[i] = exc
+        with self.metrics.phase("reports"):
+            for i, report in reports:
+                try:
+                    results[i] = await self.reported(report)
+                except Exception as exc:
+                    results[i] = exc
         final: list[Result] = []
         for r in results:
             assert r is not None
@@ -281,11 +285,13 @@ class Correlator:
         services = sorted(batches)
         results: dict[str, list[bool] | Exception] = {}
         async with contextlib.AsyncExitStack() as held:
-            for service in services:
-                await held.enter_async_context(self._locks.setdefault(service, asyncio.Lock()))
-            steps = await self.store.step_many(
-                [(s, batches[s]) for s in services], self.clock(), absent=absent
-            )
+            with self.metrics.phase("locks"):
+                for service in services:
+                    await held.enter_async_context(self._locks.setdefault(service, asyncio.Lock()))
+            with self.metrics.phase("step"):
+                steps = await self.store.step_many(
+                    [(s, batches[s]) for s in services], self.clock(), absent=absent
+                )
             stepped: dict[str, Applied] = {}
             for service, applied in zip(services, steps, strict=True):
                 if isinstance(applied, Exception):
@@ -301,25 +307,27 @@ class Correlator:
             ]
             if listed:
                 try:
-                    await self.store.index_groups(listed)
+                    with self.metrics.phase("groups"):
+                        await self.store.index_groups(listed)
                 except Exception as exc:
                     for service in stepped:
                         results[service] = exc
                     stepped = {}
             # Publish even when nothing changed: a redelivery after a crash between the store
             # step and the publish must still get the stored events out.
-            outgoing = await asyncio.gather(
-                *(self._outgoing(s, applied) for s, applied in stepped.items()),
-                return_exceptions=True,
-            )
-            sent = await asyncio.gather(
-                *(
-                    self.publisher.publish(events)
-                    for events in outgoing
-                    if not isinstance(events, BaseException) and events
-                ),
-                return_exceptions=True,
-            )
+            with self.metrics.phase("publish"):
+                outgoing = await asyncio.gather(
+                    *(self._outgoing(s, applied) for s, applied in stepped.items()),
+                    return_exceptions=True,
+                )
+                sent = await asyncio.gather(
+                    *(
+                        self.publisher.publish(events)
+                        for events in outgoing
+                        if not isinstance(events, BaseException) and events
+                    ),
+                    return_exceptions=True,
+                )
             done: list[tuple[str, list[IncidentEvent]]] = []
             acks = iter(sent)
             for (service, applied), events in zip(stepped.items(), outgoing, strict=True):
@@ -335,7 +343,8 @@ class Correlator:
                 results[service] = applied.applied
             if done:
                 try:
-                    await self.store.published_many(done)
+                    with self.metrics.phase("popped"):
+                        await self.store.published_many(done)
                 except Exception as exc:  # they stay pending: the next flush republishes them
                     log.warning("could not pop published events", extra={"error": repr(exc)})
         for service, applied in stepped.items():
