@@ -59,8 +59,13 @@ PUBLIC_CLOCK_SECONDS = 1.0
 """How often the services whose due time has come are stepped (`publish_after`,
 `recovery_hold`): the public page changes at most this late."""
 
-BATCH = 256
+BATCH = 1024
 """Alert messages fetched and handled together at most."""
+
+MAX_ACK_PENDING = 16 * BATCH
+"""Messages the durable hands out unacknowledged at most, to all replicas together. It must be
+well above what the replicas hold (`2 * BATCH` each): a fetch asking for more than the durable
+may still hand out is answered only up to that, and then waits for its whole timeout."""
 
 SWEEP_SECONDS = 1.0
 """How often what is due by time is looked for (maintenance windows start and end, overrides
@@ -121,6 +126,7 @@ def create_app(
             durable_name=CORRELATOR_DURABLE,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ACK_WAIT_SECONDS,
+            max_ack_pending=max(MAX_ACK_PENDING, 16 * batch_size),
         ),
         handle=on_alerts,
         batch=batch_size,
