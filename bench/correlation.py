@@ -133,7 +133,9 @@ async def run(options: argparse.Namespace, nats_url: str, redis_url: str) -> lis
     finally:
         await connection.close()
         await redis.aclose()
-    label = f"correlator alone {options.alerts:,} over {options.services} svc, batch {options.batch}"
+    label = (
+        f"correlator alone {options.alerts:,} over {options.services} svc, batch {options.batch}"
+    )
     out: list[Figure] = []
     for r in runs:
         out.append(
