@@ -59,13 +59,19 @@ PUBLIC_CLOCK_SECONDS = 1.0
 """How often the services whose due time has come are stepped (`publish_after`,
 `recovery_hold`): the public page changes at most this late."""
 
-BATCH = 1024
-"""Alert messages fetched and handled together at most."""
+BATCH = 4096
+"""Alert messages fetched and handled together at most. A fetch returns what is pending (a lone
+alert at once); only a backlog fills a batch. Most of a step's cost is per service (its head,
+its most relevant alerts, the shown list and timeline text, one IncidentUpdated): with 500
+services a batch of 1,024 was ~2 alerts per step, 4,096 ~8, and half the CPU per alert
+(bench.correlation). One batch is in hand at a time, so the last of its messages is acked well
+within ACK_WAIT_SECONDS (4,096 at the slowest rate measured on a loaded 2-core machine, ~200
+alerts/s, take 20 s); a second batch fetched meanwhile would wait for the first's services."""
 
 MAX_ACK_PENDING = 16 * BATCH
 """Messages the durable hands out unacknowledged at most, to all replicas together. It must be
-well above what the replicas hold (`2 * BATCH` each): a fetch asking for more than the durable
-may still hand out is answered only up to that, and then waits for its whole timeout."""
+well above what the replicas hold (BATCH each): a fetch asking for more than the durable may
+still hand out is answered only up to that, and then waits for its whole timeout."""
 
 SWEEP_SECONDS = 1.0
 """How often what is due by time is looked for (maintenance windows start and end, overrides
@@ -130,7 +136,7 @@ def create_app(
         ),
         handle=on_alerts,
         batch=batch_size,
-        concurrency=2 * batch_size,  # the next batch is fetched while one is in hand
+        concurrency=batch_size,
         replicas=settings.stream_replicas,
         observe=lambda phase, seconds: metrics.phase_seconds.labels(phase).observe(seconds),
     )
