@@ -204,11 +204,24 @@ class Correlator:
                 for i, _ in routed[service]:
                     if i < 0:
                         results[-i - 1] = outcome
-        # Reports after the batch's alerts (which they may list), one at a time.
+        # Reports after the batch's alerts (which they may list), one at a time, in order; the
+        # members of their groups read in one round trip first (a group's second report in the
+        # batch reads them again: the first one may have changed them).
         with self.metrics.phase("reports"):
+            listing = list(dict.fromkeys(group_id(r.integration, r.group_key) for _, r in reports))
+            try:
+                found = await self.store.groups_members(listing) if listing else []
+                prefetched = dict(zip(listing, found, strict=True))
+            except Exception as exc:
+                prefetched = {}
+                for i, _ in reports:
+                    results[i] = exc
+                reports = []
             for i, report in reports:
                 try:
-                    results[i] = await self.reported(report)
+                    results[i] = await self.reported(
+                        report, prefetched.pop(group_id(report.integration, report.group_key), None)
+                    )
                 except Exception as exc:
                     results[i] = exc
         final: list[Result] = []
@@ -366,14 +379,19 @@ class Correlator:
             return await self.store.pending(service)
         return applied.events
 
-    async def reported(self, report: GroupReported) -> Outcome:
+    async def reported(
+        self, report: GroupReported, members: Mapping[str, tuple[str, bool]] | None = None
+    ) -> Outcome:
         """A whole notification. The firing alerts its group listed before and no longer lists
         have ended (silenced, inhibited or expired); ended ones it lists firing again fire again.
-        An incomplete report says nothing of what it does not list."""
+        An incomplete report says nothing of what it does not list. `members`: the group's
+        members as just read (`Store.group_members`), when the caller read them already."""
         group = group_id(report.integration, report.group_key)
         listed, firing = set(report.fingerprints), set(report.firing)
         flips: list[GroupMember] = []
-        for fingerprint, (service, ended) in (await self.store.group_members(group)).items():
+        if members is None:
+            members = await self.store.group_members(group)
+        for fingerprint, (service, ended) in members.items():
             if not ended and fingerprint not in listed and report.complete:
                 (stored,) = await self.store.records(service, [fingerprint])
                 gone = absent_event(stored, group, report.occurred_at)

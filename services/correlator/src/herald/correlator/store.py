@@ -365,6 +365,10 @@ class Store(Protocol):
         """fingerprint -> (service, ended) of the alerts `group` listed."""
         ...
 
+    async def groups_members(self, groups: Sequence[str]) -> list[dict[str, tuple[str, bool]]]:
+        """`group_members` of several groups (one round trip)."""
+        ...
+
     async def load(self, service: str, now: datetime) -> ServiceState: ...
 
     async def pending(self, service: str) -> list[IncidentEvent]: ...
@@ -511,12 +515,22 @@ class CorrelatorStore:
             await pipe.execute()
 
     async def group_members(self, group: str) -> dict[str, tuple[str, bool]]:
-        raw = await self.redis.hgetall(group_index_key(group))
-        members: dict[str, tuple[str, bool]] = {}
-        for fp, value in raw.items():
-            text = _text(value)
-            members[_text(fp)] = (text.removesuffix(_ENDED), text.endswith(_ENDED))
+        (members,) = await self.groups_members([group])
         return members
+
+    async def groups_members(self, groups: Sequence[str]) -> list[dict[str, tuple[str, bool]]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for group in groups:
+                pipe.hgetall(group_index_key(group))
+            rows = await pipe.execute()
+        out = []
+        for raw in rows:
+            members: dict[str, tuple[str, bool]] = {}
+            for fp, value in raw.items():
+                text = _text(value)
+                members[_text(fp)] = (text.removesuffix(_ENDED), text.endswith(_ENDED))
+            out.append(members)
+        return out
 
     async def step(
         self,
