@@ -64,9 +64,10 @@ BATCH = 4096
 alert at once); only a backlog fills a batch. Most of a step's cost is per service (its head,
 its most relevant alerts, the shown list and timeline text, one IncidentUpdated): with 500
 services a batch of 1,024 was ~2 alerts per step, 4,096 ~8, and half the CPU per alert
-(bench.correlation). One batch is in hand at a time, so the last of its messages is acked well
-within ACK_WAIT_SECONDS (4,096 at the slowest rate measured on a loaded 2-core machine, ~200
-alerts/s, take 20 s); a second batch fetched meanwhile would wait for the first's services."""
+(bench.correlation). At most BATCH messages are in hand (a partial batch leaves room for the
+next fetch), so the last of them is acked well within ACK_WAIT_SECONDS (4,096 at the slowest
+rate measured on a loaded 2-core machine, ~200 alerts/s, take 20 s): a second full batch
+fetched meanwhile would only wait for the first's services, with its ack_wait running."""
 
 MAX_ACK_PENDING = 16 * BATCH
 """Messages the durable hands out unacknowledged at most, to all replicas together. It must be
