@@ -337,6 +337,7 @@ class PullConsumer:
         replicas: int = 1,
         fetch_timeout: float = FETCH_TIMEOUT_SECONDS,
         observe: Observer | None = None,
+        max_batches: int | None = None,
     ) -> None:
         if config.durable_name is None:
             raise ValueError("a durable consumer needs config.durable_name")
@@ -352,6 +353,11 @@ class PullConsumer:
         self.replicas = replicas
         self.fetch_timeout = fetch_timeout
         self.observe = observe
+        self.max_batches = max_batches
+        """At most this many batches in the hands of `handle` at a time (None: as many as the
+        free places allow). 1: what arrives while a batch is in hand waits and comes as one
+        batch, instead of as several small ones competing for the same work."""
+        self._batches = 0
         self.keeper = DurableKeeper(nats.js, stream, config.durable_name, replicas=replicas)
         nats.on_reconnected(self.keeper.wake)
         self._free = concurrency
@@ -392,7 +398,7 @@ class PullConsumer:
         while not self._stopping:
             waited = clock()
             async with self._room:
-                await self._room.wait_for(lambda: self._free > 0)
+                await self._room.wait_for(self._has_room)
                 want = min(self.batch, self._free)
             fetched = clock()
             try:
@@ -416,6 +422,7 @@ class PullConsumer:
                 self.observe("room", fetched - waited)
                 self.observe("fetch", clock() - fetched)
             self._free -= len(msgs)
+            self._batches += 1
             task = asyncio.create_task(self._handle(msgs))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -428,7 +435,11 @@ class PullConsumer:
         finally:
             async with self._room:
                 self._free += len(msgs)
+                self._batches -= 1
                 self._room.notify_all()
+
+    def _has_room(self) -> bool:
+        return self._free > 0 and (self.max_batches is None or self._batches < self.max_batches)
 
 
 # -- JetStream publishes whose acks are awaited together (ingest, correlator) ------------------

@@ -64,10 +64,10 @@ BATCH = 4096
 alert at once); only a backlog fills a batch. Most of a step's cost is per service (its head,
 its most relevant alerts, the shown list and timeline text, one IncidentUpdated): with 500
 services a batch of 1,024 was ~2 alerts per step, 4,096 ~8, and half the CPU per alert
-(bench.correlation). At most BATCH messages are in hand (a partial batch leaves room for the
-next fetch), so the last of them is acked well within ACK_WAIT_SECONDS (4,096 at the slowest
-rate measured on a loaded 2-core machine, ~200 alerts/s, take 20 s): a second full batch
-fetched meanwhile would only wait for the first's services, with its ack_wait running."""
+(bench.correlation). One batch is in hand at a time: what arrives meanwhile comes as the next
+batch, whole (several partial batches in hand were each ~1 alert per service, waiting for each
+other's service locks); and the last of a batch is acked well within ACK_WAIT_SECONDS (4,096 at
+the slowest rate measured on a loaded 2-core machine, ~200 alerts/s, take 20 s)."""
 
 MAX_ACK_PENDING = 16 * BATCH
 """Messages the durable hands out unacknowledged at most, to all replicas together. It must be
@@ -138,6 +138,7 @@ def create_app(
         handle=on_alerts,
         batch=batch_size,
         concurrency=batch_size,
+        max_batches=1,
         replicas=settings.stream_replicas,
         observe=lambda phase, seconds: metrics.phase_seconds.labels(phase).observe(seconds),
     )
