@@ -32,13 +32,12 @@ A benchmark, not a test: nothing here asserts a timing, and pytest never collect
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import copy
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,9 +51,10 @@ from nats.aio.msg import Msg
 from bench.alertmanager import ZERO_TIME, iso
 from bench.floor import open_stream
 from bench.report import Figure, Goal, Sample, table
+from bench.rounds import Options, Rounds
 from bench.testbed import machine, running_stack, stack_env
 from devstack.processes import Stack
-from tests.infra import Infra, real_infra
+from tests.infra import Infra
 from tests.sse import SseClient, SseEvent
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,14 +176,6 @@ class HttpPath:
         return elapsed
 
 
-@dataclass(frozen=True)
-class Options:
-    rounds: int
-    warmup: int
-    log_level: str
-    show_logs: bool
-
-
 async def measure(stack: Stack, nats_url: str, options: Options) -> list[Sample]:
     template = json.loads(FIRING_EXAMPLE.read_text(encoding="utf-8"))
     base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
@@ -283,55 +275,27 @@ async def run(infra: Infra, options: Options) -> Result:
     return Result(samples, ready - started, time.perf_counter() - ready)
 
 
-def parse_args(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.latency",
-        description="Webhook -> status-page SSE latency, with JetStream and HTTP baselines.",
-    )
-    parser.add_argument("-n", "--rounds", type=int, help="measured rounds (50; --quick 10)")
-    parser.add_argument("--warmup", type=int, help="unmeasured first rounds (4; --quick 2)")
-    parser.add_argument("--quick", action="store_true", help="few rounds: a smoke check")
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        type=str.upper,
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="HERALD_LOG_LEVEL of the services (WARNING: no per-message log lines)",
-    )
-    parser.add_argument(
-        "--show-logs", action="store_true", help="stream the services' logs to stderr"
-    )
-    args = parser.parse_args(argv)
-    rounds = args.rounds if args.rounds is not None else (10 if args.quick else 50)
-    warmup = args.warmup if args.warmup is not None else (2 if args.quick else 4)
-    if rounds < 1 or warmup < 0:
-        parser.error("--rounds must be at least 1 and --warmup at least 0")
-    return Options(rounds, warmup, args.log_level, args.show_logs)
-
-
-def figures(argv: Sequence[str] = ()) -> list[Figure]:
-    """Run the benchmark (`argv` as on the command line) and return its figures (`make bench`)."""
-    options = parse_args(list(argv))
-    with real_infra() as infra:
-        return asyncio.run(run(infra, options)).figures()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
-    with real_infra() as infra:
-        try:
-            result = asyncio.run(run(infra, options))
-        except Exception as exc:
-            print(f"benchmark failed: {exc!r}", file=sys.stderr)
-            return 1
-    print(
+def report(options: Options, result: Result) -> str:
+    return (
         f"Herald latency: {options.rounds} rounds (+{options.warmup} warm-up), {machine()}, "
         f"services at log level {options.log_level}; "
         f"stack ready in {result.ready_seconds:.1f}s, measured in {result.measured_seconds:.1f}s"
+        f"\n\n{table(result.samples, result.herald)}"
     )
-    print()
-    print(table(result.samples, result.herald))
-    return 0
+
+
+BENCH = Rounds(
+    "latency",
+    "Webhook -> status-page SSE latency, with JetStream and HTTP baselines.",
+    "rounds",
+    run,
+    report,
+    warmup=4,
+)
+parse_args = BENCH.parse_args
+figures = BENCH.figures
+"""Run the benchmark (`argv` as on the command line) and return its figures (`make bench`)."""
+main = BENCH.main
 
 
 if __name__ == "__main__":

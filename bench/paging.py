@@ -33,13 +33,11 @@ Goals (issue 9): p50 <= 20 ms, p99 <= 100 ms on a 2-core machine. A benchmark, n
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,8 +47,9 @@ import nats
 
 from bench.latency import FIRING_EXAMPLE, JetStreamPath, notification
 from bench.report import Figure, Goal, Sample, table
+from bench.rounds import Options, Rounds
 from bench.testbed import machine, running_stack, stack_env
-from tests.infra import Infra, real_infra
+from tests.infra import Infra
 from tests.receiver import Receiver
 
 TOKEN = "bench-token"  # noqa: S105 - the inbound token of a throwaway stack
@@ -69,6 +68,8 @@ page: {{title: Bench}}
 integrations:
   alertmanager:
     token: {{env: HERALD_DEMO_TOKEN}}
+alerts:
+  reopen_window: 0s  # every round's alert (same fingerprint, new startsAt) opens a new incident
 services:
   payments-api: {{name: Payments API, escalation_policy: bench}}
 channels:
@@ -84,14 +85,6 @@ escalation_policies:
 notifier:
   throttle: []
 """
-
-
-@dataclass(frozen=True)
-class Options:
-    rounds: int
-    warmup: int
-    log_level: str
-    show_logs: bool
 
 
 @dataclass(frozen=True)
@@ -204,49 +197,29 @@ async def run(infra: Infra, options: Options) -> Result:
         return await measure(infra, options, receiver)
 
 
-def parse_args(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.paging",
-        description="Webhook at ingest -> first notification at a local pager, with a floor.",
+def report(options: Options, result: Result) -> str:
+    herald = result.samples[0]
+    return (
+        f"Herald paging latency: {options.rounds} pages (+{options.warmup} warm-up), {machine()}"
+        f"\nnotifier histogram p50 bucket: {result.histogram_p50_bucket}"
+        f"\nherald p99: {herald.p99 * 1e3:.2f} ms (goal p50 <= {GOAL_P50.target:g} ms, "
+        f"p99 <= {GOAL_P99.target:g} ms)"
+        f"\n\n{table(result.samples, herald)}"
     )
-    parser.add_argument("-n", "--rounds", type=int, help="measured pages (50; --quick 10)")
-    parser.add_argument("--warmup", type=int, help="unmeasured first pages (3; --quick 2)")
-    parser.add_argument("--quick", action="store_true", help="few rounds: a smoke check")
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        type=str.upper,
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-    )
-    parser.add_argument("--show-logs", action="store_true")
-    args = parser.parse_args(argv)
-    rounds = args.rounds if args.rounds is not None else (10 if args.quick else 50)
-    warmup = args.warmup if args.warmup is not None else (2 if args.quick else 3)
-    if rounds < 1 or warmup < 0:
-        parser.error("--rounds must be at least 1 and --warmup at least 0")
-    return Options(rounds, warmup, args.log_level, args.show_logs)
 
 
-def figures(argv: Sequence[str] = ()) -> list[Figure]:
-    """Run the benchmark (`argv` as on the command line) and return its figures (`make bench`)."""
-    options = parse_args(list(argv))
-    with real_infra() as infra:
-        return asyncio.run(run(infra, options)).figures()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
-    with real_infra() as infra:
-        try:
-            result = asyncio.run(run(infra, options))
-        except Exception as exc:
-            print(f"benchmark failed: {exc!r}", file=sys.stderr)
-            return 1
-    print(f"Herald paging latency: {options.rounds} pages (+{options.warmup} warm-up), {machine()}")
-    print(f"notifier histogram p50 bucket: {result.histogram_p50_bucket}")
-    print()
-    print(table(result.samples, result.samples[0]))
-    return 0
+BENCH = Rounds(
+    "paging",
+    "Webhook at ingest -> first notification at a local pager, with a floor.",
+    "pages",
+    run,
+    report,
+    warmup=3,
+)
+parse_args = BENCH.parse_args
+figures = BENCH.figures
+"""Run the benchmark (`argv` as on the command line) and return its figures (`make bench`)."""
+main = BENCH.main
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ class Stack:
     env: dict[str, str]
     out: TextIO = sys.stdout
     extra_replicas: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    only: Sequence[str] = ()
+    """Run only these services (every one when empty): a test of one service's processes."""
     procs: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
     exit_codes: dict[str, int | None] = field(default_factory=dict)
     """Filled by `stop()`."""
@@ -101,6 +103,8 @@ class Stack:
         """(instance name, service) of every process the stack runs, in start order."""
         out: list[tuple[str, str]] = []
         for service, _, _ in SERVICES:
+            if self.only and service not in self.only:
+                continue
             count = 1 + len(self.extra_replicas.get(service, ()))
             out.extend((replica_name(service, i), service) for i in range(1, count + 1))
         return out
@@ -168,6 +172,14 @@ class Stack:
                     if asyncio.get_running_loop().time() > deadline:
                         raise RuntimeError(f"{name} not ready at {url} after {timeout}s")
                     await asyncio.sleep(0.1)
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL one instance (as the kernel's OOM killer or a lost node would) and reap it;
+        `start_service(name)` starts it again."""
+        proc = self.procs[name]
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
 
     async def stop(self, timeout: float = 15.0) -> dict[str, int | None]:
         for proc in self.procs.values():

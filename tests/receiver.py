@@ -49,6 +49,9 @@ class Receiver:
         self._always: dict[str, int] = {}
         self._redirects: dict[str, tuple[int, str]] = {}
         self._echo: set[str] = set()
+        self._holds: dict[str, int] = defaultdict(int)
+        self._held: dict[str, asyncio.Queue[Received]] = defaultdict(asyncio.Queue)
+        self._closing = asyncio.Event()
         app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST"])])
         self._serving = serving(quiet_server(app), self.sock, timeout=WAIT)
 
@@ -57,6 +60,7 @@ class Receiver:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing.set()  # held requests are answered 503 now
         await self._serving.__aexit__(None, None, None)
 
     def url_for(self, path: str) -> str:
@@ -78,6 +82,16 @@ class Receiver:
         subscriber webhook verifying itself)."""
         self._echo.add(path)
 
+    def hold(self, path: str, count: int = 1) -> None:
+        """Never answer the next `count` POSTs to `path` (a pager that hangs, so the sender is
+        caught in the middle of its send): they are neither counted nor queued for `next()`,
+        only for `next_held()`, and answered 503 when the receiver closes."""
+        self._holds[path] += count
+
+    async def next_held(self, path: str, timeout: float = WAIT) -> Received:
+        """The next POST to `path` that is being held."""
+        return await asyncio.wait_for(self._held[path].get(), timeout)
+
     def count(self, path: str) -> int:
         return self._counts[path]
 
@@ -91,6 +105,11 @@ class Receiver:
         path = request.url.path
         raw = await request.body()
         body = json.loads(raw)
+        if self._holds[path] > 0:
+            self._holds[path] -= 1
+            self._held[path].put_nowait(Received(path, dict(request.headers), body, raw))
+            await self._closing.wait()
+            return Response(status_code=503)
         self._counts[path] += 1
         self.arrivals.append(path)
         if path == HOOK:

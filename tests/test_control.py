@@ -296,3 +296,62 @@ async def test_clear_errors_and_exit_codes(infra: Infra) -> None:
     _, err_b = await proc.communicate()
     assert proc.returncode == 3
     assert b"cannot reach" in err_b
+
+
+async def test_a_second_incident_on_a_service_is_refused_naming_the_open_one(infra: Infra) -> None:
+    """One incident per service: opening another while one is open is a 409 that names the
+    open incident and says to update it (API and CLI, exit code 5); a retried open of the one
+    that is open is still the same 202; another service opens freely."""
+    async with stack(infra) as s:
+        code, first, err = await s.herald(
+            "incident", "open", "--service", SVC, "--title", "Checkout errors", key="first"
+        )
+        assert code == 0, err
+        opened = await s.next(IncidentOpened)
+        assert isinstance(opened, IncidentOpened)
+        open_id = opened.incident.id
+
+        code, out, err = await s.herald(
+            "incident", "open", "--service", SVC, "--title", "Refunds slow", key="second"
+        )
+        assert code == 5, (code, out, err)
+        assert out == ""
+        assert "HTTP 409" in err
+        assert f"already has an open incident, {open_id}" in err
+        assert f"herald incident update {open_id}" in err
+
+        async with httpx.AsyncClient(base_url=s.api) as http:
+            refused = await http.post(
+                "/api/v1/incidents",
+                json={"service": SVC, "title": "Refunds slow"},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+        assert refused.status_code == 409
+        doc = refused.json()
+        assert doc["open_incident"] == open_id
+        assert open_id in doc["detail"]
+        assert "update" in doc["hint"]
+
+        # a retry of the open that succeeded: the same answer, nothing new
+        code, again, err = await s.herald(
+            "incident", "open", "--service", SVC, "--title", "Checkout errors", key="first"
+        )
+        assert (code, again) == (0, first), err
+
+        code, _, err = await s.herald("incident", "open", "--service", "search", "--title", "x")
+        assert code == 0, err
+        other = await s.next(IncidentOpened)
+        assert isinstance(other, IncidentOpened)
+        assert other.service == "search"
+
+        # Resolved, the service takes a new incident again.
+        code, _, err = await s.herald("incident", "resolve", open_id)
+        assert code == 0, err
+        await s.next(IncidentResolved, lambda e: e.incident.id == open_id)
+        code, _, err = await s.herald(
+            "incident", "open", "--service", SVC, "--title", "Refunds slow", key="third"
+        )
+        assert code == 0, err
+        reopened = await s.next(IncidentOpened, lambda e: e.service == SVC)
+        assert isinstance(reopened, IncidentOpened)
+        assert reopened.incident.id != open_id

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +18,9 @@ import httpx
 import nats
 import pytest
 from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
 
+from herald.correlator.app import create_app as correlator_app
 from herald.notifier.app import create_app as notifier_app
 from herald.notifier.subscribers.courier import VERIFIED, Told
 from herald.shared.config import HeraldConfig, parse_config
@@ -31,10 +34,16 @@ from herald.shared.events import (
     IncidentResolved,
     IncidentStatus,
     IncidentUpdated,
+    MaintenanceChanged,
+    MaintenanceStatus,
+    MaintenanceWindow,
+    ScheduleMaintenance,
     TimelineEntry,
 )
-from herald.shared.subjects import incident_subject
-from herald.shared.subscription_links import SIGNATURE_HEADER, verify_signature
+from herald.shared.subjects import command_subject, incident_subject
+from herald.shared.subscriber_store import SubscriberStore
+from herald.shared.subscription_links import SIGNATURE_HEADER, verify_signature, webhook_key
+from herald.shared.subscriptions import Subscriber, subscriber_id
 from herald.statuspage.app import create_app as statuspage_app
 from services.notifier.tests.events import T0, T1
 from tests.asgi import in_process
@@ -56,11 +65,12 @@ page: {{title: Acme Status, url: "{PAGE}"}}
 services:
   payments-api: {{name: Payments API}}
   search: {{name: Search}}
+  billing: {{name: Billing}}
 subscribers:
   enabled: true
   secret: {SECRET}
   sender: "Acme Status <status@acme.test>"
-  smtp: {{host: 127.0.0.1, port: {smtp.port}}}
+  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none}}
   private_webhooks: true
   coalesce: 1h
   signups_per_ip: 5
@@ -225,12 +235,21 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 incident=incident("inc-internal", public=False),
             )
         )
+        await run.publish(  # a resolve is final, never held: still nobody hears of it
+            IncidentResolved(
+                event_id="int-2",
+                occurred_at=T1,
+                service="payments-api",
+                version=2,
+                incident=incident("inc-internal", status=IncidentStatus.RESOLVED, public=False),
+            )
+        )
         await run.publish(
             IncidentOpened(
                 event_id="pub-1",
                 occurred_at=T0,
                 service="payments-api",
-                version=2,
+                version=3,
                 incident=incident("inc-1"),
             )
         )
@@ -260,7 +279,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 event_id="pub-2",
                 occurred_at=T0,
                 service="payments-api",
-                version=3,
+                version=4,
                 incident=incident("inc-1", updates=2),
             )
         )
@@ -269,7 +288,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 event_id="pub-3",
                 occurred_at=T0,
                 service="payments-api",
-                version=4,
+                version=5,
                 incident=incident("inc-1", updates=3),
             )
         )
@@ -278,7 +297,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 event_id="pub-4",
                 occurred_at=T1,
                 service="payments-api",
-                version=5,
+                version=6,
                 incident=incident("inc-1", status=IncidentStatus.RESOLVED, updates=3),
             )
         )
@@ -302,7 +321,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 event_id="p2-1",
                 occurred_at=T0,
                 service="payments-api",
-                version=6,
+                version=7,
                 incident=incident("inc-2"),
             )
         )
@@ -318,7 +337,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
                 event_id="p2-2",
                 occurred_at=T1,
                 service="payments-api",
-                version=7,
+                version=8,
                 incident=base.model_copy(
                     update={
                         "timeline": (*base.timeline, internal),
@@ -420,3 +439,188 @@ async def test_sign_up_answers_the_same_whatever_the_address_and_limits_abuse(in
         assert (await run.page.get("/unsubscribe?token=forged.token")).status_code == 400
         # The admin API wants its token.
         assert (await run.notifier.get("/api/subscribers")).status_code == 401
+
+
+def window(status: MaintenanceStatus, *, cancelled: bool = False) -> MaintenanceWindow:
+    """Window mw-1 over Payments API and Billing, at `status` (each service holds a copy)."""
+    started = T0 if status is not MaintenanceStatus.SCHEDULED else None
+    completed = T1 if status is MaintenanceStatus.COMPLETED else None
+    return MaintenanceWindow(
+        id="mw-1",
+        title="Database upgrade",
+        body="Payments may be slow for a few minutes.",
+        services=("payments-api", "billing"),
+        status=status,
+        starts_at=T0,
+        ends_at=T1,
+        created_at=T0.replace(hour=9),
+        updated_at=completed or started or T0.replace(hour=9),
+        started_at=started,
+        completed_at=completed,
+        cancelled=cancelled,
+    )
+
+
+async def test_subscribers_hear_once_when_maintenance_is_scheduled_starts_and_completes(
+    infra: Infra,
+) -> None:
+    """Each service a window covers publishes its own copy of every change, and JetStream may
+    redeliver: each state still reaches each subscriber of an affected component once, by mail
+    and by signed webhook, with an unsubscribe link; a subscriber of another component hears
+    nothing of it."""
+    key = SECRET.encode()
+    async with running(infra) as run:
+        hook_url = run.receiver.url_for("/sub")
+        redis = Redis.from_url(infra.redis_url)
+        store = SubscriberStore(redis)
+        for channel, address, components in (
+            ("email", "alice@example.com", ("payments-api",)),
+            ("email", "bob@example.com", ("search",)),
+            ("webhook", hook_url, ()),
+        ):
+            await store.put(
+                Subscriber(
+                    id=subscriber_id(key, channel, address),  # type: ignore[arg-type]
+                    channel=channel,  # type: ignore[arg-type]
+                    address=address,
+                    components=components,
+                    created_at=T0,
+                )
+            )
+        await redis.aclose()
+        hook_key = webhook_key(key, subscriber_id(key, "webhook", hook_url))
+        version = {"payments-api": 10, "billing": 20}
+
+        async def copy(service: str, status: MaintenanceStatus) -> None:
+            version[service] += 1
+            await run.publish(
+                MaintenanceChanged(
+                    event_id=f"{service}-{version[service]}",
+                    occurred_at=T0,
+                    service=service,
+                    version=version[service],
+                    maintenance=window(status),
+                )
+            )
+
+        steps = [
+            (MaintenanceStatus.SCHEDULED, "Scheduled maintenance", "scheduled"),
+            (MaintenanceStatus.IN_PROGRESS, "Maintenance in progress", "in_progress"),
+            (MaintenanceStatus.COMPLETED, "Maintenance completed", "completed"),
+        ]
+        for n, (status, subject, word) in enumerate(steps):
+            await copy("payments-api", status)
+            mail, rcpt = await run.smtp.next()
+            assert rcpt == ["alice@example.com"]
+            assert mail["Subject"] == f"[Acme Status] {subject}: Database upgrade"
+            text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            assert "Payments API, Billing" in text
+            unsubscribe = mail["List-Unsubscribe"].strip("<>")
+            assert unsubscribe.startswith(f"{PAGE}/unsubscribe?token=")
+            assert unsubscribe in text
+            assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+            hook = await run.receiver.next("/sub")
+            assert verify_signature(hook_key, hook.raw, hook.headers[SIGNATURE_HEADER.lower()])
+            inc = hook.body["incident"]
+            assert set(hook.body) == {"meta", "page", "incident"}
+            assert hook.body["meta"]["unsubscribe"].startswith(f"{PAGE}/unsubscribe?token=")
+            assert inc["id"] == "mw-1"
+            assert inc["impact"] == "maintenance"
+            assert inc["status"] == word
+            assert inc["scheduled_for"] == "2024-05-01T12:00:00.000Z"
+            assert inc["scheduled_until"] == "2024-05-01T12:30:00.000Z"
+            assert inc["incident_updates"][0]["status"] == word
+            assert [c["id"] for c in inc["components"]] == ["payments-api", "billing"]
+            expected = "maintenance" if status is MaintenanceStatus.IN_PROGRESS else "none"
+            assert hook.body["page"]["status_indicator"] == expected
+
+            # Billing's copy of the same state, and payments-api's again (another replica's
+            # event id): nothing more. Then an incident bob follows, published after them: the
+            # next mail is his (a copy told again, or told to bob, would have come first).
+            await copy("billing", status)
+            await copy("payments-api", status)
+            await run.publish(
+                IncidentOpened(
+                    event_id=f"s-{n}",
+                    occurred_at=T0,
+                    service="search",
+                    version=n + 1,
+                    incident=incident(f"inc-s{n}", service="search"),
+                )
+            )
+            mail, rcpt = await run.smtp.next()
+            assert rcpt == ["bob@example.com"]
+            assert "Card payments failing" in mail["Subject"]
+            hook = await run.receiver.next("/sub")
+            assert hook.body["incident"]["id"] == f"inc-s{n}"
+        assert run.smtp.empty()
+
+
+class Hands:
+    """A clock the test moves (the correlator's: its windows start and end when it says)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_a_window_the_correlator_runs_reaches_subscribers_as_it_starts_and_completes(
+    infra: Infra,
+) -> None:
+    """The whole way: `herald maintenance schedule`'s command -> the correlator (a copy per
+    service, on its own clock) -> the notifier -> aiosmtpd and the local receiver."""
+    key = SECRET.encode()
+    hands = Hands(datetime.now(UTC).replace(microsecond=0))
+    async with running(infra) as run:
+        hook_url = run.receiver.url_for("/sub")
+        redis = Redis.from_url(infra.redis_url)
+        store = SubscriberStore(redis)
+        for channel, address in (("email", "alice@example.com"), ("webhook", hook_url)):
+            await store.put(
+                Subscriber(
+                    id=subscriber_id(key, channel, address),  # type: ignore[arg-type]
+                    channel=channel,  # type: ignore[arg-type]
+                    address=address,
+                    components=("billing",),
+                    created_at=T0,
+                )
+            )
+        await redis.aclose()
+        correlator = correlator_app(config_for(run.smtp), infra.settings(), clock=hands)
+        async with in_process(correlator):
+            command = ScheduleMaintenance(
+                event_id="cmd-mw",
+                occurred_at=hands.now,
+                idempotency_key="mw",
+                actor="ops",
+                maintenance_id="mw-7",
+                services=("payments-api", "billing"),
+                title="Network switch swap",
+                starts_at=hands.now + timedelta(hours=1),
+                ends_at=hands.now + timedelta(hours=2),
+            )
+            await run.js.publish(
+                command_subject(None),
+                command.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": command.event_id},
+            )
+            for subject, word, at in (
+                ("Scheduled maintenance", "scheduled", timedelta(hours=1, minutes=1)),
+                ("Maintenance in progress", "in_progress", timedelta(hours=2, minutes=1)),
+                ("Maintenance completed", "completed", None),
+            ):
+                mail, rcpt = await run.smtp.next()
+                assert rcpt == ["alice@example.com"]
+                assert mail["Subject"] == f"[Acme Status] {subject}: Network switch swap"
+                hook = await run.receiver.next("/sub")
+                while "component_update" in hook.body:  # billing under maintenance, and back
+                    assert hook.body["component"]["id"] == "billing"
+                    hook = await run.receiver.next("/sub")
+                assert hook.body["incident"]["id"] == "mw-7"
+                assert hook.body["incident"]["status"] == word
+                assert hook.body["incident"]["impact"] == "maintenance"
+                if at is not None:
+                    hands.now = command.occurred_at + at  # the sweep sees it within a second
+        assert run.smtp.empty()

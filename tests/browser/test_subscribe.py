@@ -43,7 +43,7 @@ subscribers:
   enabled: true
   public_url: "{page_url}"
   sender: "Demo Status <status@demo.test>"
-  smtp: {{host: 127.0.0.1, port: {smtp.port}}}
+  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none}}
   coalesce: 1h
 """
     )

@@ -36,7 +36,8 @@ def app(sink: Commands, **env: str):  # type: ignore[no-untyped-def]
         SETTINGS,
         publisher=MemoryPublisher(),
         commands=sink,  # type: ignore[arg-type]
-        environ={"ALICE_TOKEN": "a-secret", **env},
+        # No correlator there (never the default port: another one may run on this machine).
+        environ={"ALICE_TOKEN": "a-secret", "HERALD_CORRELATOR_URL": "http://127.0.0.1:9", **env},
     )
 
 
@@ -160,3 +161,17 @@ async def test_a_template_names_its_status_and_an_unknown_one_is_a_clear_422() -
     assert unknown.status_code == 422
     assert "found" in unknown.json()["hint"]
     assert both.status_code == 400  # a body or a template, not both
+
+
+async def test_an_open_is_stored_when_the_correlator_cannot_say_whether_one_is_open() -> None:
+    """The 409 for a service with an open incident comes from asking the correlator
+    (tests/test_control.py); when it does not answer, the command is stored all the same (the
+    correlator applies the rule, its audit says so): never lost for a read that failed."""
+    sink = Commands()
+    async with in_process(app(sink)) as http:
+        r = await http.post(
+            "/api/v1/incidents", json={"service": "search", "title": "Slow"}, headers=AUTH
+        )
+    assert r.status_code == 202, r.text
+    (command,) = sink.stored
+    assert isinstance(command, OpenIncident)

@@ -22,6 +22,7 @@ from herald.notifier.channels import (
     EmailChannel,
     EmailTarget,
     PermanentError,
+    SmtpServer,
     open_channels,
     plan_channels,
 )
@@ -121,18 +122,18 @@ def starttls(cert: tuple[Path, Path]) -> Iterator[tuple[Mailbox, int]]:
 
 
 def target(port: int, cert: tuple[Path, Path], **kw: Any) -> EmailTarget:
-    base: dict[str, Any] = {
+    server: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": port,
         "security": "starttls",
-        "sender": "Herald <herald@example.com>",
         "username": "herald",
         "password": "mail-secret",
         "ca_file": str(cert[0]),
         "timeout_seconds": 10.0,
     }
-    base.update(kw)
-    return EmailTarget(**base)
+    mail = {k: kw.pop(k) for k in ("to", "template") if k in kw}
+    server.update(kw)
+    return EmailTarget(SmtpServer(**server), "Herald <herald@example.com>", **mail)
 
 
 async def test_a_page_is_mailed_over_starttls_to_the_contact_methods_address(
@@ -213,8 +214,29 @@ channels:
 """
     )
     plan = plan_channels(config, {"SMTP_PASSWORD": "pw"})
-    assert plan.emails["mail"].port == 587
-    assert plan.emails["mail"].password == "pw"
+    assert plan.emails["mail"].smtp.port == 587
+    assert plan.emails["mail"].smtp.password == "pw"
     assert "pw" not in repr(plan.emails["mail"])
-    assert plan.emails["relay"].port == 465
+    assert plan.emails["relay"].smtp.port == 465
     assert set(open_channels(plan, None)) == {"mail", "relay"}  # type: ignore[arg-type]
+
+
+def test_subscriber_mail_goes_through_the_same_smtp_sender_said_the_same_way() -> None:
+    from herald.notifier.subscribers.wiring import smtp_server
+
+    config = parse_config(
+        """
+subscribers:
+  smtp: {host: smtp.example.com, security: tls, username: u, password: {env: SMTP_PASSWORD}}
+"""
+    )
+    server = smtp_server(config, {"SMTP_PASSWORD": "pw"})
+    assert server == SmtpServer(
+        host="smtp.example.com",
+        port=465,
+        security="tls",
+        username="u",
+        password="pw",
+        timeout_seconds=10.0,
+    )
+    assert smtp_server(parse_config("{}"), {}).port == 587  # starttls unless told otherwise

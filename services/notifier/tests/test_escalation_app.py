@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 
 from herald.notifier.app import create_app
 from herald.notifier.escalation_store import EscalationStore
-from herald.notifier.escalator import StepRun
+from herald.notifier.escalator import NoticeRun, StepRun
 from herald.shared.config import HeraldConfig, parse_config
 from herald.shared.events import INCIDENT_EVENT_NAMES, RESPONSE_EVENT_ADAPTER, IncidentEvent
 from herald.shared.runtime import open_redis
@@ -82,6 +82,7 @@ class Running:
         self.client = client
         self.js = js
         self.steps: asyncio.Queue[StepRun] = asyncio.Queue()
+        self.notices: asyncio.Queue[NoticeRun] = asyncio.Queue()
 
     async def publish(self, event: IncidentEvent) -> None:
         subject = incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind])
@@ -91,6 +92,9 @@ class Running:
 
     async def next_step(self) -> StepRun:
         return await asyncio.wait_for(self.steps.get(), WAIT)
+
+    async def next_notice(self) -> NoticeRun:
+        return await asyncio.wait_for(self.notices.get(), WAIT)
 
 
 Runner = Callable[..., AbstractAsyncContextManager[Running]]
@@ -104,21 +108,28 @@ def clock() -> MovingClock:
 @pytest.fixture
 def notifier(infra: Infra, receiver: Receiver, clock: MovingClock) -> Runner:
     @asynccontextmanager
-    async def run(steps: asyncio.Queue[StepRun] | None = None) -> AsyncIterator[Running]:
+    async def run(
+        steps: asyncio.Queue[StepRun] | None = None,
+        notices: asyncio.Queue[NoticeRun] | None = None,
+        config: HeraldConfig | None = None,
+    ) -> AsyncIterator[Running]:
         nc = await nats.connect(infra.nats_url)
         queue: asyncio.Queue[StepRun] = steps if steps is not None else asyncio.Queue()
+        told: asyncio.Queue[NoticeRun] = notices if notices is not None else asyncio.Queue()
         app = create_app(
-            config_for(receiver),
+            config or config_for(receiver),
             infra.settings(log_format="json"),
             environ={},
             clock=clock,
             on_step=queue.put_nowait,
+            on_notice=told.put_nowait,
             lease_seconds=1.0,
         )
         try:
             async with in_process(app, "http://notifier") as client:
                 running = Running(client, nc.jetstream())
                 running.steps = queue
+                running.notices = told
                 yield running
         finally:
             await nc.close()
@@ -158,6 +169,7 @@ async def test_a_page_carries_a_signed_link_whose_post_stops_the_next_step(
         assert "acknowledged" in done.text
         told = await receiver.next("/alice")  # everyone paged hears of the ack
         assert told.body["type"] == "incident.acknowledged"
+        assert (await n.next_notice()).kind == "incident.acknowledged"  # then forgotten
         msg = await responses.next_msg(timeout=WAIT)
         ack = RESPONSE_EVENT_ADAPTER.validate_json(msg.data)
         assert ack.kind == "incident.acknowledged"
@@ -252,3 +264,101 @@ async def test_oncall_and_calendars(notifier: Runner) -> None:
         assert (await n.client.get("/calendars/users/alice.ics")).status_code == 200
         assert (await n.client.get("/calendars/users/nobody.ics")).status_code == 404
         assert (await n.client.get("/calendars/schedules/nope.ics")).status_code == 404
+
+
+async def test_a_notice_in_flight_across_a_restart_is_told_once(
+    notifier: Runner, receiver: Receiver, infra: Infra
+) -> None:
+    redis = open_redis(infra.redis_url)
+    async with notifier() as first:
+        await first.publish(opened())
+        assert (await receiver.next("/alice")).body["type"] == "incident.opened"
+        await first.next_step()
+        receiver.hold("/alice")  # alice's pager hangs: the resolve is caught mid-send
+        await first.publish(resolved())
+        held = await receiver.next_held("/alice")
+        assert held.body["type"] == "incident.resolved"
+    # the first notifier stopped in the middle of the notice (its send cut off by the drain)
+    async with notifier() as second:
+        told = await receiver.next("/alice")
+        assert told.body["type"] == "incident.resolved"
+        run = await second.next_notice()
+        assert run.kind == "incident.resolved"
+        assert await redis.zcard(EscalationStore.due_key("payments-api")) == 0  # forgotten
+    assert receiver.count("/alice") == 2  # the page, then the resolve once
+    await redis.aclose()
+
+
+async def test_two_replicas_tell_each_notice_once(notifier: Runner, receiver: Receiver) -> None:
+    steps: asyncio.Queue[StepRun] = asyncio.Queue()
+    notices: asyncio.Queue[NoticeRun] = asyncio.Queue()
+    count = 10
+    good = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with notifier(steps, notices) as a, notifier(steps, notices) as b:
+        for i in range(count):
+            await a.publish(numbered(opened(event_id=f"ev-{i}"), i))
+        for _ in range(count):
+            await receiver.next("/alice")
+        for i in range(count):
+            if i % 2 == 0:  # acknowledged through either replica
+                via = a if i % 4 == 0 else b
+                answer = await via.client.post(f"/api/incidents/payments-api-{i}/ack", headers=good)
+                assert answer.json()["result"] == "acknowledged"
+            await a.publish(numbered(resolved(event_id=f"ev-resolve-{i}"), i))
+        expected = count + count // 2
+        runs = [await asyncio.wait_for(notices.get(), WAIT) for _ in range(expected)]
+        got = sorted([(await receiver.next("/alice")).body for _ in range(expected)], key=str)
+    told = sorted((r.incident_id, r.kind) for r in runs)
+    assert len(set(told)) == expected  # each notice run once over both replicas
+    assert sorted((m["incident"]["id"], m["type"]) for m in got) == told
+    assert receiver.count("/alice") == count + expected  # pages, then each notice once
+
+
+def numbered(event: IncidentEvent, i: int) -> IncidentEvent:
+    """`event` about incident `payments-api-<i>`."""
+    inc = event.incident  # type: ignore[union-attr]
+    return event.model_copy(update={"incident": inc.model_copy(update={"id": f"payments-api-{i}"})})
+
+
+def team_config(receiver: Receiver) -> HeraldConfig:
+    """`search` names no policy: the team label of its incidents' alerts selects one."""
+    return parse_config(
+        f"""
+page: {{title: Acme Status}}
+services:
+  search: {{name: Search}}
+channels:
+  alice-pager: {{type: webhook, url: "{receiver.url_for("/alice")}"}}
+  bob-pager: {{type: webhook, url: "{receiver.url_for("/bob")}"}}
+users:
+  alice:
+    contact_methods: [{{channel: alice-pager, address: alice@example.com}}]
+  bob:
+    contact_methods: [{{channel: bob-pager, address: bob@example.com}}]
+escalation_policies:
+  payments-team: {{steps: [{{targets: [{{user: alice}}], wait_minutes: 5}}]}}
+escalation:
+  by_label: team
+  policies: {{payments: payments-team}}
+notifier: {{throttle: []}}
+"""
+    )
+
+
+def labelled(event: IncidentEvent, labels: dict[str, str]) -> IncidentEvent:
+    inc = event.incident  # type: ignore[union-attr]
+    return event.model_copy(update={"incident": inc.model_copy(update={"labels": labels})})
+
+
+async def test_a_team_label_selects_the_policy_and_its_escalation_outlives_the_label(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    async with notifier(config=team_config(receiver)) as n:
+        await n.publish(labelled(opened("search"), {"team": "payments", "service": "search"}))
+        page = await receiver.next("/alice")
+        assert page.body["type"] == "incident.opened"
+        assert page.body["incident"]["id"] == "search-inc-1"
+        # an alert without the label joined: its resolve still ends the team's escalation
+        await n.publish(labelled(resolved("search"), {"service": "search"}))
+        assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
+        assert (await n.next_notice()).kind == "incident.resolved"

@@ -6,10 +6,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from herald.notifier.subscribers import letter, payload
-from herald.notifier.subscribers.coalesce import due_at
+from herald.notifier.subscribers.coalesce import change_of, due_at
 from herald.notifier.subscribers.destination import is_public
 from herald.shared.config import parse_config
-from herald.shared.events import ComponentStatus, ComponentStatusChanged
+from herald.shared.events import (
+    ComponentStatus,
+    ComponentStatusChanged,
+    Incident,
+    IncidentEvent,
+    IncidentOpened,
+    IncidentResolved,
+    IncidentStatus,
+    IncidentUpdated,
+    MaintenanceChanged,
+    MaintenanceStatus,
+    MaintenanceWindow,
+)
 from herald.shared.subscription_links import (
     Confirmation,
     confirmation_token,
@@ -101,8 +113,9 @@ def test_links_are_signed_and_confirmations_expire() -> None:
 
 
 def test_subscribers_see_the_public_view_and_an_internal_update_changes_nothing_they_see() -> None:
-    from herald.notifier.subscribers.public import is_resolved, public_view, told_digest
+    from herald.notifier.subscribers.public import is_resolved, told_digest
     from herald.shared.events import IncidentStatus, TimelineEntry
+    from herald.shared.public_page import public_view
 
     first = TimelineEntry(at=T0, status=IncidentStatus.INVESTIGATING, body="Card payments fail")
     inc = incident().model_copy(update={"timeline": (first,)})
@@ -113,3 +126,124 @@ def test_subscribers_see_the_public_view_and_an_internal_update_changes_nothing_
     closed = more.model_copy(update={"public_status": IncidentStatus.RESOLVED})
     assert is_resolved(public_view(closed))
     assert told_digest(public_view(closed)) != told_digest(public_view(inc))
+
+
+def _events(inc: Incident) -> list[IncidentEvent]:
+    common = {"occurred_at": T0, "service": inc.service, "version": 1, "incident": inc}
+    return [
+        IncidentOpened(event_id="o", **common),  # type: ignore[arg-type]
+        IncidentUpdated(event_id="u", **common),  # type: ignore[arg-type]
+        IncidentResolved(event_id="r", **common),  # type: ignore[arg-type]
+    ]
+
+
+def test_subscribers_never_hear_of_an_internal_incident_whatever_happens_to_it() -> None:
+    internal = incident().model_copy(update={"public": False})
+    assert [change_of(e, CONFIG) for e in _events(internal)] == [None, None, None]
+    assert all(change_of(e, CONFIG) is not None for e in _events(incident()))
+
+
+def test_the_final_state_is_never_held_back_by_coalescing() -> None:
+    changes = [change_of(e, CONFIG) for e in _events(incident())]
+    assert [c.final if c else None for c in changes] == [False, False, True]
+    # Resolved for the public (internal alerts keep it open): final too.
+    publicly = IncidentUpdated(
+        event_id="p",
+        occurred_at=T0,
+        service="payments-api",
+        version=2,
+        incident=incident().model_copy(update={"public_status": IncidentStatus.RESOLVED}),
+    )
+    change = change_of(publicly, CONFIG)
+    assert change is not None
+    assert change.final
+    # Told a minute ago: an update waits for the interval, the final state goes now.
+    told, now = T0, T0 + timedelta(minutes=1)
+    assert due_at(told, now, FIVE, final=False) == told + FIVE
+    assert due_at(told, now, FIVE, final=change.final) == now
+
+
+def _window(status: MaintenanceStatus, services: tuple[str, ...]) -> MaintenanceWindow:
+    return MaintenanceWindow(
+        id="mw-1",
+        title="Database upgrade",
+        services=services,
+        status=status,
+        starts_at=T0,
+        ends_at=T0 + timedelta(hours=1),
+        created_at=T0 - timedelta(days=1),
+        updated_at=T0,
+        started_at=T0 if status is not MaintenanceStatus.SCHEDULED else None,
+        completed_at=T0 + timedelta(hours=1) if status is MaintenanceStatus.COMPLETED else None,
+    )
+
+
+def test_a_maintenance_state_is_one_change_whichever_service_copy_brings_it() -> None:
+    both = ("payments-api", "billing")
+    changes = []
+    for status in (
+        MaintenanceStatus.SCHEDULED,
+        MaintenanceStatus.IN_PROGRESS,
+        MaintenanceStatus.COMPLETED,
+    ):
+        copies = {
+            change_of(
+                MaintenanceChanged(
+                    event_id=f"{service}-{v}",
+                    occurred_at=T0,
+                    service=service,
+                    version=v,
+                    maintenance=_window(status, both),
+                ),
+                CONFIG,
+            )
+            for service, v in (("payments-api", 7), ("billing", 42))
+        }
+        (change,) = copies  # the same topic, version and digest in both services' copies
+        assert change is not None
+        changes.append(change)
+    assert [c.version for c in changes] == sorted({c.version for c in changes})
+    assert all(c.final for c in changes)  # never held: each state goes at once
+    assert {c.topic for c in changes} == {"maintenance:mw-1"}
+    stranger = MaintenanceChanged(
+        event_id="x",
+        occurred_at=T0,
+        service="billing",
+        version=1,
+        maintenance=_window(MaintenanceStatus.SCHEDULED, ("billing",)),
+    )
+    assert change_of(stranger, CONFIG) is None  # billing is not on this page
+
+
+def test_maintenance_payload_is_a_statuspage_scheduled_maintenance_incident() -> None:
+    w = _window(MaintenanceStatus.IN_PROGRESS, ("payments-api",))
+    body = payload.maintenance_body(CONFIG, w, "https://status.example.com/u", T0)
+    inc = body["incident"]
+    assert inc["impact"] == "maintenance"
+    assert inc["status"] == "in_progress"
+    assert inc["scheduled_for"] == "2024-05-01T12:00:00.000Z"
+    assert inc["scheduled_until"] == "2024-05-01T13:00:00.000Z"
+    assert inc["shortlink"] == "https://status.example.com/incidents/mw-1"
+    assert [u["id"] for u in inc["incident_updates"]] == ["mw-1-in_progress", "mw-1-scheduled"]
+    assert inc["incident_updates"][0]["affected_components"][0]["new_status"] == (
+        "under_maintenance"
+    )
+    assert inc["components"][0]["status"] == "under_maintenance"
+    assert body["page"] == {
+        "id": payload.page_id(CONFIG),
+        "status_indicator": "maintenance",
+        "status_description": "Service Under Maintenance",
+    }
+
+
+def test_maintenance_mail_has_one_click_unsubscribe_and_says_a_cancellation() -> None:
+    env = letter.Envelope("Acme <status@acme.test>", "alice@example.com")
+    done = _window(MaintenanceStatus.COMPLETED, ("payments-api",))
+    msg = letter.maintenance_notice(CONFIG, env, done, "https://status.example.com/u?t=1", T0)
+    assert msg["Subject"] == "[Acme Status] Maintenance completed: Database upgrade"
+    assert msg["List-Unsubscribe"] == "<https://status.example.com/u?t=1>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    cancelled = done.model_copy(update={"cancelled": True})
+    msg = letter.maintenance_notice(CONFIG, env, cancelled, "u", T0)
+    assert msg["Subject"] == "[Acme Status] Maintenance cancelled: Database upgrade"
+    assert "The maintenance was cancelled." in msg.get_content()

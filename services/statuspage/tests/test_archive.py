@@ -153,7 +153,23 @@ async def test_a_page_started_later_shows_the_whole_history(infra, make):
         page = (await http.get("/history")).text
         older = (await http.get("/history?page=1")).text
         index = (await http.get("/")).text
+        # Beyond what the projection holds (history_size 3): the permalink, the feeds, the API.
+        oldest = await http.get("/incidents/inc-0")
+        missing = await http.get("/incidents/inc-99")
+        atom = (await http.get("/feed.atom")).text
+        rss = (await http.get("/feed.rss")).text
+        api = (await http.get("/api/v2/incidents.json")).json()
     await r.aclose()
+
+    assert oldest.status_code == 200
+    assert 'data-incident="inc-0"' in oldest.text
+    assert "Payments failing" in oldest.text
+    assert missing.status_code == 404
+    every = {f"inc-{n}" for n in range(5)}
+    assert {i for i in every if f"urn:herald:incident:{i}<" in atom} == every
+    assert {i for i in every if f"/incidents/{i}<" in rss} == every
+    assert {i["id"] for i in api["incidents"]} == every
+    assert [i["id"] for i in api["incidents"]] == [f"inc-{n}" for n in range(4, -1, -1)]
 
     listed = {f"inc-{n}" for n in range(5) if f'href="/incidents/inc-{n}"' in page + older}
     assert listed == {f"inc-{n}" for n in range(5)}
@@ -162,3 +178,22 @@ async def test_a_page_started_later_shows_the_whole_history(infra, make):
         assert f"{day}: Major Outage" in index
     quiet = (starts[0] + timedelta(days=1)).date().isoformat()
     assert f"{quiet}: Operational" in index  # known from the history, not "no data"
+
+
+async def test_an_archived_incident_is_found_by_its_id(infra, make):
+    r = aioredis.from_url(infra.redis_url)
+    archive = Archive(r, make.config())
+    now = make.t0 + timedelta(hours=1)
+    await archive.record_incident(make.resolved_incident(id="api-5"), 2, now)
+    await archive.record_incident(make.resolved_incident("nodes", id="n-7"), 3, now)
+
+    found = await archive.incident("api-5")  # `<service>-<version>`: that service is asked
+    other = await archive.incident("n-7")  # another form: every service is
+    assert found is not None
+    assert (found.id, found.service) == ("api-5", "api")
+    assert other is not None
+    assert other.service == "nodes"
+    assert await archive.incident("api-6") is None
+    assert await archive.incident("x" * 300) is None
+    assert [i.id for i in await archive.latest(["api", "nodes"], 1)] == ["api-5"]
+    await r.aclose()

@@ -6,9 +6,16 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from herald.shared.events import ComponentStatus, Impact, IncidentStatus
+from herald.shared.events import (
+    ComponentStatus,
+    Impact,
+    IncidentStatus,
+    MaintenanceChanged,
+    MaintenanceStatus,
+    MaintenanceWindow,
+)
 from herald.statuspage.board import Board, Received, Reset
-from herald.statuspage.page import render_page
+from herald.statuspage.page import Reader, render_page
 from herald.statuspage.sse import EventId
 
 HISTORY_0 = """
@@ -251,3 +258,81 @@ def test_a_resumed_id_of_the_old_epoch_gets_a_snapshot(make):
     assert client.pending is not None
     kinds = [f.event.event for f in client.pending if f.event is not None]
     assert kinds == ["snapshot"]
+
+
+def clocked(make, now) -> Board:
+    """A board whose page started two days before t0, at `now` on its clock."""
+    b = Board(config=make.config(), since=make.t0 - timedelta(days=2), clock=lambda: now)
+    b.apply(Reset(epoch=0, floor=0))
+    return b
+
+
+def test_a_pushed_change_carries_the_uptime_bars_from_its_day_to_today(make):
+    now = make.t0 + timedelta(hours=1)
+    b = clocked(make, now)
+
+    sse = b.apply(message(make.component(1, ComponentStatus.MAJOR_OUTAGE), 1))
+
+    assert sse is not None
+    bars = json.loads(sse.data)["bars"]
+    assert bars["from"] == make.t0.date().isoformat()
+    assert bars["days"] == [["major_outage", 1]]  # today's bar follows the component
+    assert bars["count"] == 90
+    assert bars["percent"] is not None
+    assert bars["percent"] != "100.00%"
+    # What the server-rendered page shows for today, live.
+    html = render_page(b.templates, b.view(), Reader("en", now))
+    assert f'data-date="{make.t0.date()}" title="{make.t0.date()}: Major Outage"' in html
+
+
+def test_a_late_change_sends_every_day_it_alters(make):
+    now = make.t0 + timedelta(days=1)
+    b = clocked(make, now)
+
+    sse = b.apply(message(make.component(1, ComponentStatus.PARTIAL_OUTAGE, at=make.t0), 1))
+
+    assert sse is not None
+    bars = json.loads(sse.data)["bars"]
+    assert bars["from"] == make.t0.date().isoformat()
+    assert bars["days"] == [["partial_outage", 2]]  # that day and today
+
+
+def test_the_snapshot_carries_every_services_bars_and_the_maintenance_list(make):
+    b = clocked(make, make.t0 + timedelta(minutes=1))
+    b.apply(message(make.component(1, ComponentStatus.DEGRADED_PERFORMANCE), 1))
+
+    doc = json.loads(b.snapshot_event(1).data)
+
+    assert set(doc["bars"]) == set(make.config().services)
+    assert doc["bars"]["api"]["days"][-1] == ["degraded_performance", 1]
+    assert doc["maintenances"] == []
+
+
+def test_only_a_maintenance_change_carries_the_maintenance_list(make):
+    b = clocked(make, make.t0)
+    window = MaintenanceWindow(
+        id="mnt-1",
+        title="Database upgrade",
+        services=("api",),
+        status=MaintenanceStatus.SCHEDULED,
+        starts_at=make.t0 + timedelta(hours=2),
+        ends_at=make.t0 + timedelta(hours=3),
+        created_at=make.t0,
+        updated_at=make.t0,
+    )
+    event = MaintenanceChanged(
+        event_id="api:2", occurred_at=make.t0, service="api", version=2, maintenance=window
+    )
+    other = b.apply(message(make.component(1, ComponentStatus.DEGRADED_PERFORMANCE), 1))
+    sse = b.apply(message(event, 2))
+
+    assert other is not None
+    assert "maintenances" not in json.loads(other.data)
+    assert sse is not None
+    (listed,) = json.loads(sse.data)["maintenances"]
+    assert (listed["id"], listed["name"], listed["status"]) == (
+        "mnt-1",
+        "Database upgrade",
+        "scheduled",
+    )
+    assert listed == b.view().upcoming_json()["scheduled_maintenances"][0]

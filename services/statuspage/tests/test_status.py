@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 
 from herald.shared.events import ComponentStatus, Impact, IncidentStatus
+from herald.shared.public_page import iso
 from herald.statuspage.projection import Projection
-from herald.statuspage.status import PageView, iso, layout, rollup
+from herald.statuspage.status import PageView, layout, rollup
 
 C = ComponentStatus
 

@@ -5,7 +5,9 @@ They talk to ingest's admin API at HERALD_API_URL (default http://localhost:8081
 the command the correlator applies; `--json` prints the API's answer as it is.
 
 Exit codes: 0 done; 1 the API refused (4xx: what and why are printed); 2 usage (argparse);
-3 the API cannot be reached or is unavailable (503: retry); 4 no token (HERALD_API_TOKEN)."""
+3 the API cannot be reached or is unavailable (503: retry); 4 no token (HERALD_API_TOKEN);
+5 conflict (409: `incident open` on a service that already has an open incident, whose id is
+printed: update that one)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-OK, REFUSED, USAGE, UNAVAILABLE, NO_TOKEN = 0, 1, 2, 3, 4
+OK, REFUSED, USAGE, UNAVAILABLE, NO_TOKEN, CONFLICT = 0, 1, 2, 3, 4, 5
 
 DEFAULT_URL = "http://localhost:8081"
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
@@ -92,7 +94,7 @@ def call(method: str, path: str, env: Mapping[str, str], body: dict[str, Any] | 
                 text += f" ({detail['hint']})"
         else:
             text = str(detail)
-        code = UNAVAILABLE if exc.code >= 500 else REFUSED
+        code = UNAVAILABLE if exc.code >= 500 else CONFLICT if exc.code == 409 else REFUSED
         raise Failure(code, f"HTTP {exc.code}: {text}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise Failure(

@@ -813,16 +813,19 @@ class Heartbeat(Strict):
 
 
 class Smtp(Strict):
-    """`subscribers.smtp:`: the mail server subscriber mail goes through."""
+    """`subscribers.smtp:`: the mail server subscriber mail goes through, said as an email
+    channel says it (the notifier sends both through one SMTP sender)."""
 
     host: str = "localhost"
-    port: int = Field(default=25, ge=1, le=65535)
-    starttls: bool = False
-    """Upgrade the connection with STARTTLS before sending (port 587)."""
-    tls: bool = False
-    """Connect with TLS from the start (port 465)."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """None: 587 for `starttls`, 465 for `tls`, 25 for `none`."""
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    """`starttls` upgrades the session before AUTH (a server without STARTTLS is refused),
+    `tls` is TLS from the first byte, `none` is plain (a relay on a trusted network only)."""
     username: SecretRef | None = None
     password: SecretRef | None = None
+    ca_file: str | None = None
+    """PEM file of the CAs to trust instead of the system's (a private relay)."""
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
 

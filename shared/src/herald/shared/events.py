@@ -157,6 +157,14 @@ class AlertSummary(Contract):
     """The alert's `runbook_url` annotation, if any (untrusted text)."""
 
 
+MAX_INCIDENT_LABELS = 32
+"""Labels an incident snapshot carries at most (`Incident.labels`)."""
+MAX_INCIDENT_LABEL_CHARS = 4096
+"""Characters of an incident's labels, names and values together, at most: with the other
+bounds of an incident (title, body, 50 alert summaries, 20 timeline entries) an incident event
+stays far below the INCIDENTS stream's `max_msg_size`."""
+
+
 class Incident(Contract):
     """Snapshot of one incident of one status-page service."""
 
@@ -208,6 +216,13 @@ class Incident(Contract):
     """The admin token that opened it by hand (`herald incident open`); None: an alert did."""
     postmortem_body: str = ""
     """The post-incident summary (`herald incident postmortem`, at most 8192 characters)."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """The labels every alert of the incident carries, with the same value (untrusted text):
+    what a team label selects the escalation policy by (`escalation.by_label`). Bounded: at most
+    `MAX_INCIDENT_LABELS` labels of at most `MAX_INCIDENT_LABEL_CHARS` characters in all (names
+    and values), the rest left out by name order (never clipped: a clipped value would select
+    by a value no alert has). Empty for an incident opened by hand and in events from before
+    this field existed."""
 
 
 class MaintenanceStatus(StrEnum):

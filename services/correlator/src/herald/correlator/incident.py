@@ -25,8 +25,8 @@ order their events arrive in.
 
 Incident events are bounded whatever the alerts say, so that each fits a NATS message:
 title, body and per-alert texts are clipped, and an incident carries at most
-`MAX_INCIDENT_ALERTS` alert summaries (with `alert_count` for the total). The state keeps
-every alert.
+`MAX_INCIDENT_ALERTS` alert summaries (with `alert_count` for the total) and the labels all
+its alerts share, bounded (`common_labels`). The state keeps every alert.
 
 Alerts from integrations with `public: false` open and join incidents like any other (so the
 on-call is paged) but never change the component status; an incident made only of such
@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from herald.correlator import timeline
+from herald.correlator import common_labels, timeline
 from herald.correlator.severity import status_for
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
@@ -699,6 +699,7 @@ class _Fold:
             updated_at=at,
             alert_count=0,
             public=self.visible(record),
+            labels=common_labels.bounded(record.labels),
         )
         self.firing = 0
         self.last_end = None
@@ -731,6 +732,7 @@ class _Fold:
             "component_status": status,
             "started_at": min(incident.started_at, record.starts_at),
             "updated_at": max(incident.updated_at, at),
+            "labels": common_labels.narrowed(incident.labels, record.labels),
         }
         if self.visible(record) and not incident.public:
             # The first public alert of an internal incident: the public page must show its

@@ -361,6 +361,8 @@ class AdminApi:
         if (unknown := self._template(body.template)) is not None:
             return unknown
         status = self._status(body.status, body.template) or IncidentStatus.INVESTIGATING
+        if (conflict := await self._already_open(request, actor, body.service)) is not None:
+            return conflict
         return await self._send(
             request,
             actor,
@@ -373,6 +375,68 @@ class AdminApi:
                 public=not body.internal,
                 template=body.template,
             ),
+        )
+
+    async def _already_open(self, request: Request, actor: str, service: str) -> Response | None:
+        """A 409 naming the service's open incident: the correlator keeps one incident per
+        service and would refuse this open (commands.py), after a 202 that said nothing. None
+        when none is open, when the open one is this very request's (a retry: the same 202),
+        or when the correlator cannot tell (the command is stored then, and refused there if
+        an incident is open: `herald audit` shows it; so is an open that loses a race)."""
+        try:
+            status, data = await self._get(
+                "/api/v1/incidents?service=" + urllib.parse.quote(service, safe="")
+            )
+            rows = json.loads(data)["incidents"] if status == 200 else None
+        except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning(
+                "cannot ask the correlator whether an incident is open",
+                extra={"service_id": service, "error": repr(exc)},
+            )
+            return None
+        if not isinstance(rows, list):
+            return None
+        incident_id = next(
+            (
+                str(r.get("id"))
+                for r in rows
+                if isinstance(r, dict) and r.get("service") == service and not r.get("resolved_at")
+            ),
+            None,
+        )
+        if incident_id is None:
+            return None
+        key = request.headers.get("idempotency-key")
+        if key and await self._opened_by(command_id(actor, key), service, incident_id):
+            return None
+        return JSONResponse(
+            {
+                "title": "incident already open",
+                "detail": (
+                    f"{service} already has an open incident, {incident_id}: Herald keeps one "
+                    "incident per service, so a second one is not opened"
+                ),
+                "hint": (
+                    f"update it instead: herald incident update {incident_id} --status "
+                    "identified --body '...' (or POST /api/v1/incidents/"
+                    f"{incident_id}/updates); resolve it first to open a new one"
+                ),
+                "open_incident": incident_id,
+            },
+            status_code=409,
+        )
+
+    async def _opened_by(self, cid: str, service: str, incident_id: str) -> bool:
+        """Whether command `cid` is what opened `incident_id` (the audit says so)."""
+        query = urllib.parse.urlencode({"service": service, "command_id": cid})
+        try:
+            status, data = await self._get("/api/v1/audit?" + query)
+            entries = json.loads(data)["audit"] if status == 200 else []
+        except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
+            return False
+        return any(
+            isinstance(e, dict) and e.get("outcome") == "applied" and e.get("target") == incident_id
+            for e in entries
         )
 
     async def _incident(self, request: Request, model: type[BaseModel], make: Any) -> Response:
@@ -508,13 +572,9 @@ class AdminApi:
 
     # -- reads (the correlator holds the state) ---------------------------------------------
 
-    async def read(self, request: Request) -> Response:
-        actor = self._actor(request)
-        if isinstance(actor, Response):
-            return actor
-        url = self.correlator_url + request.url.path
-        if request.url.query:
-            url += "?" + request.url.query
+    async def _get(self, path_and_query: str) -> tuple[int, bytes]:
+        """GET from the correlator's read API; raises URLError/OSError when it cannot be reached."""
+        url = self.correlator_url + path_and_query
 
         def fetch() -> tuple[int, bytes]:
             req = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
@@ -524,8 +584,17 @@ class AdminApi:
             except urllib.error.HTTPError as exc:
                 return exc.code, exc.read()
 
+        return await asyncio.to_thread(fetch)
+
+    async def read(self, request: Request) -> Response:
+        actor = self._actor(request)
+        if isinstance(actor, Response):
+            return actor
+        path = request.url.path
+        if request.url.query:
+            path += "?" + request.url.query
         try:
-            status, data = await asyncio.to_thread(fetch)
+            status, data = await self._get(path)
         except (urllib.error.URLError, OSError) as exc:
             return _problem(
                 503,

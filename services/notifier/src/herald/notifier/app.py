@@ -36,7 +36,7 @@ from herald.notifier.channels import MAX_SEND_SECONDS, Channel, open_channels, p
 from herald.notifier.channels.secrecy import keep_urls_out_of_logs
 from herald.notifier.dispatch import Dispatcher
 from herald.notifier.escalation_store import LEASE_SECONDS, EscalationStore
-from herald.notifier.escalator import Escalator, Handling, StepRun
+from herald.notifier.escalator import Escalator, Handling, NoticeRun, StepRun
 from herald.notifier.ledger import Ledger
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.pager import Handled, Pager
@@ -206,10 +206,12 @@ def create_app(
     on_step: Callable[[StepRun], None] | None = None,
     lease_seconds: float = LEASE_SECONDS,
     on_told: Callable[[Told], None] | None = None,
+    on_notice: Callable[[NoticeRun], None] | None = None,
 ) -> Starlette:
     """Wire the notifier. `channels` replaces the configured ones (tests); `observe` is told
     about every handled delivery, after its ack or nak; `on_step` about every escalation step
-    run; `on_told` about every message to a subscriber. ConfigError when a secret is missing."""
+    run; `on_notice` about every acknowledgement, resolve or worsening notice told; `on_told`
+    about every message to a subscriber. ConfigError when a secret is missing."""
     env = dict(os.environ if environ is None else environ)
     policy = retry or RetryPolicy()
     registry = registry if registry is not None else CollectorRegistry()
@@ -260,6 +262,9 @@ def create_app(
         },
         throttle=config.notifier.throttle,
         window=SendWindow(redis, clock),
+        # as long as the escalation lease, renewed as it is: a dead replica's claims end with
+        # its leases (a live one's outlast them: its sends are not repeated)
+        claim_seconds=lease_seconds,
     )
     store = EscalationStore(redis, lease_seconds=lease_seconds)
     timers: list[TimerLoop] = []
@@ -273,6 +278,7 @@ def create_app(
         publish=publish_response,
         wake=lambda: timers[0].wake() if timers else None,
         on_step=on_step,
+        on_notice=on_notice,
     )
     timers.append(TimerLoop(escalator.fire, escalator.next_due, clock))
 

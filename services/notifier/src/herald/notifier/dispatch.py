@@ -8,7 +8,11 @@ failed (`PartialFailure`). Before its lane, a send waits its turn in the channel
 and in its contact method's throttle (`notifier.throttle`, per channel and address), both
 shared by every replica (`SendWindow`); a throttled send waits, nothing is dropped, and it
 holds neither a lane nor a claim while it waits. The ledger claim (`run id` + destination) makes a send happen
-once even when two replicas run the same step (one after the other's lease ran out). A send
+once even when two replicas run the same step (one after the other's lease ran out); with
+`claim_seconds` (the escalation lease) the claim is that short and renewed while the send
+runs, so the claim of a replica that died ends with its escalation lease and the replica that
+takes the step over sends at once (`Outcome.BUSY` while it lasts: the step or notice is run
+again shortly). A send
 that failed for good (a permanent failure, or the last attempt) is recorded: a metric and the
 `failures` list read by `GET /api/deliveries/failed`.
 """
@@ -33,6 +37,7 @@ from herald.notifier.channels import (
 )
 from herald.notifier.delivery import Outcome
 from herald.notifier.escalation_store import Destination
+from herald.notifier.heartbeat import renewing
 from herald.notifier.ledger import Claim, ClaimState, Ledger, Mark, page_key
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.notice import Notice
@@ -75,7 +80,10 @@ class Dispatcher:
         rate_limits: Mapping[str, SendLimit] | None = None,
         throttle: tuple[SendLimit, ...] = (),
         window: SendWindow | None = None,
+        claim_seconds: float | None = None,
     ) -> None:
+        """`claim_seconds`: how long a send's ledger claim lasts without a renewal (renewed
+        while it runs); None: the ledger's `claim_ttl`, not renewed."""
         self.channels = channels
         self.ledger = ledger
         self.redis = redis
@@ -91,6 +99,7 @@ class Dispatcher:
         self.rate_limits = dict(rate_limits or {})
         self.throttle = throttle
         self.window = window
+        self.claim_seconds = claim_seconds
         self._lanes: dict[str, asyncio.Semaphore] = {}
 
     def _lane(self, channel: str) -> asyncio.Semaphore:
@@ -137,13 +146,23 @@ class Dispatcher:
         # before the claim: a long wait holds nothing
         await self._wait_turn(dest, page=notice.type == "incident.opened")
         try:
-            claim = await self.ledger.claim(service, run_id, dest.key())
+            claim = await self.ledger.claim(service, run_id, dest.key(), ttl=self.claim_seconds)
         except Exception as exc:
             return Sent(dest, Outcome.RETRYABLE, f"ledger: {type(exc).__name__}")
         if claim.state is ClaimState.DONE:
             return Sent(dest, Outcome.DUPLICATE)
         if claim.state is ClaimState.BUSY:
             return Sent(dest, Outcome.BUSY)
+        if self.claim_seconds is None:
+            return await self._claimed(notice, personal, dest, claim, channel)
+        seconds = self.claim_seconds
+        async with renewing(lambda: self.ledger.renew(claim, seconds), seconds / 3):
+            return await self._claimed(notice, personal, dest, claim, channel)
+
+    async def _claimed(
+        self, notice: Notice, personal: Notice, dest: Destination, claim: Claim, channel: Channel
+    ) -> Sent:
+        service = notice.service.id
         page: str | None = None
         try:
             if notice.type == "incident.opened":

@@ -8,6 +8,12 @@ Keys, under the service's hash tag (so every script below touches one slot, Redi
 - `esc:<incident id>:lease`: the token of the replica running its due step (expires).
 - `esc:<incident id>:paged`: set of the destinations paged for it (`channel|address|user`),
   told about its acknowledgement and its resolve.
+- `esc:notice:<incident id>:<kind>:<event id>`: a notice to tell (an acknowledgement, a resolve,
+  a worsening: `PendingNotice`), in the same `esc:due` set (member `notice:...`, due at once)
+  until it was sent: the outbox of the escalation. It is stored in the same script as the
+  escalation change it tells of (`write(..., notice=)`), claimed, leased and renewed like a
+  due step, and deleted (`done`) once every destination's send ended; a notice held by a
+  replica that died is claimed again once its lease ends.
 
 A due step fires once, by one replica: `claim` takes what is due and, in the same script,
 moves each member's score to the end of a short lease (`LEASE_SECONDS`), so no other replica
@@ -15,7 +21,8 @@ sees it due while it runs; the runner renews the lease while it sends, and `comm
 advanced state only if the record was not changed meanwhile (an acknowledgement wins). A replica
 that dies mid-step leaves the record as it was: its lease runs out, another replica claims the
 step and runs it again; the sends are deduplicated by the ledger (one run id per step run), so
-each destination is paged once.
+each destination is paged once. Notices follow the same path (their sends are deduplicated by
+the ledger under the notice's event id).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from herald.notifier.escalation import EscalationState
+from herald.notifier.notice import NoticeType
 from herald.shared.events import Incident
 from herald.shared.keys import service_key
 
@@ -70,7 +78,9 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1
 """
 
-# KEYS: record, due set, lease. ARGV: incident id, expected rev, new record, due ms or '', ttl.
+# KEYS: record, due set, lease[, notice record]. ARGV: incident id, expected rev, new record,
+# due ms or '', ttl[, notice member, notice record, now ms]: the notice is queued in the same
+# step (once: a notice already queued stays as it is).
 _COMMIT = """
 local rec = redis.call('GET', KEYS[1])
 local rev = 0
@@ -87,6 +97,30 @@ else
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 end
 redis.call('DEL', KEYS[3])
+if #KEYS > 3 and redis.call('SET', KEYS[4], ARGV[7], 'NX', 'EX', ARGV[5]) then
+  redis.call('ZADD', KEYS[2], ARGV[8], ARGV[6])
+end
+return 1
+"""
+
+# KEYS: notice record, due set. ARGV: member, record, now ms, ttl.
+_QUEUE = """
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[4]) then
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+# KEYS: notice record, due set, lease. ARGV: member, our token. Done unless another replica
+# holds the notice now (ours ran out and it claimed it: it finishes it).
+_DONE = """
+local holder = redis.call('GET', KEYS[3])
+if holder and holder ~= ARGV[2] then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
 
@@ -119,6 +153,58 @@ class Destination:
         return cls(channel, address or None, user or None)
 
 
+NOTICE_MEMBER = "notice:"
+"""How a notice's member of `esc:due` starts (an incident id never does: `<service>-<n>`)."""
+
+
+@dataclass(frozen=True)
+class PendingNotice:
+    """A notice about an escalated incident, stored until it was told: its acknowledgement or
+    its resolve (to everyone paged for it, as known when it is sent) or its worsening (to its
+    holders, with acknowledge links)."""
+
+    service: str
+    incident_id: str
+    kind: NoticeType
+    event_id: str
+    """The event it tells of: the ledger deduplicates its sends under it."""
+    incident: Incident
+    dests: tuple[Destination, ...] | None = None
+    """None: whoever was paged for the incident when the notice is sent."""
+    links: bool = False
+    """With acknowledge links (and its destinations recorded as paged)."""
+
+    @property
+    def member(self) -> str:
+        return f"{NOTICE_MEMBER}{self.incident_id}:{self.kind}:{self.event_id}"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "incident_id": self.incident_id,
+                "kind": self.kind,
+                "event_id": self.event_id,
+                "incident": self.incident.model_dump(mode="json"),
+                "dests": None if self.dests is None else [d.key() for d in self.dests],
+                "links": self.links,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, service: str, raw: bytes | str) -> PendingNotice:
+        data: dict[str, Any] = json.loads(raw)
+        dests = data["dests"]
+        return cls(
+            service=service,
+            incident_id=data["incident_id"],
+            kind=data["kind"],
+            event_id=data["event_id"],
+            incident=Incident.model_validate(data["incident"]),
+            dests=None if dests is None else tuple(Destination.from_key(k) for k in dests),
+            links=bool(data["links"]),
+        )
+
+
 def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
@@ -145,6 +231,30 @@ class Lease:
     record: Record
     token: str
 
+    @property
+    def service(self) -> str:
+        return self.record.service
+
+    @property
+    def member(self) -> str:
+        return self.record.incident_id
+
+
+@dataclass(frozen=True)
+class NoticeLease:
+    """A claimed notice and our lease token."""
+
+    notice: PendingNotice
+    token: str
+
+    @property
+    def service(self) -> str:
+        return self.notice.service
+
+    @property
+    def member(self) -> str:
+        return self.notice.member
+
 
 class EscalationStore:
     def __init__(self, redis: aioredis.Redis, *, lease_seconds: float = LEASE_SECONDS) -> None:
@@ -170,9 +280,13 @@ class EscalationStore:
         expected_rev: int,
         state: EscalationState,
         incident: Incident,
+        *,
+        notice: PendingNotice | None = None,
+        now: datetime | None = None,
     ) -> bool:
         """Store `state` if the record is still at `expected_rev` (0: it must not exist);
-        schedule (or unschedule) its due time in the same step."""
+        schedule (or unschedule) its due time in the same step, and queue `notice` (due at
+        `now`) with it: the change and its notice are stored together or not at all."""
         key = self.record_key(service, incident_id)
         body = json.dumps(
             {
@@ -182,47 +296,95 @@ class EscalationStore:
             }
         )
         due = "" if state.due_at is None else str(_ms(state.due_at))
+        keys = [key, self.due_key(service), key + ":lease"]
+        args: list[str | int] = [incident_id, expected_rev, body, due, RECORD_TTL_SECONDS]
+        if notice is not None:
+            keys.append(self.notice_key(notice))
+            args += [notice.member, notice.to_json(), _ms(now or state.started_at)]
+        done = await self.redis.eval(_COMMIT, len(keys), *keys, *args)
+        return bool(done)
+
+    @staticmethod
+    def notice_key(notice: PendingNotice) -> str:
+        return service_key(notice.service, f"esc:{notice.member}")
+
+    async def queue(self, notice: PendingNotice, now: datetime) -> bool:
+        """Queue `notice`, due at `now`; False when it is queued already."""
         done = await self.redis.eval(
-            _COMMIT,
-            3,
-            key,
-            self.due_key(service),
-            key + ":lease",
-            incident_id,
-            expected_rev,
-            body,
-            due,
+            _QUEUE,
+            2,
+            self.notice_key(notice),
+            self.due_key(notice.service),
+            notice.member,
+            notice.to_json(),
+            _ms(now),
             RECORD_TTL_SECONDS,
         )
         return bool(done)
 
-    async def claim(self, service: str, now: datetime, limit: int = CLAIM_LIMIT) -> list[Lease]:
-        """Take every step of `service` due at `now`, hidden from other replicas for a lease."""
+    async def done(self, lease: NoticeLease) -> bool:
+        """The notice was told: forget it (unless another replica holds it now)."""
+        key = self.notice_key(lease.notice)
+        done = await self.redis.eval(
+            _DONE,
+            3,
+            key,
+            self.due_key(lease.service),
+            key + ":lease",
+            lease.member,
+            lease.token,
+        )
+        return bool(done)
+
+    async def claim(
+        self, service: str, now: datetime, limit: int = CLAIM_LIMIT
+    ) -> list[Lease | NoticeLease]:
+        """Take every step and notice of `service` due at `now`, hidden from other replicas for
+        a lease."""
         token = secrets.token_hex(8)
         prefix = service_key(service, "esc:")
         out = await self.redis.eval(
             _CLAIM, 1, self.due_key(service), _ms(now), self.lease_ms, limit, token, prefix
         )
-        leases = []
+        leases: list[Lease | NoticeLease] = []
         for i in range(0, len(out), 2):
-            incident_id = _text(out[i])
-            leases.append(Lease(_decode(service, incident_id, out[i + 1]), token))
+            member = _text(out[i])
+            if member.startswith(NOTICE_MEMBER):
+                leases.append(NoticeLease(PendingNotice.from_json(service, out[i + 1]), token))
+            else:
+                leases.append(Lease(_decode(service, member, out[i + 1]), token))
         return leases
 
-    async def renew(self, lease: Lease, now: datetime) -> bool:
+    async def renew(self, lease: Lease | NoticeLease, now: datetime) -> bool:
         """Keep our claim hidden for another lease (while its sends run)."""
-        rec = lease.record
-        key = self.record_key(rec.service, rec.incident_id)
+        key = service_key(lease.service, f"esc:{lease.member}")
         until = _ms(now) + self.lease_ms
         done = await self.redis.eval(
             _RENEW,
             2,
-            self.due_key(rec.service),
+            self.due_key(lease.service),
             key + ":lease",
-            rec.incident_id,
+            lease.member,
             lease.token,
             until,
             self.lease_ms,
+        )
+        return bool(done)
+
+    async def later(self, lease: Lease | NoticeLease, now: datetime, seconds: float) -> bool:
+        """Keep our claim only `seconds` more: it is run again then (a send of it was held by
+        another replica's claim, which ends about when that replica's lease does)."""
+        key = service_key(lease.service, f"esc:{lease.member}")
+        ms = max(int(seconds * 1000), 1)
+        done = await self.redis.eval(
+            _RENEW,
+            2,
+            self.due_key(lease.service),
+            key + ":lease",
+            lease.member,
+            lease.token,
+            _ms(now) + ms,
+            ms,
         )
         return bool(done)
 

@@ -11,6 +11,11 @@ events of services with an escalation policy, and the acknowledge routes.
 - Resolved: the escalation stops for good and everyone paged is told.
 - Updated and worse (public now, higher impact or status): its holders are paged again.
 
+Those three notices are as durable as the pages: each is stored with the change it tells of,
+in the same Redis step (`EscalationStore.write(..., notice=)`), then claimed, leased and run by
+one replica like a due step, and forgotten once sent; a notice held by a replica that died goes
+out once its lease ends (`LEASE_SECONDS`), its sends deduplicated by the ledger.
+
 A service without a policy but with a legacy `oncall:` target is escalated through a one-step
 policy notifying that target's channels (`escalation.with_oncall_policies`): its pages take the
 same Redis-leased path (the JetStream message is acked once the escalation is stored; a page
@@ -23,7 +28,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -32,10 +38,19 @@ from herald.notifier import escalation
 from herald.notifier.ack_link import Links
 from herald.notifier.delivery import Outcome
 from herald.notifier.dispatch import Dispatcher, Sent
-from herald.notifier.escalation_store import Destination, EscalationStore, Lease, Record
+from herald.notifier.escalation_store import (
+    Destination,
+    EscalationStore,
+    Lease,
+    NoticeLease,
+    PendingNotice,
+    Record,
+)
+from herald.notifier.heartbeat import renewing
 from herald.notifier.metrics import NotifierMetrics
 from herald.notifier.notice import Notice, NoticeType, incident_notice
 from herald.notifier.worsening import how_worse
+from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     Incident,
@@ -61,6 +76,13 @@ Publish = Callable[[ResponseEvent], Awaitable[None]]
 FIRST_STEP_WAITS = 3
 """Deliveries of a resolve that wait for its incident's first step to run (then it resolves
 anyway: a first step that cannot run must not keep the incident open)."""
+
+FIRST_STEP_WATCH_SECONDS = 1.0
+"""How long one delivery of a resolve watches its incident's first step (usually running right
+now: the page is at the pager, its outcome being recorded) before it is put back (nak, 2 s and
+more). A page answered in milliseconds is followed by its resolve in milliseconds."""
+
+_WATCH = Backoff(0.005, 0.1)
 
 
 def _first_step_pending(state: escalation.EscalationState) -> bool:
@@ -106,6 +128,25 @@ class StepRun:
     committed: bool
 
 
+@dataclass(frozen=True)
+class NoticeRun:
+    """A notice told (an acknowledgement, a resolve, a worsening), for tests and logs."""
+
+    incident_id: str
+    kind: NoticeType
+    sent: tuple[Sent, ...]
+
+
+def _unsettled(sent: tuple[Sent, ...]) -> bool:
+    """Some send neither happened nor was recorded as failed: another replica's claim held it
+    (`BUSY`), or the ledger could not be read (a `RETRYABLE` without a mark)."""
+    return any(
+        s.outcome is Outcome.BUSY
+        or (s.outcome is Outcome.RETRYABLE and s.detail.startswith("ledger:"))
+        for s in sent
+    )
+
+
 class Escalator:
     def __init__(
         self,
@@ -119,6 +160,7 @@ class Escalator:
         publish: Publish,
         wake: Callable[[], None] = lambda: None,
         on_step: Callable[[StepRun], None] | None = None,
+        on_notice: Callable[[NoticeRun], None] | None = None,
     ) -> None:
         self.config = escalation.with_oncall_policies(config)
         self.store = store
@@ -129,15 +171,16 @@ class Escalator:
         self.publish = publish
         self.wake = wake
         self.on_step = on_step
+        self.on_notice = on_notice
         self._runs: set[asyncio.Task[None]] = set()
 
     # -- which services escalate -----------------------------------------------------------
 
-    def policy(self, service: str) -> str | None:
-        """The escalation policy of `service`'s incidents; None: the legacy `oncall:` path.
-        (Incident events carry no alert labels yet, so `escalation.by_label` selects nothing.)
-        A service with only a legacy `oncall:` target gets that target's one-step policy."""
-        policy = escalation.policy_for(self.config, service, {})
+    def policy(self, service: str, labels: Mapping[str, str]) -> str | None:
+        """The escalation policy of `service`'s incidents whose alerts all carry `labels` (a
+        team label may select it: `escalation.by_label`); None: nobody is paged. A service with
+        only a legacy `oncall:` target gets that target's one-step policy."""
+        policy = escalation.policy_for(self.config, service, labels)
         if policy is None:
             policy = escalation.oncall_policy_for(self.config, service)
         return policy
@@ -150,7 +193,14 @@ class Escalator:
 
     async def on_event(self, event: IncidentEvent, num_delivered: int) -> Handling | None:
         """Handle `event` when its service escalates; None: not ours (legacy path)."""
-        policy = self.policy(event.service)
+        incident = getattr(event, "incident", None)
+        labels = incident.labels if isinstance(incident, Incident) else {}
+        policy = self.policy(event.service, labels)
+        if policy is None and isinstance(incident, Incident):
+            # escalated under labels its alerts no longer all share (one without the team
+            # label joined): its escalation goes on under the policy it started with
+            rec = await self.store.get(event.service, incident.id)
+            policy = None if rec is None else rec.state.policy
         if policy is None:
             return None
         if isinstance(event, IncidentOpened):
@@ -184,36 +234,39 @@ class Escalator:
 
     async def _updated(self, event: IncidentUpdated) -> None:
         inc = event.incident
+        now = self.clock()
         for _ in range(WRITE_TRIES):
             rec = await self.store.get(event.service, inc.id)
             if rec is None:
                 return
             reason = how_worse(rec.incident, inc)
-            if await self.store.write(event.service, inc.id, rec.rev, rec.state, inc):
+            notice = None
+            if reason is not None and rec.state.resolved_at is None:
+                held = escalation.holders(self.config, rec.state, now)
+                dests = tuple(Destination(n.channel, n.address, n.user) for n in held)
+                notice = PendingNotice(
+                    event.service, inc.id, "incident.worsened", event.event_id, inc, dests, True
+                )
+            if await self.store.write(
+                event.service, inc.id, rec.rev, rec.state, inc, notice=notice, now=now
+            ):
                 break
         else:
             raise Busy(f"escalation of {inc.id} kept changing")
-        if reason is None or rec.state.resolved_at is not None:
-            return
-        now = self.clock()
-        held = escalation.holders(self.config, rec.state, now)
-        log.info(
-            "%s got worse (%s): paging its %d holders again",
-            inc.id,
-            reason,
-            len(held),
-            extra={"incident_service": event.service, "incident_id": inc.id},
-        )
-        dests = tuple(Destination(n.channel, n.address, n.user) for n in held)
-        self._background(
-            self._quiet(
-                self._send(inc, "incident.worsened", event.event_id, dests, now, links=True)
+        if notice is not None:
+            log.info(
+                "%s got worse (%s): paging its %d holders again",
+                inc.id,
+                reason,
+                len(notice.dests or ()),
+                extra={"incident_service": event.service, "incident_id": inc.id},
             )
-        )
+            self.wake()
 
     async def _resolved(self, event: IncidentResolved, policy: str, num_delivered: int) -> Handling:
         inc = event.incident
         now = self.clock()
+        notice = PendingNotice(event.service, inc.id, "incident.resolved", event.event_id, inc)
         for _ in range(WRITE_TRIES):
             rec = await self.store.get(event.service, inc.id)
             if rec is None:
@@ -227,20 +280,42 @@ class Escalator:
                     return Handling.ACK
                 continue
             if rec.state.resolved_at is not None:
+                # resolved by a resolve link (or a redelivery): tell it now (once: queued
+                # already, it stays as it is; told already, the ledger skips every send)
+                await self.store.queue(notice, now)
                 break
             if _first_step_pending(rec.state) and num_delivered <= FIRST_STEP_WAITS:
                 # Its page is due but not run yet (a backlog, another replica): let it go out
                 # first, so the on-call learns the incident happened, then that it is over.
+                if await self._changes(event.service, inc.id, rec.rev):
+                    continue
                 return Handling.RETRY
             state = escalation.resolve(rec.state, now)
-            if await self.store.write(event.service, inc.id, rec.rev, state, inc):
+            if await self.store.write(
+                event.service, inc.id, rec.rev, state, inc, notice=notice, now=now
+            ):
                 break
         else:
             raise Busy(f"escalation of {inc.id} kept changing")
-        # Stored: the message may be acked now; the resolve goes out on every destination's
-        # own lane, each after that destination's page (Dispatcher), never holding the stream.
-        self._background(self._tell_paged(inc, "incident.resolved", event.event_id))
+        # Stored with its notice: the message may be acked now; the resolve goes out on every
+        # destination's own lane, each after that destination's page (Dispatcher), never
+        # holding the stream.
+        self.wake()
         return Handling.ACK
+
+    async def _changes(self, service: str, incident_id: str, rev: int) -> bool:
+        """Whether the record leaves `rev` within `FIRST_STEP_WATCH_SECONDS` (watched in Redis:
+        the step may run on any replica)."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + FIRST_STEP_WATCH_SECONDS
+        attempt = 0
+        while loop.time() < until:
+            attempt += 1
+            await asyncio.sleep(_WATCH.delay(attempt))
+            rec = await self.store.get(service, incident_id)
+            if rec is None or rec.rev != rev:
+                return True
+        return False
 
     # -- acknowledgements ------------------------------------------------------------------
 
@@ -255,18 +330,6 @@ class Escalator:
 
     async def acknowledge(self, service: str, incident_id: str, responder: Responder) -> AckResult:
         now = self.clock()
-        for _ in range(WRITE_TRIES):
-            rec = await self.store.get(service, incident_id)
-            if rec is None:
-                return AckResult.UNKNOWN
-            if rec.state.resolved_at is not None:
-                return AckResult.RESOLVED
-            state = escalation.acknowledge(self.config, rec.state, now)
-            if await self.store.write(service, incident_id, rec.rev, state, rec.incident):
-                break
-        else:
-            raise Busy(f"escalation of {incident_id} kept changing")
-        self.wake()  # an ack timeout is a new due time
         event = IncidentAcknowledged(
             event_id=f"ack:{incident_id}:{_ms(now)}",
             occurred_at=now,
@@ -274,6 +337,23 @@ class Escalator:
             incident_id=incident_id,
             responder=responder,
         )
+        for _ in range(WRITE_TRIES):
+            rec = await self.store.get(service, incident_id)
+            if rec is None:
+                return AckResult.UNKNOWN
+            if rec.state.resolved_at is not None:
+                return AckResult.RESOLVED
+            state = escalation.acknowledge(self.config, rec.state, now)
+            notice = PendingNotice(
+                service, incident_id, "incident.acknowledged", event.event_id, rec.incident
+            )
+            if await self.store.write(
+                service, incident_id, rec.rev, state, rec.incident, notice=notice, now=now
+            ):
+                break
+        else:
+            raise Busy(f"escalation of {incident_id} kept changing")
+        self.wake()  # its notice is due, and an ack timeout is a new due time
         self.metrics.acknowledgements.labels(responder.via, "acknowledged").inc()
         log.info(
             "%s acknowledged (%s%s)",
@@ -283,7 +363,6 @@ class Escalator:
             extra={"incident_service": service, "incident_id": incident_id},
         )
         await self._tell_correlator(event)
-        self._background(self._tell_paged(rec.incident, "incident.acknowledged", event.event_id))
         return AckResult.ACKNOWLEDGED
 
     async def request_resolve(
@@ -330,13 +409,17 @@ class Escalator:
     # -- due steps -------------------------------------------------------------------------
 
     async def fire(self) -> int:
-        """Claim every step due now (over every service) and run each on its own task."""
+        """Claim every step and notice due now (over every service) and run each on its own
+        task."""
         now = self.clock()
         claimed = 0
         for service in self.services():
             for lease in await self.store.claim(service, now):
                 claimed += 1
-                self._background(self._run(lease))
+                if isinstance(lease, NoticeLease):
+                    self._background(self._tell(lease))
+                else:
+                    self._background(self._run(lease))
         return claimed
 
     async def next_due(self) -> datetime | None:
@@ -372,15 +455,18 @@ class Escalator:
                 "fallback" if decision.fallback else "notified"
             ).inc()
             dests = tuple(Destination(n.channel, n.address, n.user) for n in decision.notify)
-            heartbeat = asyncio.create_task(self._keep(lease))
-            try:
+            async with self._leased(lease):
                 sent = await self._send(
                     rec.incident, "incident.opened", run_id, dests, now, links=True
                 )
-            finally:
-                heartbeat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await heartbeat
+            if _unsettled(sent):
+                # a send held by a claim of another replica (one that may have died) or not
+                # recorded: the step runs again shortly, its sends deduplicated
+                self.metrics.escalation_steps.labels("retried").inc()
+                await self._again(lease)
+                if self.on_step is not None:
+                    self.on_step(StepRun(rec.incident_id, sent, False))
+                return
             if rec.state.step == 0 and rec.state.repeat == 0 and rec.state.acked_at is None:
                 first = [s for s in sent if s.outcome is Outcome.SENT]
                 if first:
@@ -396,12 +482,34 @@ class Escalator:
             self.on_step(StepRun(rec.incident_id, sent, committed))
         self.wake()
 
-    async def _keep(self, lease: Lease) -> None:
-        """Renew the lease while the step's sends run."""
-        while True:
-            await asyncio.sleep(self.store.lease_ms / 3000)
-            with contextlib.suppress(Exception):
-                await self.store.renew(lease, self.clock())
+    def _leased(self, lease: Lease | NoticeLease) -> AbstractAsyncContextManager[None]:
+        """Renew `lease` while the body (its sends) runs."""
+        return renewing(lambda: self.store.renew(lease, self.clock()), self.store.lease_ms / 3000)
+
+    async def _again(self, lease: Lease | NoticeLease) -> None:
+        """Run `lease`'s step or notice again in a quarter of a lease (the claim of a replica
+        that died ends about when its lease did; a live one finishes its send meanwhile)."""
+        with contextlib.suppress(Exception):  # else it runs again once our lease ends
+            await self.store.later(lease, self.clock(), self.store.lease_ms / 4000)
+        self.wake()
+
+    async def _tell(self, lease: NoticeLease) -> None:
+        """Send a claimed notice, then forget it; left for a later claim when a send is held
+        by another replica's claim or could not be recorded."""
+        n = lease.notice
+        async with self._leased(lease):
+            dests = n.dests
+            if dests is None:
+                dests = tuple(await self.store.paged(n.service, n.incident_id))
+            sent = await self._send(
+                n.incident, n.kind, n.event_id, dests, self.clock(), links=n.links
+            )
+        if _unsettled(sent):
+            await self._again(lease)
+            return
+        await self.store.done(lease)
+        if self.on_notice is not None:
+            self.on_notice(NoticeRun(n.incident_id, n.kind, sent))
 
     async def _commit(self, rec: Record, state: escalation.EscalationState) -> bool:
         if await self.store.write(rec.service, rec.incident_id, rec.rev, state, rec.incident):
@@ -448,15 +556,6 @@ class Escalator:
                 notice = incident_notice(self.config, kind, run_id, inc)
             jobs.append(self.dispatcher.send(notice, run_id, d))
         return tuple(await asyncio.gather(*jobs))
-
-    @staticmethod
-    async def _quiet(job: Awaitable[object]) -> None:
-        await job
-
-    async def _tell_paged(self, inc: Incident, kind: NoticeType, event_id: str) -> None:
-        dests = tuple(await self.store.paged(inc.service, inc.id))
-        if dests:
-            await self._send(inc, kind, event_id, dests, self.clock(), links=False)
 
     # -- tasks -----------------------------------------------------------------------------
 

@@ -36,6 +36,13 @@ end
 return 0
 """
 
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
 # KEYS[1] the notification, KEYS[2] (optional) the page state of an "opened" notification.
 # ARGV: claim token, mark, ttl. Records the mark only while the claim is ours, or when it has
 # expired with nobody else holding it (we did send: say so rather than send again).
@@ -145,10 +152,15 @@ class Ledger:
         self.done_ttl = done_ttl
         self.pending_ttl = pending_ttl
 
-    async def claim(self, service: str, event_id: str, channel: str) -> Claim:
+    async def claim(
+        self, service: str, event_id: str, channel: str, *, ttl: float | None = None
+    ) -> Claim:
+        """`ttl` (seconds): a claim shorter than `claim_ttl`, kept alive by `renew` while its
+        send runs (a claim held by a replica that died then ends that soon)."""
         key = notification_key(service, event_id, channel)
         token = CLAIM_PREFIX + secrets.token_hex(8)
-        if await self.redis.set(key, token, nx=True, ex=self.claim_ttl):
+        ms = int((self.claim_ttl if ttl is None else ttl) * 1000)
+        if await self.redis.set(key, token, nx=True, px=ms):
             return Claim(ClaimState.CLAIMED, key, token)
         value = await self.redis.get(key)
         if isinstance(value, bytes):
@@ -166,6 +178,10 @@ class Ledger:
             _MARK, len(keys), *keys, claim.token, mark.value, self.done_ttl
         )
         return bool(done)
+
+    async def renew(self, claim: Claim, ttl: float) -> bool:
+        """Keep our claim for another `ttl` seconds; False when it is not ours any more."""
+        return bool(await self.redis.eval(_RENEW, 1, claim.key, claim.token, int(ttl * 1000)))
 
     async def release(self, claim: Claim) -> None:
         await self.redis.eval(_RELEASE, 1, claim.key, claim.token)

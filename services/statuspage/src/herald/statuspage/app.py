@@ -17,7 +17,7 @@ import gc
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TypedDict
@@ -35,6 +35,7 @@ from starlette.staticfiles import StaticFiles
 from herald.shared.config import HeraldConfig
 from herald.shared.events import Incident
 from herald.shared.probes import ReadinessCheck, probe_app
+from herald.shared.public_page import COMPONENT_STATUS_WORDS, iso, public_view
 from herald.shared.runtime import Clock, NatsConnection, Recheck, open_redis, utc_now
 from herald.shared.security import SecurityHeaders
 from herald.shared.settings import Settings
@@ -49,6 +50,7 @@ from herald.statuspage.catalogue import negotiate
 from herald.statuspage.history import MAX_PAGES, page_span
 from herald.statuspage.options import MAX_SSE_CLIENTS
 from herald.statuspage.page import (
+    FEED_ENTRIES,
     STATIC,
     Reader,
     chrome,
@@ -62,7 +64,7 @@ from herald.statuspage.page import (
 from herald.statuspage.revalidation import CDN_CACHE_CONTROL, not_modified, validators
 from herald.statuspage.signup_limit import SignupLimits
 from herald.statuspage.sse import KEEPALIVE_SECONDS, EventStream
-from herald.statuspage.status import STATUS_WORDS, PageView, iso
+from herald.statuspage.status import PageView
 from herald.statuspage.subscribe import SubscribeDesk, subscribe_routes
 from herald.statuspage.subscription import IncidentSubscription, first_seen
 
@@ -140,12 +142,36 @@ def routes(
         return html(request, render_page(board.templates, board.view(), reader(request)))
 
     async def incident_page(request: Request) -> Response:
+        """An open or recent incident (the projection), else one of the stored history."""
         view = board.view()
-        found = view.find_incident(request.path_params["incident_id"])
+        incident_id = request.path_params["incident_id"]
+        found = view.find_incident(incident_id)
         who = reader(request)
+        if found is None and archive is not None:
+            try:
+                archived = await archive.incident(incident_id)
+            except RedisError:
+                log.warning("the history could not be read from Redis", exc_info=True)
+                return PlainTextResponse(
+                    who.t["history_unavailable"],
+                    status_code=503,
+                    headers={"Retry-After": "30", **NO_CACHE},
+                )
+            found = public_view(archived) if archived is not None else None
         if found is None:
             return PlainTextResponse(who.t["not_found"], status_code=404)
         return html(request, render_incident(board.templates, view, found, who))
+
+    async def latest_archived() -> list[Incident]:
+        """The newest incidents of the stored history (for the feeds and incidents.json);
+        none when Redis does not answer: what the projection knows is still served."""
+        if archive is None:
+            return []
+        try:
+            return await archive.latest(board.config.services, FEED_ENTRIES)
+        except RedisError:
+            log.warning("the history could not be read from Redis", exc_info=True)
+            return []
 
     async def history_page(request: Request) -> Response:
         raw = request.query_params.get("page", "0")
@@ -170,10 +196,13 @@ def routes(
         page = render_history(board.templates, view, who, number, archived, unavailable)
         return html(request, page)
 
-    def xml(render: Callable[[jinja2.Environment, PageView], str], media_type: str) -> Any:
+    def xml(
+        render: Callable[[jinja2.Environment, PageView, Sequence[Incident]], str], media_type: str
+    ) -> Any:
         async def endpoint(request: Request) -> Response:
+            archived = await latest_archived()
             view = board.view()
-            body = render(board.templates, view).encode()
+            body = render(board.templates, view, archived).encode()
             return conditional(request, body, view.updated_at(), media_type, API_HEADERS)
 
         return endpoint
@@ -187,11 +216,13 @@ def routes(
         elif component in board.config.services:
             state = view.state(component).component_status
             svg = badge.render(
-                board.config.services[component].name, STATUS_WORDS[state], str(state)
+                board.config.services[component].name, COMPONENT_STATUS_WORDS[state], str(state)
             )
         elif component in board.config.groups:
             state = view.group_status(component)
-            svg = badge.render(board.config.groups[component].name, STATUS_WORDS[state], str(state))
+            svg = badge.render(
+                board.config.groups[component].name, COMPONENT_STATUS_WORDS[state], str(state)
+            )
         else:
             return PlainTextResponse("no such component", status_code=404)
         return conditional(
@@ -206,6 +237,14 @@ def routes(
 
         return endpoint
 
+    async def incidents_api(request: Request) -> Response:
+        """incidents.json: the 50 most recent, the stored history's included."""
+        archived = await latest_archived()
+        view = board.view()
+        doc = view.incidents_json(archived=archived)
+        body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        return conditional(request, body, view.updated_at(), "application/json", API_HEADERS)
+
     async def preflight(_: Request) -> Response:
         return Response(status_code=204, headers=PREFLIGHT)
 
@@ -218,7 +257,6 @@ def routes(
         ("summary", PageView.summary_json),
         ("status", PageView.status_json),
         ("components", PageView.components_json),
-        ("incidents", PageView.incidents_json),
         ("incidents/unresolved", PageView.unresolved_json),
         ("scheduled-maintenances", PageView.maintenances_json),
         ("scheduled-maintenances/upcoming", PageView.upcoming_json),
@@ -235,6 +273,8 @@ def routes(
         Route("/badge.svg", badge_svg, methods=["GET"]),
         Route("/events", events, methods=["GET"]),
         *subscribe_routes(subscribe, board.templates, chrome_of),
+        Route("/api/v2/incidents.json", incidents_api, methods=["GET"]),
+        Route("/api/v2/incidents.json", preflight, methods=["OPTIONS"]),
         *(
             route
             for name, build in documents
@@ -267,7 +307,7 @@ def create_app(
     `max_sse_clients`: concurrent `/events` streams; beyond them a 503 with Retry-After.
     `environ`: where HERALD_SUBSCRIBERS_SECRET and secret references are read (os.environ)."""
     replay = max(0, min(replay, REPLAY_BUFFER))
-    board = Board(config=config, since=clock(), keepalive=keepalive)
+    board = Board(config=config, since=clock(), keepalive=keepalive, clock=clock)
 
     nats = NatsConnection(settings.nats_url, "herald-statuspage")
     redis = open_redis(settings.redis_url)

@@ -62,6 +62,9 @@ end
 return 1
 """
 
+MAX_ID = 200
+"""Longer incident ids are none of ours (a permalink lookup never sends them to Redis)."""
+
 SLACK = timedelta(days=1)
 """An archived incident's hash outlives its place in the index by this much (never the other way
 round: the index names nothing that has expired while it is listed)."""
@@ -156,18 +159,67 @@ class Archive:
             )
             if not ids:
                 continue
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for raw in ids:
-                    incident_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-                    pipe.hget(archived_incident_key(service, incident_id), "doc")
-                docs = await pipe.execute()
-            for doc in docs:
-                if doc is None:
-                    continue  # expired or trimmed meanwhile
-                try:
-                    found.append(Incident.model_validate_json(doc))
-                except ValidationError:
-                    log.warning(
-                        "ignoring an unreadable archived incident", extra={"service_id": service}
-                    )
+            found.extend(await self._docs(service, ids))
         return found
+
+    async def _docs(self, service: str, ids: Iterable[Any]) -> list[Incident]:
+        """The archived incidents of `service` named by `ids` (index members), in that order;
+        an expired or unreadable one is left out."""
+        ids = list(ids)
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for raw in ids:
+                incident_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+                pipe.hget(archived_incident_key(service, incident_id), "doc")
+            docs = await pipe.execute()
+        found: list[Incident] = []
+        for doc in docs:
+            if doc is None:
+                continue  # expired or trimmed meanwhile
+            try:
+                found.append(Incident.model_validate_json(doc))
+            except ValidationError:
+                log.warning(
+                    "ignoring an unreadable archived incident", extra={"service_id": service}
+                )
+        return found
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        """The archived incident `incident_id` while the history lists it (its permalink keeps
+        working for the retention); None otherwise. Ids are `<service>-<version>`: that
+        service is asked, else (an id of another form) every configured one, in one round
+        trip, then the one that lists it."""
+        if not incident_id or len(incident_id) > MAX_ID:
+            return None
+        prefix = incident_id.rsplit("-", 1)[0]
+        services = [prefix] if prefix in self.config.services else list(self.config.services)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for service in services:
+                pipe.zscore(incident_history_key(service), incident_id)
+            scores = await pipe.execute()
+        for service, score in zip(services, scores, strict=True):
+            if score is None:
+                continue
+            doc = await self.redis.hget(archived_incident_key(service, incident_id), "doc")
+            if doc is None:
+                return None  # expired meanwhile
+            try:
+                found = Incident.model_validate_json(doc)
+            except ValidationError:
+                log.warning(
+                    "ignoring an unreadable archived incident", extra={"service_id": service}
+                )
+                return None
+            return found if found.public and found.service == service else None
+        return None
+
+    async def latest(self, services: Iterable[str], limit: int) -> list[Incident]:
+        """The `limit` archived incidents of these services that started last, newest first
+        (the feeds and incidents.json: beyond what the projection holds)."""
+        found: list[Incident] = []
+        for service in services:
+            ids = await self.redis.zrevrange(incident_history_key(service), 0, limit - 1)
+            found.extend(await self._docs(service, ids))
+        found.sort(key=lambda i: i.started_at, reverse=True)
+        return found[:limit]

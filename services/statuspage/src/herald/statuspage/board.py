@@ -24,6 +24,7 @@ from herald.shared.events import (
     IncidentUpdated,
     ServiceStatus,
 )
+from herald.shared.runtime import Clock, utc_now
 from herald.statuspage import history, maintenance
 from herald.statuspage.history import StatusChange
 from herald.statuspage.page import environment
@@ -109,6 +110,8 @@ class Board:
     config: HeraldConfig
     since: datetime
     keepalive: float = KEEPALIVE_SECONDS
+    clock: Clock = utc_now
+    """The page's clock: what "today" is for the uptime bars pushed to browsers."""
     projection: Projection = field(init=False)
     fanout: Fanout = field(init=False)
     metrics: Metrics = field(init=False)
@@ -162,7 +165,7 @@ class Board:
         )
 
     def snapshot_event(self, seq: int) -> SseEvent:
-        return SseEvent(seq, SNAPSHOT, _dumps(self.view().snapshot_json()))
+        return SseEvent(seq, SNAPSHOT, _dumps(self.view().snapshot_json(self.clock())))
 
     def receive(self, data: bytes, seq: int) -> SseEvent | None:
         """One INCIDENTS message: fold it in, then push the service's new state to browsers.
@@ -193,7 +196,9 @@ class Board:
             self.metrics.events.labels("internal").inc()
             return None  # an internal incident: the public page neither shows it nor changes
         self.metrics.events.labels("applied" if applied else "stale").inc()
-        payload = self.view().change_json(event.kind, event.service)
+        payload = self.view().change_json(
+            event.kind, event.service, self.clock(), event.occurred_at
+        )
         sse = SseEvent(seq, event.kind, _dumps(payload))
         self.fanout.publish(sse)
         return sse

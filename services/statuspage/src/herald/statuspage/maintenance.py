@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from herald.shared.events import MaintenanceWindow, ServiceStatus
+from herald.shared.public_page import maintenance_updates
 
 
 class MaintenanceStatus(StrEnum):
@@ -84,27 +85,6 @@ def windows(services: Mapping[str, ServiceStatus]) -> tuple[Window, ...]:
                 latest[w.id] = w
     out = []
     for w in latest.values():
-        updates = [
-            Update(
-                f"{w.id}-scheduled", MaintenanceStatus.SCHEDULED, w.body or w.title, w.created_at
-            )
-        ]
-        if w.started_at is not None:
-            updates.append(
-                Update(
-                    f"{w.id}-in_progress",
-                    MaintenanceStatus.IN_PROGRESS,
-                    "The maintenance is in progress.",
-                    w.started_at,
-                )
-            )
-        if w.completed_at is not None:
-            body = (
-                "The maintenance was cancelled." if w.cancelled else "The maintenance is completed."
-            )
-            updates.append(
-                Update(f"{w.id}-completed", MaintenanceStatus.COMPLETED, body, w.completed_at)
-            )
         out.append(
             Window(
                 id=w.id,
@@ -115,7 +95,10 @@ def windows(services: Mapping[str, ServiceStatus]) -> tuple[Window, ...]:
                 created_at=w.created_at,
                 updated_at=w.updated_at,
                 services=tuple(s for s in w.services if s in services),
-                updates=tuple(reversed(updates)),
+                updates=tuple(
+                    Update(u.id, MaintenanceStatus(u.status.value), u.body, u.at)
+                    for u in maintenance_updates(w)
+                ),
             )
         )
     return tuple(sorted(out, key=lambda x: x.scheduled_for))

@@ -22,9 +22,10 @@ from typing import Any
 import jinja2
 
 from herald.shared.events import Incident
+from herald.shared.public_page import iso, public_view
 from herald.statuspage import catalogue, history, timeline, uptime
 from herald.statuspage.maintenance import Window
-from herald.statuspage.status import PageView, iso, layout, public_view
+from herald.statuspage.status import PageView, layout
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -126,13 +127,7 @@ def _incident(
 
 def _bars(view: PageView, service: str, reader: Reader) -> dict[str, Any]:
     t = reader.t
-    changes = view.changes.get(service, ())
-    # The history knows the component since its first change, even from before this page's
-    # first start (the component's `created_at`).
-    since = min([view.created_at(service), *(c.at for c in changes[:1])])
-    found = uptime.bars(
-        uptime.intervals_for(view.state(service), changes, reader.now), reader.now, since
-    )
+    found = view.bars(service, reader.now)
     days = [
         {
             "date": d.day.isoformat(),
@@ -212,6 +207,14 @@ LIVE_STRINGS = (
     "reconnecting",
     "polling",
     "changed",
+    "uptime",
+    "uptime_day",
+    "no_data",
+    "scheduled",
+    "in_progress",
+    "verifying",
+    "completed",
+    "affects",
     *catalogue.DESCRIPTION_IDS.values(),
 )
 """What live.js needs to write the page in the reader's language."""
@@ -299,27 +302,34 @@ def render_history(
     )
 
 
-def feed_entries(view: PageView) -> list[dict[str, Any]]:
-    """Every incident the page knows, newest first, with its updates (for Atom and RSS)."""
-    return [_incident(view, i) for i in (*view.open_incidents(), *view.resolved_incidents())]
+FEED_ENTRIES = 50
+"""Incidents in the Atom and RSS feeds (as incidents.json lists the 50 most recent)."""
 
 
-def render_feed(env: jinja2.Environment, view: PageView) -> str:
-    """Atom: one entry per open or recently resolved incident, newest first."""
+def feed_entries(view: PageView, archived: Sequence[Incident] = ()) -> list[dict[str, Any]]:
+    """The incidents the page knows (open, recently resolved), then the stored history's
+    (archive.py), newest first, with their updates (for Atom and RSS)."""
+    known = [*view.open_incidents(), *view.resolved_incidents()]
+    every = history.merged((public_view(i) for i in archived), known)[:FEED_ENTRIES]
+    return [_incident(view, i) for i in every]
+
+
+def render_feed(env: jinja2.Environment, view: PageView, archived: Sequence[Incident] = ()) -> str:
+    """Atom: one entry per incident (open, recently resolved, then the history's)."""
     base = view.config.page.url.rstrip("/")
     return env.get_template("feed.atom").render(
         title=view.config.page.title,
         page_id=view.page_id,
         base=base,
         updated_at=iso(view.updated_at()),
-        entries=feed_entries(view),
+        entries=feed_entries(view, archived),
     )
 
 
-def render_rss(env: jinja2.Environment, view: PageView) -> str:
+def render_rss(env: jinja2.Environment, view: PageView, archived: Sequence[Incident] = ()) -> str:
     """RSS 2.0: the same entries as the Atom feed (RFC 822 dates)."""
     base = view.config.page.url.rstrip("/")
-    entries = feed_entries(view)
+    entries = feed_entries(view, archived)
     for entry in entries:
         moment = datetime.fromisoformat(entry["resolved_at"] or entry["updated_at"])
         entry["rfc822"] = format_datetime(moment.astimezone(UTC), usegmt=True)

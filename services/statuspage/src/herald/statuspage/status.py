@@ -6,58 +6,30 @@ dicts out. Only services declared in the configuration appear on the page.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
 
 from herald.shared.config import HeraldConfig
 from herald.shared.events import ComponentStatus, Impact, Incident, IncidentStatus, ServiceStatus
+from herald.shared.public_page import (
+    COMPONENT_STATUS_WORDS,
+    INDICATOR_WORDS,
+    incident_link,
+    iso,
+    page_id,
+    public_view,
+)
 from herald.shared.statuses import indicator_of, worst, worst_indicator
-from herald.statuspage import maintenance, timeline
+from herald.statuspage import history, maintenance, timeline, uptime
 from herald.statuspage.history import Changes
 from herald.statuspage.maintenance import Window
 
 JSON = dict[str, Any]
 
-STATUS_WORDS: dict[ComponentStatus, str] = {
-    ComponentStatus.OPERATIONAL: "Operational",
-    ComponentStatus.DEGRADED_PERFORMANCE: "Degraded Performance",
-    ComponentStatus.PARTIAL_OUTAGE: "Partial Outage",
-    ComponentStatus.MAJOR_OUTAGE: "Major Outage",
-    ComponentStatus.UNDER_MAINTENANCE: "Under Maintenance",
-}
-"""A component status in words, as the page shows it."""
-
-INCIDENT_STATUS_WORDS: dict[IncidentStatus, str] = {
-    IncidentStatus.INVESTIGATING: "Investigating",
-    IncidentStatus.IDENTIFIED: "Identified",
-    IncidentStatus.MONITORING: "Monitoring",
-    IncidentStatus.RESOLVED: "Resolved",
-    IncidentStatus.POSTMORTEM: "Postmortem",
-}
-
 RESOLVED_BODY = timeline.RESOLVED_BODY
-
-
-def public_view(incident: Incident) -> Incident:
-    """The incident as customers see it: its public status (from its public alerts only; an
-    incident kept open by internal alerts is resolved here), and only its public updates."""
-    status = incident.public_status
-    entries = tuple(e for e in incident.timeline if e.public)
-    if status is None and len(entries) == len(incident.timeline):
-        return incident
-    changes: dict[str, object] = {"timeline": entries}
-    if status is not None:
-        changes["status"] = status
-        changes["resolved_at"] = (
-            (incident.public_resolved_at or incident.resolved_at or incident.updated_at)
-            if status is IncidentStatus.RESOLVED
-            else None
-        )
-    return incident.model_copy(update=changes)
 
 
 def publicly_open(incident: Incident | None) -> Incident | None:
@@ -86,33 +58,23 @@ def rollup(statuses: Iterable[ComponentStatus], impacts: Iterable[Impact] = ()) 
     from_components = indicator_of(worst_of)
     from_incidents = worst_indicator(*(str(i) for i in impacts))
     indicator = worst_indicator(from_components, from_incidents)
-    if indicator == "critical":
-        description = "Major System Outage"
-    elif indicator == "major":
-        description = "Partial System Outage"
-    elif indicator == "minor":
-        only_degraded = (
-            from_incidents != "minor" and worst_of is ComponentStatus.DEGRADED_PERFORMANCE
-        )
-        description = "Partially Degraded Service" if only_degraded else "Minor Service Outage"
-    elif indicator == "maintenance":
-        description = "Service Under Maintenance"
-    else:
-        description = "All Systems Operational"
+    description = INDICATOR_WORDS[indicator]
+    if indicator == "minor" and (
+        from_incidents != "minor" and worst_of is ComponentStatus.DEGRADED_PERFORMANCE
+    ):
+        description = "Partially Degraded Service"
     return PageStatus(indicator, description)
 
 
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and a Z, as Statuspage writes times."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def page_id_of(config: HeraldConfig) -> str:
-    """A stable page id (Statuspage ids are 12 characters), the same on every replica."""
-    seed = f"{config.page.url}|{config.page.title}".encode()
-    return hashlib.sha256(seed).hexdigest()[:12]
+def runs(values: Iterable[str]) -> list[list[str | int]]:
+    """`a a a b` as `[[a, 3], [b, 1]]`."""
+    out: list[list[str | int]] = []
+    for value in values:
+        if out and out[-1][0] == value:
+            out[-1][1] = int(out[-1][1]) + 1
+        else:
+            out.append([value, 1])
+    return out
 
 
 @dataclass(frozen=True)
@@ -151,7 +113,7 @@ class PageView:
 
     @property
     def page_id(self) -> str:
-        return page_id_of(self.config)
+        return page_id(self.config)
 
     def state(self, service: str) -> ServiceStatus:
         return self.services.get(service) or ServiceStatus(service=service)
@@ -172,6 +134,31 @@ class PageView:
         """A group exists since its first service does."""
         children = [sid for sid, svc in self.config.services.items() if svc.group == group]
         return min((self.created_at(sid) for sid in children), default=self.since)
+
+    def bars(self, service: str, now: datetime) -> uptime.Bars:
+        """The service's uptime bars at `now`. The history knows the component since its first
+        change, even from before this page's first start (the component's `created_at`)."""
+        changes = self.changes.get(service, ())
+        since = min([self.created_at(service), *(c.at for c in changes[:1])])
+        return uptime.bars(uptime.intervals_for(self.state(service), changes, now), now, since)
+
+    def bars_json(self, service: str, now: datetime, first: date | None = None) -> JSON:
+        """The uptime bars for the live page: each day's worst status from `first` (the day a
+        change happened; default: the first day with data) to today, as runs `[status, days]`
+        (90 quiet days are one run: the snapshot stays small with many services), and the
+        uptime (formatted as the page writes it; None without data). Days before `from` are as
+        the page has them: a change can only alter the days from its own on."""
+        found = self.bars(service, now)
+        days = found.days
+        today = days[-1].day
+        start = first or next((d.day for d in days if d.status is not None), today)
+        shown = [d for d in days if d.day >= min(start, today)]
+        return {
+            "from": shown[0].day.isoformat(),
+            "days": runs(str(d.status) if d.status is not None else "none" for d in shown),
+            "percent": None if found.uptime is None else uptime.percent(found.uptime),
+            "count": len(days),
+        }
 
     def find_incident(self, incident_id: str) -> Incident | None:
         """A public incident the page knows (open or recently resolved), by id."""
@@ -282,13 +269,15 @@ class PageView:
 
     def shortlink(self, incident_id: str) -> str:
         """The incident's own page (what notifications link to)."""
-        return f"{self.config.page.url.rstrip('/')}/incidents/{incident_id}"
+        return incident_link(self.config.page.url, incident_id)
 
     def incident(self, incident: Incident) -> JSON:
         known = incident.service in self.config.services
         affected = [self.component(incident.service)] if known else []
         name = self.config.services[incident.service].name if known else incident.service
-        entries = timeline.entries(incident, name, STATUS_WORDS[incident.component_status])
+        entries = timeline.entries(
+            incident, name, COMPONENT_STATUS_WORDS[incident.component_status]
+        )
         updates = [
             {
                 "id": entry.id,
@@ -412,8 +401,11 @@ class PageView:
     def components_json(self) -> JSON:
         return {"page": self.page(), "components": self.components()}
 
-    def incidents_json(self, limit: int = 50) -> JSON:
-        every = [*self.open_incidents(), *self.resolved_incidents()][:limit]
+    def incidents_json(self, limit: int = 50, archived: Iterable[Incident] = ()) -> JSON:
+        """The `limit` most recent: open, recently resolved, then the stored history's
+        (`archived`, newest first; the projection's copies win by id)."""
+        known = [*self.open_incidents(), *self.resolved_incidents()]
+        every = history.merged((public_view(i) for i in archived), known)[:limit]
         return {"page": self.page(), "incidents": [self.incident(i) for i in every]}
 
     def unresolved_json(self) -> JSON:
@@ -421,9 +413,14 @@ class PageView:
 
     # -- what the live page receives --------------------------------------------------------
 
-    def snapshot_json(self) -> JSON:
-        """The whole page, for a browser that connects (or resumes too late)."""
-        return {
+    def live_maintenances(self) -> list[JSON]:
+        """What the page's maintenance list shows (active, then upcoming), for live.js."""
+        return [self.maintenance(w) for w in self.current_maintenances()]
+
+    def snapshot_json(self, now: datetime | None = None) -> JSON:
+        """The whole page, for a browser that connects (or resumes too late); with the uptime
+        bars of every service (from its first day with data) when `now` is given."""
+        doc: JSON = {
             "kind": "snapshot",
             "page": self.page(),
             "status": self.status().to_json(),
@@ -431,9 +428,19 @@ class PageView:
             "incidents": [self.incident(i) for i in self.open_incidents()],
             "resolved": [self.incident(i) for i in self.resolved_incidents()],
             "versions": {sid: self.state(sid).version for sid in self.config.services},
+            "maintenances": self.live_maintenances(),
         }
+        if now is not None:
+            doc["bars"] = {sid: self.bars_json(sid, now) for sid in self.config.services}
+        return doc
 
-    def change_json(self, kind: str, service: str) -> JSON:
+    def change_json(
+        self,
+        kind: str,
+        service: str,
+        now: datetime | None = None,
+        changed_at: datetime | None = None,
+    ) -> JSON:
         """One service after a change: its component, its open incident (None when none is
         open), its recently resolved incidents (bounded by `history_size`, newest first: the
         live page replaces that service's part of "Recently resolved" with them, so it shows
@@ -441,7 +448,12 @@ class PageView:
 
         `recent` is sent only with `incident.resolved`, the one kind that changes it: rendering
         every resolved incident into every event made each push several times larger and
-        slower (measured with bench/latency.py); a client keeps its list when it is absent."""
+        slower (measured with bench/latency.py); a client keeps its list when it is absent.
+
+        `bars`: the service's uptime bars from the day of the change (`changed_at`) to today,
+        when `now` is given (today's bar follows the component live). `maintenances`: the
+        page's maintenance list, sent only with `maintenance.changed` (the kind that changes
+        it)."""
         state = self.state(service)
         svc = self.config.services[service]
         incident = publicly_open(state.incident)
@@ -463,4 +475,9 @@ class PageView:
         ):
             # resolved, or resolved on the public page while internal alerts fire
             doc["recent"] = [self.incident(public_view(i)) for i in self.public_recent(service)]
+        if kind == "maintenance.changed":
+            doc["maintenances"] = self.live_maintenances()
+        if now is not None:
+            first = changed_at.astimezone(UTC).date() if changed_at is not None else None
+            doc["bars"] = self.bars_json(service, now, first)
         return doc

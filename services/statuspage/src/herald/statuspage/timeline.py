@@ -9,11 +9,11 @@ every view (JSON, HTML, feeds) goes through it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from herald.shared.events import ComponentStatus, Incident, IncidentStatus
+from herald.shared.public_page import update_id
 
 OPENED_BODY = ""
 """An opening entry's body is the incident's body (from the alert's description)."""
@@ -36,10 +36,6 @@ class Entry:
     """The component's status after it."""
     kind: str
     """opened, updated or resolved (the page's wording for the entry)."""
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _ms(moment: datetime) -> int:
@@ -117,8 +113,7 @@ def _told(incident: Incident) -> list[Entry]:
         )
         out.append(
             Entry(
-                # stable although the bounded timeline drops middle entries: not by position
-                id=f"{incident.id}-{_ms(told.at)}-{_digest(told.body)}",
+                id=update_id(incident.id, told.at, told.body),
                 status=told.status,
                 body=body,
                 at=told.at,

@@ -89,24 +89,39 @@ def _utc(moment: datetime) -> datetime:
 
 
 def bars(intervals: Iterable[Interval], now: datetime, created: datetime, days: int = DAYS) -> Bars:
-    """`days` UTC days ending today."""
-    spans = [Interval(_utc(i.start), _utc(i.end), i.status) for i in intervals]
+    """`days` UTC days ending today.
+
+    One sweep: the intervals sorted by start, each day looks only at those that can overlap it
+    (started before the day ends, not ended before it starts), so a flapping component's
+    thousands of changes cost once each, not once per day (2,000 changes: 445 ms -> 21 ms,
+    docs/performance.md)."""
+    spans = sorted(
+        (Interval(_utc(i.start), _utc(i.end), i.status) for i in intervals),
+        key=lambda i: i.start,
+    )
     now, created = _utc(now), _utc(created)
     today = now.date()
     out: list[Day] = []
     total = 0.0
     down = 0.0
+    upcoming = 0
+    current: list[Interval] = []
     for n in range(days - 1, -1, -1):
         day = today - timedelta(days=n)
         start = datetime.combine(day, time(), UTC)
         end = min(start + timedelta(days=1), now)
+        while upcoming < len(spans) and spans[upcoming].start < start + timedelta(days=1):
+            current.append(spans[upcoming])
+            upcoming += 1
         if end <= created:
             out.append(Day(day, None, 0.0))
             continue
         start = max(start, created)
+        # An interval over before this day starts can overlap no later day either.
+        current = [s for s in current if s.end > start or s.start >= start]
         statuses: list[ComponentStatus] = [ComponentStatus.OPERATIONAL]
         lost = 0.0
-        for span in spans:
+        for span in current:
             overlap = (min(end, span.end) - max(start, span.start)).total_seconds()
             if overlap > 0 or (span.start == span.end and start <= span.start < end):
                 statuses.append(span.status)

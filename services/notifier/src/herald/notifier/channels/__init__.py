@@ -24,7 +24,8 @@ from herald.notifier.channels.channel import (
     RetryableError,
 )
 from herald.notifier.channels.console import ConsoleChannel
-from herald.notifier.channels.email import DEFAULT_PORTS, EmailChannel, EmailTarget
+from herald.notifier.channels.email import EmailChannel, EmailTarget
+from herald.notifier.channels.smtp import DEFAULT_PORTS, SmtpSender, SmtpServer
 from herald.notifier.channels.webhook import WebhookChannel, WebhookTarget
 from herald.notifier.message_template import check_template
 from herald.shared.config import AppriseChannel as AppriseConfig
@@ -47,6 +48,8 @@ __all__ = [
     "PartialFailure",
     "PermanentError",
     "RetryableError",
+    "SmtpSender",
+    "SmtpServer",
     "WebhookChannel",
     "WebhookTarget",
     "open_channels",
@@ -98,18 +101,16 @@ class _Planner:
         except ValueError as exc:
             self.problems.append(f"channels.{cid}: {exc}")
             return
-        self.emails[cid] = EmailTarget(
+        server = SmtpServer(
             host=ch.host,
             port=ch.port or DEFAULT_PORTS[ch.security],
             security=ch.security,
-            sender=ch.from_,
-            to=ch.to,
             username=username,
             password=password,
             ca_file=ch.ca_file,
             timeout_seconds=ch.timeout_seconds,
-            template=ch.template,
         )
+        self.emails[cid] = EmailTarget(server, ch.from_, ch.to, ch.template)
 
     def webhook(self, cid: str, ch: WebhookConfig) -> None:
         try:

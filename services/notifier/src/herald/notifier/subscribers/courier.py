@@ -4,11 +4,12 @@
   carries the sign-up, signed and expiring; nothing is stored before it is confirmed). Webhook:
   POST a challenge; the subscriber is stored once the answer echoes it.
 - `on_event`: an INCIDENTS event. Internal incidents (`public: false`) are never told. The event
-  becomes its topic's latest state, due when `coalesce.due_at` says.
+  becomes its topic's latest state, due when `coalesce.due_at` says. A maintenance window's
+  change (`maintenance.changed`, one per service it covers) is its topic's state too, versioned
+  by the state it reached, so whichever service's copy, replica or redelivery brings a state,
+  it is told once; each state goes at once (a window has at most three).
 - `fire`: sends every due topic's latest state to the subscribers who follow its component,
   each once per version (recorded), then marks it told; failures retry with a backoff.
-- `on_maintenance`: the hook for maintenance events (scheduled, started, completed), which do not
-  exist on the bus yet: call it from their consumer when they do.
 """
 
 from __future__ import annotations
@@ -18,24 +19,25 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any, Literal
 
 from herald.notifier.channels.channel import ChannelError, PermanentError
+from herald.notifier.channels.smtp import SmtpSender
 from herald.notifier.subscribers import letter, payload
-from herald.notifier.subscribers.coalesce import component_topic, due_at, incident_topic
+from herald.notifier.subscribers.coalesce import change_of, due_at
 from herald.notifier.subscribers.digest_store import DigestStore, Pending
 from herald.notifier.subscribers.hook import Hooks
-from herald.notifier.subscribers.mailer import MailSender
-from herald.notifier.subscribers.public import is_resolved, public_view, told_digest
+from herald.notifier.subscribers.payload import JSON
 from herald.shared.backoff import Backoff
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     INCIDENT_EVENT_ADAPTER,
     ComponentStatusChanged,
     IncidentEvent,
-    IncidentResolved,
     MaintenanceChanged,
 )
+from herald.shared.public_page import public_view
 from herald.shared.runtime import Clock
 from herald.shared.subscriber_store import SubscriberStore
 from herald.shared.subscription_links import (
@@ -77,20 +79,6 @@ class Told:
     outcome: Literal["sent", "failed", "refused"]
 
 
-@dataclass(frozen=True)
-class MaintenanceNotice:
-    """What a maintenance event will carry for subscribers (the hook's input; no such event is
-    published yet)."""
-
-    id: str
-    name: str
-    status: Literal["scheduled", "in_progress", "completed"]
-    services: tuple[str, ...]
-    scheduled_for: datetime
-    scheduled_until: datetime
-    version: int
-
-
 class Courier:
     def __init__(
         self,
@@ -98,7 +86,7 @@ class Courier:
         key: bytes,
         subscribers: SubscriberStore,
         digests: DigestStore,
-        mailer: MailSender | None,
+        mailer: SmtpSender | None,
         hooks: Hooks,
         clock: Clock,
         *,
@@ -192,31 +180,15 @@ class Courier:
 
     async def on_event(self, event: IncidentEvent) -> bool:
         """Keep the event as its topic's latest; True when something is (or stays) due."""
-        if isinstance(event, MaintenanceChanged):
-            return False  # maintenance windows are not told to subscribers (yet)
-        if isinstance(event, ComponentStatusChanged):
-            topic, final = component_topic(event.service), False
-            seen = f"{event.previous_status}>{event.status}"
-        else:
-            if not event.incident.public:
-                return False  # internal: on-call is paged, subscribers never hear of it
-            view = public_view(event.incident)
-            topic = incident_topic(event.incident.id)
-            final = isinstance(event, IncidentResolved) or is_resolved(view)
-            seen = told_digest(view)
+        change = change_of(event, self.config)
+        if change is None:
+            return False
         now = self.clock()
-        told_at = await self.digests.told_at(topic)
-        due = due_at(told_at, now, self.interval, final)
+        told_at = await self.digests.told_at(change.topic)
+        due = due_at(told_at, now, self.interval, change.final)
         return await self.digests.record(
-            topic, event.model_dump_json(), event.version, final, due, seen
+            change.topic, event.model_dump_json(), change.version, change.final, due, change.seen
         )
-
-    async def on_maintenance(self, notice: MaintenanceNotice) -> None:
-        """The hook for maintenance (scheduled, in progress, completed): not wired, since no
-        maintenance event is published yet. Its consumer should keep the notice as topic
-        `coalesce.maintenance_topic(notice.id)` (final when completed) and `_send` render it as
-        Statuspage's scheduled-maintenance incident (`scheduled_for`/`scheduled_until`)."""
-        raise NotImplementedError("maintenance events do not exist on the bus yet")
 
     # -- sending ------------------------------------------------------------------------
 
@@ -237,10 +209,12 @@ class Courier:
             return
         await self.digests.telling(topic, self.clock())
         event = INCIDENT_EVENT_ADAPTER.validate_json(pending.event)
-        if isinstance(event, MaintenanceChanged):
-            await self.digests.drop(topic)
-            return
-        audience = [s for s in await self.subscribers.all() if s.follows(event.service)]
+        covered = (
+            payload.maintenance_services(self.config, event.maintenance)
+            if isinstance(event, MaintenanceChanged)
+            else [event.service]
+        )
+        audience = [s for s in await self.subscribers.all() if any(s.follows(c) for c in covered)]
         if isinstance(event, ComponentStatusChanged):
             audience = [s for s in audience if s.channel == "webhook"]
         gate = asyncio.Semaphore(CONCURRENT_SENDS)
@@ -263,35 +237,20 @@ class Courier:
 
     async def _tell(self, sub: Subscriber, event: IncidentEvent, pending: Pending) -> bool:
         """Send one message; False when it may succeed later."""
-        if isinstance(event, MaintenanceChanged):
-            return True  # never kept (on_event, _flush)
         if await self.digests.was_told(sub.id, pending.topic, pending.version):
             return True
         unsubscribe = self.unsubscribe_url(sub.id)
         now = self.clock()
         try:
             if sub.channel == "email":
-                if self.mailer is None or isinstance(event, ComponentStatusChanged):
+                message = self._mail(event, sub.address, unsubscribe, now)
+                if self.mailer is None or message is None:
                     return True
-                await self.mailer.send(
-                    letter.incident_notice(
-                        self.config,
-                        self.envelope(sub.address),
-                        public_view(event.incident),
-                        unsubscribe,
-                        now,
-                    )
-                )
+                await self.mailer.send(message)
             else:
-                if isinstance(event, ComponentStatusChanged):
-                    body = payload.component_body(self.config, event, unsubscribe, now)
-                else:
-                    body = payload.incident_body(
-                        self.config, public_view(event.incident), unsubscribe, now
-                    )
                 await self.hooks.post(
                     sub.address,
-                    body,
+                    self._webhook_body(event, unsubscribe, now),
                     webhook_key(self.key, sub.id),
                     f"{pending.topic}:{pending.version}:{sub.id}",
                 )
@@ -307,6 +266,28 @@ class Courier:
         await self.digests.mark_told(sub.id, pending.topic, pending.version)
         self._report(sub, pending, "sent")
         return True
+
+    def _mail(
+        self, event: IncidentEvent, address: str, unsubscribe: str, now: datetime
+    ) -> EmailMessage | None:
+        """The mail of an event; None for a component change (webhooks only)."""
+        envelope = self.envelope(address)
+        if isinstance(event, ComponentStatusChanged):
+            return None
+        if isinstance(event, MaintenanceChanged):
+            return letter.maintenance_notice(
+                self.config, envelope, event.maintenance, unsubscribe, now
+            )
+        return letter.incident_notice(
+            self.config, envelope, public_view(event.incident), unsubscribe, now
+        )
+
+    def _webhook_body(self, event: IncidentEvent, unsubscribe: str, now: datetime) -> JSON:
+        if isinstance(event, ComponentStatusChanged):
+            return payload.component_body(self.config, event, unsubscribe, now)
+        if isinstance(event, MaintenanceChanged):
+            return payload.maintenance_body(self.config, event.maintenance, unsubscribe, now)
+        return payload.incident_body(self.config, public_view(event.incident), unsubscribe, now)
 
     def _report(
         self, sub: Subscriber, pending: Pending, outcome: Literal["sent", "failed", "refused"]

@@ -1,4 +1,5 @@
-"""Subscriber mail (pure): the confirmation of a double opt-in and the incident notices.
+"""Subscriber mail (pure): the confirmation of a double opt-in, the incident notices and the
+maintenance notices (scheduled, started, completed).
 
 Plain text only: incident titles and bodies come from alert annotations (untrusted text), and
 text stays text. Header values are folded onto one line (no header injection through a title).
@@ -14,17 +15,17 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from herald.notifier.subscribers.payload import STATUS_WORDS, component_name, shortlink
+from herald.notifier.subscribers.payload import maintenance_services, shortlink
 from herald.shared.config import HeraldConfig
-from herald.shared.events import Incident, IncidentStatus
-
-INCIDENT_WORDS: dict[IncidentStatus, str] = {
-    IncidentStatus.INVESTIGATING: "Investigating",
-    IncidentStatus.IDENTIFIED: "Identified",
-    IncidentStatus.MONITORING: "Monitoring",
-    IncidentStatus.RESOLVED: "Resolved",
-    IncidentStatus.POSTMORTEM: "Postmortem",
-}
+from herald.shared.events import Incident, IncidentStatus, MaintenanceStatus, MaintenanceWindow
+from herald.shared.public_page import (
+    COMPONENT_STATUS_WORDS,
+    INCIDENT_STATUS_WORDS,
+    MAINTENANCE_STATUS_WORDS,
+    component_name,
+    maintenance_updates,
+)
+from herald.shared.subscriptions import public_base
 
 UPDATES_SHOWN = 5
 
@@ -89,7 +90,7 @@ def incident_notice(
     now: datetime,
 ) -> EmailMessage:
     title = one_line(config.page.title)
-    status = INCIDENT_WORDS[incident.status]
+    status = INCIDENT_STATUS_WORDS[incident.status]
     component = component_name(config, incident.service)
     lines = [
         one_line(incident.title, 300),
@@ -97,7 +98,7 @@ def incident_notice(
         + (
             "Operational"
             if incident.status is IncidentStatus.RESOLVED
-            else STATUS_WORDS[incident.component_status]
+            else COMPONENT_STATUS_WORDS[incident.component_status]
         ),
         "",
     ]
@@ -107,17 +108,70 @@ def incident_notice(
     for n, entry in enumerate(entries):
         is_first = n == len(incident.timeline) - 1
         body = incident.body if is_first and incident.body else entry.body
-        lines += [f"{INCIDENT_WORDS[entry.status]} ({entry.at:%Y-%m-%d %H:%M} UTC)", body, ""]
-    lines += [
-        f"Follow it: {shortlink(config, incident.id)}",
-        "",
+        lines += [
+            f"{INCIDENT_STATUS_WORDS[entry.status]} ({entry.at:%Y-%m-%d %H:%M} UTC)",
+            body,
+            "",
+        ]
+    lines += [f"Follow it: {shortlink(config, incident.id)}", "", *_footer(title, unsubscribe_url)]
+    msg = _message(
+        config, envelope, f"[{title}] {status}: {incident.title}", "\n".join(lines) + "\n", now
+    )
+    return _unsubscribable(msg, unsubscribe_url)
+
+
+def _footer(title: str, unsubscribe_url: str) -> list[str]:
+    return [
         "--",
         f"You get this because you subscribed to {title}.",
         f"Unsubscribe (one click): {unsubscribe_url}",
     ]
-    msg = _message(
-        config, envelope, f"[{title}] {status}: {incident.title}", "\n".join(lines) + "\n", now
-    )
+
+
+def _unsubscribable(msg: EmailMessage, unsubscribe_url: str) -> EmailMessage:
+    """RFC 8058 one-click unsubscribe headers."""
     msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return msg
+
+
+MAINTENANCE_SUBJECTS: dict[MaintenanceStatus, str] = {
+    MaintenanceStatus.SCHEDULED: "Scheduled maintenance",
+    MaintenanceStatus.IN_PROGRESS: "Maintenance in progress",
+    MaintenanceStatus.VERIFYING: "Maintenance being verified",
+    MaintenanceStatus.COMPLETED: "Maintenance completed",
+}
+
+
+def maintenance_notice(
+    config: HeraldConfig,
+    envelope: Envelope,
+    window: MaintenanceWindow,
+    unsubscribe_url: str,
+    now: datetime,
+) -> EmailMessage:
+    """A maintenance window was scheduled, started or completed (or was cancelled)."""
+    title = one_line(config.page.title)
+    what = (
+        "Maintenance cancelled"
+        if window.cancelled and window.status is MaintenanceStatus.COMPLETED
+        else MAINTENANCE_SUBJECTS[window.status]
+    )
+    components = ", ".join(component_name(config, s) for s in maintenance_services(config, window))
+    lines = [
+        one_line(window.title, 300),
+        f"Status: {MAINTENANCE_STATUS_WORDS[window.status]} · {components}",
+        f"Scheduled: {window.starts_at:%Y-%m-%d %H:%M} to {window.ends_at:%Y-%m-%d %H:%M} UTC",
+        "",
+    ]
+    for update in maintenance_updates(window):
+        lines += [
+            f"{MAINTENANCE_STATUS_WORDS[update.status]} ({update.at:%Y-%m-%d %H:%M} UTC)",
+            update.body,
+            "",
+        ]
+    lines += [f"Status page: {public_base(config)}", "", *_footer(title, unsubscribe_url)]
+    msg = _message(
+        config, envelope, f"[{title}] {what}: {window.title}", "\n".join(lines) + "\n", now
+    )
+    return _unsubscribable(msg, unsubscribe_url)

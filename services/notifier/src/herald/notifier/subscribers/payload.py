@@ -1,57 +1,43 @@
 """Subscriber webhook bodies in Atlassian Statuspage's format (pure), so receivers written for
 Statuspage's subscriber webhooks work: `meta` (unsubscribe link, documentation, generated_at),
 `page` (id, status_indicator, status_description), then either `incident` (with its
-`incident_updates`, newest first, and `components`) or `component` + `component_update`.
+`incident_updates`, newest first, and `components`) or `component` + `component_update`. A
+maintenance window is an `incident` too, as on Statuspage: impact `maintenance`, the
+maintenance statuses (scheduled, in_progress, verifying, completed), `scheduled_for` and
+`scheduled_until` set.
 
-Ids match the status page's JSON API (herald.statuspage.status): the page id is the same digest
-of page.url and page.title, an update's id the same digest of its time and body.
+Ids match the status page's JSON API: both take the page id, update ids, times and words from
+herald.shared.public_page.
 """
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from herald.shared.config import HeraldConfig
-from herald.shared.events import ComponentStatus, ComponentStatusChanged, Incident, IncidentStatus
+from herald.shared.events import (
+    ComponentStatus,
+    ComponentStatusChanged,
+    Incident,
+    IncidentStatus,
+    MaintenanceStatus,
+    MaintenanceWindow,
+)
+from herald.shared.public_page import (
+    INDICATOR_WORDS,
+    MaintenanceUpdate,
+    component_name,
+    incident_link,
+    iso,
+    maintenance_updates,
+    page_id,
+    update_id,
+)
 from herald.shared.statuses import indicator_of
 from herald.shared.subscriptions import public_base
 
 JSON = dict[str, Any]
-
-STATUS_WORDS: dict[ComponentStatus, str] = {
-    ComponentStatus.OPERATIONAL: "Operational",
-    ComponentStatus.DEGRADED_PERFORMANCE: "Degraded Performance",
-    ComponentStatus.PARTIAL_OUTAGE: "Partial Outage",
-    ComponentStatus.MAJOR_OUTAGE: "Major Outage",
-    ComponentStatus.UNDER_MAINTENANCE: "Under Maintenance",
-}
-
-DESCRIPTIONS: dict[str, str] = {
-    "none": "All Systems Operational",
-    "minor": "Minor Service Outage",
-    "major": "Partial System Outage",
-    "critical": "Major System Outage",
-    "maintenance": "Service Under Maintenance",
-}
-
-
-def iso(moment: datetime) -> str:
-    """UTC ISO 8601 with milliseconds and a Z, as Statuspage writes times."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def page_id(config: HeraldConfig) -> str:
-    """The status page's id (herald.statuspage.status.page_id_of: the same digest)."""
-    return hashlib.sha256(f"{config.page.url}|{config.page.title}".encode()).hexdigest()[:12]
-
-
-def component_name(config: HeraldConfig, service: str) -> str:
-    svc = config.services.get(service)
-    return svc.name if svc is not None else service
 
 
 def _meta(config: HeraldConfig, unsubscribe_url: str, now: datetime) -> JSON:
@@ -67,7 +53,7 @@ def _page(config: HeraldConfig, indicator: str) -> JSON:
     return {
         "id": page_id(config),
         "status_indicator": indicator,
-        "status_description": DESCRIPTIONS[indicator],
+        "status_description": INDICATOR_WORDS[indicator],
     }
 
 
@@ -85,11 +71,6 @@ def component(config: HeraldConfig, service: str, status: ComponentStatus, at: d
         "page_id": page_id(config),
         "group_id": svc.group if svc is not None else None,
     }
-
-
-def update_id(incident_id: str, at: datetime, body: str) -> str:
-    digest = hashlib.sha256(body.encode()).hexdigest()[:8]
-    return f"{incident_id}-{int(at.timestamp() * 1000)}-{digest}"
 
 
 def incident_updates(config: HeraldConfig, incident: Incident) -> list[JSON]:
@@ -160,7 +141,7 @@ def _update(
 
 
 def shortlink(config: HeraldConfig, incident_id: str) -> str:
-    return f"{public_base(config)}/incidents/{incident_id}"
+    return incident_link(public_base(config), incident_id)
 
 
 def incident_body(
@@ -210,6 +191,93 @@ def component_body(
             "old_status": str(change.previous_status),
             "new_status": str(change.status),
             "created_at": iso(change.occurred_at),
+        },
+    }
+
+
+MAINTENANCE_ACTIVE = frozenset({MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING})
+
+
+def maintenance_services(config: HeraldConfig, window: MaintenanceWindow) -> list[str]:
+    """The configured services a window covers (the components it affects)."""
+    return [s for s in window.services if s in config.services]
+
+
+def _maintenance_update(
+    config: HeraldConfig, window: MaintenanceWindow, update: MaintenanceUpdate
+) -> JSON:
+    """One state the window reached; its components go under maintenance when it starts and
+    back to operational when it completes."""
+    before, after = {
+        MaintenanceStatus.IN_PROGRESS: (
+            ComponentStatus.OPERATIONAL,
+            ComponentStatus.UNDER_MAINTENANCE,
+        ),
+        MaintenanceStatus.COMPLETED: (
+            ComponentStatus.UNDER_MAINTENANCE,
+            ComponentStatus.OPERATIONAL,
+        ),
+    }.get(update.status, (ComponentStatus.OPERATIONAL, ComponentStatus.OPERATIONAL))
+    return {
+        "id": update.id,
+        "incident_id": window.id,
+        "status": str(update.status),
+        "body": update.body,
+        "created_at": iso(update.at),
+        "updated_at": iso(update.at),
+        "display_at": iso(update.at),
+        "affected_components": [
+            {
+                "code": sid,
+                "name": component_name(config, sid),
+                "old_status": str(before),
+                "new_status": str(after),
+            }
+            for sid in maintenance_services(config, window)
+        ],
+        "deliver_notifications": True,
+        "custom_tweet": None,
+        "tweet_id": None,
+    }
+
+
+def maintenance_body(
+    config: HeraldConfig, window: MaintenanceWindow, unsubscribe_url: str, now: datetime
+) -> JSON:
+    """A maintenance window scheduled, started or completed: Statuspage's scheduled-maintenance
+    incident (the same id, shortlink and update ids as the page's
+    `/api/v2/scheduled-maintenances.json`). The page indicator is `maintenance` while it is in
+    progress, `none` otherwise (the notifier sees the window, not the whole page)."""
+    active = window.status in MAINTENANCE_ACTIVE
+    completed = window.status is MaintenanceStatus.COMPLETED
+    status_now = ComponentStatus.UNDER_MAINTENANCE if active else ComponentStatus.OPERATIONAL
+    return {
+        "meta": _meta(config, unsubscribe_url, now),
+        "page": _page(config, "maintenance" if active else "none"),
+        "incident": {
+            "id": window.id,
+            "name": window.title,
+            "status": str(window.status),
+            "impact": "maintenance",
+            "created_at": iso(window.created_at),
+            "started_at": iso(window.starts_at),
+            "updated_at": iso(window.updated_at),
+            "monitoring_at": None,
+            "resolved_at": iso(window.completed_at or window.updated_at) if completed else None,
+            "shortlink": shortlink(config, window.id),
+            "scheduled_for": iso(window.starts_at),
+            "scheduled_until": iso(window.ends_at),
+            "scheduled_remind_prior": False,
+            "scheduled_auto_in_progress": True,
+            "scheduled_auto_completed": True,
+            "page_id": page_id(config),
+            "incident_updates": [
+                _maintenance_update(config, window, u) for u in maintenance_updates(window)
+            ],
+            "components": [
+                component(config, sid, status_now, window.updated_at)
+                for sid in maintenance_services(config, window)
+            ],
         },
     }
 

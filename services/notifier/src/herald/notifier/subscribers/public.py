@@ -1,29 +1,12 @@
-"""An incident as subscribers may see it (pure): what the public page shows. Its public status
-(from its public alerts only: an incident kept open by internal alerts is resolved for the
-public) and only its public timeline entries. The same rule as the status page's
-`status.public_view` (services share no code but herald.shared)."""
+"""An incident as subscribers may see it (pure): what the public page shows
+(`herald.shared.public_page.public_view`, the status page's rule), whether it is over for them,
+and the digest of what they are told."""
 
 from __future__ import annotations
 
 import hashlib
 
 from herald.shared.events import Incident, IncidentStatus
-
-
-def public_view(incident: Incident) -> Incident:
-    status = incident.public_status
-    entries = tuple(e for e in incident.timeline if e.public)
-    if status is None and len(entries) == len(incident.timeline):
-        return incident
-    changes: dict[str, object] = {"timeline": entries}
-    if status is not None:
-        changes["status"] = status
-        changes["resolved_at"] = (
-            (incident.public_resolved_at or incident.resolved_at or incident.updated_at)
-            if status is IncidentStatus.RESOLVED
-            else None
-        )
-    return incident.model_copy(update=changes)
 
 
 def is_resolved(view: Incident) -> bool:

@@ -18,10 +18,10 @@ from redis.exceptions import RedisError
 from starlette.routing import Route
 
 from herald.notifier.channels.channel import RetryableError
+from herald.notifier.channels.smtp import DEFAULT_PORTS, SmtpSender, SmtpServer
 from herald.notifier.subscribers.courier import Courier, Told
 from herald.notifier.subscribers.digest_store import DigestStore
 from herald.notifier.subscribers.hook import Hooks
-from herald.notifier.subscribers.mailer import MailSender, SmtpMailer, SmtpTarget
 from herald.notifier.subscribers.routes import subscriber_routes
 from herald.notifier.timer_loop import TimerLoop
 from herald.shared.backoff import Backoff
@@ -47,20 +47,21 @@ REDELIVERY = Backoff(base=2.0, cap=120.0)
 FIRST_START_LOOKBACK = timedelta(minutes=15)
 
 
-def smtp_target(config: HeraldConfig, env: Mapping[str, str]) -> SmtpTarget:
+def smtp_server(config: HeraldConfig, env: Mapping[str, str]) -> SmtpServer:
+    """`subscribers.smtp` with its secrets resolved, for the notifier's one SMTP sender."""
     smtp = config.subscribers.smtp
     try:
         username = smtp.username.resolve(dict(env)) if smtp.username else None
         password = smtp.password.resolve(dict(env)) if smtp.password else None
     except ValueError as exc:
         raise ConfigError(f"subscribers.smtp: {exc}") from None
-    return SmtpTarget(
+    return SmtpServer(
         host=smtp.host,
-        port=smtp.port,
-        starttls=smtp.starttls,
-        tls=smtp.tls,
+        port=smtp.port or DEFAULT_PORTS[smtp.security],
+        security=smtp.security,
         username=username,
         password=password,
+        ca_file=smtp.ca_file,
         timeout_seconds=smtp.timeout_seconds,
     )
 
@@ -76,7 +77,7 @@ class SubscriberDesk:
         clock: Clock,
         api_tokens: tuple[str, ...],
         *,
-        mailer: MailSender | None,
+        mailer: SmtpSender | None,
         replicas: int = 1,
         on_told: Callable[[Told], None] | None = None,
     ) -> None:
@@ -198,7 +199,7 @@ def subscriber_desk(
             "nobody is told"
         )
         return None
-    mailer = SmtpMailer(smtp_target(config, env)) if config.subscribers.email else None
+    mailer = SmtpSender(smtp_server(config, env)) if config.subscribers.email else None
     return SubscriberDesk(
         config,
         key,

@@ -94,6 +94,7 @@
   // the incident's body.
   function timeline(inc) {
     var ol = el("ol", "timeline"), updates = inc.incident_updates || [];
+    ol.setAttribute("aria-label", String(inc.name));
     for (var i = 0; i < updates.length; i++) {
       var u = updates[i], first = i === updates.length - 1;
       var li = el("li", "update" + (first ? " update-opened" : ""));
@@ -105,6 +106,30 @@
       ol.appendChild(li);
     }
     return ol;
+  }
+
+  // An incident's own page (/incidents/<id>) follows its incident: status, end, timeline.
+  function setIncidentPage(inc) {
+    var article = byId("incident");
+    if (!article || !inc || article.getAttribute("data-incident") !== String(inc.id)) { return; }
+    var resolved = inc.status === "resolved" || inc.status === "postmortem";
+    article.className = "incident-page" + (resolved ? " resolved" : " impact-" + String(inc.impact).replace(/[^a-z]/g, ""));
+    var status = article.querySelector(".meta .incident-status");
+    if (status) { status.textContent = word(inc.status); }
+    var meta = article.querySelector("p.meta"), end = meta ? meta.querySelector("time.resolved-at") : null;
+    if (meta && resolved && inc.resolved_at) {
+      if (!end) {
+        meta.appendChild(document.createTextNode(" " + word("to") + " "));
+        end = meta.appendChild(timeEl("resolved-at", inc.resolved_at));
+      }
+      end.setAttribute("datetime", String(inc.resolved_at));
+      localize(end);
+    } else if (end) {  // reopened
+      if (end.previousSibling && end.previousSibling.nodeType === 3) { meta.removeChild(end.previousSibling); }
+      meta.removeChild(end);
+    }
+    var old = article.querySelector("ol.timeline");
+    if (old) { old.parentNode.replaceChild(timeline(inc), old); }
   }
 
   function incidentItem(inc) {
@@ -133,9 +158,18 @@
     return li;
   }
 
+  // Every copy of the incident on the page: an incident that reopens is in "Recently resolved"
+  // until it is placed among the current ones again (and ids must stay unique).
   function removeIncident(id) {
-    var old = byId("incident-" + String(id));
-    if (old && old.parentNode) { old.parentNode.removeChild(old); }
+    var lists = [byId("open-incidents"), byId("resolved-incidents")];
+    for (var n = 0; n < lists.length; n++) {
+      var items = lists[n] ? lists[n].querySelectorAll("[data-incident]") : [];
+      for (var i = 0; i < items.length; i++) {
+        if (items[i].getAttribute("data-incident") === String(id)) {
+          items[i].parentNode.removeChild(items[i]);
+        }
+      }
+    }
   }
 
   function resolvedAt(item) {
@@ -182,6 +216,74 @@
     while (list && list.firstChild) { list.removeChild(list.firstChild); }
   }
 
+  // A component's uptime bars (a bar a day, oldest first, the last one today): the days the
+  // server sent (runs of [status, days]) from `from` on, in the words the server-rendered page
+  // uses.
+  function setBars(service, b) {
+    if (!b || !b.days) { return; }
+    var days = [];
+    b.days.forEach(function (run) {
+      for (var k = 0; k < Math.min(Number(run[1]) || 0, 400); k++) { days.push(run[0]); }
+    });
+    var row = null, items = document.querySelectorAll("li.component[data-component]");
+    for (var i = 0; i < items.length; i++) {
+      if (items[i].getAttribute("data-component") === String(service)) { row = items[i]; }
+    }
+    var list = row ? row.querySelector("ol.bars") : null;
+    if (!list) { return; }
+    var start = new Date(String(b.from) + "T00:00:00Z");
+    if (isNaN(start.getTime())) { return; }
+    for (var n = 0; n < days.length; n++) {
+      var day = new Date(start.getTime() + n * 86400000).toISOString().slice(0, 10);
+      var status = String(days[n]).replace(/[^a-z_]/g, "");
+      var bar = list.querySelector('li.bar[data-date="' + day + '"]');
+      if (!bar) {
+        // A day the page did not have yet (it stayed open past midnight): it comes last, and
+        // the oldest day leaves, so the page keeps its number of days.
+        bar = el("li", "");
+        bar.setAttribute("data-date", day);
+        bar.appendChild(el("span", "visually-hidden", ""));
+        list.appendChild(bar);
+        if (list.children.length > (b.count || list.children.length)) { list.removeChild(list.firstElementChild); }
+      }
+      var text = word("uptime_day").replace("{date}", day).replace("{status}", status === "none" ? word("no_data") : word(status));
+      bar.className = "bar bar-" + status;
+      bar.setAttribute("title", text);
+      var hidden = bar.querySelector(".visually-hidden");
+      if (hidden) { hidden.textContent = text; }
+    }
+    var summary = word("uptime").replace("{percent}", b.percent === null || b.percent === undefined ? word("no_data") : String(b.percent))
+      .replace("{days}", String(list.children.length));
+    list.setAttribute("aria-label", summary);
+    var p = row.querySelector(".uptime-summary");
+    if (p) { p.textContent = summary; }
+  }
+
+  function maintenanceItem(m) {
+    var li = el("li", "incident maintenance");
+    li.setAttribute("data-maintenance", String(m.id));
+    li.appendChild(el("h3", "title", m.name));
+    var meta = el("p", "meta");
+    meta.appendChild(el("span", "incident-status", word(m.status)));
+    meta.appendChild(document.createTextNode(" · "));
+    meta.appendChild(timeEl("", m.scheduled_for));
+    meta.appendChild(document.createTextNode(" " + word("to") + " "));
+    meta.appendChild(timeEl("", m.scheduled_until));
+    var names = (m.components || []).map(function (c) { return String(c.name); });
+    if (names.length) { meta.appendChild(document.createTextNode(" · " + word("affects") + ": " + names.join(", "))); }
+    li.appendChild(meta);
+    return li;
+  }
+
+  // The maintenance list (active windows, then upcoming ones), as the server lists it.
+  function setMaintenances(windows) {
+    var list = byId("maintenances");
+    if (!list || !windows) { return; }
+    clear(list);
+    windows.forEach(function (m) { list.appendChild(maintenanceItem(m)); });
+    if (byId("no-maintenance")) { byId("no-maintenance").hidden = windows.length > 0; }
+  }
+
   function applySnapshot(d) {
     versions = d.versions || {};
     (d.components || []).forEach(setComponent);
@@ -192,6 +294,10 @@
     clear(resolved);
     (d.incidents || []).forEach(function (inc) { if (open) { open.appendChild(incidentItem(inc)); } });
     (d.resolved || []).forEach(function (inc) { if (resolved) { resolved.appendChild(incidentItem(inc)); } });
+    (d.incidents || []).concat(d.resolved || []).forEach(setIncidentPage);
+    setMaintenances(d.maintenances);
+    var bars = d.bars || {};
+    Object.keys(bars).forEach(function (service) { setBars(service, bars[service]); });
     refreshEmpty();
   }
 
@@ -213,6 +319,10 @@
     }
     setRecent(d.service, d.recent);
     if (d.incident) { placeOpen(d.incident); }
+    setIncidentPage(d.incident);
+    (d.recent || []).forEach(setIncidentPage);
+    setMaintenances(d.maintenances);
+    setBars(d.service, d.bars);
     refreshEmpty();
     if (d.component) {
       announce(word("changed").replace("{name}", String(d.component.name)).replace("{status}", word(d.component.status)));
@@ -235,7 +345,11 @@
     setUpdated(d.page && d.page.updated_at);
     var open = byId("open-incidents");
     clear(open);
-    (d.incidents || []).forEach(function (inc) { if (open) { open.appendChild(incidentItem(inc)); } });
+    (d.incidents || []).forEach(function (inc) {
+      removeIncident(inc.id);  // reopened: no longer among the resolved ones
+      if (open) { open.appendChild(incidentItem(inc)); }
+    });
+    setMaintenances(d.scheduled_maintenances);
     refreshEmpty();
   }
 

@@ -1,0 +1,72 @@
+"""The uptime bars' sweep (each interval looked at only by the days it can overlap) against the
+plain rule (every interval against every day), on generated intervals: overlapping or not,
+zero-length, before the component existed, ending in the future."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from herald.shared.events import ComponentStatus
+from herald.shared.statuses import worst
+from herald.statuspage import uptime
+
+NOW = datetime(2025, 6, 10, 15, 30, tzinfo=UTC)
+DAYS = 6
+
+
+def plain(spans: list[uptime.Interval], now: datetime, created: datetime) -> uptime.Bars:
+    """The rule as written first: every interval against every day."""
+    out, total, down = [], 0.0, 0.0
+    for n in range(DAYS - 1, -1, -1):
+        day = now.date() - timedelta(days=n)
+        start = datetime.combine(day, time(), UTC)
+        end = min(start + timedelta(days=1), now)
+        if end <= created:
+            out.append(uptime.Day(day, None, 0.0))
+            continue
+        start = max(start, created)
+        statuses, lost = [ComponentStatus.OPERATIONAL], 0.0
+        for span in spans:
+            overlap = (min(end, span.end) - max(start, span.start)).total_seconds()
+            if overlap > 0 or (span.start == span.end and start <= span.start < end):
+                statuses.append(span.status)
+                lost += max(overlap, 0.0) * uptime.DOWN_WEIGHT.get(span.status, 0.0)
+        seconds = max((end - start).total_seconds(), 0.0)
+        lost = min(lost, seconds)
+        total += seconds
+        down += lost
+        out.append(uptime.Day(day, worst(statuses), lost))
+    return uptime.Bars(tuple(out), (1 - down / total) if total > 0 else None)
+
+
+minutes = st.integers(min_value=-(DAYS + 1) * 1440, max_value=600)
+interval = st.builds(
+    lambda start, length, status: uptime.Interval(
+        NOW + timedelta(minutes=start), NOW + timedelta(minutes=start + length), status
+    ),
+    minutes,
+    st.integers(min_value=0, max_value=3 * 1440),
+    st.sampled_from(list(ComponentStatus)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(interval, max_size=12), minutes)
+def test_the_sweep_gives_what_the_plain_rule_gives(spans, created_at):
+    created = NOW + timedelta(minutes=created_at)
+
+    found = uptime.bars(spans, NOW, created, days=DAYS)
+
+    expected = plain(spans, NOW, created)
+    assert [(d.day, d.status) for d in found.days] == [(d.day, d.status) for d in expected.days]
+    assert [round(d.down_seconds, 6) for d in found.days] == [
+        round(d.down_seconds, 6) for d in expected.days
+    ]
+    if expected.uptime is None:
+        assert found.uptime is None
+    else:
+        assert found.uptime is not None
+        assert abs(found.uptime - expected.uptime) < 1e-12
