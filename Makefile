@@ -45,11 +45,12 @@ test: sync system-deps
 	$(UV) run --frozen pytest
 
 # The fault suite (tests/faults, marker `faults`): NATS stopped, Redis restarted and paused, HA
-# duplicates, each against a stack of processes with servers of its own. It takes about as long
+# duplicates, each against a stack of processes with servers of its own; and tests/cluster's
+# storm on a NATS cluster and a Redis Cluster losing a node each. It takes about as long
 # as the rest of `make test` put together, so pyproject's addopts leave it out of `make test`
 # (-m 'not faults') and this target runs only it; .ci/run runs both.
 test-faults: sync system-deps
-	$(UV) run --frozen pytest tests/faults -m faults
+	$(UV) run --frozen pytest tests/faults tests/cluster -m faults
 
 # Every benchmark module in bench/ (python -m bench finds them), one table of figures, floors
 # and goals. Minutes at full size; BENCH_ARGS=--quick for a smoke check, --only storm for one.

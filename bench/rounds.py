@@ -25,6 +25,9 @@ class Options:
     warmup: int
     log_level: str
     show_logs: bool
+    load: float = 0.0
+    """Background alerts/s while measuring (0: none; only where the benchmark takes `--load`)."""
+    load_per_webhook: int = 10
 
 
 class Measured(Protocol):
@@ -50,6 +53,8 @@ class Rounds(Generic[R]):
     """Unmeasured first rounds (2 with --quick)."""
     rounds: int = 50
     """Measured rounds (10 with --quick)."""
+    load: bool = False
+    """Whether it takes `--load R` / `--load-per-webhook N` (background alerts while measuring)."""
 
     def parse_args(self, argv: Sequence[str] | None) -> Options:
         parser = argparse.ArgumentParser(
@@ -72,12 +77,26 @@ class Rounds(Generic[R]):
         parser.add_argument(
             "--show-logs", action="store_true", help="stream the services' logs to stderr"
         )
+        if self.load:
+            parser.add_argument(
+                "--load",
+                type=float,
+                default=0.0,
+                help="background alerts/s through the stack while measuring (0: none; goal: 500)",
+            )
+            parser.add_argument(
+                "--load-per-webhook", type=int, default=10, help="alerts per load webhook (10)"
+            )
         args = parser.parse_args(argv)
         rounds = args.rounds if args.rounds is not None else (10 if args.quick else self.rounds)
         warmup = args.warmup if args.warmup is not None else (2 if args.quick else self.warmup)
         if rounds < 1 or warmup < 0:
             parser.error("--rounds must be at least 1 and --warmup at least 0")
-        return Options(rounds, warmup, args.log_level, args.show_logs)
+        load = getattr(args, "load", 0.0)
+        per_webhook = getattr(args, "load_per_webhook", 10)
+        if load < 0 or per_webhook < 1:
+            parser.error("--load must be at least 0 and --load-per-webhook at least 1")
+        return Options(rounds, warmup, args.log_level, args.show_logs, load, per_webhook)
 
     def figures(self, argv: Sequence[str] = ()) -> list[Figure]:
         """Run the benchmark (`argv` as on the command line) and return its figures."""

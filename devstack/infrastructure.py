@@ -19,8 +19,10 @@ class InfrastructureError(RuntimeError):
 
 
 def answers(url: str, timeout: float = 0.5) -> bool:
-    """True when something accepts TCP connections at the URL's host:port."""
-    parsed = urlparse(url)
+    """True when something accepts TCP connections at the URL's host:port (the first of a
+    list: `nats://a:4222,nats://b:4222`, `redis+cluster://a:6379,b:6379`)."""
+    first = url.split(",")[0]
+    parsed = urlparse(first)
     host = parsed.hostname or "127.0.0.1"
     port = parsed.port or (4222 if parsed.scheme == "nats" else 6379)
     try:

@@ -1,8 +1,9 @@
 """docs/asyncapi.yaml: the AsyncAPI 3.0 document of Herald's messaging contracts, and its generator.
 
 `build_asyncapi()` declares, on a NatsBroker that never connects, every channel the services use
-(who publishes and who consumes `alerts.{integration}` and `incidents.{service}.{event}`, with the
-event models of herald.shared.events) and lets FastStream write the document. The test below fails
+(who publishes and who consumes `alerts.{integration}` and its group reports,
+`incidents.{service}.{event}`, `responses.{service}.{event}`, `commands.{service}` and
+`subscriptions.{channel}`, with the models of herald.shared) and lets FastStream write the document. The test below fails
 when the committed document differs from a freshly generated one, so it cannot rot.
 
 After changing a contract (an event model, a subject, a stream), regenerate the document:
@@ -25,11 +26,13 @@ from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
+from herald.notifier.subscribers.wiring import FIRST_START_LOOKBACK, MAX_DELIVER
 from herald.shared.events import (
     INCIDENT_EVENT_NAMES,
     RESPONSE_EVENT_NAMES,
     AlertReceived,
     Command,
+    GroupReported,
     IncidentAcknowledged,
     IncidentEvent,
     IncidentResolveRequested,
@@ -48,11 +51,17 @@ from herald.shared.subjects import (
     NOTIFIER_DURABLE,
     RESPONSES_STREAM,
     RESPONSES_SUBJECTS,
+    SUBSCRIBERS_DURABLE,
+    SUBSCRIPTIONS_STREAM,
+    SUBSCRIPTIONS_SUBJECTS,
     alert_subject,
     command_subject,
+    group_subject,
     incident_subject,
     response_subject,
+    subscription_subject,
 )
+from herald.shared.subscriptions import SubscriberChannel, SubscriptionRequested
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "docs" / "asyncapi.yaml"
@@ -69,6 +78,12 @@ ALERT_TEMPLATE = ALERTS_SUBJECTS.removesuffix(">") + "{integration}"
 
 INCIDENT_TEMPLATE = INCIDENTS_SUBJECTS.removesuffix(">") + "{service}.{event}"
 """`incidents.{service}.{event}`: what incident_subject() produces, as an AsyncAPI address."""
+
+GROUP_TEMPLATE = ALERT_TEMPLATE + ".group"
+"""`alerts.{integration}.group`: what group_subject() produces (group reports, in ALERTS)."""
+
+SUBSCRIPTION_TEMPLATE = SUBSCRIPTIONS_SUBJECTS.removesuffix(">") + "{channel}"
+"""`subscriptions.{channel}`: what subscription_subject() produces."""
 
 RESPONSE_TEMPLATE = RESPONSES_SUBJECTS.removesuffix(">") + "{service}.{event}"
 """`responses.{service}.{event}`: what response_subject() produces."""
@@ -109,6 +124,10 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "as one subject token; `_unrouted` for alerts that match no service; `_all` for a "
         "command without a service (the correlator finds its services)."
     },
+    "channel": {
+        "description": "The subscriber's channel, as one subject token.",
+        "enum": list(get_args(SubscriberChannel)),
+    },
     "event": {
         "description": "The incident event: "
         + ", ".join(f"`{name}` ({kind})" for kind, name in INCIDENT_EVENT_NAMES.items())
@@ -119,13 +138,18 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 
 CHANNELS: tuple[str, ...] = (
     "ingest.alerts",
+    "ingest.group",
     "correlator.alerts",
+    "correlator.group",
     *(f"correlator.{name}" for name in INCIDENT_EVENT_NAMES.values()),
     "notifier.incidents",
+    "notifier.subscribers",
     *(f"notifier.{name}" for name in RESPONSE_EVENT_NAMES.values()),
     "statuspage.incidents",
     *(f"ingest.{kind}" for kind in command_models()),
     "correlator.commands",
+    "statuspage.subscriptions",
+    "notifier.subscriptions",
 )
 """The channels (one per publisher or subscriber, named `<service>.<what>`), along the flow."""
 
@@ -203,6 +227,19 @@ def _declare(broker: NatsBroker) -> None:
         "all of them.",
     )
 
+    broker.publisher(
+        GROUP_TEMPLATE,
+        stream=alerts,
+        schema=GroupReported,
+        title="ingest.group",
+        description="ingest publishes one group report per Alertmanager notification (every "
+        "alert its aggregation group listed), after the notification's alerts were stored, "
+        f"to stream `{ALERTS_STREAM}` one subject token deeper than the alerts (`alerts.*` "
+        "matches the alerts alone). It tells which alerts Herald holds as firing are no "
+        "longer listed (silenced, inhibited: Alertmanager sends no resolve for them); an "
+        "incomplete report (`truncated_alerts` > 0) says nothing about absent ones.",
+    )
+
     async def on_alert(event: AlertReceived) -> None:
         """Declared for the document only."""
 
@@ -213,9 +250,26 @@ def _declare(broker: NatsBroker) -> None:
         pull_sub=PullSub(batch_size=1),
         title="correlator.alerts",
         description=f"correlator: durable pull consumer `{CORRELATOR_DURABLE}` of stream "
-        f"`{ALERTS_STREAM}` (filter `{ALERTS_SUBJECTS}`), shared by its replicas; acks after "
-        "the incident state is stored in Redis and its events are published.",
+        f"`{ALERTS_STREAM}` (filter `{ALERTS_SUBJECTS}`: the alerts and the group reports), "
+        "shared by its replicas, explicit acks; acks after the incident state is stored in "
+        "Redis and its events are published, naks with a backoff on a failure (redelivered), "
+        "terminates a message that is not an event.",
     )(on_alert)
+
+    async def on_group(event: GroupReported) -> None:
+        """Declared for the document only."""
+
+    broker.subscriber(
+        GROUP_TEMPLATE,
+        stream=alerts,
+        durable=CORRELATOR_DURABLE,
+        pull_sub=PullSub(batch_size=1),
+        title="correlator.group",
+        description=f"correlator: the same durable consumer `{CORRELATOR_DURABLE}` (filter "
+        f"`{ALERTS_SUBJECTS}`) takes the group reports in stream order after the alerts they "
+        "follow, and resolves each alert it holds as firing that a complete report of the "
+        "group it was last listed in no longer lists (docs/alert-lifecycle.md).",
+    )(on_group)
 
     for kind, model in incident_event_models().items():
         broker.publisher(
@@ -238,6 +292,24 @@ def _declare(broker: NatsBroker) -> None:
         description=f"notifier: durable pull consumer `{NOTIFIER_DURABLE}` of stream "
         f"`{INCIDENTS_STREAM}` (filter `{INCIDENTS_SUBJECTS}`); pages on-call and escalates.",
     )(on_incident_notifier)
+
+    async def on_incident_subscribers(event: IncidentEvent) -> None:
+        """Declared for the document only."""
+
+    broker.subscriber(
+        INCIDENT_TEMPLATE,
+        stream=incidents,
+        durable=SUBSCRIBERS_DURABLE,
+        pull_sub=PullSub(batch_size=1),
+        title="notifier.subscribers",
+        description=f"notifier: a second durable pull consumer `{SUBSCRIBERS_DURABLE}` of "
+        f"stream `{INCIDENTS_STREAM}` (filter `{INCIDENTS_SUBJECTS}`), apart from paging so a "
+        "slow subscriber's mail server never holds a page back; created delivering from "
+        f"{int(FIRST_START_LOOKBACK.total_seconds()) // 60} minutes before its first start, "
+        f"explicit acks, at most {MAX_DELIVER} deliveries. It tells the "
+        "status page's subscribers (mail, webhooks) of public incidents and maintenance "
+        "(docs/subscribers.md).",
+    )(on_incident_subscribers)
 
     responses = JStream(RESPONSES_STREAM, declare=False)
     for kind, model in RESPONSE_MODELS.items():
@@ -283,13 +355,44 @@ def _declare(broker: NatsBroker) -> None:
         COMMAND_TEMPLATE,
         stream=commands,
         durable=CORRELATOR_COMMANDS_DURABLE,
-        pull_sub=PullSub(batch_size=1),
+        pull_sub=PullSub(batch_size=16),
         title="correlator.commands",
         description=f"correlator: durable pull consumer `{CORRELATOR_COMMANDS_DURABLE}` of "
-        f"stream `{COMMANDS_STREAM}` (filter `{COMMANDS_SUBJECTS}`); applies each command in "
-        "the same atomic per-service step as alerts, idempotently (its id is remembered per "
-        "service), and acks once every service it concerns stored it.",
+        f"stream `{COMMANDS_STREAM}` (filter `{COMMANDS_SUBJECTS}`), batches of 16 applied one "
+        "at a time in order, explicit acks; applies each command in the same atomic "
+        "per-service step as alerts, idempotently (its id is remembered per service), and "
+        "acks once every service it concerns stored it; a failure naks it with a backoff (the "
+        "services that had it find its id remembered); a message that is not a command is "
+        "terminated. What it refuses is written to its audit (the admin API asks it first "
+        "and answers 404/409 for what it can tell up front).",
     )(on_command)
+
+    subscriptions = JStream(SUBSCRIPTIONS_STREAM, declare=False)
+    broker.publisher(
+        SUBSCRIPTION_TEMPLATE,
+        stream=subscriptions,
+        schema=SubscriptionRequested,
+        title="statuspage.subscriptions",
+        description=f"statuspage publishes a sign-up (POST /subscribe) to stream "
+        f"`{SUBSCRIPTIONS_STREAM}`, a work queue kept a day at most (it carries an address), "
+        "and answers the reader only after JetStream stored it (503 otherwise).",
+    )
+
+    async def on_subscription(event: SubscriptionRequested) -> None:
+        """Declared for the document only."""
+
+    broker.subscriber(
+        SUBSCRIPTION_TEMPLATE,
+        stream=subscriptions,
+        durable=NOTIFIER_DURABLE,
+        pull_sub=PullSub(batch_size=1),
+        title="notifier.subscriptions",
+        description=f"notifier: durable pull consumer `{NOTIFIER_DURABLE}` of stream "
+        f"`{SUBSCRIPTIONS_STREAM}` (filter `{SUBSCRIPTIONS_SUBJECTS}`), up to 4 at once, "
+        "explicit acks: sends the confirmation mail or the webhook challenge, then acks (the "
+        "work queue forgets it); retried while the mail server or Redis fails, given up "
+        f"after {MAX_DELIVER} deliveries; a message that is not a sign-up is terminated.",
+    )(on_subscription)
 
 
 def _sorted(mapping: dict[str, Any]) -> dict[str, Any]:
@@ -317,6 +420,8 @@ def _complete(doc: dict[str, Any]) -> dict[str, Any]:
         members = {ref["$ref"].rsplit("/", 1)[1] for ref in union["oneOf"]}
         if members <= {m.__name__ for m in command_models().values()}:
             name, description = COMMAND_UNION, COMMAND_UNION_DESCRIPTION
+        elif not members <= {m.__name__ for m in incident_event_models().values()}:
+            raise AssertionError(f"an unnamed union of {sorted(members)}: name it here")
         else:
             name, description = UNION, UNION_DESCRIPTION
         union.update(title=name, description=description)
@@ -377,12 +482,14 @@ def test_document_names_every_subject_stream_and_kind() -> None:
     addresses = {c["address"] for c in doc["channels"].values()}
     assert addresses == {
         "alerts.{integration}",
+        "alerts.{integration}.group",
         "incidents.{service}.{event}",
         *(f"incidents.{{service}}.{name}" for name in INCIDENT_EVENT_NAMES.values()),
         *(f"responses.{{service}}.{name}" for name in RESPONSE_EVENT_NAMES.values()),
         "commands.{service}",
+        "subscriptions.{channel}",
     }
-    for stream in (ALERTS_STREAM, INCIDENTS_STREAM):
+    for stream in (ALERTS_STREAM, INCIDENTS_STREAM, SUBSCRIPTIONS_STREAM):
         assert f"`{stream}`" in doc["info"]["description"]
     kinds = {
         schema["properties"]["kind"]["const"]
@@ -391,14 +498,19 @@ def test_document_names_every_subject_stream_and_kind() -> None:
     }
     assert kinds == {
         "alert.received",
+        "group.reported",
+        "subscription.requested",
         *INCIDENT_EVENT_NAMES,
         *RESPONSE_EVENT_NAMES,
         *command_models(),
     }
     actions = {name: op["action"] for name, op in doc["operations"].items()}
-    assert actions["ingest.alerts"] == "send"
-    assert actions["correlator.alerts"] == "receive"
+    assert actions["ingest.alerts"] == actions["ingest.group"] == "send"
+    assert actions["correlator.alerts"] == actions["correlator.group"] == "receive"
     assert actions["notifier.incidents"] == actions["statuspage.incidents"] == "receive"
+    assert actions["notifier.subscribers"] == "receive"
+    assert actions["statuspage.subscriptions"] == "send"
+    assert actions["notifier.subscriptions"] == "receive"
     for name in INCIDENT_EVENT_NAMES.values():
         assert actions[f"correlator.{name}"] == "send"
 
@@ -431,9 +543,7 @@ def test_channel_parameters_and_message_headers() -> None:
     doc = yaml.safe_load(build_asyncapi())
     for channel in doc["channels"].values():
         declared = set(channel.get("parameters", {}))
-        assert declared == {
-            n for n in ("integration", "service", "event") if "{" + n + "}" in channel["address"]
-        }
+        assert declared == {n for n in PARAMETERS if "{" + n + "}" in channel["address"]}
     schemas = doc["components"]["schemas"]
     assert "Nats-Msg-Id" in schemas[HEADERS]["properties"]
     for message in doc["components"]["messages"].values():
@@ -443,7 +553,7 @@ def test_channel_parameters_and_message_headers() -> None:
 def test_subscribers_of_incidents_receive_the_incident_event_union() -> None:
     doc = yaml.safe_load(build_asyncapi())
     messages = doc["components"]["messages"]
-    for consumer in ("notifier.incidents", "statuspage.incidents"):
+    for consumer in ("notifier.incidents", "notifier.subscribers", "statuspage.incidents"):
         payload = messages[f"{consumer}:SubscribeMessage"]["payload"]
         assert payload == {"$ref": f"#/components/schemas/{UNION}"}
     union = doc["components"]["schemas"][UNION]
@@ -456,3 +566,24 @@ def test_subscribers_of_incidents_receive_the_incident_event_union() -> None:
 def test_command_address_agrees_with_the_subject_function() -> None:
     assert COMMAND_TEMPLATE.format(service="payments-api") == command_subject("payments-api")
     assert COMMAND_TEMPLATE.format(service="_all") == command_subject(None)
+
+
+def test_group_and_subscription_addresses_agree_with_the_subject_functions() -> None:
+    assert GROUP_TEMPLATE.format(integration="alertmanager") == group_subject("alertmanager")
+    for channel in get_args(SubscriberChannel):
+        assert SUBSCRIPTION_TEMPLATE.format(channel=channel) == subscription_subject(channel)
+
+
+def test_every_stream_has_a_publisher_and_every_durable_a_consumer() -> None:
+    """A stream or a durable consumer the services use but the document leaves out fails."""
+    doc = yaml.safe_load(build_asyncapi())
+    text = " ".join(str(c.get("description", "")) for c in doc["channels"].values())
+    for cfg in stream_configs():
+        assert f"`{cfg.name}`" in text, cfg.name
+    for durable in (
+        CORRELATOR_DURABLE,
+        CORRELATOR_COMMANDS_DURABLE,
+        NOTIFIER_DURABLE,
+        SUBSCRIBERS_DURABLE,
+    ):
+        assert f"`{durable}`" in text, durable

@@ -355,3 +355,86 @@ async def test_a_second_incident_on_a_service_is_refused_naming_the_open_one(inf
         reopened = await s.next(IncidentOpened, lambda e: e.service == SVC)
         assert isinstance(reopened, IncidentOpened)
         assert reopened.incident.id != open_id
+
+
+async def test_commands_the_correlator_would_refuse_are_told_at_once(
+    infra: Infra, tmp_path: Path
+) -> None:
+    """An update or a resolve of a resolved incident, a second postmortem, a change of an
+    unknown incident, and a cancel of a window that is over: the correlator would refuse them
+    after a 202 that said nothing, so the API answers 409 (CLI exit 5) or 404 (exit 1) with
+    why; a retry of the resolve that succeeded is still the same 202."""
+    async with stack(infra) as s:
+        code, _, err = await s.herald("incident", "open", "--service", SVC, "--title", "Errors")
+        assert code == 0, err
+        opened = await s.next(IncidentOpened)
+        assert isinstance(opened, IncidentOpened)
+        iid = opened.incident.id
+        code, first, err = await s.herald("incident", "resolve", iid, key="resolve-1")
+        assert code == 0, err
+        await s.next(IncidentResolved, lambda e: e.incident.id == iid)
+
+        code, out, err = await s.herald("incident", "update", iid, "--body", "still?")
+        assert (code, out) == (5, ""), (code, out, err)
+        assert "HTTP 409" in err
+        assert f"incident {iid} is resolved" in err
+        assert f"herald incident postmortem {iid}" in err
+        code, _, err = await s.herald("incident", "resolve", iid)
+        assert code == 5, err
+        assert "can no longer be resolved" in err
+        code, again, err = await s.herald("incident", "resolve", iid, key="resolve-1")
+        assert (code, again) == (0, first), err  # the same command: the same answer
+
+        async with httpx.AsyncClient(base_url=s.api) as http:
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            unknown = await http.post(f"/api/v1/incidents/{SVC}-999/resolve", json={}, headers=auth)
+            assert unknown.status_code == 404
+            assert unknown.json()["incident"] == f"{SVC}-999"
+            assert "herald incident list" in unknown.json()["hint"]
+            refused = await http.post(
+                f"/api/v1/incidents/{iid}/updates", json={"body": "x"}, headers=auth
+            )
+            assert refused.status_code == 409
+            assert refused.json()["incident_status"] == "resolved"
+        code, _, err = await s.herald("incident", "update", f"{SVC}-999", "--body", "x")
+        assert code == 1, err
+        assert "HTTP 404" in err
+
+        summary = tmp_path / "postmortem.md"
+        summary.write_text("A bad deploy; rolled back.")
+        code, _, err = await s.herald("incident", "postmortem", iid, "--body-file", str(summary))
+        assert code == 0, err
+        await s.next(IncidentResolved, lambda e: e.incident.status is IncidentStatus.POSTMORTEM)
+        code, _, err = await s.herald("incident", "postmortem", iid, "--body-file", str(summary))
+        assert code == 5, err
+        assert "already has its postmortem" in err
+
+        start = datetime.now(UTC) + timedelta(hours=1)
+        code, _, err = await s.herald(
+            "maintenance",
+            "schedule",
+            "--services",
+            SVC,
+            "--title",
+            "DB upgrade",
+            "--start",
+            start.isoformat(),
+            "--end",
+            (start + timedelta(hours=1)).isoformat(),
+            "--json",
+        )
+        assert code == 0, err
+        scheduled = await s.next(MaintenanceChanged)
+        assert isinstance(scheduled, MaintenanceChanged)
+        mid = scheduled.maintenance.id
+        code, _, err = await s.herald("maintenance", "cancel", mid)
+        assert code == 0, err
+        await s.next(
+            MaintenanceChanged, lambda e: e.maintenance.status is MaintenanceStatus.COMPLETED
+        )
+        code, _, err = await s.herald("maintenance", "complete", mid)
+        assert code == 5, err
+        assert f"maintenance {mid} is already cancelled" in err
+        code, _, err = await s.herald("maintenance", "cancel", "mnt-nope")
+        assert code == 1, err
+        assert "no maintenance mnt-nope" in err

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from herald.shared.settings import Settings, SettingsError
+from herald.shared.settings import RedisTarget, Settings, SettingsError
 
 
 def test_defaults_and_overrides() -> None:
@@ -51,3 +51,44 @@ def test_the_internal_port_is_its_own() -> None:
     env = {"HERALD_INGEST_INTERNAL_PORT": "probe"}
     with pytest.raises(SettingsError, match="HERALD_INGEST_INTERNAL_PORT"):
         Settings.from_env(port_var="HERALD_INGEST_PORT", default_port=8081, env=env)
+
+
+def test_redis_url_forms() -> None:
+    assert RedisTarget.parse("redis://r:6379/2").mode == "server"
+    assert RedisTarget.parse("unix:///run/redis.sock").mode == "server"
+    s = RedisTarget.parse("redis+sentinel://:p%40ss@s1:26379,s2:26380/mymaster/3")
+    assert (s.mode, s.nodes, s.master, s.db, s.password, s.tls) == (
+        "sentinel",
+        (("s1", 26379), ("s2", 26380)),
+        "mymaster",
+        3,
+        "p@ss",
+        False,
+    )
+    s = RedisTarget.parse("rediss+sentinel://s1:26379/m?sentinel_password=x")
+    assert (s.db, s.sentinel_password, s.tls, s.password) == (0, "x", True, None)
+    c = RedisTarget.parse("redis+cluster://u:pw@c1:7000,c2:7001")
+    assert (c.mode, c.nodes, c.username, c.password) == (
+        "cluster",
+        (("c1", 7000), ("c2", 7001)),
+        "u",
+        "pw",
+    )
+    assert "pw" not in repr(c)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://r:6379", "unknown scheme"),
+        ("r:6379", "expected a URL"),
+        ("redis+sentinel://s1:26379", "master's name"),
+        ("redis+sentinel://s1:26379/m/x", "not a number"),
+        ("redis+cluster://c1:7000/2", "database 0 only"),
+        ("redis+cluster://c1", "host:port"),
+        ("redis+cluster://", "at least one"),
+    ],
+)
+def test_bad_redis_urls_say_what_is_wrong(url: str, says: str) -> None:
+    with pytest.raises(SettingsError, match=says):
+        Settings.from_env(port_var="P", default_port=1, env={"REDIS_URL": url})

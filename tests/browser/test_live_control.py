@@ -201,6 +201,16 @@ async def test_maintenance_shows_live_upcoming_active_and_done(
     active_id = next(
         w["id"] for w in json.loads(listed)["maintenances"] if w["title"] == "Database upgrade"
     )
+    # The live list links each window to its own page (its shortlink), which shows it.
+    await expect(active.locator("h3 a")).to_have_attribute("href", f"/incidents/{active_id}")
+    permalink = await browser.new_page()
+    await permalink.goto(stack.url("statuspage") + f"/incidents/{active_id}")
+    await expect(permalink.locator("#maintenance h1")).to_have_text("Database upgrade")
+    await expect(permalink.locator("#maintenance .incident-status")).to_have_text("In progress")
+    await expect(permalink.locator("#maintenance .timeline li")).to_have_count(2)
+    await permalink.screenshot(path=shot(permalink, tmp_path, "maintenance-page"), full_page=True)
+    await permalink.close()
+
     await herald(stack, "maintenance", "complete", active_id)
     await expect(active).to_have_count(0, timeout=LIVE_MS)
     await expect(component_status(page, "Payments API")).to_have_text(

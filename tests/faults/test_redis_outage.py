@@ -44,8 +44,8 @@ async def _finish(
 
 @pytest.mark.xfail(
     strict=False,
-    reason="intermittent bug found (docs/reliability.md): after a Redis restart mid-burst, one "
-    "run in three or so misses an incident's resolve page and opens a second incident",
+    reason="bug 7 (docs/reliability.md): an escalation step that failed in the restart "
+    "(add_paged) was not run again within 180 s: one incident never paged",
 )
 async def test_redis_restarted_mid_burst_loses_nothing(
     own_infra: Infra, stack: Stack, pager: Receiver, sender: storm.Sender
@@ -62,11 +62,6 @@ async def test_redis_restarted_mid_burst_loses_nothing(
     await _finish(stack, own_infra, pages, batch, sender)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="bug found (docs/reliability.md): a page sent while Redis is paused is not recorded "
-    "and is sent again once the claim expires",
-)
 async def test_redis_paused_holds_paging_then_it_resumes(
     own_infra: Infra, stack: Stack, pager: Receiver, sender: storm.Sender
 ) -> None:

@@ -10,10 +10,12 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from herald.correlator.consumer import Correlator, Outcome
+from herald.correlator.incident import RESOLVED_RETENTION
+from herald.correlator.memory import MemoryStore
 from herald.correlator.metrics import CorrelatorMetrics
 from herald.correlator.publisher import IncidentPublisher
 from herald.correlator.routing import Route
-from herald.correlator.store import CorrelatorStore, outbox_key, route_key
+from herald.correlator.store import CorrelatorStore, Store, outbox_key, route_key
 from herald.shared.config import HeraldConfig, parse_config
 from herald.shared.events import AlertReceived, AlertState, GroupReported, IncidentEvent
 from herald.shared.runtime import NatsConnection
@@ -329,3 +331,95 @@ async def test_group_reports_end_and_revive_what_they_no_longer_and_again_list(
     state = await correlator.store.load("payments-api", NOW)
     assert state.alerts["fp1"].status is AlertState.FIRING
     assert [e.kind for e in published][-1] == "incident.updated"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def any_store(request: pytest.FixtureRequest) -> Store:
+    """The in-memory store and the Redis one: the same rules, so one test body runs on both."""
+    if request.param == "memory":
+        return MemoryStore(CONFIG_BEFORE)
+    return CorrelatorStore(request.getfixturevalue("redis"), CONFIG_BEFORE)
+
+
+async def test_a_firing_redelivered_after_its_resolve_opens_no_incident_however_old_it_is(
+    any_store: Store,
+) -> None:
+    """Bugs 1 and 3 of docs/reliability.md (the fault suite's NATS outage and Redis restart),
+    without the fault: a firing applied, its ack lost (NATS went away, Redis failed the batch's
+    other step), redelivered by JetStream after `ack_wait`, after its resolve was applied. It is
+    the same message (same event id and `received_at`): it changes nothing.
+
+    The drill's alerts (like a backlog replayed, or a resolve with Merge's old startsAt) carry
+    event times months before the correlator's clock. Was: resolved records were pruned
+    RESOLVED_RETENTION after their endsAt, an event time, so they went in the step that closed
+    the incident, and the redelivered firing found no record and opened a second incident
+    (a second page, the page down for ever). The stream keeps a message 7 days from its
+    arrival: retention must count from arrival too."""
+    now = NOW
+    old = now - timedelta(days=30)  # the alert's event times
+    published: list[IncidentEvent] = []
+    correlator = Correlator(
+        any_store,
+        CONFIG_BEFORE,
+        Recorded(published),
+        CorrelatorMetrics(CollectorRegistry()),
+        lambda: now,
+    )
+
+    def arrived(event: AlertReceived, seconds: int) -> bytes:
+        at = now - timedelta(minutes=5) + timedelta(seconds=seconds)
+        return event.model_copy(update={"received_at": at}).model_dump_json().encode()
+
+    firing = {
+        fp: arrived(make_alert(fp, "firing", old, labels=LABELS), n)
+        for n, fp in enumerate(("fp1", "fp2"))
+    }
+    for body in firing.values():
+        assert await correlator.handle(body) is Outcome.APPLIED
+    for n, fp in enumerate(("fp1", "fp2")):
+        resolve = make_alert(fp, "resolved", old, old + timedelta(minutes=5), labels=LABELS)
+        assert await correlator.handle(arrived(resolve, 10 + n)) is Outcome.APPLIED
+    kinds = [e.kind for e in published]
+    assert (kinds.count("incident.opened"), kinds.count("incident.resolved")) == (1, 1), kinds
+    before = list(published)
+
+    for body in firing.values():  # JetStream redelivers both, after ack_wait
+        assert await correlator.handle(body) is Outcome.UNCHANGED
+    assert published == before, "a redelivered firing changed the incident"
+    (status,) = await any_store.statuses(["payments-api"])
+    assert status is not None
+    assert status.incident is None
+
+
+async def test_a_resolved_alert_is_forgotten_a_retention_after_it_was_last_received(
+    any_store: Store,
+) -> None:
+    """The other side of the rule above: the record goes once no message about it can be
+    redelivered any more (the ALERTS stream's max age after its last arrival), not before."""
+    clock = [NOW]
+    correlator = Correlator(
+        any_store,
+        CONFIG_BEFORE,
+        Recorded([]),
+        CorrelatorMetrics(CollectorRegistry()),
+        lambda: clock[0],
+    )
+    for status in ("firing", "resolved"):
+        await correlator.handle(
+            make_alert("fp1", status, T0, labels=LABELS).model_dump_json().encode()
+        )
+    received = T0 + timedelta(minutes=5, seconds=1)  # the resolve's arrival (make_alert)
+    for at, kept in (
+        (received + RESOLVED_RETENTION - timedelta(minutes=1), True),
+        (received + RESOLVED_RETENTION + timedelta(minutes=1), False),
+    ):
+        clock[0] = at
+        # another alert's step prunes what has expired
+        fresh = make_alert(f"other-{kept}", "firing", at, labels=LABELS).model_dump_json().encode()
+        await correlator.handle(fresh)
+        (record,) = await any_store.records("payments-api", ["fp1"])
+        assert (record is not None) is kept, at
+        resolved = (
+            make_alert(f"other-{kept}", "resolved", at, labels=LABELS).model_dump_json().encode()
+        )
+        await correlator.handle(resolved)

@@ -34,18 +34,15 @@ class MemoryPublisher:
     async def close(self) -> None:
         self.started = False
 
-    async def publish_report(self, report: GroupReported) -> None:
-        if self.fail:
-            raise PublishUnavailable("NATS is not connected (in memory)")
-        self.reports.append(report)
-
     async def ready(self) -> bool:
         return not self.fail
 
     async def stream_info(self, name: str) -> object:
         raise PublishUnavailable("no streams in memory")
 
-    async def publish_all(self, events: Sequence[AlertReceived]) -> PublishOutcome:
+    async def publish_all(
+        self, events: Sequence[AlertReceived], report: GroupReported | None = None
+    ) -> PublishOutcome:
         self.batches.append(len(events))
         if self.fail:
             raise PublishUnavailable("NATS is not connected")
@@ -60,4 +57,6 @@ class MemoryPublisher:
                 duplicates += 1
             else:
                 self.stored[event.event_id] = event
+        if report is not None:
+            self.reports.append(report)
         return PublishOutcome(stored=len(events) - duplicates, duplicates=duplicates)

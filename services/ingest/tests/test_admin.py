@@ -175,3 +175,21 @@ async def test_an_open_is_stored_when_the_correlator_cannot_say_whether_one_is_o
     assert r.status_code == 202, r.text
     (command,) = sink.stored
     assert isinstance(command, OpenIncident)
+
+
+async def test_changes_are_stored_when_the_correlator_cannot_say_whether_they_apply() -> None:
+    """An update, resolve or cancel is refused up front only on the correlator's word
+    (tests/test_control.py); without it the command is stored and the correlator decides."""
+    sink = Commands()
+    async with in_process(app(sink)) as http:
+        update = await http.post(
+            "/api/v1/incidents/search-3/updates", json={"body": "x"}, headers=AUTH
+        )
+        resolve = await http.post("/api/v1/incidents/search-3/resolve", json={}, headers=AUTH)
+        cancel = await http.post("/api/v1/maintenances/mnt-1/cancel", headers=AUTH)
+    assert [r.status_code for r in (update, resolve, cancel)] == [202, 202, 202], cancel.text
+    assert [c.kind for c in sink.stored] == [
+        "command.incident.update",
+        "command.incident.resolve",
+        "command.maintenance.cancel",
+    ]

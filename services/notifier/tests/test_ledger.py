@@ -149,3 +149,42 @@ async def test_no_page_goes_after_its_resolve(redis: aioredis.Redis) -> None:
     await ledger.settle_page("payments-api", "inc-1", "pager")
     assert await page_state(redis) == PageState.RESOLVED
     assert not await ledger.start_page("payments-api", "inc-1", "pager")
+
+
+async def test_a_mark_is_recorded_once_a_paused_redis_answers_again(infra: Infra) -> None:
+    """Bug 2 of docs/reliability.md: a page sent while Redis was paused (CLIENT PAUSE longer
+    than a command's timeout) must still be recorded, or the page goes out again once its claim
+    expires and its incident's resolve waits for the page's pending mark to expire."""
+    quick = aioredis.from_url(infra.redis_url, socket_timeout=0.3)
+    admin = aioredis.from_url(infra.redis_url)
+    try:
+        ledger = Ledger(quick, mark_seconds=30)
+        claim = await ledger.claim("payments-api", "ev1", "pager")
+        page = page_key("payments-api", "inc-1", "pager")
+        assert await ledger.start_page("payments-api", "inc-1", "pager")
+        await admin.execute_command("CLIENT", "PAUSE", 1500, "WRITE")
+        assert await ledger.mark(claim, Mark.SENT, page)  # outlasts the pause
+        again = await Ledger(admin).claim("payments-api", "ev1", "pager")
+        assert again.state is ClaimState.DONE
+        assert await admin.get(page) == PageState.DONE.value.encode()
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await quick.aclose()
+        await admin.aclose()
+
+
+async def test_a_mark_gives_up_when_redis_stays_away(infra: Infra) -> None:
+    """Bounded: past `mark_seconds` the error goes up (the delivery is left pending, and its
+    redelivery may send it again: better twice than never)."""
+    quick = aioredis.from_url(infra.redis_url, socket_timeout=0.2)
+    admin = aioredis.from_url(infra.redis_url)
+    try:
+        ledger = Ledger(quick, mark_seconds=0.5)
+        claim = await ledger.claim("payments-api", "ev2", "pager")
+        await admin.execute_command("CLIENT", "PAUSE", 3000, "WRITE")
+        with pytest.raises(aioredis.RedisError):
+            await ledger.mark(claim, Mark.SENT)
+    finally:
+        await admin.execute_command("CLIENT", "UNPAUSE")
+        await quick.aclose()
+        await admin.aclose()

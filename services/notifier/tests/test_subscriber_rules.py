@@ -243,6 +243,8 @@ def test_maintenance_mail_has_one_click_unsubscribe_and_says_a_cancellation() ->
     assert msg["Subject"] == "[Acme Status] Maintenance completed: Database upgrade"
     assert msg["List-Unsubscribe"] == "<https://status.example.com/u?t=1>"
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # It links to the window's own page (its shortlink), not to the page's root.
+    assert "Follow it: https://status.example.com/incidents/mw-1\n" in msg.get_content()
     cancelled = done.model_copy(update={"cancelled": True})
     msg = letter.maintenance_notice(CONFIG, env, cancelled, "u", T0)
     assert msg["Subject"] == "[Acme Status] Maintenance cancelled: Database upgrade"

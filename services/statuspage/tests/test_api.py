@@ -13,10 +13,17 @@ import httpx
 import jsonschema
 import pytest
 
-from herald.shared.events import ComponentStatus, IncidentStatus
+from herald.shared.events import (
+    ComponentStatus,
+    IncidentStatus,
+    MaintenanceChanged,
+    MaintenanceStatus,
+    MaintenanceWindow,
+)
+from herald.shared.public_page import MaintenanceUpdate
 from herald.shared.settings import Settings
 from herald.statuspage.app import create_app
-from herald.statuspage.maintenance import MaintenanceStatus, Update, Window
+from herald.statuspage.maintenance import Window
 from herald.statuspage.status import PageView
 
 SCHEMA = json.loads(
@@ -105,7 +112,9 @@ def test_maintenance_windows_answer_the_statuspage_shape(make):
         created_at=make.t0,
         updated_at=make.t0,
         services=("api",),
-        updates=(Update("mw-1-u1", MaintenanceStatus.SCHEDULED, "We upgrade.", make.t0),),
+        updates=(
+            MaintenanceUpdate("mw-1-u1", MaintenanceStatus.SCHEDULED, "We upgrade.", make.t0),
+        ),
     )
     view = PageView(make.config(), {}, make.t0, maintenances=(window,))
 
@@ -200,6 +209,48 @@ async def test_an_incident_has_its_own_page(app, client, make):
     assert unknown.status_code == 503
     assert unknown.headers["retry-after"] == "30"
     assert "try again" in unknown.text
+
+
+async def test_a_maintenance_window_has_its_own_page_at_its_shortlink(app, client, make):
+    started = make.t0 + timedelta(minutes=30)
+    window = MaintenanceWindow(
+        id="mnt-7",
+        title=EVIL,
+        body=f"We upgrade {EVIL}",
+        services=("api", "gone"),
+        status=MaintenanceStatus.IN_PROGRESS,
+        starts_at=started,
+        ends_at=started + timedelta(hours=2),
+        created_at=make.t0,
+        updated_at=started,
+        started_at=started,
+    )
+    app.state.board.projection.apply(
+        MaintenanceChanged(
+            event_id="api:9", occurred_at=started, service="api", version=9, maintenance=window
+        )
+    )
+    listed = (await client.get("/api/v2/scheduled-maintenances.json")).json()
+    (shortlink,) = [m["shortlink"] for m in listed["scheduled_maintenances"]]
+    assert shortlink == "https://status.example.com/incidents/mnt-7"
+
+    r = await client.get("/incidents/mnt-7")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert "<script>alert" not in r.text
+    assert (
+        '<h1 class="title">&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;x&#34;</h1>' in r.text
+    )
+    assert "In progress" in r.text
+    assert "Payments API" in r.text
+    assert ">2024-05-01 12:30 UTC</time> to <time" in r.text.replace("\n", "")
+    assert "The maintenance is in progress." in r.text
+    assert "We upgrade &lt;script&gt;" in r.text
+    german = await client.get("/incidents/mnt-7", headers={"Accept-Language": "de"})
+    assert '<html lang="de">' in german.text
+    assert "Geplante Wartung" in german.text
+    # The page's list links each window to it.
+    assert 'href="/incidents/mnt-7"' in (await client.get("/")).text
 
 
 async def test_history_lists_months_and_pages(app, client, make):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from herald.shared.config import parse_config
 from herald.shared.events import MaintenanceChanged, MaintenanceStatus, MaintenanceWindow
+from herald.shared.public_page import maintenance_updates
 from herald.statuspage import maintenance
 from herald.statuspage.projection import Projection
 from herald.statuspage.status import PageView
@@ -54,3 +55,13 @@ def test_a_scheduled_window_is_upcoming_then_active_once_for_all_its_services() 
     assert page.upcoming_json()["scheduled_maintenances"] == []
     (active,) = page.active_json()["scheduled_maintenances"]
     assert active["status"] == "in_progress"
+
+
+def test_a_window_carries_the_shared_status_and_updates_as_the_correlator_sent_them() -> None:
+    p = Projection(10)
+    p.apply(changed("api", 2, MaintenanceStatus.IN_PROGRESS))
+    (window,) = maintenance.windows(p)
+    # The contract's own enum and update records (herald.shared), not a page-side copy.
+    assert window.status is MaintenanceStatus.IN_PROGRESS
+    sent = p["api"].maintenances[0]
+    assert window.updates == maintenance_updates(sent)

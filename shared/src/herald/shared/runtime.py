@@ -8,7 +8,9 @@ timeouts and the recovery from a JetStream that lost its state are the same ever
 - `NatsConnection`: one nats-py client and its JetStream context; reconnects forever, tells its
   listeners after every reconnect (the server may have lost its streams).
 - `open_redis`: a client with connect and socket timeouts, so a hung Redis fails a step (which
-  is retried) instead of hanging it for ever.
+  is retried) instead of hanging it for ever; one server, the master Sentinels name, or a Redis
+  Cluster, as REDIS_URL says (`RedisTarget`). `run_scripts`: Lua scripts in one pipelined
+  round trip, on any of the three.
 - `Recheck`: runs a check at an interval, at once when woken, sooner after a failure.
 - `DurableKeeper`: puts a durable consumer (and the streams) back when JetStream lost them.
 - `PullConsumer`: a durable pull consumer that hands over what has arrived, up to a batch, at
@@ -24,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -33,7 +36,12 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, Header
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
+from herald.shared.settings import RedisTarget
 from herald.shared.streams import CHECK_SECONDS, RETRY_SECONDS, ensure_streams
 
 log = logging.getLogger("herald.shared.runtime")
@@ -103,7 +111,7 @@ class NatsConnection:
     async def connect(self) -> None:
         """Connect, trying again for ever until NATS answers."""
         await self.nc.connect(
-            servers=[self.url],
+            servers=nats_servers(self.url),
             name=self.name,
             max_reconnect_attempts=-1,
             reconnect_time_wait=self.reconnect_wait,  # type: ignore[arg-type]
@@ -151,13 +159,61 @@ class NatsConnection:
                 log.warning("reconnect listener failed", extra={"error": repr(exc)})
 
 
+def nats_servers(url: str) -> list[str]:
+    """NATS_URL's servers: one URL, or several separated by commas (the nodes of a cluster; the
+    client also learns the others from the one it reaches)."""
+    return [u.strip() for u in url.split(",") if u.strip()]
+
+
+RedisClient = Redis | RedisCluster
+"""What `open_redis` returns: a client of one server (also the master Sentinels name), or of a
+Redis Cluster. Both take the same commands; on a Cluster every multi-key command, script and
+transaction must keep to keys of one hash tag (herald.shared.keys), and a pipeline without a
+transaction is split per node."""
+
+
 def open_redis(
     url: str,
     *,
     connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
     socket_timeout: float = REDIS_SOCKET_TIMEOUT_SECONDS,
-) -> Redis:
-    """A Redis client (bytes responses) whose commands fail instead of hanging on a hung server."""
+) -> RedisClient:
+    """A Redis client (bytes responses) whose commands fail instead of hanging on a hung server:
+    of the server at `url`, of the master the Sentinels at `redis+sentinel://...` name (a
+    failover moves it: the next command reaches the new master), or of the Redis Cluster at
+    `redis+cluster://...` (a failover moves slots: the client follows the cluster's redirects
+    and reads its slots again). The forms: `RedisTarget`."""
+    target = RedisTarget.parse(url)
+    if target.mode == "cluster":
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+            username=target.username,
+            password=target.password,
+            ssl=target.tls,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=socket_timeout,
+            health_check_interval=30,
+        )
+    if target.mode == "sentinel":
+        sentinels = Sentinel(  # type: ignore[no-untyped-call]
+            list(target.nodes),
+            sentinel_kwargs={
+                "socket_connect_timeout": connect_timeout,
+                "socket_timeout": socket_timeout,
+                "password": target.sentinel_password,
+            },
+        )
+        master: Redis = sentinels.master_for(
+            target.master,
+            db=target.db,
+            username=target.username,
+            password=target.password,
+            ssl=target.tls,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=socket_timeout,
+            health_check_interval=30,
+        )
+        return master
     client: Redis = Redis.from_url(
         url,
         socket_connect_timeout=connect_timeout,
@@ -165,6 +221,38 @@ def open_redis(
         health_check_interval=30,
     )
     return client
+
+
+ScriptCall = tuple[AsyncScript, Sequence[str], Sequence[str | int | float]]
+"""A registered script, its keys and its arguments."""
+
+
+async def run_scripts(client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
+    """Run scripts in one pipelined round trip (without a transaction: each script is atomic on
+    its own, and on a Cluster they run on the nodes of their keys); per call, its reply or its
+    error. A server that does not know a script yet (a fresh one, a restarted one, a promoted
+    replica) answers NOSCRIPT, meaning the script did not run: it is loaded (on a Cluster, on
+    every master) and those calls run again."""
+    replies: list[Any] = [None] * len(calls)
+    todo = list(range(len(calls)))
+    for attempt in range(2):
+        async with client.pipeline(transaction=False) as pipe:
+            for i in todo:
+                script, keys, args = calls[i]
+                # EVALSHA as a plain command: a Cluster pipeline refuses `script(client=pipe)`
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+        missing = []
+        for i, result in zip(todo, results, strict=True):
+            replies[i] = result
+            if isinstance(result, NoScriptError):
+                missing.append(i)
+        if not missing or attempt:
+            break
+        for script in {id(calls[i][0]): calls[i][0] for i in missing}.values():
+            await client.script_load(script.script)  # on a Cluster: on every master
+        todo = missing
+    return replies
 
 
 class Recheck:
@@ -185,6 +273,7 @@ class Recheck:
         self.retry = min(retry, interval)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def wake(self) -> None:
         """Check now rather than at the next interval."""
@@ -192,24 +281,30 @@ class Recheck:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name=f"recheck-{self.name}")
 
     async def stop(self) -> None:
+        """Stop the loop. A flag as well as a cancel: the Redis client may turn a cancel inside a
+        command into a connection error, which the loop would log and go on from for ever."""
         task, self._task = self._task, None
         if task is not None:
+            self._stopping = True
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def _run(self) -> None:
         delay = self.interval
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
             self._wake.clear()
             try:
                 await self.check()
             except Exception as exc:
+                if self._stopping:
+                    return
                 log.warning(
                     "check %s failed; trying again soon",
                     self.name,
@@ -380,10 +475,19 @@ class PullConsumer:
         self._loop = asyncio.create_task(self._run(sub), name=f"pull-{self.config.durable_name}")
 
     async def stop(self, grace: float = 30.0) -> None:
-        """Stop fetching, let the batches in hand finish (at most `grace` seconds), then stop."""
+        """Stop fetching, let the batches in hand finish (at most `grace` seconds), then stop.
+
+        The fetch under way is let finish (it waits `fetch_timeout` at most) and what it brings
+        is handled like any batch in hand: cancelled, the messages the server had already handed
+        to it would be dropped unacked, and redelivered only after `ack_wait` (found by the
+        fault suite's SIGTERM drill, docs/reliability.md)."""
         self._stopping = True
         if self._loop is not None:
-            self._loop.cancel()
+            async with self._room:
+                self._room.notify_all()  # a loop waiting for room stops waiting
+            done, _ = await asyncio.wait({self._loop}, timeout=self.fetch_timeout + grace)
+            if not done:
+                self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
             self._loop = None
@@ -398,7 +502,9 @@ class PullConsumer:
         while not self._stopping:
             waited = clock()
             async with self._room:
-                await self._room.wait_for(self._has_room)
+                await self._room.wait_for(lambda: self._has_room() or self._stopping)
+                if self._stopping:
+                    return
                 want = min(self.batch, self._free)
             fetched = clock()
             try:
@@ -467,6 +573,25 @@ class Outgoing:
     headers: dict[str, str]
 
 
+class _Batch:
+    """The acks of one `publish_all` call, filled in by the inbox's callback in message order;
+    `done` resolves when the last one arrived (one future per batch, not one per message)."""
+
+    __slots__ = ("acks", "done", "left")
+
+    def __init__(self, size: int, done: asyncio.Future[None]) -> None:
+        self.acks: list[Msg | None] = [None] * size
+        self.left = size
+        self.done = done
+
+    def receive(self, index: int, msg: Msg) -> None:
+        if self.acks[index] is None:
+            self.acks[index] = msg
+            self.left -= 1
+            if self.left <= 0 and not self.done.done():
+                self.done.set_result(None)
+
+
 class AckInbox:
     """Publishes on `nc` with replies to one inbox subscription of its own (made on first use;
     nats-py re-subscribes it after a reconnect)."""
@@ -474,7 +599,7 @@ class AckInbox:
     def __init__(self, nc: NATS) -> None:
         self._nc = nc
         self._prefix = ""
-        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._pending: dict[str, tuple[_Batch, int]] = {}
         self._counter = 0
         self._lock = asyncio.Lock()
 
@@ -487,57 +612,83 @@ class AckInbox:
         return self._prefix
 
     async def _on_reply(self, msg: Msg) -> None:
-        future = self._pending.pop(msg.subject[len(self._prefix) :], None)
-        if future is not None and not future.done():
-            future.set_result(msg)
+        waiting = self._pending.pop(msg.subject[len(self._prefix) :], None)
+        if waiting is not None:
+            waiting[0].receive(waiting[1], msg)
 
     async def publish_all(
         self, messages: Sequence[Outgoing], timeout: float
     ) -> list[bool | BaseException]:
-        """Publish every message, then await all their acks (at most `timeout` seconds in all).
-        Per message: True when JetStream reports it a duplicate, False when newly stored, or
-        the exception saying why it was not stored."""
+        """Publish every message, in order, then await all their acks (at most `timeout`
+        seconds in all). Per message: True when JetStream reports it a duplicate, False when
+        newly stored, or the exception saying why it was not stored."""
         prefix = self._prefix or await self._subscribe()
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Msg]] = []
+        batch = _Batch(len(messages), loop.create_future())
+        pending = self._pending
+        publish = self._nc.publish
         tokens: list[str] = []
         refused: BaseException | None = None
         try:
-            for message in messages:
+            for index, message in enumerate(messages):
                 self._counter += 1
                 token = str(self._counter)
-                future: asyncio.Future[Msg] = loop.create_future()
-                self._pending[token] = future
+                pending[token] = (batch, index)
                 tokens.append(token)
                 try:
-                    await self._nc.publish(
+                    await publish(
                         message.subject,
                         message.payload,
                         reply=prefix + token,
                         headers=message.headers,
                     )
-                except Exception as exc:  # closed, buffer full: not stored
+                except Exception as exc:  # closed, buffer full: this one and the rest not stored
                     refused = exc
+                    pending.pop(token, None)
+                    tokens.pop()
                     break
-                futures.append(future)
-            if futures:
-                await asyncio.wait(futures, timeout=timeout)
+            sent = len(tokens)
+            batch.left -= len(messages) - sent  # those never sent: no ack to wait for
+            if sent and batch.left > 0 and not batch.done.done():
+                expiry = loop.call_later(timeout, _expire, batch.done)
+                try:
+                    await batch.done
+                finally:
+                    expiry.cancel()
         finally:
             for token in tokens:
-                self._pending.pop(token, None)
+                pending.pop(token, None)
         results: list[bool | BaseException] = []
-        for future in futures:
-            if future.done():
-                results.append(_read_ack(future.result()))
-            else:
-                future.cancel()
+        for index, ack in enumerate(batch.acks):
+            if ack is not None:
+                results.append(_read_ack(ack))
+            elif index < sent:
                 results.append(NatsTimeoutError())
-        missing = len(messages) - len(futures)
-        results.extend(refused or NatsTimeoutError() for _ in range(missing))
+            else:
+                results.append(refused or NatsTimeoutError())
         return results
 
 
+def _expire(done: asyncio.Future[None]) -> None:
+    """A batch's timeout: stop waiting (the acks that have not arrived are timeouts)."""
+    if not done.done():
+        done.set_result(None)
+
+
+_ACK_START = b'{"stream":"'
+
+
 def _read_ack(msg: Msg) -> bool | BaseException:
+    data = msg.data
+    if (
+        not msg.headers
+        and data.startswith(_ACK_START)
+        and b'"error"' not in data
+        and b'"duplicate"' not in data
+    ):
+        # the common ack, newly stored (`{"stream":"ALERTS", "seq":7}`): no JSON parse needed
+        # (a quoted stream name cannot hide either key); errors and duplicates are parsed
+        return False
     if msg.headers and msg.headers.get(Header.STATUS) == NO_RESPONDERS_STATUS:
         return NoStreamResponseError()
     try:

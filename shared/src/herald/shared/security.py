@@ -4,7 +4,6 @@ no framing."""
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -33,6 +32,10 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp, policy: str = CONTENT_SECURITY_POLICY) -> None:
         self.app = app
         self.headers = {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+        self._raw = tuple(
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in self.headers.items()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,9 +44,13 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers.items():
-                    headers.setdefault(name, value)
+                # raw ASGI headers, encoded once: what the app set itself wins
+                headers = message.get("headers") or []
+                present = {name.lower() for name, _ in headers}
+                message["headers"] = [
+                    *headers,
+                    *(pair for pair in self._raw if pair[0] not in present),
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from herald.shared.streams import StreamLimits
 
@@ -22,6 +24,100 @@ RemoteProtocolError at a client)."""
 
 class SettingsError(ValueError):
     """An environment variable has a value we cannot use; the message names it."""
+
+
+RedisMode = Literal["server", "sentinel", "cluster"]
+
+SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}
+CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
+"""URL scheme -> TLS, for the Sentinel and Redis Cluster forms of REDIS_URL."""
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where Redis is, read from REDIS_URL (docs/configuration.md):
+
+    - `redis://[user:password@]host:port/db` (also `rediss://`, `unix://`): one server;
+    - `redis+sentinel://[user:password@]host:26379,host2:26379/<master name>[/db]`: the master
+      that these Sentinels name (followed through failovers); `?sentinel_password=` when the
+      Sentinels want a password of their own;
+    - `redis+cluster://[user:password@]host:6379,host2:6379`: a Redis Cluster, found from these
+      seed nodes (db 0 only: Cluster has no other).
+
+    `rediss+sentinel://` and `rediss+cluster://` speak TLS to the data nodes."""
+
+    mode: RedisMode
+    url: str = field(repr=False)
+    """The URL as given (for `server`, what redis-py parses itself)."""
+    nodes: tuple[tuple[str, int], ...] = ()
+    """Sentinels (`sentinel`) or seed nodes (`cluster`)."""
+    master: str = ""
+    """The Sentinel master name (`sentinel`)."""
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sentinel_password: str | None = field(default=None, repr=False)
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> RedisTarget:
+        """Read a REDIS_URL; ValueError says what is wrong (never echoing a password)."""
+        scheme, sep, _ = url.partition("://")
+        if not sep:
+            raise ValueError("REDIS_URL: expected a URL such as redis://host:6379/0")
+        scheme = scheme.lower()
+        if scheme not in SENTINEL_SCHEMES and scheme not in CLUSTER_SCHEMES:
+            if scheme not in {"redis", "rediss", "unix"}:
+                raise ValueError(
+                    f"REDIS_URL: unknown scheme {scheme!r} (redis, rediss, unix, "
+                    "redis+sentinel, rediss+sentinel, redis+cluster, rediss+cluster)"
+                )
+            return cls("server", url)
+        parts = urlsplit(url)
+        userinfo, _, hosts = parts.netloc.rpartition("@")
+        username, _, password = userinfo.partition(":")
+        nodes = tuple(_host_port(h, scheme) for h in hosts.split(",") if h.strip())
+        if not nodes:
+            raise ValueError(f"REDIS_URL: {scheme}:// needs at least one host:port")
+        path = [p for p in parts.path.split("/") if p]
+        query = parse_qs(parts.query)
+        user, secret = unquote(username) or None, unquote(password) or None
+        if scheme in CLUSTER_SCHEMES:
+            if path not in ([], ["0"]):
+                raise ValueError("REDIS_URL: a Redis Cluster has database 0 only (no /<db>)")
+            return cls(
+                "cluster",
+                url,
+                nodes,
+                username=user,
+                password=secret,
+                tls=CLUSTER_SCHEMES[scheme],
+            )
+        if not path or len(path) > 2:
+            raise ValueError(
+                f"REDIS_URL: {scheme}://host:26379,.../<master name>[/<db>] needs the master's name"
+            )
+        db = path[1] if len(path) == 2 else "0"
+        if not db.isdigit():
+            raise ValueError(f"REDIS_URL: database {db!r} is not a number")
+        return cls(
+            "sentinel",
+            url,
+            nodes,
+            master=unquote(path[0]),
+            db=int(db),
+            username=user,
+            password=secret,
+            sentinel_password=next(iter(query.get("sentinel_password", [])), None),
+            tls=SENTINEL_SCHEMES[scheme],
+        )
+
+
+def _host_port(text: str, scheme: str) -> tuple[str, int]:
+    host, _, port = text.strip().rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f"REDIS_URL: {scheme}:// hosts are host:port, not {text.strip()!r}")
+    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)
@@ -83,6 +179,7 @@ class Settings:
             )
         try:
             StreamLimits.from_env(e)  # read again where streams are created; checked at start
+            RedisTarget.parse(e.get("REDIS_URL") or DEFAULT_REDIS_URL)  # read by open_redis
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
         return cls(

@@ -4,14 +4,13 @@ by the notifier when it sends."""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from herald.shared.keys import subscriber_key, subscribers_index_key
+from herald.shared.runtime import RedisClient
 from herald.shared.subscriptions import Subscriber
 
 
 class SubscriberStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
 
     async def put(self, subscriber: Subscriber) -> None:

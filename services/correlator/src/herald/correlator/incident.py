@@ -64,8 +64,9 @@ from herald.shared.events import (
 from herald.shared.statuses import impact_for, worst, worst_impact
 
 RESOLVED_RETENTION = timedelta(days=7)
-"""Resolved alert records are kept this long (by `now`) to block stale replays, then pruned.
-The ALERTS stream keeps messages for 7 days, so JetStream cannot redeliver anything older."""
+"""Resolved alert records are kept this long after ingest last received an event about them
+(`AlertRecord.retained_from`, by `now`) to block stale replays, then pruned. The ALERTS stream
+keeps messages for 7 days from their arrival, so JetStream cannot redeliver anything older."""
 
 MAX_TITLE = 300
 """Characters of an incident title (and of an alert's alertname and summary)."""
@@ -152,6 +153,20 @@ class AlertRecord(BaseModel):
     @property
     def key(self) -> str:
         return alert_key(self.fingerprint)
+
+    @property
+    def retained_from(self) -> datetime:
+        """When RESOLVED_RETENTION starts: the latest arrival at ingest of an event about it (a
+        redelivery, an HA peer's copy or a report listing it can come until the stream drops
+        that message, 7 days after its arrival). Never its endsAt: an event time may be months
+        old (a backlog, Merge's earliest startsAt, a drill), and pruning by it dropped the record
+        a redelivered firing needed to be known as a late copy (docs/reliability.md, bug 1)."""
+        arrivals = [
+            at
+            for at in (self.received_at, self.resolved_received_at, self.seen_at, self.absent_since)
+            if at is not None
+        ]
+        return max(arrivals) if arrivals else self.ends_at or self.starts_at
 
     def seen(self, event: AlertReceived) -> AlertRecord:
         """This record, listed again by the notification of `event` (a duplicate or a repeat)."""
@@ -377,12 +392,12 @@ def incident_alerts(
 
 
 def prunable(record: AlertRecord, head: ServiceHead, now: datetime) -> bool:
-    """Whether a stored record may go: resolved more than RESOLVED_RETENTION ago (by `now`) and
-    not an alert of the open incident."""
+    """Whether a stored record may go: resolved, last received more than RESOLVED_RETENTION ago
+    (by `now`), and not an alert of the open incident."""
     return (
         record.status is not AlertState.FIRING
         and not head.member(record)
-        and (record.ends_at or record.starts_at) < now - RESOLVED_RETENTION
+        and record.retained_from < now - RESOLVED_RETENTION
     )
 
 

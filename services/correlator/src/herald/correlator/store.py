@@ -9,7 +9,8 @@ below works on Redis Cluster too:
 - `herald:{svc}:firing`  sorted set of the open incident's firing alerts (score startsAt, µs);
 - `herald:{svc}:ended`   sorted set of its resolved alerts (score endsAt, µs): with `firing`,
   the incident's most relevant alerts by rank (it shows at most 50);
-- `herald:{svc}:expiry`  sorted set of resolved alerts by end, pruned past RESOLVED_RETENTION;
+- `herald:{svc}:expiry`  sorted set of resolved alerts by `AlertRecord.retained_from` (their
+  last arrival), pruned past RESOLVED_RETENTION;
 - `herald:{svc}:status`  the public ServiceStatus projection (JSON), read by the status page;
 - `herald:{svc}:outbox`  incident events (JSON) stored but not yet acknowledged by JetStream;
 - `herald:{svc}:control` what people set (commands.Control): override, maintenance windows,
@@ -37,7 +38,6 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol, cast
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from herald.correlator.commands import (
@@ -70,6 +70,7 @@ from herald.shared.events import (
     ServiceStatus,
 )
 from herald.shared.keys import UNROUTED, service_key, status_key
+from herald.shared.runtime import RedisClient, run_scripts
 
 UNROUTED_LIMIT = 500
 """How many unrouted fingerprints are kept (the oldest are dropped)."""
@@ -405,7 +406,7 @@ class Store(Protocol):
 class CorrelatorStore:
     """The correlator's state in Redis (a client with `decode_responses=False`)."""
 
-    def __init__(self, redis: Redis, config: HeraldConfig) -> None:
+    def __init__(self, redis: RedisClient, config: HeraldConfig) -> None:
         self.redis = redis
         self.config = config
         self._pop_published = redis.register_script(_POP_PUBLISHED)
@@ -620,16 +621,13 @@ class CorrelatorStore:
     async def _pipelined(
         self, calls: Iterable[tuple[AsyncScript, list[str], list[str | int]]]
     ) -> list[Any]:
-        """Run scripts in one round trip; per call its reply or its error (a connection error
-        is every call's)."""
+        """Run scripts in one round trip (runtime.run_scripts: on a Cluster, per node); per call
+        its reply or its error (a connection error is every call's)."""
         calls = list(calls)
         if not calls:
             return []
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for script, keys, args in calls:
-                    await script(keys=keys, args=args, client=pipe)
-                return list(await pipe.execute(raise_on_error=False))
+            return await run_scripts(self.redis, calls)
         except Exception as exc:
             return [exc] * len(calls)
 
@@ -748,17 +746,22 @@ class CorrelatorStore:
 
     async def controls(self, services: Sequence[str]) -> list[Control]:
         """Several services' controls (one round trip)."""
-        if not services:
-            return []
-        raw = await self.redis.mget([control_key(s) for s in services])
-        return [_control(r) for r in raw]
+        return [_control(r) for r in await self._values([control_key(s) for s in services])]
 
     async def statuses(self, services: Sequence[str]) -> list[ServiceStatus | None]:
         """The stored ServiceStatus projections (None: never stepped)."""
-        if not services:
-            return []
-        raw = await self.redis.mget([status_key(s) for s in services])
+        raw = await self._values([status_key(s) for s in services])
         return [None if r is None else ServiceStatus.model_validate_json(r) for r in raw]
+
+    async def _values(self, keys: list[str]) -> list[Any]:
+        """GET of keys of several services in one pipelined round trip (not one MGET: the keys
+        hash to different Cluster slots; nothing needs them read atomically together)."""
+        if not keys:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(key)
+            return list(await pipe.execute())
 
     async def command_step(
         self, service: str, command: Command | None, now: datetime
@@ -892,7 +895,7 @@ def _index_args(
         if firing:
             xrem.append(key)
         else:
-            xadd += [ended, key]
+            xadd += [_micros(record.retained_from), key]
     for record in expired:
         if record.key in records:
             continue
@@ -901,6 +904,9 @@ def _index_args(
         elif prunable(record, after, now):
             hdel.append(record.key)
             xrem.append(record.key)
+        elif record.retained_from >= now - RESOLVED_RETENTION:
+            # scored by its endsAt (as before retained_from): put it where it belongs
+            xadd += [_micros(record.retained_from), record.key]
     counts: list[str | int] = [
         "1" if reset else "0",
         len(hset) // 2,

@@ -25,7 +25,7 @@ import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -34,6 +34,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from herald.ingest import refusal
+from herald.ingest.refusal import Refusal
 from herald.shared.config import ConfigError, HeraldConfig
 from herald.shared.events import (
     CancelMaintenance,
@@ -361,7 +363,16 @@ class AdminApi:
         if (unknown := self._template(body.template)) is not None:
             return unknown
         status = self._status(body.status, body.template) or IncidentStatus.INVESTIGATING
-        if (conflict := await self._already_open(request, actor, body.service)) is not None:
+        held = await self._held("/api/v1/incidents", "incidents", body.service)
+        if (
+            conflict := await self._refused(
+                request,
+                actor,
+                body.service,
+                held,
+                lambda rows: refusal.second_open(rows, body.service),
+            )
+        ) is not None:
             return conflict
         return await self._send(
             request,
@@ -377,69 +388,58 @@ class AdminApi:
             ),
         )
 
-    async def _already_open(self, request: Request, actor: str, service: str) -> Response | None:
-        """A 409 naming the service's open incident: the correlator keeps one incident per
-        service and would refuse this open (commands.py), after a 202 that said nothing. None
-        when none is open, when the open one is this very request's (a retry: the same 202),
-        or when the correlator cannot tell (the command is stored then, and refused there if
-        an incident is open: `herald audit` shows it; so is an open that loses a race)."""
+    async def _held(self, path: str, field: str, service: str | None) -> list[Any] | None:
+        """The rows `field` of the correlator's read API at `path` (of one service, or of
+        all), None when it cannot say (unreachable, an error, an unexpected document)."""
+        query = "?service=" + urllib.parse.quote(service, safe="") if service else ""
         try:
-            status, data = await self._get(
-                "/api/v1/incidents?service=" + urllib.parse.quote(service, safe="")
-            )
-            rows = json.loads(data)["incidents"] if status == 200 else None
+            status, data = await self._get(path + query)
+            rows = json.loads(data)[field] if status == 200 else None
         except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as exc:
             log.warning(
-                "cannot ask the correlator whether an incident is open",
-                extra={"service_id": service, "error": repr(exc)},
+                "cannot ask the correlator what it holds",
+                extra={"service_id": service, "path": path, "error": repr(exc)},
             )
             return None
-        if not isinstance(rows, list):
-            return None
-        incident_id = next(
-            (
-                str(r.get("id"))
-                for r in rows
-                if isinstance(r, dict) and r.get("service") == service and not r.get("resolved_at")
-            ),
-            None,
-        )
-        if incident_id is None:
+        return rows if isinstance(rows, list) else None
+
+    async def _refused(
+        self,
+        request: Request,
+        actor: str,
+        service: str | None,
+        held: list[Any] | None,
+        decide: Callable[[list[Any]], Refusal | None],
+    ) -> Response | None:
+        """The correlator's refusal of this command told now (refusal.py: 404/409), instead of
+        a 202 that says nothing. None when it would apply, when this very command was applied
+        already (a retry with the same Idempotency-Key: the same 202), or when the correlator
+        cannot tell (`held` None: the command is stored, and refused there if it must be;
+        its audit shows it; so is a command that loses a race)."""
+        if held is None or (refused := decide(held)) is None:
             return None
         key = request.headers.get("idempotency-key")
-        if key and await self._opened_by(command_id(actor, key), service, incident_id):
+        if key and await self._applied(command_id(actor, key), service):
             return None
-        return JSONResponse(
-            {
-                "title": "incident already open",
-                "detail": (
-                    f"{service} already has an open incident, {incident_id}: Herald keeps one "
-                    "incident per service, so a second one is not opened"
-                ),
-                "hint": (
-                    f"update it instead: herald incident update {incident_id} --status "
-                    "identified --body '...' (or POST /api/v1/incidents/"
-                    f"{incident_id}/updates); resolve it first to open a new one"
-                ),
-                "open_incident": incident_id,
-            },
-            status_code=409,
-        )
+        return JSONResponse(refused.document(), status_code=refused.status)
 
-    async def _opened_by(self, cid: str, service: str, incident_id: str) -> bool:
-        """Whether command `cid` is what opened `incident_id` (the audit says so)."""
-        query = urllib.parse.urlencode({"service": service, "command_id": cid})
+    async def _applied(self, cid: str, service: str | None) -> bool:
+        """Whether command `cid` was applied already (the audit says so)."""
+        query = {"command_id": cid} | ({"service": service} if service else {})
         try:
-            status, data = await self._get("/api/v1/audit?" + query)
+            status, data = await self._get("/api/v1/audit?" + urllib.parse.urlencode(query))
             entries = json.loads(data)["audit"] if status == 200 else []
         except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError):
             return False
-        return any(
-            isinstance(e, dict) and e.get("outcome") == "applied" and e.get("target") == incident_id
-            for e in entries
-        )
+        return any(isinstance(e, dict) and e.get("outcome") == "applied" for e in entries)
 
-    async def _incident(self, request: Request, model: type[BaseModel], make: Any) -> Response:
+    async def _incident(
+        self,
+        request: Request,
+        model: type[BaseModel],
+        action: refusal.IncidentAction,
+        make: Any,
+    ) -> Response:
         actor = self._actor(request)
         if isinstance(actor, Response):
             return actor
@@ -452,6 +452,17 @@ class AdminApi:
             return body
         if (unknown := self._template(getattr(body, "template", None))) is not None:
             return unknown
+        held = await self._held("/api/v1/incidents", "incidents", service)
+        if (
+            refused := await self._refused(
+                request,
+                actor,
+                service,
+                held,
+                lambda rows: refusal.incident_command(rows, incident_id, action),
+            )
+        ) is not None:
+            return refused
         return await self._send(
             request,
             actor,
@@ -462,6 +473,7 @@ class AdminApi:
         return await self._incident(
             request,
             UpdateBody,
+            "update",
             lambda b, body: UpdateIncident(
                 **b,
                 status=self._status(body.status, body.template),
@@ -472,12 +484,15 @@ class AdminApi:
 
     async def resolve_incident(self, request: Request) -> Response:
         return await self._incident(
-            request, ResolveBody, lambda b, body: ResolveIncident(**b, body=body.body)
+            request, ResolveBody, "resolve", lambda b, body: ResolveIncident(**b, body=body.body)
         )
 
     async def postmortem(self, request: Request) -> Response:
         return await self._incident(
-            request, PostmortemBody, lambda b, body: PostmortemIncident(**b, body=body.body)
+            request,
+            PostmortemBody,
+            "postmortem",
+            lambda b, body: PostmortemIncident(**b, body=body.body),
         )
 
     async def set_override(self, request: Request) -> Response:
@@ -540,18 +555,31 @@ class AdminApi:
 
         return await self._send(request, actor, make)
 
-    async def _maintenance(self, request: Request, kind: type[Command]) -> Response:
+    async def _maintenance(
+        self, request: Request, action: refusal.MaintenanceAction, kind: type[Command]
+    ) -> Response:
         actor = self._actor(request)
         if isinstance(actor, Response):
             return actor
         mid = request.path_params["maintenance_id"]
+        held = await self._held("/api/v1/maintenances", "maintenances", None)
+        if (
+            refused := await self._refused(
+                request,
+                actor,
+                None,
+                held,
+                lambda rows: refusal.maintenance_command(rows, mid, action),
+            )
+        ) is not None:
+            return refused
         return await self._send(request, actor, lambda b: kind(**b, maintenance_id=mid))
 
     async def cancel_maintenance(self, request: Request) -> Response:
-        return await self._maintenance(request, CancelMaintenance)
+        return await self._maintenance(request, "cancel", CancelMaintenance)
 
     async def complete_maintenance(self, request: Request) -> Response:
-        return await self._maintenance(request, CompleteMaintenance)
+        return await self._maintenance(request, "complete", CompleteMaintenance)
 
     async def resolve_alert(self, request: Request) -> Response:
         actor = self._actor(request)

@@ -40,7 +40,7 @@ from herald.ingest.options import IngestOptions
 from herald.ingest.pagerduty import Action, InvalidEvent, pagerduty_alert, parse_event
 from herald.ingest.publisher import PublishOutcome, PublishUnavailable
 from herald.ingest.ratelimit import Decision, Rate, RateLimiter
-from herald.shared.events import AlertReceived
+from herald.shared.events import AlertReceived, GroupReported
 
 log = logging.getLogger("herald.ingest")
 
@@ -89,7 +89,7 @@ class Endpoints:
     def _answer(
         self, code: int, doc: Mapping[str, Any], headers: Mapping[str, str] | None = None
     ) -> Response:
-        self.metrics.requests.labels(code=str(code)).inc()
+        self.metrics.answered(code)
         return JSONResponse(dict(doc), status_code=code, headers=headers)
 
     def _rate_limited(self, auth: Authentication) -> Decision | None:
@@ -124,20 +124,24 @@ class Endpoints:
             yield event
 
     async def _publish(
-        self, events: Iterable[AlertReceived], integration: str
+        self,
+        events: Iterable[AlertReceived],
+        integration: str,
+        report: Callable[[], GroupReported] | None = None,
     ) -> tuple[int, PublishOutcome]:
-        """Publish in batches (PublishUnavailable when not all stored), with metrics."""
+        """Publish in batches, `report` with the last (PublishUnavailable when not all
+        stored), with metrics."""
         started = time.perf_counter()
         count, outcome = await publish_in_batches(
             self.publisher,
             self._counted(events, integration),
             max_events=self.options.publish_batch,
             max_bytes=self.options.publish_batch_bytes,
+            report=report,
         )
         if count:
             self.metrics.publish_seconds.observe(time.perf_counter() - started)
-        self.metrics.alerts_published.labels(integration=integration).inc(outcome.stored)
-        self.metrics.alerts_duplicate.labels(integration=integration).inc(outcome.duplicates)
+        self.metrics.stored(integration, outcome.stored, outcome.duplicates)
         return count, outcome
 
     def _exact_message(self, body: bytes, integration: str) -> WebhookMessage | Response:
@@ -209,20 +213,17 @@ class Endpoints:
             else alert_events(message, integration, now, self.limits)
         )
         listed: list[AlertReceived] = []
+
+        def report() -> GroupReported:
+            # After the alerts (published behind them on the same connection, so stored behind
+            # them in ALERTS): the correlator may take what the group no longer lists as ended
+            # (silenced or inhibited alerts are never sent resolved).
+            return group_report(
+                integration, listed[0].group_key, listed, message.truncated_alerts, now
+            )
+
         try:
-            count, outcome = await self._publish(_noting(events, listed), integration)
-            if listed:
-                # After the alerts: the correlator may take what the group no longer lists as
-                # ended (silenced or inhibited alerts are never sent resolved).
-                await self.publisher.publish_report(
-                    group_report(
-                        integration,
-                        listed[0].group_key,
-                        listed,
-                        message.truncated_alerts,
-                        now,
-                    )
-                )
+            count, outcome = await self._publish(_noting(events, listed), integration, report)
         except PublishUnavailable as exc:
             log.error(
                 "webhook not stored, answering 503: %s", exc, extra={"integration": integration}

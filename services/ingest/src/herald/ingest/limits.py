@@ -116,6 +116,16 @@ class Clipping:
     ) -> dict[str, str]:
         """Entries with names and values clipped, in their order, keeping at most `count`
         entries and `total` characters (less `reserved`); the others are dropped."""
+        if isinstance(items, Mapping) and len(items) <= count:
+            # the usual case, nothing to clip: checked without building anything
+            used = reserved
+            for key, value in items.items():
+                if len(key) > key_limit or len(value) > value_limit:
+                    break
+                used += len(key) + len(value)
+            else:
+                if used <= total:
+                    return dict(items)
         pairs = items.items() if isinstance(items, Mapping) else items
         out: dict[str, str] = {}
         used = reserved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -17,6 +18,9 @@ class IngestMetrics:
     rate_limited: Counter = field(init=False)
     alerts_clipped: Counter = field(init=False)
     pagerduty_events: Counter = field(init=False)
+    _children: dict[tuple[int, str], Any] = field(init=False, default_factory=dict)
+    """Labelled counters already looked up (`labels()` takes a lock and checks its arguments:
+    a few microseconds per call, several calls per webhook)."""
 
     def __post_init__(self) -> None:
         self.requests = Counter(
@@ -61,3 +65,19 @@ class IngestMetrics:
             ["action"],
             registry=self.registry,
         )
+
+    def _child(self, counter: Counter, label: str) -> Any:
+        key = (id(counter), label)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = counter.labels(label)
+        return child
+
+    def answered(self, code: int) -> None:
+        """One request answered with `code`."""
+        self._child(self.requests, str(code)).inc()
+
+    def stored(self, integration: str, stored: int, duplicates: int) -> None:
+        """A request's alerts stored by JetStream, and those it already had."""
+        self._child(self.alerts_published, integration).inc(stored)
+        self._child(self.alerts_duplicate, integration).inc(duplicates)

@@ -87,9 +87,9 @@ def alert_events(
         note = clipping.note(limits.clipped_note)
         if note is not None:
             annotations[CLIPPED_ANNOTATION] = note
-        # Every field is already of its type (the payload was validated, the bounds applied):
-        # constructed without validating it again.
-        yield AlertReceived.model_construct(
+        # Validated again, though every field already is of its type: pydantic-core's
+        # validation of these plain values is faster than `model_construct`'s Python loop.
+        yield AlertReceived(
             event_id=event_id(integration, bounded_fp, alert.status, alert.starts_at),
             occurred_at=occurred_at(alert, received_at),
             received_at=received_at,

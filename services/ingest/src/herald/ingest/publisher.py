@@ -51,6 +51,8 @@ class AlertPublisher:
         self._streams_ready = False
         self._streams_lock = asyncio.Lock()
         self._acks = AckInbox(nats.nc)
+        self._subjects: dict[tuple[str, bool], str] = {}
+        """(integration, group report?) -> subject, made once (it is a regex substitution)."""
         nats.on_reconnected(self._forget_streams)
 
     @property
@@ -80,8 +82,11 @@ class AlertPublisher:
         """The state and config of a stream (for the fill-level gauges)."""
         return await self._js.stream_info(name)
 
-    async def publish_all(self, events: Sequence[AlertReceived]) -> PublishOutcome:
-        """Publish every event concurrently; return only once JetStream acknowledged all."""
+    async def publish_all(
+        self, events: Sequence[AlertReceived], report: GroupReported | None = None
+    ) -> PublishOutcome:
+        """Publish every event concurrently, then `report` behind them on the same connection
+        (JetStream stores them in that order); return only once JetStream acknowledged all."""
         if not self.is_connected:
             raise PublishUnavailable("NATS is not connected")
         if not self._streams_ready:
@@ -91,43 +96,35 @@ class AlertPublisher:
                 raise PublishUnavailable(
                     f"JetStream streams are not available: {_describe(exc)}"
                 ) from exc
+        outgoing = [self._outgoing(e) for e in events]
+        if report is not None:
+            outgoing.append(self._outgoing(report))
         try:
-            results = await self._acks.publish_all(
-                [self._outgoing(e) for e in events], self._publish_timeout
-            )
+            results = await self._acks.publish_all(outgoing, self._publish_timeout)
         except Exception as exc:  # the inbox could not subscribe: the connection went away
             raise PublishUnavailable(f"alerts not stored: {_describe(exc)}") from exc
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             if any(isinstance(f, NoStreamResponseError) for f in failures):
                 self._streams_ready = False  # deleted under us: re-create before the next publish
+            what = "alerts and their group report" if report is not None else "alerts"
             raise PublishUnavailable(
-                f"{len(failures)} of {len(events)} alerts not stored: {_describe(failures[0])}"
+                f"{len(failures)} of {len(outgoing)} {what} not stored: {_describe(failures[0])}"
             ) from failures[0]
-        duplicates = sum(1 for r in results if r is True)
+        duplicates = sum(1 for r in results[: len(events)] if r is True)
         return PublishOutcome(stored=len(events) - duplicates, duplicates=duplicates)
 
-    async def publish_report(self, report: GroupReported) -> None:
-        """Publish a notification's report (after its alerts); PublishUnavailable otherwise."""
-        try:
-            (result,) = await self._acks.publish_all(
-                [self._outgoing(report)], self._publish_timeout
-            )
-        except Exception as exc:
-            raise PublishUnavailable(f"the group report was not stored: {_describe(exc)}") from exc
-        if isinstance(result, BaseException):
-            raise PublishUnavailable(f"the group report was not stored: {_describe(result)}")
-
-    @staticmethod
-    def _outgoing(event: AlertReceived | GroupReported) -> Outgoing:
+    def _outgoing(self, event: AlertReceived | GroupReported) -> Outgoing:
         """One event as a message: an alert on its integration's subject, a group report one
         token deeper, with its id as `Nats-Msg-Id` (JetStream's de-duplication) and ALERTS as
         the expected stream."""
-        subject = (
-            group_subject(event.integration)
-            if isinstance(event, GroupReported)
-            else alert_subject(event.integration)
-        )
+        report = isinstance(event, GroupReported)
+        subject = self._subjects.get((event.integration, report))
+        if subject is None:
+            subject = (
+                group_subject(event.integration) if report else alert_subject(event.integration)
+            )
+            self._subjects[(event.integration, report)] = subject
         return Outgoing(
             subject,
             event.model_dump_json().encode(),

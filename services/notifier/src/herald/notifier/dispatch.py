@@ -26,8 +26,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-import redis.asyncio as aioredis
-
 from herald.notifier.channels import (
     MAX_SEND_SECONDS,
     Channel,
@@ -45,6 +43,7 @@ from herald.notifier.send_window import SendWindow
 from herald.shared.backoff import Backoff
 from herald.shared.config import SendLimit
 from herald.shared.keys import service_key
+from herald.shared.runtime import RedisClient
 
 log = logging.getLogger("herald.notifier.dispatch")
 
@@ -68,7 +67,7 @@ class Dispatcher:
         self,
         channels: Mapping[str, Channel],
         ledger: Ledger,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         metrics: NotifierMetrics,
         clock: Callable[[], datetime],
         *,

@@ -15,9 +15,9 @@ Keys, under the service's hash tag (so every script below touches one slot, Redi
   due step, and deleted (`done`) once every destination's send ended; a notice held by a
   replica that died is claimed again once its lease ends.
 
-A due step fires once, by one replica: `claim` takes what is due and, in the same script,
-moves each member's score to the end of a short lease (`LEASE_SECONDS`), so no other replica
-sees it due while it runs; the runner renews the lease while it sends, and `commit` stores the
+A due step fires once, by one replica: `claim` reads what is due and claims each step with a
+script that, if it is still due, moves its score to the end of a short lease (`LEASE_SECONDS`),
+so no other replica sees it due while it runs; the runner renews the lease while it sends, and `commit` stores the
 advanced state only if the record was not changed meanwhile (an acknowledgement wins). A replica
 that dies mid-step leaves the record as it was: its lease runs out, another replica claims the
 step and runs it again; the sends are deduplicated by the ledger (one run id per step run), so
@@ -32,14 +32,13 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import redis.asyncio as aioredis
+from typing import Any, cast
 
 from herald.notifier.escalation import EscalationState
 from herald.notifier.notice import NoticeType
 from herald.shared.events import Incident
 from herald.shared.keys import service_key
+from herald.shared.runtime import RedisClient, run_scripts
 
 LEASE_SECONDS = 5.0
 """How long a claimed step is hidden from the other replicas without a renewal: a step held by
@@ -51,22 +50,22 @@ RECORD_TTL_SECONDS = 30 * 24 * 3600
 CLAIM_LIMIT = 100
 """Due steps taken per service and claim."""
 
+# KEYS: due set, record, lease. ARGV: incident id, now ms, lease ms, token. Claims one step if it
+# is still due (another replica may have claimed it since it was read): hides it for the lease and
+# returns the record; a step whose record is gone is dropped.
 _CLAIM = """
-local now = tonumber(ARGV[1])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {}
-for _, id in ipairs(ids) do
-  local rec = redis.call('GET', ARGV[5] .. id)
-  if rec then
-    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)
-    redis.call('SET', ARGV[5] .. id .. ':lease', ARGV[4], 'PX', ARGV[2])
-    table.insert(out, id)
-    table.insert(out, rec)
-  else
-    redis.call('ZREM', KEYS[1], id)
-  end
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[2]) then
+  return false
 end
-return out
+local rec = redis.call('GET', KEYS[2])
+if not rec then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return false
+end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])
+return rec
 """
 
 _RENEW = """
@@ -257,9 +256,10 @@ class NoticeLease:
 
 
 class EscalationStore:
-    def __init__(self, redis: aioredis.Redis, *, lease_seconds: float = LEASE_SECONDS) -> None:
+    def __init__(self, redis: RedisClient, *, lease_seconds: float = LEASE_SECONDS) -> None:
         self.redis = redis
         self.lease_ms = int(lease_seconds * 1000)
+        self._claim = redis.register_script(_CLAIM)
 
     @staticmethod
     def record_key(service: str, incident_id: str) -> str:
@@ -340,19 +340,37 @@ class EscalationStore:
         self, service: str, now: datetime, limit: int = CLAIM_LIMIT
     ) -> list[Lease | NoticeLease]:
         """Take every step and notice of `service` due at `now`, hidden from other replicas for
-        a lease."""
+        a lease: the due members read, then each claimed by a script on its own keys (every key
+        a script touches is one of its KEYS, so it runs on Redis Cluster), all in one round
+        trip."""
         token = secrets.token_hex(8)
-        prefix = service_key(service, "esc:")
-        out = await self.redis.eval(
-            _CLAIM, 1, self.due_key(service), _ms(now), self.lease_ms, limit, token, prefix
+        due = self.due_key(service)
+        at = _ms(now)
+        found = await self.redis.zrangebyscore(due, "-inf", at, start=0, num=limit)
+        ids = [_text(cast("bytes", i)) for i in found]
+        if not ids:
+            return []
+        replies = await run_scripts(
+            self.redis,
+            [
+                (
+                    self._claim,
+                    [due, service_key(service, f"esc:{m}"), service_key(service, f"esc:{m}:lease")],
+                    [m, at, self.lease_ms, token],
+                )
+                for m in ids
+            ],
         )
         leases: list[Lease | NoticeLease] = []
-        for i in range(0, len(out), 2):
-            member = _text(out[i])
+        for member, raw in zip(ids, replies, strict=True):
+            if isinstance(raw, Exception):
+                raise raw
+            if raw is None:
+                continue
             if member.startswith(NOTICE_MEMBER):
-                leases.append(NoticeLease(PendingNotice.from_json(service, out[i + 1]), token))
+                leases.append(NoticeLease(PendingNotice.from_json(service, raw), token))
             else:
-                leases.append(Lease(_decode(service, member, out[i + 1]), token))
+                leases.append(Lease(_decode(service, member, raw), token))
         return leases
 
     async def renew(self, lease: Lease | NoticeLease, now: datetime) -> bool:

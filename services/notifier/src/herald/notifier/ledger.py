@@ -17,13 +17,23 @@ Redis Cluster too:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from herald.shared.backoff import Backoff
 from herald.shared.keys import service_key
+from herald.shared.runtime import RedisClient
+
+log = logging.getLogger("herald.notifier.ledger")
+
+MARK_RETRY = Backoff(0.25, 5.0)
+"""Between two attempts of recording how a send ended, while Redis fails."""
 
 DAY = 24 * 3600
 
@@ -139,18 +149,21 @@ def page_key(service: str, incident_id: str, channel: str) -> str:
 class Ledger:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         *,
         claim_ttl: int = 120,
         done_ttl: int = 7 * DAY,
         pending_ttl: int = 600,
+        mark_seconds: float | None = None,
     ) -> None:
         """`claim_ttl` must outlast a whole send (`channels.MAX_SEND_SECONDS`) and `pending_ttl`
-        the longest gap between two attempts of one page (the longest nak delay plus ack_wait)."""
+        the longest gap between two attempts of one page (the longest nak delay plus ack_wait).
+        `mark_seconds` (default `claim_ttl`): how long `mark` keeps trying while Redis fails."""
         self.redis = redis
         self.claim_ttl = claim_ttl
         self.done_ttl = done_ttl
         self.pending_ttl = pending_ttl
+        self.mark_seconds = float(claim_ttl) if mark_seconds is None else mark_seconds
 
     async def claim(
         self, service: str, event_id: str, channel: str, *, ttl: float | None = None
@@ -172,12 +185,36 @@ class Ledger:
     async def mark(self, claim: Claim, mark: Mark, page: str | None = None) -> bool:
         """Record how our claimed notification ended, and with `page` (a `page_key`) settle that
         page in the same step. False, recording nothing, when another worker holds the key now
-        (our claim expired and was taken over): that worker records its own outcome."""
+        (our claim expired and was taken over): that worker records its own outcome.
+
+        Tried again while Redis fails (a timeout, a paused or restarting server), for up to
+        `mark_seconds`, then the last error is raised: the send happened, and an outcome not
+        recorded would have it sent twice once the claim expires, and hold its incident's resolve
+        back until the page's pending mark expires (docs/reliability.md, bug 2). Repeating it is
+        safe: a compare-and-set on our own claim token."""
         keys = [claim.key] if page is None else [claim.key, page]
-        done = await self.redis.eval(
-            _MARK, len(keys), *keys, claim.token, mark.value, self.done_ttl
-        )
-        return bool(done)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.mark_seconds
+        attempt = 0
+        while True:
+            try:
+                done = await self.redis.eval(
+                    _MARK, len(keys), *keys, claim.token, mark.value, self.done_ttl
+                )
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                attempt += 1
+                delay = MARK_RETRY.delay(attempt)
+                if loop.time() + delay > deadline:
+                    raise
+                log.warning(
+                    "could not record a %s notification yet, trying again: %r",
+                    mark.value,
+                    exc,
+                    extra={"attempt": attempt},
+                )
+                await asyncio.sleep(delay)
+                continue
+            return bool(done)
 
     async def renew(self, claim: Claim, ttl: float) -> bool:
         """Keep our claim for another `ttl` seconds; False when it is not ours any more."""

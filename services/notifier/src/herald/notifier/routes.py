@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from html import escape
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -31,7 +30,7 @@ from herald.notifier.escalator import AckResult, Busy, Escalator
 from herald.notifier.schedule import now_and_next
 from herald.shared.config import HeraldConfig
 from herald.shared.events import Responder
-from herald.shared.runtime import Clock
+from herald.shared.runtime import Clock, RedisClient
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -73,7 +72,7 @@ def notifier_routes(
     links: Links | None,
     api_tokens: tuple[str, ...],
     clock: Clock,
-    redis: aioredis.Redis,
+    redis: RedisClient,
 ) -> list[Route]:
     async def link_page(request: Request) -> Response:
         if links is None:

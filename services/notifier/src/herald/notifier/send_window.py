@@ -14,9 +14,8 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
-import redis.asyncio as aioredis
-
 from herald.shared.config import SendLimit
+from herald.shared.runtime import RedisClient
 
 MAX_WAIT_SECONDS = 30.0
 """Longest single sleep between two asks (a long wait is taken in steps)."""
@@ -56,7 +55,7 @@ def window_key(what: str) -> str:
 class SendWindow:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         clock: Callable[[], datetime],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:

@@ -44,7 +44,7 @@ from herald.shared.subjects import INCIDENTS_STREAM, subscription_subject
 from herald.shared.subscriber_store import SubscriberStore
 from herald.shared.subscriptions import SubscriptionRequested, subscribers_secret
 from herald.statuspage import badge
-from herald.statuspage.archive import Archive
+from herald.statuspage.archive import Archive, HistoryWrites
 from herald.statuspage.board import REPLAY_BUFFER, Board, Item, Reset
 from herald.statuspage.catalogue import negotiate
 from herald.statuspage.history import MAX_PAGES, page_span
@@ -58,6 +58,7 @@ from herald.statuspage.page import (
     render_feed,
     render_history,
     render_incident,
+    render_maintenance,
     render_page,
     render_rss,
 )
@@ -142,11 +143,14 @@ def routes(
         return html(request, render_page(board.templates, board.view(), reader(request)))
 
     async def incident_page(request: Request) -> Response:
-        """An open or recent incident (the projection), else one of the stored history."""
+        """An open or recent incident (the projection), else a maintenance window (its
+        shortlink is the same path), else an incident of the stored history."""
         view = board.view()
         incident_id = request.path_params["incident_id"]
         found = view.find_incident(incident_id)
         who = reader(request)
+        if found is None and (window := view.find_maintenance(incident_id)) is not None:
+            return html(request, render_maintenance(board.templates, view, window, who))
         if found is None and archive is not None:
             try:
                 archived = await archive.incident(incident_id)
@@ -321,17 +325,31 @@ def create_app(
     )
     archive = Archive(redis, config)
 
-    async def record(item: Item) -> None:
-        """Write what the item leaves in the history (every replica does: idempotent writes).
-        Redis failing loses this replica's write only: the others write it too, and a
-        restarted replica writes its snapshots and the events it replays again."""
-        try:
-            if isinstance(item, Reset):
-                await archive.record_snapshots(board.projection.values(), clock())
-            else:
-                await archive.record(item.data, clock())
-        except RedisError:
-            log.warning("writing the history failed", exc_info=True)
+    history_writes = HistoryWrites()
+
+    def record(item: Item) -> None:
+        """Queue what the item leaves in the history (every replica writes it: idempotent
+        writes), as of now. Redis failing loses this replica's write only: the others write it
+        too, and a restarted replica writes its snapshots and the events it replays again."""
+        now = clock()
+        if isinstance(item, Reset):
+            snapshots = list(board.projection.values())
+
+            async def write() -> None:
+                await archive.record_snapshots(snapshots, now)
+        else:
+            data = item.data
+
+            async def write() -> None:
+                await archive.record(data, now)
+
+        async def guarded() -> None:
+            try:
+                await write()
+            except RedisError:
+                log.warning("writing the history failed", exc_info=True)
+
+        history_writes.add(guarded)
 
     async def fold(items: AsyncIterator[Item]) -> None:
         async for item in items:
@@ -340,7 +358,7 @@ def create_app(
             except Exception:  # one bad item must not stop the page from following the stream
                 log.exception("folding an INCIDENTS item failed")
                 continue
-            await record(item)
+            record(item)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[State]:
@@ -361,7 +379,8 @@ def create_app(
             items = aiter(subscription)
             first = await anext(items)
             board.apply(first)  # the Reset: the snapshots (and the history), before serving
-            await record(first)
+            history_writes.start()
+            record(first)
             folding = asyncio.create_task(fold(items), name="statuspage-fold")
             watch.start()
             log.info(
@@ -377,6 +396,7 @@ def create_app(
             if folding is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await folding
+            await history_writes.stop()
             board.fanout.close()
             await redis.aclose()
             await nats.close()

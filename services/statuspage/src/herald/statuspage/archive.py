@@ -12,17 +12,19 @@ an archived incident's hash expires with the retention. Sizes: docs/operations.m
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from herald.shared.config import HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER, Incident, ServiceStatus
 from herald.shared.keys import archived_incident_key, incident_history_key, status_history_key
+from herald.shared.runtime import RedisClient
 from herald.statuspage import history
 from herald.statuspage.history import StatusChange
 
@@ -71,7 +73,7 @@ round: the index names nothing that has expired while it is listed)."""
 
 
 async def read_changes(
-    client: aioredis.Redis, services: Iterable[str]
+    client: RedisClient, services: Iterable[str]
 ) -> dict[str, list[StatusChange]]:
     """Each service's stored status changes, oldest first (one read per key: keys live in
     different slots)."""
@@ -86,7 +88,7 @@ async def read_changes(
 class Archive:
     """The history of every configured service, in Redis."""
 
-    def __init__(self, redis: aioredis.Redis, config: HeraldConfig) -> None:
+    def __init__(self, redis: RedisClient, config: HeraldConfig) -> None:
         self.redis = redis
         self.config = config
         self.days = config.page.history_days
@@ -223,3 +225,55 @@ class Archive:
             found.extend(await self._docs(service, ids))
         found.sort(key=lambda i: i.started_at, reverse=True)
         return found[:limit]
+
+
+HISTORY_BACKLOG = 10_000
+"""Most history writes waiting (Redis slow or down); past it a write is skipped (the other
+replicas write it too, and a restarted replica writes its snapshots again)."""
+DRAIN_SECONDS = 2.0
+"""At shutdown, how long the writes still waiting may take."""
+
+
+class HistoryWrites:
+    """The history writes of what the page folds, run in order by one task of their own, off
+    the fold: an INCIDENTS event reaches open browsers without waiting for the Redis round
+    trips of the events before it (under load, those queued up behind each other)."""
+
+    def __init__(self, limit: int = HISTORY_BACKLOG) -> None:
+        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue(limit)
+        self._task: asyncio.Task[None] | None = None
+        self.skipped = 0
+        """Writes skipped because too many were waiting."""
+
+    def add(self, write: Callable[[], Awaitable[None]]) -> None:
+        """Queue `write` (it handles its own errors) behind the ones before it."""
+        try:
+            self._queue.put_nowait(write)
+        except asyncio.QueueFull:
+            self.skipped += 1
+            if self.skipped == 1 or self.skipped % 1000 == 0:
+                log.warning(
+                    "history writes are falling behind: skipped", extra={"skipped": self.skipped}
+                )
+
+    async def _run(self) -> None:
+        while True:
+            write = await self._queue.get()
+            try:
+                await write()
+            finally:
+                self._queue.task_done()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="statuspage-history")
+
+    async def stop(self) -> None:
+        """Let the waiting writes finish (at most DRAIN_SECONDS), then stop."""
+        if self._task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), DRAIN_SECONDS)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None

@@ -12,27 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
-from herald.shared.events import MaintenanceWindow, ServiceStatus
-from herald.shared.public_page import maintenance_updates
-
-
-class MaintenanceStatus(StrEnum):
-    """Statuspage's scheduled-maintenance statuses."""
-
-    SCHEDULED = "scheduled"
-    IN_PROGRESS = "in_progress"
-    VERIFYING = "verifying"
-    COMPLETED = "completed"
-
-
-@dataclass(frozen=True)
-class Update:
-    id: str
-    status: MaintenanceStatus
-    body: str
-    at: datetime
+from herald.shared.events import MaintenanceStatus, MaintenanceWindow, ServiceStatus
+from herald.shared.public_page import MaintenanceUpdate, maintenance_updates
 
 
 @dataclass(frozen=True)
@@ -48,7 +30,7 @@ class Window:
     updated_at: datetime
     services: tuple[str, ...] = ()
     """The components it affects (service ids of the config)."""
-    updates: tuple[Update, ...] = field(default_factory=tuple)
+    updates: tuple[MaintenanceUpdate, ...] = field(default_factory=tuple)
     """Newest first."""
 
 
@@ -89,16 +71,13 @@ def windows(services: Mapping[str, ServiceStatus]) -> tuple[Window, ...]:
             Window(
                 id=w.id,
                 name=w.title,
-                status=MaintenanceStatus(w.status.value),
+                status=w.status,
                 scheduled_for=w.starts_at,
                 scheduled_until=w.ends_at,
                 created_at=w.created_at,
                 updated_at=w.updated_at,
                 services=tuple(s for s in w.services if s in services),
-                updates=tuple(
-                    Update(u.id, MaintenanceStatus(u.status.value), u.body, u.at)
-                    for u in maintenance_updates(w)
-                ),
+                updates=maintenance_updates(w),
             )
         )
     return tuple(sorted(out, key=lambda x: x.scheduled_for))

@@ -163,13 +163,28 @@ def _maintenance(view: PageView, window: Window, t: dict[str, str]) -> dict[str,
     return {
         "id": window.id,
         "name": window.name,
+        "title": window.name,
+        "status": str(window.status),
         "status_words": t[str(window.status)],
+        "link": f"/incidents/{window.id}",
         "scheduled_for": iso(window.scheduled_for),
         "scheduled_for_human": human(window.scheduled_for),
         "scheduled_until": iso(window.scheduled_until),
         "scheduled_until_human": human(window.scheduled_until),
         "services": [
             view.config.services[s].name for s in window.services if s in view.config.services
+        ],
+        "updates": [
+            {
+                "id": u.id,
+                "kind": f"maintenance-{u.status}",
+                "status": str(u.status),
+                "status_words": t[str(u.status)],
+                "body": u.body,
+                "at": iso(u.at),
+                "at_human": human(u.at),
+            }
+            for u in window.updates
         ],
     }
 
@@ -268,6 +283,18 @@ def render_incident(
         updated_at=iso(view.updated_at()),
         updated_human=human(view.updated_at()),
         inc=_incident(view, incident, reader.t),
+    )
+
+
+def render_maintenance(
+    env: jinja2.Environment, view: PageView, window: Window, reader: Reader
+) -> str:
+    """A maintenance window's own page (its shortlink `/incidents/<id>`, as Statuspage's)."""
+    return env.get_template("maintenance.html").render(
+        **chrome(view, reader),
+        updated_at=iso(view.updated_at()),
+        updated_human=human(view.updated_at()),
+        m=_maintenance(view, window, reader.t),
     )
 
 

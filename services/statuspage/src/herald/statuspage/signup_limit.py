@@ -8,16 +8,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from redis.asyncio import Redis
-
 from herald.shared.keys import signup_limit_key
+from herald.shared.runtime import RedisClient
 
 HOUR = 3600
 DAY = 24 * HOUR
 
 
 class SignupLimits:
-    def __init__(self, redis: Redis, key: bytes, per_ip: int, per_address: int) -> None:
+    def __init__(self, redis: RedisClient, key: bytes, per_ip: int, per_address: int) -> None:
         self.redis = redis
         self.key = key
         self.per_ip = per_ip

@@ -13,7 +13,14 @@ from functools import cached_property
 from typing import Any
 
 from herald.shared.config import HeraldConfig
-from herald.shared.events import ComponentStatus, Impact, Incident, IncidentStatus, ServiceStatus
+from herald.shared.events import (
+    ComponentStatus,
+    Impact,
+    Incident,
+    IncidentStatus,
+    MaintenanceStatus,
+    ServiceStatus,
+)
 from herald.shared.public_page import (
     COMPONENT_STATUS_WORDS,
     INDICATOR_WORDS,
@@ -159,6 +166,11 @@ class PageView:
             "percent": None if found.uptime is None else uptime.percent(found.uptime),
             "count": len(days),
         }
+
+    def find_maintenance(self, window_id: str) -> Window | None:
+        """A maintenance window the page knows (any status the correlator still keeps), by id:
+        its `shortlink` is `/incidents/<id>` like an incident's."""
+        return next((w for w in self.maintenances if w.id == window_id), None)
 
     def find_incident(self, incident_id: str) -> Incident | None:
         """A public incident the page knows (open or recently resolved), by id."""
@@ -330,9 +342,7 @@ class PageView:
             "updated_at": iso(window.updated_at),
             "monitoring_at": None,
             "resolved_at": (
-                iso(window.updated_at)
-                if window.status is maintenance.MaintenanceStatus.COMPLETED
-                else None
+                iso(window.updated_at) if window.status is MaintenanceStatus.COMPLETED else None
             ),
             "impact": "maintenance",
             "shortlink": self.shortlink(window.id),

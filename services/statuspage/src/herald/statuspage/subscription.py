@@ -23,13 +23,13 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-import redis.asyncio as aioredis
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StreamInfo
 from nats.js.errors import NotFoundError
 
 from herald.shared.keys import component_created_key, status_key
+from herald.shared.runtime import RedisClient
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, INCIDENTS_SUBJECTS
 from herald.statuspage.archive import read_changes
@@ -39,9 +39,7 @@ from herald.statuspage.sse import stream_epoch
 log = logging.getLogger("herald.statuspage")
 
 
-async def read_snapshots(
-    client: aioredis.Redis, services: list[str]
-) -> dict[str, bytes | str | None]:
+async def read_snapshots(client: RedisClient, services: list[str]) -> dict[str, bytes | str | None]:
     """Each service's stored ServiceStatus (one GET per key: keys live in different slots)."""
     found: dict[str, bytes | str | None] = {}
     for service in services:
@@ -50,7 +48,7 @@ async def read_snapshots(
 
 
 async def first_seen(
-    client: aioredis.Redis, services: list[str], now: datetime
+    client: RedisClient, services: list[str], now: datetime
 ) -> dict[str, datetime]:
     """When each service's component first appeared on the page: stored once (SET NX) under
     the service's hash tag, so every replica and every restart agrees on it."""
@@ -79,7 +77,7 @@ class IncidentSubscription:
     def __init__(
         self,
         js: JetStreamContext,
-        redis: aioredis.Redis,
+        redis: RedisClient,
         services: list[str],
         replicas: int = 1,
     ) -> None:
@@ -143,16 +141,16 @@ class IncidentSubscription:
 
     async def check(self) -> bool:
         """Follow the stream again from its start when it was re-created; True when it was."""
+        # What was delivered before asking: messages delivered while the answer is on its way
+        # may be newer than the stream's last sequence in it (under load, often), which says
+        # nothing about a re-creation.
+        delivered = self.highest_seq
         try:
             info = await self.js.stream_info(INCIDENTS_STREAM)
         except NotFoundError:
             await ensure_streams(self.js, self.replicas)
             info = await self.js.stream_info(INCIDENTS_STREAM)
-        if (
-            self._following
-            and info.created == self.created
-            and info.state.last_seq >= self.highest_seq
-        ):
+        if self._following and info.created == self.created and info.state.last_seq >= delivered:
             return False
         log.warning(
             "the INCIDENTS stream was re-created: reading it again from its start",

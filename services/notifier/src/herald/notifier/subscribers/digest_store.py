@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from redis.asyncio import Redis
-
 from herald.shared.keys import digest_key, digests_due_key, told_key
+from herald.shared.runtime import RedisClient
 
 KEPT_SECONDS = 30 * 24 * 3600
 """A topic's state outlives its incident by this much (then a late duplicate event is stale)."""
@@ -72,7 +71,7 @@ def _epoch(moment: datetime) -> float:
 
 
 class DigestStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self._record = redis.register_script(_RECORD)
         self._claim = redis.register_script(_CLAIM)

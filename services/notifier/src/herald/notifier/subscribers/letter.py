@@ -25,7 +25,6 @@ from herald.shared.public_page import (
     component_name,
     maintenance_updates,
 )
-from herald.shared.subscriptions import public_base
 
 UPDATES_SHOWN = 5
 
@@ -170,7 +169,8 @@ def maintenance_notice(
             update.body,
             "",
         ]
-    lines += [f"Status page: {public_base(config)}", "", *_footer(title, unsubscribe_url)]
+    # Its own page, the same shortlink the webhooks and the page's API give.
+    lines += [f"Follow it: {shortlink(config, window.id)}", "", *_footer(title, unsubscribe_url)]
     msg = _message(
         config, envelope, f"[{title}] {what}: {window.title}", "\n".join(lines) + "\n", now
     )

@@ -13,7 +13,6 @@ import httpx
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.routing import Route
 
@@ -27,7 +26,7 @@ from herald.notifier.timer_loop import TimerLoop
 from herald.shared.backoff import Backoff
 from herald.shared.config import ConfigError, HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER
-from herald.shared.runtime import Clock, NatsConnection, PullConsumer
+from herald.shared.runtime import Clock, NatsConnection, PullConsumer, RedisClient
 from herald.shared.subjects import (
     INCIDENTS_STREAM,
     INCIDENTS_SUBJECTS,
@@ -72,7 +71,7 @@ class SubscriberDesk:
         config: HeraldConfig,
         key: bytes,
         nats: NatsConnection,
-        redis: Redis,
+        redis: RedisClient,
         http: httpx.AsyncClient,
         clock: Clock,
         api_tokens: tuple[str, ...],
@@ -181,7 +180,7 @@ def subscriber_desk(
     config: HeraldConfig,
     env: Mapping[str, str],
     nats: NatsConnection,
-    redis: Redis,
+    redis: RedisClient,
     http: httpx.AsyncClient,
     clock: Clock,
     api_tokens: tuple[str, ...],

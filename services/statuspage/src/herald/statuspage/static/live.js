@@ -262,7 +262,10 @@
   function maintenanceItem(m) {
     var li = el("li", "incident maintenance");
     li.setAttribute("data-maintenance", String(m.id));
-    li.appendChild(el("h3", "title", m.name));
+    var h3 = el("h3", "title"), a = el("a", "", m.name);
+    a.setAttribute("href", "/incidents/" + encodeURIComponent(String(m.id)));
+    h3.appendChild(a);
+    li.appendChild(h3);
     var meta = el("p", "meta");
     meta.appendChild(el("span", "incident-status", word(m.status)));
     meta.appendChild(document.createTextNode(" · "));

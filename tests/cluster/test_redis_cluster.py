@@ -1,0 +1,94 @@
+"""Every Redis step of Herald on a real Redis Cluster (three masters, one replica each): each
+script touches only its KEYS, of one hash tag; the steps of several services (several slots)
+run in one pipeline split per node; and after a master fails over to its replica (which knows
+none of the scripts yet) the same steps work again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from herald.correlator.routing import Route
+from herald.correlator.store import CorrelatorStore, head_key
+from herald.notifier.escalation import EscalationState
+from herald.notifier.escalation_store import EscalationStore
+from herald.shared.config import parse_config
+from herald.shared.events import AlertState
+from herald.shared.runtime import RedisClient, open_redis
+from services.correlator.tests.alerts import make_alert
+from services.notifier.tests.events import incident
+from tests.cluster.servers import RedisCluster
+
+pytestmark = pytest.mark.integration
+
+SERVICES = [f"svc-{i}" for i in range(8)]
+"""Eight services: their hash tags land on every master of three."""
+
+CONFIG = parse_config(
+    "integrations:\n  alertmanager: {token: t}\nservices:\n"
+    + "".join(f"  {s}:\n    name: {s}\n    matchers: ['service=\"{s}\"']\n" for s in SERVICES)
+)
+NOW = datetime(2025, 3, 1, 13, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def client(redis_cluster: RedisCluster) -> AsyncIterator[RedisClient]:
+    redis = open_redis(redis_cluster.url)
+    yield redis
+    await redis.aclose()
+
+
+async def _step_every_service(store: CorrelatorStore, status: str) -> None:
+    batches = [
+        (s, [make_alert(f"{s}-fp", status, labels={"service": s, "severity": "critical"})])
+        for s in SERVICES
+    ]
+    results = await store.step_many(batches, NOW)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert not errors, [repr(e) for e in errors]
+    assert all(r.events for r in results if not isinstance(r, Exception)), results
+
+
+async def test_the_correlator_steps_services_on_every_node_and_after_a_failover(
+    client: RedisClient, redis_cluster: RedisCluster
+) -> None:
+    masters = {redis_cluster.master_of(head_key(s)) for s in SERVICES}
+    assert len(masters) == 3, "the services' hash tags should spread over every master"
+    store = CorrelatorStore(client, CONFIG)
+
+    await _step_every_service(store, "firing")
+    assert await store.outbox_services() == sorted(SERVICES)  # SCAN over every master
+    statuses = await store.statuses(SERVICES)  # keys of eight slots in one round trip
+    assert [s.component_status.value for s in statuses if s is not None] == ["major_outage"] * 8
+    assert len(await store.controls(SERVICES)) == 8
+    routes = [(f"{s}-fp", Route(s, NOW - timedelta(hours=1))) for s in SERVICES]
+    assert await store.remember_routes(routes) == [r for _, r in routes]
+    await store.published_many([(s, await store.pending(s)) for s in SERVICES])
+    assert await store.outbox_services() == []
+
+    promoted = redis_cluster.fail_over(redis_cluster.master_of(head_key(SERVICES[0])))
+    assert redis_cluster.master_of(head_key(SERVICES[0])) == promoted
+
+    await _step_every_service(store, "resolved")  # scripts loaded on the promoted node
+    statuses = await store.statuses(SERVICES)
+    assert [s.component_status.value for s in statuses if s is not None] == ["operational"] * 8
+    newer = [(f"{s}-fp", Route(s, NOW)) for s in SERVICES]
+    assert await store.remember_routes(newer) == [r for _, r in newer]
+    records = await store.records(SERVICES[0], [f"{SERVICES[0]}-fp"])
+    assert records[0] is not None
+    assert records[0].status is AlertState.RESOLVED
+
+
+async def test_an_escalation_step_is_claimed_once_on_a_cluster(client: RedisClient) -> None:
+    one, other = EscalationStore(client), EscalationStore(client)
+    for service in SERVICES[:3]:
+        state = EscalationState(policy="p", started_at=NOW, due_at=NOW)
+        assert await one.write(service, f"{service}-inc-1", 0, state, incident(service))
+    for service in SERVICES[:3]:
+        claimed = await one.claim(service, NOW)
+        assert [lease.record.incident_id for lease in claimed] == [f"{service}-inc-1"]
+        assert await other.claim(service, NOW) == []  # hidden for the lease
+        assert await one.renew(claimed[0], NOW)
+        assert await other.claim(service, NOW + timedelta(seconds=30)) != []  # lease ran out
