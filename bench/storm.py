@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -238,6 +240,57 @@ async def applied_by_replica(http: httpx.AsyncClient, stack: Stack) -> str:
     return ", ".join(parts)
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU time (user + system) each process of the stack has used so far, by instance name
+    (from /proc; empty where there is none). The CPU a phase cost each process is less moved
+    by the other work on a shared machine than its rates are."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for name, proc in stack.procs.items():
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        out[name] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+PHASE_METRIC = "herald_correlator_batch_phase_seconds"
+BATCH_METRIC = "herald_correlator_batch_messages"
+
+
+def phase_totals(text: str) -> dict[str, tuple[float, float]]:
+    """phase -> (seconds, batches) summed from a correlator's /metrics text; the batches'
+    message count under "messages"."""
+    out: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        for suffix, slot in (("_sum", 0), ("_count", 1)):
+            if line.startswith(PHASE_METRIC + suffix + "{"):
+                phase = line.split('phase="', 1)[1].split('"', 1)[0]
+                out.setdefault(phase, [0.0, 0.0])[slot] += float(line.rsplit(" ", 1)[1])
+            elif line.startswith(BATCH_METRIC + suffix + " "):
+                out.setdefault("messages", [0.0, 0.0])[slot] += float(line.rsplit(" ", 1)[1])
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+async def phases_by_replica(http: httpx.AsyncClient, stack: Stack) -> str:
+    """Each correlator replica's time per batch phase so far (seconds summed, batches), from
+    herald_correlator_batch_phase_seconds: where a replica's time goes under the storm."""
+    parts = []
+    for name, service in stack.instances():
+        if service != "correlator":
+            continue
+        try:
+            totals = phase_totals((await http.get(f"{stack.internal_url(name)}/metrics")).text)
+        except httpx.HTTPError:
+            parts.append(f"{name} n/a")
+            continue
+        batches = totals.pop("messages", (0.0, 0.0))
+        shown = ", ".join(f"{k} {v[0]:.2f} s/{v[1]:.0f}" for k, v in sorted(totals.items()))
+        parts.append(f"{name}: {batches[1]:.0f} batches of {batches[0]:,.0f} messages; {shown}")
+    return "; ".join(parts)
+
+
 @dataclass(frozen=True)
 class Phase:
     """What one phase (firing or resolving) of a shape measured."""
@@ -254,6 +307,14 @@ class Phase:
     page_at: float | None
     """When the page showed every service in the phase's final status."""
     timeout: float
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each process of the stack used during the phase (until caught up)."""
+
+    @property
+    def correlator_cpu_ms_per_1000(self) -> float | None:
+        """The correlator replicas' CPU time per 1,000 alerts applied in this phase."""
+        used = sum(v for k, v in self.cpu.items() if k.startswith("correlator"))
+        return used / self.stored * 1e6 if self.cpu and self.stored else None
 
     @property
     def ingest_rate(self) -> float:
@@ -291,7 +352,9 @@ class Phase:
             else f"did NOT catch up within {self.timeout:.0f} s of the last accept "
             f"({self.applied} of {self.stored} applied)"
         )
+        cpu = ", ".join(f"{k} {v:.1f}" for k, v in self.cpu.items())
         return (
+            f"  {self.name}: CPU seconds used: {cpu}\n"
             f"  {self.name}: {self.alerts} alerts accepted in {self.last_accepted - self.started:.2f} s "
             f"({self.ingest_rate:,.0f}/s); correlator "
             f"{'-' if rate is None else f'{rate:,.0f}'}/s busy; backlog at the last accept "
@@ -407,14 +470,25 @@ async def run_shape(infra: Infra, options: Options, shape: Shape) -> ShapeResult
                         ("firing", firing, FIRING),
                         ("resolving", resolving, OPERATIONAL),
                     ):
+                        cpu = cpu_seconds(stack)
                         phase = await run_phase(
                             name, bodies, status, alerts, hook, http, progress, watch, options
+                        )
+                        after = cpu_seconds(stack)
+                        phase = dataclasses.replace(
+                            phase, cpu={k: after[k] - cpu.get(k, 0.0) for k in after}
                         )
                         phases.append(phase)
                         print(phase.summary(), file=sys.stderr, flush=True)
                         print(
                             "    correlator alerts by replica (herald_correlator_alerts_total): "
                             + await applied_by_replica(http, stack),
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                        print(
+                            "    correlator phases so far (seconds/batches): "
+                            + await phases_by_replica(http, stack),
                             file=sys.stderr,
                             flush=True,
                         )
@@ -509,6 +583,18 @@ def spread_figures(result: ShapeResult) -> list[Figure]:
                 step,
                 GOAL_CORRELATOR if result.correlators == 1 else None,
                 note,
+            )
+        )
+    for name in ("firing", "resolving"):
+        phase = phases.get(name)
+        cpu = None if phase is None else phase.correlator_cpu_ms_per_1000
+        out.append(
+            Figure(
+                f"{label}: correlator CPU per 1,000 {name}",
+                cpu,
+                "ms",
+                "lower",
+                note="CPU time of the correlator replicas (less moved by the machine's load)",
             )
         )
     resolving = phases.get("resolving")

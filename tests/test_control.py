@@ -236,7 +236,9 @@ async def test_an_incident_run_by_hand(infra: Infra, tmp_path: Path) -> None:
 
 async def test_maintenance_starts_and_completes_by_itself(infra: Infra) -> None:
     async with stack(infra) as s:
-        start = datetime.now(UTC) + timedelta(seconds=1)
+        # Seconds ahead, not one: the CLI process alone can take a few seconds to start on a
+        # loaded machine, and a window whose end is already past is refused (422).
+        start = datetime.now(UTC) + timedelta(seconds=6)
         code, _, err = await s.herald(
             "maintenance",
             "schedule",
@@ -247,7 +249,7 @@ async def test_maintenance_starts_and_completes_by_itself(infra: Infra) -> None:
             "--start",
             start.isoformat(),
             "--end",
-            (start + timedelta(seconds=1)).isoformat(),
+            (start + timedelta(seconds=2)).isoformat(),
         )
         assert code == 0, err
         for status in (

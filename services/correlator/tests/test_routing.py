@@ -1,8 +1,12 @@
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from herald.correlator.routing import Route, RouteDecision, retirement, route, sticky_route
 from herald.shared.config import parse_config
 from herald.shared.events import AlertReceived, AlertState
+from herald.shared.matchers import matches_all
 
 CONFIG = parse_config(
     """
@@ -85,3 +89,56 @@ def test_retirement_resolves_the_previous_instance_when_the_new_one_started() ->
     assert (retired.starts_at, retired.ends_at, retired.occurred_at) == (T0, LATER, LATER)
     assert (retired.integration, retired.fingerprint) == ("alertmanager", "fp1")
     assert retired.event_id != refire.event_id
+
+
+# -- the routing index routes as the first match over every service in config order ----------
+
+_NAMES = ("service", "team", "cluster")
+_VALUES = ("", "a", "b")
+
+
+@st.composite
+def _configs(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A herald.yaml whose services mix equality, negative, regex and default matchers, with
+    overlaps (several services may match one alert: config order decides)."""
+    ids = [f"svc-{i}" for i in range(draw(st.integers(1, 6)))]
+    lines = ["services:"]
+    for sid in ids:
+        lines += [f"  {sid}:", f"    name: {sid}"]
+        matchers = draw(
+            st.one_of(
+                st.none(),
+                st.lists(
+                    st.tuples(
+                        st.sampled_from(_NAMES),
+                        st.sampled_from(("=", "!=", "=~", "!~")),
+                        st.sampled_from((*_VALUES, "a|b", "svc-.*")),
+                    ),
+                    min_size=0,
+                    max_size=3,
+                ),
+            )
+        )
+        if matchers is not None:
+            texts = ", ".join(f"'{n}{op}\"{v}\"'" for n, op, v in matchers)
+            lines.append(f"    matchers: [{texts}]")
+    return "\n".join(lines) + "\n", ids
+
+
+_LABELS = st.dictionaries(
+    st.sampled_from(_NAMES), st.sampled_from((*_VALUES, "svc-0", "svc-1", "svc-2")), max_size=3
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_configs(), st.lists(_LABELS, min_size=1, max_size=8))
+def test_route_is_the_first_match_in_config_order(
+    doc: tuple[str, list[str]], alerts: list[dict[str, str]]
+) -> None:
+    config = parse_config(doc[0])
+    for labels in alerts:
+        expected = next(
+            (s for s in config.services if matches_all(config.service_matchers(s), labels)),
+            None,
+        )
+        assert route(labels, config) == expected

@@ -402,6 +402,10 @@ class DurableKeeper:
 Handler = Callable[[Sequence[Msg]], Awaitable[None]]
 """Handles a batch of messages; acks, naks or terminates each one itself."""
 
+Observer = Callable[[str, float], None]
+"""Told how long the consumer spent in a phase of its own: "room" (waiting for free places
+while its batches are in hand), "fetch" (a fetch that returned messages)."""
+
 FETCH_TIMEOUT_SECONDS = 1.0
 """How long one fetch waits for a first message when nothing is pending (an idle poll)."""
 
@@ -427,6 +431,8 @@ class PullConsumer:
         concurrency: int = 1,
         replicas: int = 1,
         fetch_timeout: float = FETCH_TIMEOUT_SECONDS,
+        observe: Observer | None = None,
+        max_batches: int | None = None,
     ) -> None:
         if config.durable_name is None:
             raise ValueError("a durable consumer needs config.durable_name")
@@ -441,6 +447,12 @@ class PullConsumer:
         self.concurrency = concurrency
         self.replicas = replicas
         self.fetch_timeout = fetch_timeout
+        self.observe = observe
+        self.max_batches = max_batches
+        """At most this many batches in the hands of `handle` at a time (None: as many as the
+        free places allow). 1: what arrives while a batch is in hand waits and comes as one
+        batch, instead of as several small ones competing for the same work."""
+        self._batches = 0
         self.keeper = DurableKeeper(nats.js, stream, config.durable_name, replicas=replicas)
         nats.on_reconnected(self.keeper.wake)
         self._free = concurrency
@@ -486,12 +498,15 @@ class PullConsumer:
         await self.keeper.stop()
 
     async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
+        clock = asyncio.get_running_loop().time
         while not self._stopping:
+            waited = clock()
             async with self._room:
-                await self._room.wait_for(lambda: self._free > 0 or self._stopping)
+                await self._room.wait_for(lambda: self._has_room() or self._stopping)
                 if self._stopping:
                     return
                 want = min(self.batch, self._free)
+            fetched = clock()
             try:
                 msgs = await sub.fetch(want, timeout=self.fetch_timeout)
             except TimeoutError:  # nothing arrived (nats-py raises both kinds of TimeoutError)
@@ -509,7 +524,11 @@ class PullConsumer:
                 continue
             if not msgs:
                 continue
+            if self.observe is not None:
+                self.observe("room", fetched - waited)
+                self.observe("fetch", clock() - fetched)
             self._free -= len(msgs)
+            self._batches += 1
             task = asyncio.create_task(self._handle(msgs))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -522,7 +541,11 @@ class PullConsumer:
         finally:
             async with self._room:
                 self._free += len(msgs)
+                self._batches -= 1
                 self._room.notify_all()
+
+    def _has_room(self) -> bool:
+        return self._free > 0 and (self.max_batches is None or self._batches < self.max_batches)
 
 
 # -- JetStream publishes whose acks are awaited together (ingest, correlator) ------------------

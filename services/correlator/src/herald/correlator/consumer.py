@@ -131,21 +131,23 @@ class Correlator:
         parsed: list[tuple[int, AlertReceived]] = []
         reports: list[tuple[int, GroupReported]] = []
         beats: list[tuple[int, AlertReceived]] = []
-        for i, body in enumerate(bodies):
-            try:
-                event = ALERT_STREAM_ADAPTER.validate_json(body)
-            except ValidationError as exc:
-                self.metrics.alerts.labels("invalid").inc()
-                results[i] = InvalidAlert(
-                    f"not an alert event: {exc.error_count()} validation errors"
-                )
-                continue
-            if isinstance(event, GroupReported):
-                reports.append((i, event))
-            elif heartbeat.is_heartbeat(event.labels, self.config):
-                beats.append((i, event))
-            else:
-                parsed.append((i, event))
+        self.metrics.batch_messages.observe(len(bodies))
+        with self.metrics.phase("parse"):
+            for i, body in enumerate(bodies):
+                try:
+                    event = ALERT_STREAM_ADAPTER.validate_json(body)
+                except ValidationError as exc:
+                    self.metrics.alerts.labels("invalid").inc()
+                    results[i] = InvalidAlert(
+                        f"not an alert event: {exc.error_count()} validation errors"
+                    )
+                    continue
+                if isinstance(event, GroupReported):
+                    reports.append((i, event))
+                elif heartbeat.is_heartbeat(event.labels, self.config):
+                    beats.append((i, event))
+                else:
+                    parsed.append((i, event))
         if beats:
             try:
                 await self.store.beat(max(e.received_at for _, e in beats))
@@ -155,7 +157,8 @@ class Correlator:
             for i, _ in beats:
                 results[i] = beaten
         try:
-            groups = await self.decide_all(parsed)
+            with self.metrics.phase("routes"):
+                groups = await self.decide_all(parsed)
         except Exception as exc:  # Redis down: every message is redelivered
             for i, _ in parsed:
                 results[i] = exc
@@ -201,12 +204,26 @@ class Correlator:
                 for i, _ in routed[service]:
                     if i < 0:
                         results[-i - 1] = outcome
-        # Reports after the batch's alerts (which they may list), one at a time.
-        for i, report in reports:
+        # Reports after the batch's alerts (which they may list), one at a time, in order; the
+        # members of their groups read in one round trip first (a group's second report in the
+        # batch reads them again: the first one may have changed them).
+        with self.metrics.phase("reports"):
+            listing = list(dict.fromkeys(group_id(r.integration, r.group_key) for _, r in reports))
             try:
-                results[i] = await self.reported(report)
+                found = await self.store.groups_members(listing) if listing else []
+                prefetched = dict(zip(listing, found, strict=True))
             except Exception as exc:
-                results[i] = exc
+                prefetched = {}
+                for i, _ in reports:
+                    results[i] = exc
+                reports = []
+            for i, report in reports:
+                try:
+                    results[i] = await self.reported(
+                        report, prefetched.pop(group_id(report.integration, report.group_key), None)
+                    )
+                except Exception as exc:
+                    results[i] = exc
         final: list[Result] = []
         for r in results:
             assert r is not None
@@ -281,11 +298,13 @@ class Correlator:
         services = sorted(batches)
         results: dict[str, list[bool] | Exception] = {}
         async with contextlib.AsyncExitStack() as held:
-            for service in services:
-                await held.enter_async_context(self._locks.setdefault(service, asyncio.Lock()))
-            steps = await self.store.step_many(
-                [(s, batches[s]) for s in services], self.clock(), absent=absent
-            )
+            with self.metrics.phase("locks"):
+                for service in services:
+                    await held.enter_async_context(self._locks.setdefault(service, asyncio.Lock()))
+            with self.metrics.phase("step"):
+                steps = await self.store.step_many(
+                    [(s, batches[s]) for s in services], self.clock(), absent=absent
+                )
             stepped: dict[str, Applied] = {}
             for service, applied in zip(services, steps, strict=True):
                 if isinstance(applied, Exception):
@@ -301,25 +320,27 @@ class Correlator:
             ]
             if listed:
                 try:
-                    await self.store.index_groups(listed)
+                    with self.metrics.phase("groups"):
+                        await self.store.index_groups(listed)
                 except Exception as exc:
                     for service in stepped:
                         results[service] = exc
                     stepped = {}
             # Publish even when nothing changed: a redelivery after a crash between the store
             # step and the publish must still get the stored events out.
-            outgoing = await asyncio.gather(
-                *(self._outgoing(s, applied) for s, applied in stepped.items()),
-                return_exceptions=True,
-            )
-            sent = await asyncio.gather(
-                *(
-                    self.publisher.publish(events)
-                    for events in outgoing
-                    if not isinstance(events, BaseException) and events
-                ),
-                return_exceptions=True,
-            )
+            with self.metrics.phase("publish"):
+                outgoing = await asyncio.gather(
+                    *(self._outgoing(s, applied) for s, applied in stepped.items()),
+                    return_exceptions=True,
+                )
+                sent = await asyncio.gather(
+                    *(
+                        self.publisher.publish(events)
+                        for events in outgoing
+                        if not isinstance(events, BaseException) and events
+                    ),
+                    return_exceptions=True,
+                )
             done: list[tuple[str, list[IncidentEvent]]] = []
             acks = iter(sent)
             for (service, applied), events in zip(stepped.items(), outgoing, strict=True):
@@ -335,7 +356,8 @@ class Correlator:
                 results[service] = applied.applied
             if done:
                 try:
-                    await self.store.published_many(done)
+                    with self.metrics.phase("popped"):
+                        await self.store.published_many(done)
                 except Exception as exc:  # they stay pending: the next flush republishes them
                     log.warning("could not pop published events", extra={"error": repr(exc)})
         for service, applied in stepped.items():
@@ -357,14 +379,19 @@ class Correlator:
             return await self.store.pending(service)
         return applied.events
 
-    async def reported(self, report: GroupReported) -> Outcome:
+    async def reported(
+        self, report: GroupReported, members: Mapping[str, tuple[str, bool]] | None = None
+    ) -> Outcome:
         """A whole notification. The firing alerts its group listed before and no longer lists
         have ended (silenced, inhibited or expired); ended ones it lists firing again fire again.
-        An incomplete report says nothing of what it does not list."""
+        An incomplete report says nothing of what it does not list. `members`: the group's
+        members as just read (`Store.group_members`), when the caller read them already."""
         group = group_id(report.integration, report.group_key)
         listed, firing = set(report.fingerprints), set(report.firing)
         flips: list[GroupMember] = []
-        for fingerprint, (service, ended) in (await self.store.group_members(group)).items():
+        if members is None:
+            members = await self.store.group_members(group)
+        for fingerprint, (service, ended) in members.items():
             if not ended and fingerprint not in listed and report.complete:
                 (stored,) = await self.store.records(service, [fingerprint])
                 gone = absent_event(stored, group, report.occurred_at)

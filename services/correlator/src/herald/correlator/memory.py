@@ -71,6 +71,9 @@ class MemoryStore:
     async def group_members(self, group: str) -> dict[str, tuple[str, bool]]:
         return dict(self.groups.get(group, {}))
 
+    async def groups_members(self, groups: Sequence[str]) -> list[dict[str, tuple[str, bool]]]:
+        return [dict(self.groups.get(g, {})) for g in groups]
+
     async def step(
         self,
         service: str,

@@ -24,24 +24,61 @@ def route(labels: Mapping[str, str], config: HeraldConfig) -> str | None:
     A service without `matchers` matches `service="<id>"`.
     """
     plain = dict(labels)
-    for service_id, matchers in _table(config):
+    table = _table(config)
+    candidates = list(table.always)
+    for name, services in table.by_label.items():
+        found = services.get(plain.get(name, ""))
+        if found is not None:
+            candidates.extend(found)
+    for i in sorted(candidates):
+        service_id, matchers = table.services[i]
         if matches_all(matchers, plain):
             return service_id
     return None
 
 
-_TABLES: dict[int, tuple[HeraldConfig, tuple[tuple[str, tuple[Matcher, ...]], ...]]] = {}
+@dataclass(frozen=True)
+class _Table:
+    """The services with their parsed matchers, in config order, and an index that narrows
+    which of them an alert can match: a service with an equality matcher `name="v"` matches
+    only alerts whose label `name` is "v" (a missing label is ""), so it is looked up by its
+    first such matcher; the others (`always`) are checked for every alert. The candidates are
+    then checked in config order: the first that matches wins, as over the whole list."""
+
+    services: tuple[tuple[str, tuple[Matcher, ...]], ...]
+    always: tuple[int, ...]
+    by_label: dict[str, dict[str, tuple[int, ...]]]
+
+    @classmethod
+    def of(cls, config: HeraldConfig) -> _Table:
+        services = tuple((s, config.service_matchers(s)) for s in config.services)
+        always: list[int] = []
+        by_label: dict[str, dict[str, list[int]]] = {}
+        for i, (_, matchers) in enumerate(services):
+            key = next((m for m in matchers if m.op == "="), None)
+            if key is None:
+                always.append(i)
+            else:
+                by_label.setdefault(key.name, {}).setdefault(key.value, []).append(i)
+        return cls(
+            services,
+            tuple(always),
+            {name: {v: tuple(ix) for v, ix in values.items()} for name, values in by_label.items()},
+        )
 
 
-def _table(config: HeraldConfig) -> tuple[tuple[str, tuple[Matcher, ...]], ...]:
-    """The services with their parsed matchers, in config order (parsed once per config: a
-    storm routes thousands of alerts per second over hundreds of services)."""
+_TABLES: dict[int, tuple[HeraldConfig, _Table]] = {}
+
+
+def _table(config: HeraldConfig) -> _Table:
+    """The routing table of a config (built once per config: a storm routes thousands of alerts
+    per second over hundreds of services, and a linear scan of every service's matchers per
+    alert was a fifth of the correlator's time with 500 services)."""
     cached = _TABLES.get(id(config))
     if cached is None or cached[0] is not config:
-        table = tuple((s, config.service_matchers(s)) for s in config.services)
         if len(_TABLES) > 16:
             _TABLES.clear()
-        _TABLES[id(config)] = cached = (config, table)
+        _TABLES[id(config)] = cached = (config, _Table.of(config))
     return cached[1]
 
 

@@ -100,17 +100,36 @@ return n
 """
 
 
-# Store the route unless the stored one is for the same or a newer alert instance; refresh
-# its expiry either way. Returns the route in force: {service, starts_at}.
-_REMEMBER_ROUTE = """
-local stored = redis.call('HMGET', KEYS[1], 'service', 'starts_at')
-if stored[1] and stored[2] and tonumber(stored[2]) >= tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return stored
+# For each route key KEYS[i], in order, with ARGV[2i] its service and ARGV[2i+1] its starts_at:
+# store the route unless the stored one is for the same or a newer alert instance; refresh its
+# expiry (ARGV[1] ms) either way. Returns the routes in force, flat: service, starts_at, ...
+# (The keys share the hash tag {_routes}: one script for a whole batch works on a cluster too.)
+_REMEMBER_ROUTES = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local service, starts_at = ARGV[2 * i], ARGV[2 * i + 1]
+  local stored = redis.call('HMGET', key, 'service', 'starts_at')
+  if stored[1] and stored[2] and tonumber(stored[2]) >= tonumber(starts_at) then
+    service, starts_at = stored[1], stored[2]
+  else
+    redis.call('HSET', key, 'service', service, 'starts_at', starts_at)
+  end
+  redis.call('PEXPIRE', key, ARGV[1])
+  out[#out + 1] = service
+  out[#out + 1] = starts_at
 end
-redis.call('HSET', KEYS[1], 'service', ARGV[1], 'starts_at', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {ARGV[1], ARGV[2]}
+return out
+"""
+
+# The stored routes of KEYS, flat: service, starts_at (false when unknown), ...
+_READ_ROUTES = """
+local out = {}
+for _, key in ipairs(KEYS) do
+  local stored = redis.call('HMGET', key, 'service', 'starts_at')
+  out[#out + 1] = stored[1]
+  out[#out + 1] = stored[2]
+end
+return out
 """
 
 # One step's read: the head and its revision, the outbox's length, the open incident's ARGV[1]
@@ -347,6 +366,10 @@ class Store(Protocol):
         """fingerprint -> (service, ended) of the alerts `group` listed."""
         ...
 
+    async def groups_members(self, groups: Sequence[str]) -> list[dict[str, tuple[str, bool]]]:
+        """`group_members` of several groups (one round trip)."""
+        ...
+
     async def load(self, service: str, now: datetime) -> ServiceState: ...
 
     async def pending(self, service: str) -> list[IncidentEvent]: ...
@@ -387,7 +410,8 @@ class CorrelatorStore:
         self.redis = redis
         self.config = config
         self._pop_published = redis.register_script(_POP_PUBLISHED)
-        self._remember_route = redis.register_script(_REMEMBER_ROUTE)
+        self._remember_routes = redis.register_script(_REMEMBER_ROUTES)
+        self._read_routes = redis.register_script(_READ_ROUTES)
         self._read_step = redis.register_script(_READ_STEP)
         self._write_step = redis.register_script(_WRITE_STEP)
         self._beat = redis.register_script(_BEAT)
@@ -409,16 +433,15 @@ class CorrelatorStore:
         return (await self.routes([fingerprint]))[0]
 
     async def routes(self, fingerprints: Sequence[str]) -> list[Route | None]:
-        """The remembered routes of alerts (one round trip)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for fingerprint in fingerprints:
-                pipe.hmget(route_key(fingerprint), ["service", "starts_at"])
-            rows = await pipe.execute()
+        """The remembered routes of alerts (one script call)."""
+        if not fingerprints:
+            return []
+        flat = await self._read_routes(keys=[route_key(f) for f in fingerprints])
         return [
             None
             if service is None or starts_at is None
             else Route(_text(service), _EPOCH + int(starts_at) * _MICROSECOND)
-            for service, starts_at in rows
+            for service, starts_at in zip(flat[::2], flat[1::2], strict=True)
         ]
 
     async def remember_route(self, fingerprint: str, route: Route) -> Route:
@@ -427,21 +450,16 @@ class CorrelatorStore:
         return (await self.remember_routes([(fingerprint, route)]))[0]
 
     async def remember_routes(self, routes: Sequence[tuple[str, Route]]) -> list[Route]:
-        """`remember_route` for several alerts, in order (one round trip)."""
+        """`remember_route` for several alerts, in order (one script call)."""
+        if not routes:
+            return []
         ttl_ms = int(ROUTE_TTL / timedelta(milliseconds=1))
-        rows = await self._pipelined(
-            (
-                self._remember_route,
-                [route_key(fingerprint)],
-                [route.service, _micros(route.starts_at), ttl_ms],
-            )
-            for fingerprint, route in routes
-        )
+        args: list[str | int] = [ttl_ms]
+        for _, route in routes:
+            args += [route.service, _micros(route.starts_at)]
+        flat = await self._remember_routes(keys=[route_key(f) for f, _ in routes], args=args)
         out = []
-        for (_, route), row in zip(routes, rows, strict=True):
-            if isinstance(row, Exception):
-                raise row
-            service, starts_at = row
+        for (_, route), service, starts_at in zip(routes, flat[::2], flat[1::2], strict=True):
             if _text(service) == route.service and int(starts_at) == _micros(route.starts_at):
                 out.append(route)
             else:
@@ -485,20 +503,35 @@ class CorrelatorStore:
 
     async def index_groups(self, members: Sequence[GroupMember]) -> None:
         ttl_ms = int(ROUTE_TTL / timedelta(milliseconds=1))
+        by_group: dict[str, dict[str, str]] = {}
+        for m in members:  # the last listing of an alert wins, as in order
+            by_group.setdefault(m.group, {})[m.fingerprint] = (
+                f"{m.service}{_ENDED if m.ended else ''}"
+            )
         async with self.redis.pipeline(transaction=False) as pipe:
-            for m in members:
-                key = group_index_key(m.group)
-                pipe.hset(key, m.fingerprint, f"{m.service}{_ENDED if m.ended else ''}")
+            for group, fields in by_group.items():
+                key = group_index_key(group)
+                pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
                 pipe.pexpire(key, ttl_ms)
             await pipe.execute()
 
     async def group_members(self, group: str) -> dict[str, tuple[str, bool]]:
-        raw = await self.redis.hgetall(group_index_key(group))
-        members: dict[str, tuple[str, bool]] = {}
-        for fp, value in raw.items():
-            text = _text(value)
-            members[_text(fp)] = (text.removesuffix(_ENDED), text.endswith(_ENDED))
+        (members,) = await self.groups_members([group])
         return members
+
+    async def groups_members(self, groups: Sequence[str]) -> list[dict[str, tuple[str, bool]]]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for group in groups:
+                pipe.hgetall(group_index_key(group))
+            rows = await pipe.execute()
+        out = []
+        for raw in rows:
+            members: dict[str, tuple[str, bool]] = {}
+            for fp, value in raw.items():
+                text = _text(value)
+                members[_text(fp)] = (text.removesuffix(_ENDED), text.endswith(_ENDED))
+            out.append(members)
+        return out
 
     async def step(
         self,
