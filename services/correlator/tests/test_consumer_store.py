@@ -17,7 +17,13 @@ from herald.correlator.publisher import IncidentPublisher
 from herald.correlator.routing import Route
 from herald.correlator.store import CorrelatorStore, Store, outbox_key, route_key
 from herald.shared.config import HeraldConfig, parse_config
-from herald.shared.events import AlertReceived, AlertState, GroupReported, IncidentEvent
+from herald.shared.events import (
+    AlertReceived,
+    AlertState,
+    GroupReported,
+    IncidentEvent,
+    IncidentResolved,
+)
 from herald.shared.runtime import NatsConnection
 from herald.shared.streams import ensure_streams
 from tests.infra import Infra
@@ -389,6 +395,50 @@ async def test_a_firing_redelivered_after_its_resolve_opens_no_incident_however_
     (status,) = await any_store.statuses(["payments-api"])
     assert status is not None
     assert status.incident is None
+
+
+async def test_an_alert_whose_resolve_is_folded_before_its_firing_is_counted_in_its_incident(
+    any_store: Store,
+) -> None:
+    """Bug 6 of docs/reliability.md (the full run: a resolve page saying 11 of 12): two batches
+    in flight (or a redelivery) fold an alert's resolve before its firing, which reached ingest
+    first. The late firing is a copy by `supersedes` (the alert stays resolved), but the alert
+    fired while the incident was open: it is one of its alerts, counted on the resolve page."""
+    now = NOW
+    published: list[IncidentEvent] = []
+    correlator = Correlator(
+        any_store,
+        CONFIG_BEFORE,
+        Recorded(published),
+        CorrelatorMetrics(CollectorRegistry()),
+        lambda: now,
+    )
+    start = now - timedelta(minutes=5)
+
+    def arrived(event: AlertReceived, seconds: int) -> bytes:
+        at = start + timedelta(seconds=seconds)
+        return event.model_copy(update={"received_at": at}).model_dump_json().encode()
+
+    def firing(fp: str, n: int) -> bytes:
+        return arrived(make_alert(fp, "firing", start, labels=LABELS), n)
+
+    def resolve(fp: str, n: int) -> bytes:
+        ended = start + timedelta(seconds=n - 1)
+        return arrived(make_alert(fp, "resolved", start, ended, labels=LABELS), n)
+
+    # ingest received: fp1, fp2, fp3 firing (0-2 s), then their resolves (10-12 s)
+    assert await correlator.handle(firing("fp1", 0)) is Outcome.APPLIED
+    assert await correlator.handle(firing("fp2", 1)) is Outcome.APPLIED
+    assert await correlator.handle(resolve("fp3", 12)) is Outcome.APPLIED  # the later batch
+    assert await correlator.handle(firing("fp3", 2)) is Outcome.APPLIED  # joins, resolved
+    assert await correlator.handle(firing("fp3", 2)) is Outcome.UNCHANGED  # redelivered again
+    assert await correlator.handle(resolve("fp1", 10)) is Outcome.APPLIED
+    assert await correlator.handle(resolve("fp2", 11)) is Outcome.APPLIED
+    kinds = [e.kind for e in published]
+    assert (kinds.count("incident.opened"), kinds.count("incident.resolved")) == (1, 1), kinds
+    (resolved,) = [e for e in published if isinstance(e, IncidentResolved)]
+    assert resolved.incident.alert_count == 3
+    assert sorted(a.fingerprint for a in resolved.incident.alerts) == ["fp1", "fp2", "fp3"]
 
 
 async def test_a_resolved_alert_is_forgotten_a_retention_after_it_was_last_received(

@@ -115,3 +115,90 @@ def test_any_order_ends_in_the_state_of_the_received_order(
 ) -> None:
     in_order, reordered = case
     assert _outcome(_fold(reordered)) == _outcome(_fold(in_order))
+
+
+ANCHOR = "anchor"
+
+
+@st.composite
+def histories_in_an_incident(
+    draw: st.DrawFn,
+) -> tuple[list[AlertReceived], list[AlertReceived]]:
+    """An incident already open (an anchor alert fired first and still fires), then the other
+    alerts' histories in received order and reordered with duplicates: what two batches in
+    flight or a redelivery do to a burst (docs/reliability.md, bug 6)."""
+    anchor = _event(
+        ANCHOR, AlertState.FIRING, 0, 0, severity=draw(st.sampled_from(["critical", "warning"]))
+    )
+    history, shuffled = draw(histories())
+    return [anchor, *history], [anchor, *shuffled]
+
+
+def _members(state: ServiceState) -> object:
+    incident = state.incident
+    if incident is None:
+        return None
+    return (
+        sorted(r.fingerprint for r in state.alerts.values() if state.member(r)),
+        incident.alert_count,
+        state.firing,
+        incident.started_at,
+        incident.impact,
+        state.worst_status,
+        incident.labels,
+        incident.public,
+    )
+
+
+def _resolved(state: ServiceState) -> object:
+    if state.incident is not None or not state.recent:
+        return None
+    page = state.recent[0]
+    return (
+        sorted(a.fingerprint for a in page.alerts),
+        page.alert_count,
+        page.started_at,
+        page.resolved_at,
+        page.impact,
+        page.component_status,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories_in_an_incident())
+def test_any_order_ends_in_the_same_incident_members_as_the_received_order(
+    case: tuple[list[AlertReceived], list[AlertReceived]],
+) -> None:
+    """Every alert that fired while the incident was open is one of its alerts, counted once,
+    whatever order the correlator folds its firing and resolve in: a resolve folded before its
+    firing (the firing, a late copy by `supersedes`, changes no state) still leaves the alert a
+    member, or a resolve page says 11 of 12 (bug 6)."""
+    in_order, reordered = case
+    expected = _fold(in_order)
+    got = _fold(reordered)
+    assert _outcome(got) == _outcome(expected)
+    assert _members(got) == _members(expected)
+    # the anchor resolves last: the resolve page (when nothing fires any more) says the same
+    last = int((max(e.received_at for e in in_order) - T0).total_seconds()) + 2
+    end = _event(ANCHOR, AlertState.RESOLVED, 0, last, last - 1)
+    expected, got = _fold([*in_order, end]), _fold([*reordered, end])
+    assert _outcome(got) == _outcome(expected)
+    assert _resolved(got) == _resolved(expected)
+
+
+def test_a_firing_redelivered_after_its_resolve_stays_out_of_a_later_incident() -> None:
+    """The other side of bug 6: the alert's firing was folded (it joined the first incident,
+    which its resolve closed); its redelivery, folded while a later incident is open that its
+    instance overlapped (by event time), is a copy and joins nothing."""
+    firing = _event("fp0", AlertState.FIRING, 0, 1)
+    events = [
+        firing,
+        _event("fp0", AlertState.RESOLVED, 0, 5, 4),
+        _event("fp1", AlertState.FIRING, 2, 10),
+    ]
+    before = _fold(events)
+    after = _fold([*events, firing])
+    members = _members(before)
+    assert isinstance(members, tuple)
+    assert members[:2] == (["fp1"], 1)
+    assert _members(after) == members

@@ -16,7 +16,11 @@ Which event wins follows Alertmanager's own rules (`supersedes`, docs/alert-life
 - a firing with a newer startsAt is a re-fire;
 - a firing repeating the startsAt of a stored resolve fires again once it arrives more than
   `alerts.replay_window` after the resolve (Alertmanager timed it out, Prometheus resumed);
-  within the window it is an HA peer's or a retry's late copy.
+  within the window it is an HA peer's or a retry's late copy;
+- a firing that reached ingest before the stored resolve of its instance, folded after it (two
+  batches in flight, a redelivery), changes nothing of the alert but still makes it a resolved
+  alert of the open incident when the instance ended after that incident started
+  (`late_firing`, `fired_in`).
 Versions continue from max(stored version + 1, now in ms), so they never go backwards after
 Redis lost recent writes.
 The same event applied twice changes nothing and emits nothing. An incident starts at the
@@ -149,6 +153,9 @@ class AlertRecord(BaseModel):
     `alerts.flapping.window` (flap detection; at most `changes` + 1 kept)."""
     flap_told: bool = False
     """Its incident's timeline already says it is flapping (said once per flapping spell)."""
+    fired: bool = True
+    """Whether a firing of the instance stored was folded; False while only its resolve was
+    (its firing may still come, late: `fired_in`). True for records stored before it existed."""
 
     @property
     def key(self) -> str:
@@ -298,6 +305,37 @@ def supersedes(event: AlertReceived, stored: AlertRecord, replay_window: timedel
     return event.received_at - stored.resolved_received_at > replay_window
 
 
+def late_firing(event: AlertReceived, stored: AlertRecord) -> bool:
+    """Whether `event` is the firing of the instance a stored resolve ended, folded after that
+    resolve though it reached ingest before it (two batches in flight, two replicas, a
+    redelivery), while no firing of the instance was folded yet. `supersedes` takes it for a
+    late copy (the alert stays resolved); `fired_in` says whether it still joins the incident."""
+    return (
+        event.status is AlertState.FIRING
+        and stored.status is AlertState.RESOLVED
+        and not stored.fired
+        and stored.ends_at is not None
+        and stored.starts_at <= event.starts_at <= stored.ends_at
+        and stored.resolved_received_at is not None
+        and event.received_at < stored.resolved_received_at
+    )
+
+
+def fired_in(event: AlertReceived, stored: AlertRecord, incident: Incident | None) -> bool:
+    """Whether a `late_firing` makes the alert a (resolved) alert of the open `incident`: its
+    instance ended after that incident started and it is not one of its alerts yet. In the
+    order ingest received them, its firing joined that incident and its resolve then resolved
+    it there (docs/reliability.md, bug 6). A redelivered firing whose instance's firing was
+    folded (it joined an earlier incident) is no `late_firing`: it stays a copy."""
+    return (
+        incident is not None
+        and late_firing(event, stored)
+        and stored.incident != incident.id
+        and stored.ends_at is not None
+        and stored.ends_at >= incident.started_at
+    )
+
+
 def record_of(event: AlertReceived, config: HeraldConfig) -> AlertRecord:
     integration = config.integrations.get(event.integration)
     ends_at = event.ends_at
@@ -409,6 +447,11 @@ def merge(
     (a duplicate). The rules of `supersedes` decide which event wins. `absent`: the event is
     the resolve of an alert no longer reported (`absent_event`, `stale_events`)."""
     record = record_of(event, config)
+    if event.status is AlertState.RESOLVED and (
+        stored is None or stored.status is AlertState.RESOLVED
+    ):
+        # its firing was not folded (yet): a late one joins the incident it fired in
+        record = record.model_copy(update={"fired": False})
     if stored is None:
         return record, True
     if absent:
@@ -766,6 +809,65 @@ class _Fold:
         self.mark(at)
         return joined
 
+    def join_resolved(self, record: AlertRecord, event: AlertReceived, at: datetime) -> None:
+        """A firing folded after its own resolve (`fired_in`): the alert joins the open incident
+        as the resolved alert it is, as if its firing had come first (it is counted, its
+        severity counts in the incident's impact and worst status, its words and labels in the
+        incident's); the component and the firing count do not change (it no longer fires)."""
+        incident = self.incident
+        assert incident is not None
+        # The firing's startsAt, as when the firing came first (a resolve keeps the stored
+        # firing's, not Merge's earlier one).
+        joined = record.model_copy(
+            update={
+                "incident": incident.id,
+                "joined": incident.alert_count,
+                "starts_at": max(record.starts_at, event.starts_at),
+                "published": True,
+                "fired": True,
+            }
+        )
+        self.put(joined)
+        if joined.ends_at is not None:
+            self.last_end = (
+                joined.ends_at if self.last_end is None else max(self.last_end, joined.ends_at)
+            )
+        fired = status_for(joined.severity, self.config.severity)
+        if self.visible(joined):
+            self.worst_status = worst((self.worst_status, fired))
+        count = incident.alert_count + 1
+        update: dict[str, object] = {
+            "alert_count": count,
+            "started_at": min(incident.started_at, joined.starts_at),
+            "updated_at": max(incident.updated_at, at),
+            "labels": common_labels.narrowed(incident.labels, joined.labels),
+        }
+        if self.visible(joined):
+            update["impact"] = worst_impact(incident.impact, impact_for(fired))
+            if not incident.public:
+                # its words, never an internal alert's; resolved on the public page already
+                update |= {
+                    "title": clip(joined.summary or joined.alertname, MAX_TITLE),
+                    "body": clip(joined.description, MAX_BODY),
+                    "public": True,
+                    "public_status": IncidentStatus.RESOLVED,
+                    "public_resolved_at": joined.ends_at,
+                }
+        self.incident = timeline.told(
+            incident.model_copy(update=update),
+            at,
+            timeline.recovered(
+                joined.alertname,
+                count - self.firing,
+                count,
+                absent=joined.absent_since is not None,
+                texts=self.texts,
+            ),
+            public=self.visible(joined),
+        )
+        self.mark(at)
+        self.touch(at)
+
     def recover_partially(self, record: AlertRecord, status: ComponentStatus, at: datetime) -> None:
         """An alert of the open incident resolves while others still fire ("2 of 5 resolved")."""
         incident = self.incident
@@ -946,6 +1048,17 @@ class _Fold:
         key = alert_key(event.fingerprint)
         stored = self.records.get(key)
         merged = merge(stored, event, self.config, self.absent)
+        if (
+            stored is not None
+            and late_firing(event, stored)
+            and not supersedes(event, stored, self.config.alerts.replay_window)
+        ):
+            late = stored if merged is None else merged[0]
+            if fired_in(event, stored, self.incident):
+                self.join_resolved(late, event, event.occurred_at)
+            else:  # no incident it fired in is open; its copies folded later stay copies
+                self.put(late.model_copy(update={"fired": True}))
+            return True
         if merged is None:
             return False
         record, relevant = merged
