@@ -19,11 +19,6 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 PER_SERVICE = 12
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="bug 6 (docs/reliability.md): under load two batches in flight apply an alert's "
-    "resolve before its firing, and the alert ends outside its incident's alert_count",
-)
 async def test_webhooks_during_a_nats_outage_are_stored_once_it_returns(
     own_infra: Infra, stack: Stack, pager: Receiver, sender: storm.Sender
 ) -> None:
