@@ -269,3 +269,15 @@ async def test_probes_and_metrics_are_on_the_internal_port_only(
     # the internal port serves nothing else
     resp = await client.post(f"{INTERNAL}/hooks/inbound/tok-am", json=message(alert()))
     assert resp.status_code == 404
+
+
+async def test_unknown_paths_and_methods_are_answered_in_json(client: httpx.AsyncClient) -> None:
+    # a mistyped URL (a token of "..", a missing segment) is told, in JSON, what is wrong
+    for path in ("/hooks/inbound", "/hooks", "/nope"):
+        resp = await client.post(path, content=b"{}")
+        assert resp.status_code == 404, path
+        assert resp.json()["error"] == f"no such endpoint: POST {path}"
+    resp = await client.get("/hooks/inbound/tok-am")
+    assert resp.status_code == 405
+    assert resp.json()["error"] == "method not allowed: GET /hooks/inbound/tok-am"
+    assert resp.headers["allow"] == "POST"

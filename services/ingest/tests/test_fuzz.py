@@ -158,7 +158,7 @@ headers = st.fixed_dictionaries(
         "Content-Length": st.sampled_from(["abc", "-1", "0", "999999999999"]),
     },
 )
-tokens = st.sampled_from(["tok-am", "tok-secured", "nope"]) | st.text(
+tokens = st.sampled_from(["tok-am", "tok-secured", "nope", ".", ".."]) | st.text(
     alphabet=st.characters(blacklist_characters="/?#%", blacklist_categories=["Cc", "Cs"]),
     min_size=1,
     max_size=20,

@@ -17,7 +17,10 @@ from contextlib import asynccontextmanager
 from typing import TypedDict
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from herald.ingest.admin import (
     CORRELATOR_URL_VAR,
@@ -45,6 +48,17 @@ log = logging.getLogger("herald.ingest")
 
 class State(TypedDict):
     endpoints: Endpoints
+
+
+async def _routing_error(request: Request, exc: Exception) -> Response:
+    """A path or method ingest does not serve, answered in JSON like every other refusal, so a
+    mistyped Alertmanager URL says what is wrong in its log."""
+    code = exc.status_code if isinstance(exc, HTTPException) else 500
+    text = {404: "no such endpoint", 405: "method not allowed"}.get(code, "refused")
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    return JSONResponse(
+        {"error": f"{text}: {request.method} {request.url.path}"}, status_code=code, headers=headers
+    )
 
 
 def create_app(
@@ -124,6 +138,7 @@ def create_app(
             *admin.routes(),  # /api/v1/... (docs/admin-openapi.yaml)
         ],
         middleware=[Middleware(SecurityHeaders)],  # JSON only: no browser should render it
+        exception_handlers={HTTPException: _routing_error},
         lifespan=lifespan,
     )
     app.state.stream_usage = stream_usage
