@@ -88,6 +88,12 @@ def component_name(config: HeraldConfig, service: str) -> str:
     return svc.name if svc is not None else service
 
 
+def public_status(incident: Incident) -> IncidentStatus:
+    """The incident's status as readers see it (`public_view(incident).status`, without the
+    copy): from its public alerts only, when the correlator says it."""
+    return incident.status if incident.public_status is None else incident.public_status
+
+
 def public_view(incident: Incident) -> Incident:
     """The incident as readers see it: its public status (from its public alerts only; an
     incident kept open by internal alerts is resolved for them), and only its public updates."""

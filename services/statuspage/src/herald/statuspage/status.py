@@ -33,6 +33,8 @@ from herald.shared.statuses import indicator_of, worst, worst_indicator
 from herald.statuspage import history, maintenance, timeline, uptime
 from herald.statuspage.history import Changes
 from herald.statuspage.maintenance import Window
+from herald.statuspage.projection import Projection
+from herald.statuspage.standing import Standing
 
 JSON = dict[str, Any]
 
@@ -134,12 +136,26 @@ class PageView:
             order.extend(row.children)
         return {cid: n for n, cid in enumerate(order, start=1)}
 
+    @cached_property
+    def children(self) -> dict[str, tuple[str, ...]]:
+        """Each group's services, in configuration order (a group without any is absent)."""
+        return {row.id: row.children for row in layout(self.config) if row.is_group}
+
+    @property
+    def standing(self) -> Standing:
+        """What the roll-up is made of: the projection's own count when it counts this page's
+        services, else counted now."""
+        services = self.services
+        if isinstance(services, Projection) and services.standing.shown is self.config.services:
+            return services.standing
+        return Standing.of(self.config.services, services)
+
     def created_at(self, service: str) -> datetime:
         return self.created.get(service, self.since)
 
     def group_created_at(self, group: str) -> datetime:
         """A group exists since its first service does."""
-        children = [sid for sid, svc in self.config.services.items() if svc.group == group]
+        children = self.children.get(group, ())
         return min((self.created_at(sid) for sid in children), default=self.since)
 
     def bars(self, service: str, now: datetime) -> uptime.Bars:
@@ -217,17 +233,12 @@ class PageView:
         return found
 
     def status(self) -> PageStatus:
-        return rollup(
-            (self.state(sid).component_status for sid in self.config.services),
-            (i.impact for i in self.open_incidents()),
-        )
+        """The roll-up of the services' component statuses and their open incidents' impacts."""
+        standing = self.standing
+        return rollup(standing.statuses(), standing.impacts())
 
     def group_status(self, group: str) -> ComponentStatus:
-        return worst(
-            self.state(sid).component_status
-            for sid, svc in self.config.services.items()
-            if svc.group == group
-        )
+        return worst(self.state(sid).component_status for sid in self.children.get(group, ()))
 
     def component(self, service: str) -> JSON:
         svc = self.config.services[service]
@@ -250,7 +261,7 @@ class PageView:
 
     def group(self, group: str) -> JSON:
         grp = self.config.groups[group]
-        children = [sid for sid, svc in self.config.services.items() if svc.group == group]
+        children = list(self.children.get(group, ()))
         times = [t for sid in children if (t := self.state(sid).updated_at) is not None]
         return {
             "id": group,
