@@ -1,6 +1,7 @@
 """The uptime bars' sweep (each interval looked at only by the days it can overlap) against the
 plain rule (every interval against every day), on generated intervals: overlapping or not,
-zero-length, before the component existed, ending in the future."""
+zero-length, before the component existed, ending in the future; and bars computed from the
+days before today known from an earlier moment against bars computed from nothing."""
 
 from __future__ import annotations
 
@@ -70,3 +71,49 @@ def test_the_sweep_gives_what_the_plain_rule_gives(spans, created_at):
     else:
         assert found.uptime is not None
         assert abs(found.uptime - expected.uptime) < 1e-12
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(interval, max_size=8),
+    st.lists(interval, max_size=4),
+    minutes,
+    st.integers(min_value=0, max_value=8 * 60),
+    st.booleans(),
+)
+def test_bars_from_a_known_past_are_the_bars_from_nothing(spans, more, created_at, later, rebase):
+    # Earlier the same day (or, with `rebase`, the day before), the bars of `spans`; now, the bars
+    # of `spans` and `more` (intervals under way, or new ones reaching into the past).
+    created = NOW + timedelta(minutes=created_at)
+    before = NOW - timedelta(days=1 if rebase else 0, minutes=later)
+    ongoing = [
+        uptime.Interval(s.start, before, s.status) if s.end > before else s
+        for s in spans
+        if s.start <= before
+    ]
+    _, known = uptime.bars_since(ongoing, before, created, DAYS)
+
+    found, past = uptime.bars_since([*spans, *more], NOW, created, DAYS, known=known)
+
+    assert found == uptime.bars([*spans, *more], NOW, created, DAYS)
+    assert past == uptime.bars_since([*spans, *more], NOW, created, DAYS)[1]
+    if not rebase and not more and ongoing == spans and created <= before:
+        assert past is known  # nothing before today changed: taken as it was
+
+
+def test_the_days_before_today_are_computed_once_a_day_while_an_outage_goes_on():
+    created = NOW - timedelta(days=30)
+    since = NOW - timedelta(days=2, hours=3)
+    morning = datetime.combine(NOW.date(), time(8), UTC)
+    outage = [uptime.Interval(since, morning, ComponentStatus.MAJOR_OUTAGE)]
+    _, known = uptime.bars_since(outage, morning, created, DAYS)
+
+    later = [uptime.Interval(since, NOW, ComponentStatus.MAJOR_OUTAGE)]  # still going on
+    found, past = uptime.bars_since(later, NOW, created, DAYS, known=known)
+
+    assert past is known
+    assert found == uptime.bars(later, NOW, created, DAYS)
+    assert [d.status for d in found.days[-3:]] == [ComponentStatus.MAJOR_OUTAGE] * 3
+    tomorrow = NOW + timedelta(days=1)
+    _, next_day = uptime.bars_since(later, tomorrow, created, DAYS, known=past)
+    assert next_day is not past

@@ -158,12 +158,22 @@ class PageView:
         children = self.children.get(group, ())
         return min((self.created_at(sid) for sid in children), default=self.since)
 
+    @cached_property
+    def past_days(self) -> dict[str, uptime.Past]:
+        """Each service's bars before today, as last computed (`bars`): a view the board keeps
+        from event to event computes them again only when they change."""
+        return {}
+
     def bars(self, service: str, now: datetime) -> uptime.Bars:
         """The service's uptime bars at `now`. The history knows the component since its first
         change, even from before this page's first start (the component's `created_at`)."""
         changes = self.changes.get(service, ())
         since = min([self.created_at(service), *(c.at for c in changes[:1])])
-        return uptime.bars(uptime.intervals_for(self.state(service), changes, now), now, since)
+        intervals = uptime.intervals_for(self.state(service), changes, now)
+        found, self.past_days[service] = uptime.bars_since(
+            intervals, now, since, known=self.past_days.get(service)
+        )
+        return found
 
     def bars_json(self, service: str, now: datetime, first: date | None = None) -> JSON:
         """The uptime bars for the live page: each day's worst status from `first` (the day a
@@ -307,9 +317,9 @@ class PageView:
                 "status": str(entry.status),
                 "body": entry.body,
                 "incident_id": incident.id,
-                "created_at": iso(entry.at),
-                "updated_at": iso(entry.at),
-                "display_at": iso(entry.at),
+                "created_at": (at := iso(entry.at)),
+                "updated_at": at,
+                "display_at": at,
                 "affected_components": [
                     {
                         "code": incident.service,

@@ -88,8 +88,43 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class Past:
+    """The days before today of a component's bars, with what they were computed from: they
+    change only when an interval that starts before today does, or with the day. A component's
+    intervals today (an incident under way, a storm's updates) leave them as they are."""
+
+    spans: tuple[Interval, ...]
+    """The intervals that start before today, in UTC, sorted by start, ended at today's start at
+    the latest (what the days before today can see of them)."""
+    today: date
+    created: datetime
+    count: int
+    """How many days the bars have, today included."""
+    days: tuple[Day, ...]
+    """Oldest first, without today."""
+    total: float
+    """Seconds with data over `days`."""
+    down: float
+    """Downtime seconds over `days`."""
+
+
 def bars(intervals: Iterable[Interval], now: datetime, created: datetime, days: int = DAYS) -> Bars:
-    """`days` UTC days ending today.
+    """`days` UTC days ending today (`bars_since` without a known past)."""
+    return bars_since(intervals, now, created, days)[0]
+
+
+def bars_since(
+    intervals: Iterable[Interval],
+    now: datetime,
+    created: datetime,
+    days: int = DAYS,
+    known: Past | None = None,
+) -> tuple[Bars, Past]:
+    """`days` UTC days ending today, and the days before today (`Past`) to give back as `known`
+    next time: when they were computed from the same intervals, on the same day, they are
+    taken as they are and only today's bar is computed (a component's bars on every one of
+    its events cost one day, not 90).
 
     One sweep: the intervals sorted by start, each day looks only at those that can overlap it
     (started before the day ends, not ended before it starts), so a flapping component's
@@ -101,37 +136,70 @@ def bars(intervals: Iterable[Interval], now: datetime, created: datetime, days: 
     )
     now, created = _utc(now), _utc(created)
     today = now.date()
+    midnight = datetime.combine(today, time(), UTC)
+    before = tuple(
+        Interval(s.start, min(s.end, midnight), s.status) for s in spans if s.start < midnight
+    )
+    past = known
+    if past is None or (past.spans, past.today, past.created, past.count) != (
+        before,
+        today,
+        created,
+        days,
+    ):
+        past = _past(before, today, created, days)
+    if days < 1:
+        return Bars((), None), past
+    tomorrow = midnight + timedelta(days=1)
+    start = max(midnight, created)
+    current = [s for s in spans if s.start < tomorrow and (s.end > start or s.start >= start)]
+    found, seconds = _day(today, midnight, now, created, current)
+    total = past.total + seconds
+    down = past.down + found.down_seconds
+    return Bars((*past.days, found), (1 - down / total) if total > 0 else None), past
+
+
+def _past(spans: tuple[Interval, ...], today: date, created: datetime, days: int) -> Past:
+    """The `days - 1` days before today, from `spans` (sorted by start, none after today's
+    start)."""
     out: list[Day] = []
     total = 0.0
     down = 0.0
     upcoming = 0
     current: list[Interval] = []
-    for n in range(days - 1, -1, -1):
+    for n in range(days - 1, 0, -1):
         day = today - timedelta(days=n)
         start = datetime.combine(day, time(), UTC)
-        end = min(start + timedelta(days=1), now)
-        while upcoming < len(spans) and spans[upcoming].start < start + timedelta(days=1):
+        end = start + timedelta(days=1)
+        while upcoming < len(spans) and spans[upcoming].start < end:
             current.append(spans[upcoming])
             upcoming += 1
-        if end <= created:
-            out.append(Day(day, None, 0.0))
-            continue
-        start = max(start, created)
         # An interval over before this day starts can overlap no later day either.
-        current = [s for s in current if s.end > start or s.start >= start]
-        statuses: list[ComponentStatus] = [ComponentStatus.OPERATIONAL]
-        lost = 0.0
-        for span in current:
-            overlap = (min(end, span.end) - max(start, span.start)).total_seconds()
-            if overlap > 0 or (span.start == span.end and start <= span.start < end):
-                statuses.append(span.status)
-                lost += max(overlap, 0.0) * DOWN_WEIGHT.get(span.status, 0.0)
-        seconds = max((end - start).total_seconds(), 0.0)
-        lost = min(lost, seconds)
+        current = [s for s in current if s.end > max(start, created) or s.start >= start]
+        found, seconds = _day(day, start, end, created, current)
         total += seconds
-        down += lost
-        out.append(Day(day, worst(statuses), lost))
-    return Bars(tuple(out), (1 - down / total) if total > 0 else None)
+        down += found.down_seconds
+        out.append(found)
+    return Past(spans, today, created, days, tuple(out), total, down)
+
+
+def _day(
+    day: date, start: datetime, end: datetime, created: datetime, spans: Iterable[Interval]
+) -> tuple[Day, float]:
+    """The bar of `day` (from `start` to `end`, at most a day) and its seconds with data; `spans`
+    are the intervals that can overlap it."""
+    if end <= created:
+        return Day(day, None, 0.0), 0.0
+    start = max(start, created)
+    statuses: list[ComponentStatus] = [ComponentStatus.OPERATIONAL]
+    lost = 0.0
+    for span in spans:
+        overlap = (min(end, span.end) - max(start, span.start)).total_seconds()
+        if overlap > 0 or (span.start == span.end and start <= span.start < end):
+            statuses.append(span.status)
+            lost += max(overlap, 0.0) * DOWN_WEIGHT.get(span.status, 0.0)
+    seconds = max((end - start).total_seconds(), 0.0)
+    return Day(day, worst(statuses), min(lost, seconds)), seconds
 
 
 def percent(value: float | None, no_data: str = "-") -> str:
