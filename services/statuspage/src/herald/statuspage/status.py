@@ -185,7 +185,8 @@ class PageView:
         days = found.days
         today = days[-1].day
         start = first or next((d.day for d in days if d.status is not None), today)
-        shown = [d for d in days if d.day >= min(start, today)]
+        # One bar a day, oldest first: the bars from `start` on are the last ones.
+        shown = days[max((min(start, today) - days[0].day).days, 0) :]
         return {
             "from": shown[0].day.isoformat(),
             "days": runs(str(d.status) if d.status is not None else "none" for d in shown),
