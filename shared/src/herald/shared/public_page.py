@@ -99,16 +99,20 @@ def public_view(incident: Incident) -> Incident:
     incident kept open by internal alerts is resolved for them), and only its public updates."""
     status = incident.public_status
     entries = tuple(e for e in incident.timeline if e.public)
-    if status is None and len(entries) == len(incident.timeline):
+    every_entry = len(entries) == len(incident.timeline)
+    if status is None and every_entry:
         return incident
     changes: dict[str, object] = {"timeline": entries}
     if status is not None:
-        changes["status"] = status
-        changes["resolved_at"] = (
+        resolved_at = (
             (incident.public_resolved_at or incident.resolved_at or incident.updated_at)
             if status is IncidentStatus.RESOLVED
             else None
         )
+        if every_entry and status is incident.status and resolved_at is incident.resolved_at:
+            return incident  # readers see it as it is (most incidents: no internal alerts)
+        changes["status"] = status
+        changes["resolved_at"] = resolved_at
     return incident.model_copy(update=changes)
 
 
