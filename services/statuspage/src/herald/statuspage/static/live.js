@@ -340,23 +340,12 @@
     };
   }
 
-  // The JSON API, for when the live stream is refused (a server at its connection limit
-  // answers 503, after which EventSource gives up): the same renderers, from summary.json.
-  function applySummary(d) {
-    (d.components || []).forEach(setComponent);
-    setBanner(d.status);
-    setUpdated(d.page && d.page.updated_at);
-    var open = byId("open-incidents");
-    clear(open);
-    (d.incidents || []).forEach(function (inc) {
-      removeIncident(inc.id);  // reopened: no longer among the resolved ones
-      if (open) { open.appendChild(incidentItem(inc)); }
-    });
-    setMaintenances(d.scheduled_maintenances);
-    refreshEmpty();
-  }
-
-  var POLL_MS = 30000;
+  // When the live stream is refused (a server at its connection limit answers 503, after
+  // which EventSource gives up), the page polls /api/page.json: the very document the stream's
+  // snapshot carries, rendered by applySnapshot, so a polling page shows what a live one does.
+  // How often: <body data-poll-seconds> (HERALD_STATUSPAGE_POLL_SECONDS, 30 by default).
+  var POLL_SECONDS = Math.max(1, Math.floor(Number(document.body.getAttribute("data-poll-seconds"))) || 30);
+  var POLL_MS = POLL_SECONDS * 1000;
   var LIVE_AGAIN_MS = 120000;
   var live = byId("live"), reconnecting = byId("reconnecting");
 
@@ -364,14 +353,20 @@
     if (live) { live.hidden = state !== "live"; }
     if (reconnecting) {
       reconnecting.hidden = state === "live";
-      reconnecting.textContent = word(state === "polling" ? "polling" : "reconnecting");
+      reconnecting.textContent = state === "polling" ? word("polling").replace("{seconds}", String(POLL_SECONDS)) : word("reconnecting");
     }
   }
 
+  var shown = null;  // the ETag of the page last polled and rendered
+
+  // A conditional GET (the browser revalidates its copy): an unchanged page is not redrawn.
   function poll() {
-    window.fetch("/api/v2/summary.json", { cache: "no-store", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (d) { if (d) { applySummary(d); } })
+    window.fetch("/api/page.json", { cache: "no-cache", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        var tag = r.headers.get("ETag");
+        if (!r.ok || (tag && tag === shown)) { return null; }
+        return r.json().then(function (d) { applySnapshot(d); shown = tag; });
+      })
       .catch(function () {});
   }
 
@@ -379,6 +374,7 @@
   function pollForAWhile() {
     if (!window.fetch) { return; }
     var waited = 0;
+    shown = null;
     poll();
     var timer = window.setInterval(function () {
       waited += POLL_MS;
