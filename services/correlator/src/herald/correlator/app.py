@@ -95,9 +95,9 @@ def create_app(
     metrics = CorrelatorMetrics(registry)
     nats = NatsConnection(settings.nats_url, "herald-correlator")
     redis = open_redis(settings.redis_url)
-    correlator = Correlator(
-        CorrelatorStore(redis, config), config, IncidentPublisher(nats, metrics), metrics, clock
-    )
+    store = CorrelatorStore(redis, config)
+    publisher = IncidentPublisher(nats, metrics, encode=store.event_json)
+    correlator = Correlator(store, config, publisher, metrics, clock)
 
     async def on_alerts(msgs: Sequence[Msg]) -> None:
         # The batch at once: one store step per service. Ack a message only after its effects

@@ -34,7 +34,8 @@ the next flush republishes it with the same Nats-Msg-Id, which JetStream de-dupl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -75,8 +76,8 @@ from herald.shared.runtime import RedisClient, run_scripts
 UNROUTED_LIMIT = 500
 """How many unrouted fingerprints are kept (the oldest are dropped)."""
 
-RECORD_CACHE = 50_000
-"""Parsed alert records kept by their stored bytes (then the cache starts over)."""
+RECORD_CACHE = 100_000
+"""Parsed alert records kept by their stored bytes; past it the oldest quarter goes."""
 
 TICK_READ = 1 << 30
 """A tick's read: the open incident's firing and resolved alerts, all of them."""
@@ -416,6 +417,7 @@ class CorrelatorStore:
         self._write_step = redis.register_script(_WRITE_STEP)
         self._beat = redis.register_script(_BEAT)
         self._records: dict[bytes, AlertRecord] = {}
+        self._heads: dict[str, tuple[bytes, ServiceHead]] = {}
         self._json: dict[int, tuple[IncidentEvent, str]] = {}
 
     def _record(self, raw: bytes) -> AlertRecord:
@@ -423,10 +425,44 @@ class CorrelatorStore:
         time, mostly unchanged, so parsed records are kept (they are immutable)."""
         record = self._records.get(raw)
         if record is None:
-            if len(self._records) >= RECORD_CACHE:
-                self._records.clear()
-            record = self._records[raw] = AlertRecord.model_validate_json(raw)
+            record = self._keep(raw, AlertRecord.model_validate_json(raw))
         return record
+
+    def _keep(self, raw: bytes, record: AlertRecord) -> AlertRecord:
+        records = self._records
+        if len(records) >= RECORD_CACHE:
+            # the oldest first (a dict keeps insertion order): a record rewritten since has
+            # new bytes, so what goes is mostly versions no longer stored
+            for old in list(itertools.islice(records, RECORD_CACHE // 4)):
+                del records[old]
+        records[raw] = record
+        return record
+
+    def _record_json(self, record: AlertRecord) -> str:
+        """`record` as a step writes it, kept parsed under those bytes: the next step of its
+        service reads it back (it is among the incident's most relevant) without parsing."""
+        text = record.model_dump_json()
+        self._keep(text.encode(), record)
+        return text
+
+    def _head(self, service: str, raw: bytes | None, now: datetime) -> ServiceHead:
+        """The head stored as `raw`. A step mostly reads the head its service's last step wrote
+        (the same bytes), so the head written last per service is kept beside its JSON and
+        reused while the stored bytes are those; any other bytes are parsed."""
+        if raw is None:
+            return initial_state(service, now)
+        kept = self._heads.get(service)
+        if kept is not None and kept[0] == raw:
+            return kept[1]
+        head = ServiceHead.model_validate_json(raw)
+        self._heads[service] = (raw, head)
+        return head
+
+    def _head_json(self, head: ServiceHead) -> str:
+        """`head` as written, remembered for `_head` (written or not: `_head` compares bytes)."""
+        text = head.model_dump_json()
+        self._heads[head.service] = (text.encode(), head)
+        return text
 
     async def route(self, fingerprint: str) -> Route | None:
         """The remembered route of an alert, if any."""
@@ -647,11 +683,7 @@ class CorrelatorStore:
         control = _control(raw_control)
         names = batch + [_text(k) for k in (*firing, *ended, *stale)]
         known = {k: self._record(v) for k, v in zip(names, values, strict=True) if v is not None}
-        head: ServiceHead = (
-            initial_state(service, now)
-            if raw_head is None
-            else ServiceHead.model_validate_json(raw_head)
-        )
+        head = self._head(service, raw_head, now)
         ranked = names[len(batch) : len(names) - len(stale)]
         firing_records = [known[_text(k)] for k in firing if _text(k) in known]
         step = fold(
@@ -708,21 +740,21 @@ class CorrelatorStore:
     ) -> list[str | int]:
         """_WRITE_STEP's arguments."""
         revision = "" if rev is None else _text(rev)
-        counts, data = _index_args(before, head, records, expired, now)
+        counts, data = _index_args(before, head, records, expired, now, self._record_json)
         shown = shown_projection(head, new_control or control, self.config, now)
         return [
             revision,
-            head.model_dump_json(),
+            self._head_json(head),
             shown.model_dump_json(),
             str(int(revision or 0) + 1),
             *counts,
             len(events),
             *data,
-            *(self._event_json(e) for e in events),
+            *(self.event_json(e) for e in events),
             "" if new_control is None else new_control.model_dump_json(),
         ]
 
-    def _event_json(self, event: IncidentEvent) -> str:
+    def event_json(self, event: IncidentEvent) -> str:
         """The event as the outbox holds it, serialized once for its write and its `published`
         (kept, with the event itself so its id stays its own, until then)."""
         kept = self._json.get(id(event))
@@ -789,11 +821,7 @@ class CorrelatorStore:
             known = {
                 k: self._record(v) for k, v in zip(names, values, strict=True) if v is not None
             }
-            head: ServiceHead = (
-                initial_state(service, now)
-                if raw_head is None
-                else ServiceHead.model_validate_json(raw_head)
-            )
+            head = self._head(service, raw_head, now)
             ranked = [known[k] for k in names[len(batch) : len(names) - len(stale)] if k in known]
             records = {k: known[k] for k in batch if k in known}
             result = control_step(
@@ -830,7 +858,7 @@ class CorrelatorStore:
     async def published_many(self, batches: Sequence[tuple[str, list[IncidentEvent]]]) -> None:
         calls = []
         for service, events in batches:
-            raw: list[str | int] = [self._event_json(e) for e in events]
+            raw: list[str | int] = [self.event_json(e) for e in events]
             for e in events:
                 self._json.pop(id(e), None)
             calls.append((self._pop_published, [outbox_key(service)], raw))
@@ -865,9 +893,10 @@ def _index_args(
     records: dict[str, AlertRecord],
     expired: list[AlertRecord],
     now: datetime,
+    encode: Callable[[AlertRecord], str],
 ) -> tuple[list[str | int], list[str | int]]:
-    """_WRITE_STEP's ARGV[5] to ARGV[13], and their data: the changed records, what they change
-    in the indexes, and the expired records to prune."""
+    """_WRITE_STEP's ARGV[5] to ARGV[13], and their data: the changed records (as `encode`
+    writes them), what they change in the indexes, and the expired records to prune."""
     open_id = after.incident.id if after.incident is not None else None
     reset = (before.incident.id if before.incident is not None else None) != open_id
     hset: list[str | int] = []
@@ -879,7 +908,7 @@ def _index_args(
     xadd: list[str | int] = []
     xrem: list[str] = []
     for key, record in records.items():
-        hset += [key, record.model_dump_json()]
+        hset += [key, encode(record)]
         firing = record.status is AlertState.FIRING
         ended = _micros(record.ends_at or record.starts_at)
         if open_id is not None and record.incident == open_id:
