@@ -159,9 +159,9 @@ class PageView:
         return min((self.created_at(sid) for sid in children), default=self.since)
 
     @cached_property
-    def past_days(self) -> dict[str, uptime.Past]:
-        """Each service's bars before today, as last computed (`bars`): a view the board keeps
-        from event to event computes them again only when they change."""
+    def running_bars(self) -> dict[str, uptime.Running]:
+        """Each service's bars as last computed (`bars`): a view the board keeps from event to
+        event computes the days before today once a day, and each of today's changes once."""
         return {}
 
     def bars(self, service: str, now: datetime) -> uptime.Bars:
@@ -169,11 +169,8 @@ class PageView:
         change, even from before this page's first start (the component's `created_at`)."""
         changes = self.changes.get(service, ())
         since = min([self.created_at(service), *(c.at for c in changes[:1])])
-        intervals = uptime.intervals_for(self.state(service), changes, now)
-        found, self.past_days[service] = uptime.bars_since(
-            intervals, now, since, known=self.past_days.get(service)
-        )
-        return found
+        running = self.running_bars.setdefault(service, uptime.Running())
+        return running.bars(self.state(service), changes, now, since)
 
     def bars_json(self, service: str, now: datetime, first: date | None = None) -> JSON:
         """The uptime bars for the live page: each day's worst status from `first` (the day a
