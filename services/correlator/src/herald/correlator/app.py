@@ -29,6 +29,7 @@ from herald.correlator.reads import read_routes
 from herald.correlator.store import CorrelatorStore
 from herald.shared.config import HeraldConfig
 from herald.shared.probes import ReadinessCheck, probe_app
+from herald.shared.replication import Replication
 from herald.shared.runtime import (
     Clock,
     NatsConnection,
@@ -95,8 +96,13 @@ def create_app(
     metrics = CorrelatorMetrics(registry)
     nats = NatsConnection(settings.nats_url, "herald-correlator")
     redis = open_redis(settings.redis_url)
+    replication = Replication(settings.redis_wait_ms) if settings.redis_wait_ms else None
     correlator = Correlator(
-        CorrelatorStore(redis, config), config, IncidentPublisher(nats, metrics), metrics, clock
+        CorrelatorStore(redis, config, replication),
+        config,
+        IncidentPublisher(nats, metrics),
+        metrics,
+        clock,
     )
 
     async def on_alerts(msgs: Sequence[Msg]) -> None:
