@@ -23,12 +23,14 @@ TOKEN = "browser-token"
 ADMIN_TOKEN = "browser-admin-token"
 
 
-def stack_for(infra: Infra) -> Stack:
-    """The stack on free ports, with the example config and its webhook token set to TOKEN."""
+def stack_for(infra: Infra, **extra: str) -> Stack:
+    """The stack on free ports, with the example config and its webhook token set to TOKEN
+    (`extra`: more environment, e.g. the status page's options)."""
     env = infra.stack_env(
         ROOT / "examples" / "herald.yaml",
         HERALD_DEMO_TOKEN=TOKEN,
         HERALD_DEMO_ADMIN_TOKEN=ADMIN_TOKEN,
+        **extra,
     )
     env.pop("HERALD_DEMO_PAGER_URL", None)
     return Stack(env, out=sys.stderr)

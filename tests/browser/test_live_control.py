@@ -1,6 +1,7 @@
 """What people do by hand (the `herald` CLI, a real process, through ingest's admin API), seen
 live in Chromium without a reload: a manual update on the incident's timeline, maintenance
-scheduled (upcoming) and under way (active) and completed, an incident reopened by its alert
+scheduled (upcoming) and under way (active) and completed or cancelled (the window's own page
+following it too), an incident reopened by its alert
 moving back from "Recently resolved" to the current incidents, and today's uptime bar following
 the component. After each, a fresh load of the page (the server's truth) shows what the live
 page shows. Screenshots of the main states are saved under the test's output directory."""
@@ -204,12 +205,12 @@ async def test_maintenance_shows_live_upcoming_active_and_done(
     # The live list links each window to its own page (its shortlink), which shows it.
     await expect(active.locator("h3 a")).to_have_attribute("href", f"/incidents/{active_id}")
     permalink = await browser.new_page()
-    await permalink.goto(stack.url("statuspage") + f"/incidents/{active_id}")
-    await expect(permalink.locator("#maintenance h1")).to_have_text("Database upgrade")
-    await expect(permalink.locator("#maintenance .incident-status")).to_have_text("In progress")
-    await expect(permalink.locator("#maintenance .timeline li")).to_have_count(2)
+    await open_live(permalink, stack, f"/incidents/{active_id}")
+    own = permalink.locator("#maintenance")
+    await expect(own.locator("h1")).to_have_text("Database upgrade")
+    await expect(own.locator(".incident-status")).to_have_text("In progress")
+    await expect(own.locator(".timeline li")).to_have_count(2)
     await permalink.screenshot(path=shot(permalink, tmp_path, "maintenance-page"), full_page=True)
-    await permalink.close()
 
     await herald(stack, "maintenance", "complete", active_id)
     await expect(active).to_have_count(0, timeout=LIVE_MS)
@@ -217,9 +218,73 @@ async def test_maintenance_shows_live_upcoming_active_and_done(
         "Operational", timeout=LIVE_MS
     )
     await expect(windows).to_have_count(1)
+    # The window's own page follows it to the end, without a reload.
+    await expect(own.locator(".meta .incident-status")).to_have_text("Completed", timeout=LIVE_MS)
+    await expect(own).to_have_class(re.compile(r"\bmaintenance-completed\b"))
+    await expect(own.locator(".timeline li")).to_have_count(3)
+    await expect(own.locator(".timeline li").first.locator(".update-status")).to_have_text(
+        "Completed"
+    )
+    await permalink.screenshot(path=shot(permalink, tmp_path, "maintenance-done"), full_page=True)
+    await assert_same_after_reload(permalink, "#maintenance")
+    await permalink.close()
     await assert_as_reloaded(page, browser)
     await assert_not_reloaded(page)
     assert witness.troubles() == {}
+
+
+async def test_a_cancelled_windows_own_page_says_so_live(
+    page: Page, witness: Witness, stack: Stack, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    await herald(
+        stack,
+        "maintenance",
+        "schedule",
+        "--services",
+        "nodes",
+        "--title",
+        "Node pool resize",
+        "--body",
+        "New nodes join the pool.",
+        "--start",
+        (now + timedelta(days=1)).isoformat(),
+        "--end",
+        (now + timedelta(days=1, hours=1)).isoformat(),
+    )
+    listed = await herald(stack, "maintenance", "list", "--json")
+    window_id = next(
+        w["id"] for w in json.loads(listed)["maintenances"] if w["title"] == "Node pool resize"
+    )
+    await open_live(page, stack, f"/incidents/{window_id}")
+    own = page.locator("#maintenance")
+    await expect(own.locator(".meta .incident-status")).to_have_text("Scheduled")
+    await expect(own.locator(".timeline li")).to_have_count(1)
+
+    await herald(stack, "maintenance", "cancel", window_id)
+    await expect(own.locator(".meta .incident-status")).to_have_text("Completed", timeout=LIVE_MS)
+    await expect(own.locator(".timeline li")).to_have_count(2)
+    newest = own.locator(".timeline li").first
+    await expect(newest.locator(".update-body")).to_have_text("The maintenance was cancelled.")
+    await expect(own.locator(".timeline li").last.locator(".update-body")).to_have_text(
+        "New nodes join the pool."
+    )
+    await page.screenshot(path=shot(page, tmp_path, "maintenance-cancelled"), full_page=True)
+    await assert_same_after_reload(page, "#maintenance")
+    assert witness.troubles() == {}
+
+
+async def assert_same_after_reload(page: Page, selector: str) -> None:
+    """The page did not reload itself, and a reload (the server's truth) shows what it shows."""
+    await assert_not_reloaded(page)
+    live = await page.locator(selector).evaluate(WHAT_IT_SAYS)
+    await page.reload()
+    await expect(page.locator("#live")).to_be_visible(timeout=LIVE_MS)
+    assert await page.locator(selector).evaluate(WHAT_IT_SAYS) == live
+
+
+WHAT_IT_SAYS = """root => root.innerText + " #classes " + Array.from(
+  root.querySelectorAll("*"), e => e.className).join("|") + " " + root.className"""
 
 
 async def test_a_reopened_incident_moves_back_to_the_current_ones_live(

@@ -40,9 +40,10 @@ def open_incident(page: Page, title: str) -> Locator:
     )
 
 
-async def open_live(page: Page, stack: Stack) -> None:
-    """Load the page and wait until its EventSource is connected (the footer says "live")."""
-    await page.goto(f"{stack.url('statuspage')}/")
+async def open_live(page: Page, stack: Stack, path: str = "/") -> None:
+    """Load the page (or another of the status page's, at `path`) and wait until its
+    EventSource is connected (the footer says "live")."""
+    await page.goto(f"{stack.url('statuspage')}{path}")
     await expect(page.locator("#live")).to_be_visible(timeout=LIVE_MS)
     await page.evaluate("window.heraldSameDocument = true")
 

@@ -336,3 +336,49 @@ def test_only_a_maintenance_change_carries_the_maintenance_list(make):
         "scheduled",
     )
     assert listed == b.view().upcoming_json()["scheduled_maintenances"][0]
+
+
+def test_a_window_that_is_over_leaves_the_list_but_stays_in_completed(make):
+    """A window's own page follows it to the end: completed or cancelled, the maintenance
+    event and the snapshot still carry it (in `completed`), out of the page's list."""
+    b = clocked(make, make.t0)
+    scheduled = MaintenanceWindow(
+        id="mnt-1",
+        title="Database upgrade",
+        services=("api",),
+        status=MaintenanceStatus.SCHEDULED,
+        starts_at=make.t0 + timedelta(hours=2),
+        ends_at=make.t0 + timedelta(hours=3),
+        created_at=make.t0,
+        updated_at=make.t0,
+    )
+    cancelled = scheduled.model_copy(
+        update={
+            "status": MaintenanceStatus.COMPLETED,
+            "cancelled": True,
+            "completed_at": make.t0 + timedelta(minutes=5),
+            "updated_at": make.t0 + timedelta(minutes=5),
+        }
+    )
+    for version, window in ((1, scheduled), (2, cancelled)):
+        event = MaintenanceChanged(
+            event_id=f"api:{version}",
+            occurred_at=window.updated_at,
+            service="api",
+            version=version,
+            maintenance=window,
+        )
+        sse = b.apply(message(event, version))
+        assert sse is not None
+        doc = json.loads(sse.data)
+        if version == 1:
+            assert [m["id"] for m in doc["maintenances"]] == ["mnt-1"]
+            assert doc["completed"] == []
+
+    assert doc["maintenances"] == []
+    (over,) = doc["completed"]
+    assert (over["id"], over["status"]) == ("mnt-1", "completed")
+    assert [u["status"] for u in over["incident_updates"]] == ["completed", "scheduled"]
+    assert "cancelled" in over["incident_updates"][0]["body"]
+    snapshot = json.loads(b.snapshot_event(2).data)
+    assert (snapshot["maintenances"], snapshot["completed"]) == ([], [over])

@@ -25,6 +25,7 @@ from herald.shared.streams import ensure_streams
 from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
 from herald.statuspage.app import Server, create_app
 from herald.statuspage.board import Board, Reset
+from herald.statuspage.revalidation import CDN_CACHE_CONTROL
 from herald.statuspage.sse import stream_epoch
 from herald.statuspage.subscription import IncidentSubscription
 from tests.loopback import listening_socket
@@ -441,6 +442,50 @@ async def test_beyond_the_connection_limit_a_browser_is_told_to_come_back_later(
         assert refused.status_code == 503
         assert int(refused.headers["retry-after"]) > 0
         assert refused.headers["content-type"] == "application/json"
-        assert refused.json()["poll"] == "/api/v2/summary.json"
+        assert refused.json()["poll"] == "/api/page.json"
         assert refused.headers["x-content-type-options"] == "nosniff"
-        assert (await http.get("/api/v2/summary.json")).status_code == 200  # what the page polls
+        polled = await http.get("/api/page.json")  # what the page polls: the snapshot's document
+        assert polled.status_code == 200
+        assert polled.json()["kind"] == "snapshot"
+
+
+async def test_the_page_json_is_the_snapshot_a_browser_connecting_now_gets(infra, make, js):
+    """What a page refused the stream polls: the same document, conditional like the API."""
+    async with (
+        serving(infra, make.config()) as page,
+        httpx.AsyncClient(base_url=page.url, timeout=TIMEOUT) as http,
+    ):
+        async with sse(http) as events:
+            assert (await events.next())["event"] == "snapshot"
+            await publish(js, make.opened(1))
+            assert (await events.next())["event"] == "incident.opened"
+            await publish(js, make.resolved(2))
+            assert (await events.next())["event"] == "incident.resolved"
+        async with sse(http) as events:
+            snapshot = await events.next()
+        polled = await http.get("/api/page.json")
+
+        assert snapshot["event"] == "snapshot"
+        assert polled.status_code == 200
+        assert polled.headers["content-type"] == "application/json"
+        assert polled.json() == snapshot["data"]
+        assert [i["id"] for i in polled.json()["resolved"]] == ["inc-1"]  # "Recently resolved"
+        assert polled.json()["bars"]["api"]["days"]  # the uptime bars
+        assert polled.headers["cache-control"] == CDN_CACHE_CONTROL
+        assert polled.headers["access-control-allow-origin"] == "*"
+        etag, modified = polled.headers["etag"], polled.headers["last-modified"]
+        same = await http.get("/api/page.json", headers={"If-None-Match": etag})
+        assert (same.status_code, same.content, same.headers["etag"]) == (304, b"", etag)
+        since = await http.get("/api/page.json", headers={"If-Modified-Since": modified})
+        assert since.status_code == 304
+
+        async with sse(http) as events:
+            assert (await events.next())["event"] == "snapshot"
+            await publish(js, make.component(3, ComponentStatus.DEGRADED_PERFORMANCE))
+            assert (await events.next())["event"] == "component.status_changed"
+        changed = await http.get("/api/page.json", headers={"If-None-Match": etag})
+        assert changed.status_code == 200
+        assert changed.headers["etag"] != etag
+        assert {c["id"]: c["status"] for c in changed.json()["components"]}["api"] == (
+            "degraded_performance"
+        )

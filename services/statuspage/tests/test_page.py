@@ -16,18 +16,20 @@ from tests.asgi import internal
 EVIL = "<script>alert(1)</script>"
 
 
+SETTINGS = Settings(
+    nats_url="nats://127.0.0.1:1",
+    redis_url="redis://127.0.0.1:1/0",
+    config_path="",
+    host="127.0.0.1",
+    port=0,
+    log_level="INFO",
+    log_format="text",
+)
+
+
 @pytest.fixture
 def app(make):
-    settings = Settings(
-        nats_url="nats://127.0.0.1:1",
-        redis_url="redis://127.0.0.1:1/0",
-        config_path="",
-        host="127.0.0.1",
-        port=0,
-        log_level="INFO",
-        log_format="text",
-    )
-    return create_app(make.config(), settings, clock=lambda: make.t0)
+    return create_app(make.config(), SETTINGS, clock=lambda: make.t0)
 
 
 @pytest.fixture
@@ -171,3 +173,12 @@ async def test_internal_incidents_are_not_rendered(app, client, make):
 
     for path in ("/", "/feed.atom", "/api/v2/summary.json", "/api/v2/incidents.json"):
         assert secret not in (await client.get(path)).text, path
+
+
+async def test_every_page_says_how_often_it_polls_when_refused_the_live_stream(client, make):
+    """live.js reads <body data-poll-seconds>: the default, or the status page's option."""
+    assert 'data-poll-seconds="30"' in (await client.get("/")).text
+    quick = create_app(make.config(), SETTINGS, clock=lambda: make.t0, poll_seconds=2)
+    transport = httpx.ASGITransport(app=quick)
+    async with httpx.AsyncClient(transport=transport, base_url="http://page") as other:
+        assert 'data-poll-seconds="2"' in (await other.get("/")).text

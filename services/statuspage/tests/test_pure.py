@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from herald.shared.events import ComponentStatus as C
+from herald.shared.settings import SettingsError
 from herald.statuspage import badge, catalogue, timeline, uptime
+from herald.statuspage.options import StatuspageOptions
 from herald.statuspage.revalidation import not_modified, validators
 
 NOW = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
@@ -85,3 +89,14 @@ def test_a_badge_escapes_its_text():
     assert "<a " not in svg
     assert "&lt;a href=&quot;x&quot;&gt;" in svg or '&lt;a href="x"&gt;' in svg
     assert "Major Outage &amp; co" in svg
+
+
+def test_the_live_page_options_come_from_the_environment():
+    assert StatuspageOptions.from_env({}) == StatuspageOptions(10_000, 30)
+    found = StatuspageOptions.from_env(
+        {"HERALD_STATUSPAGE_MAX_SSE_CLIENTS": "5", "HERALD_STATUSPAGE_POLL_SECONDS": "2"}
+    )
+    assert (found.max_sse_clients, found.poll_seconds) == (5, 2)
+    for bad in ("0", "-1", "1.5", "x", "²"):
+        with pytest.raises(SettingsError, match="HERALD_STATUSPAGE_POLL_SECONDS"):
+            StatuspageOptions.from_env({"HERALD_STATUSPAGE_POLL_SECONDS": bad})

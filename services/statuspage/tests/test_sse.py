@@ -441,7 +441,7 @@ async def test_beyond_the_connection_limit_a_503_with_retry_after():
     assert headers[b"content-type"] == b"application/json"
     body = json.loads(refused.messages[1]["body"])
     assert body["retry_after"] == 17
-    assert body["poll"] == "/api/v2/summary.json"
+    assert body["poll"] == "/api/page.json"
     assert refused.ended
     assert len(fan.clients) == 1
 

@@ -29,7 +29,12 @@ def main() -> None:
         print(f"herald-statuspage: {exc}", file=sys.stderr)
         sys.exit(2)
     raise_open_files()
-    app = create_app(config, settings, max_sse_clients=options.max_sse_clients)
+    app = create_app(
+        config,
+        settings,
+        max_sse_clients=options.max_sse_clients,
+        poll_seconds=options.poll_seconds,
+    )
     board: Board = app.state.board
 
     def server(config: uvicorn.Config) -> Server:

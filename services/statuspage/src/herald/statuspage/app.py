@@ -48,7 +48,7 @@ from herald.statuspage.archive import Archive, HistoryWrites
 from herald.statuspage.board import REPLAY_BUFFER, Board, Item, Reset
 from herald.statuspage.catalogue import negotiate
 from herald.statuspage.history import MAX_PAGES, page_span
-from herald.statuspage.options import MAX_SSE_CLIENTS
+from herald.statuspage.options import MAX_SSE_CLIENTS, POLL_SECONDS
 from herald.statuspage.page import (
     FEED_ENTRIES,
     STATIC,
@@ -64,7 +64,7 @@ from herald.statuspage.page import (
 )
 from herald.statuspage.revalidation import CDN_CACHE_CONTROL, not_modified, validators
 from herald.statuspage.signup_limit import SignupLimits
-from herald.statuspage.sse import KEEPALIVE_SECONDS, EventStream
+from herald.statuspage.sse import KEEPALIVE_SECONDS, POLL_PATH, EventStream
 from herald.statuspage.status import PageView
 from herald.statuspage.subscribe import SubscribeDesk, subscribe_routes
 from herald.statuspage.subscription import IncidentSubscription, first_seen
@@ -249,6 +249,15 @@ def routes(
         body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
         return conditional(request, body, view.updated_at(), "application/json", API_HEADERS)
 
+    async def page_json(request: Request) -> Response:
+        """The whole page as the live stream's `snapshot` carries it (the same document, built
+        once per change): what live.js polls when the stream is refused, and renders as it
+        renders the snapshot."""
+        body = board.snapshot().encode()
+        return conditional(
+            request, body, board.view().updated_at(), "application/json", API_HEADERS
+        )
+
     async def preflight(_: Request) -> Response:
         return Response(status_code=204, headers=PREFLIGHT)
 
@@ -277,6 +286,8 @@ def routes(
         Route("/badge.svg", badge_svg, methods=["GET"]),
         Route("/events", events, methods=["GET"]),
         *subscribe_routes(subscribe, board.templates, chrome_of),
+        Route(POLL_PATH, page_json, methods=["GET"]),
+        Route(POLL_PATH, preflight, methods=["OPTIONS"]),
         Route("/api/v2/incidents.json", incidents_api, methods=["GET"]),
         Route("/api/v2/incidents.json", preflight, methods=["OPTIONS"]),
         *(
@@ -300,6 +311,7 @@ def create_app(
     replay: int = REPLAY_BUFFER,
     stream_check: float = CHECK_SECONDS,
     max_sse_clients: int = MAX_SSE_CLIENTS,
+    poll_seconds: int = POLL_SECONDS,
     environ: Mapping[str, str] | None = None,
 ) -> Starlette:
     """The ASGI app. NATS and Redis are opened in the lifespan; `app.state.board` is the page's
@@ -309,9 +321,12 @@ def create_app(
     browsers); at most the replay buffer's size. `stream_check`: seconds between two checks that
     the INCIDENTS stream is still the one followed (besides one after every reconnect).
     `max_sse_clients`: concurrent `/events` streams; beyond them a 503 with Retry-After.
+    `poll_seconds`: how often a page refused the stream polls `/api/page.json`.
     `environ`: where HERALD_SUBSCRIBERS_SECRET and secret references are read (os.environ)."""
     replay = max(0, min(replay, REPLAY_BUFFER))
-    board = Board(config=config, since=clock(), keepalive=keepalive, clock=clock)
+    board = Board(
+        config=config, since=clock(), keepalive=keepalive, clock=clock, poll_seconds=poll_seconds
+    )
 
     nats = NatsConnection(settings.nats_url, "herald-statuspage")
     redis = open_redis(settings.redis_url)

@@ -27,6 +27,7 @@ from herald.shared.events import (
 from herald.shared.runtime import Clock, utc_now
 from herald.statuspage import history, maintenance
 from herald.statuspage.history import StatusChange
+from herald.statuspage.options import POLL_SECONDS
 from herald.statuspage.page import environment
 from herald.statuspage.projection import Projection
 from herald.statuspage.sse import (
@@ -112,6 +113,8 @@ class Board:
     keepalive: float = KEEPALIVE_SECONDS
     clock: Clock = utc_now
     """The page's clock: what "today" is for the uptime bars pushed to browsers."""
+    poll_seconds: int = POLL_SECONDS
+    """How often a page refused the live stream polls `/api/page.json` (written in every page)."""
     projection: Projection = field(init=False)
     fanout: Fanout = field(init=False)
     metrics: Metrics = field(init=False)
@@ -131,7 +134,7 @@ class Board:
         self.projection = Projection(self.config.page.history_size)
         self.fanout = Fanout(buffer_size=REPLAY_BUFFER, on_drop=lambda: self.metrics.dropped.inc())
         self.metrics = Metrics(CollectorRegistry(auto_describe=True), self.fanout)
-        self.templates = environment()
+        self.templates = environment(self.poll_seconds)
 
     def apply(self, item: Item) -> SseEvent | None:
         """Fold one item of the subscription in; the SSE event pushed, if any."""
@@ -166,6 +169,11 @@ class Board:
 
     def snapshot_event(self, seq: int) -> SseEvent:
         return SseEvent(seq, SNAPSHOT, _dumps(self.view().snapshot_json(self.clock())))
+
+    def snapshot(self) -> str:
+        """The page as a browser connecting now gets it (the `snapshot` event's data): built
+        at most once per change, shared by the live stream and `/api/page.json`."""
+        return self.fanout.snapshot(self.snapshot_event).data
 
     def receive(self, data: bytes, seq: int) -> SseEvent | None:
         """One INCIDENTS message: fold it in, then push the service's new state to browsers.

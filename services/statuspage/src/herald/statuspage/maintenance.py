@@ -4,7 +4,8 @@ Pure. The correlator publishes every change of a window (`maintenance.changed`, 
 MaintenanceWindow per service it covers) and keeps them in each service's snapshot; the
 projection folds them into ServiceStatus.maintenances and `windows()` joins the services' copies
 into one `Window` each: `upcoming()` is what `scheduled-maintenances/upcoming.json` lists,
-`active()` what `scheduled-maintenances/active.json` and the summary list.
+`active()` what `scheduled-maintenances/active.json` and the summary list, `completed()` the
+windows over that a window's own page still follows.
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def upcoming(windows: Iterable[Window]) -> list[Window]:
 def active(windows: Iterable[Window]) -> list[Window]:
     """Windows under way (in progress or verifying), soonest first."""
     return sorted((w for w in windows if w.status in ACTIVE), key=lambda w: w.scheduled_for)
+
+
+def completed(windows: Iterable[Window]) -> list[Window]:
+    """Windows that are over (completed by their end, by hand, or cancelled), the most recently
+    scheduled first."""
+    return [w for w in recent(windows) if w.status is MaintenanceStatus.COMPLETED]
 
 
 def recent(windows: Iterable[Window], limit: int = 50) -> list[Window]:

@@ -25,6 +25,7 @@ from herald.shared.events import Incident
 from herald.shared.public_page import iso, public_view
 from herald.statuspage import catalogue, history, timeline, uptime
 from herald.statuspage.maintenance import Window
+from herald.statuspage.options import POLL_SECONDS
 from herald.statuspage.status import PageView, layout
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -48,10 +49,11 @@ def _finalize(value: Any) -> Any:
     return printable(value)
 
 
-def environment() -> jinja2.Environment:
+def environment(poll_seconds: int = POLL_SECONDS) -> jinja2.Environment:
     """The template environment: autoescape on for every template, undefined names are errors,
-    every value written cleaned of the characters XML forbids."""
-    return jinja2.Environment(
+    every value written cleaned of the characters XML forbids. Every page carries
+    `poll_seconds` (how often live.js polls when the live stream is refused)."""
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -59,6 +61,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         finalize=_finalize,
     )
+    env.globals["poll_seconds"] = poll_seconds
+    return env
 
 
 def human(moment: datetime) -> str:

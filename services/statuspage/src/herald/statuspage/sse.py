@@ -45,6 +45,8 @@ CLIENT_BUFFER = 100
 """Frames a slow client may fall behind before it is dropped."""
 RETRY_AFTER_SECONDS = 30
 """What a browser refused for the connection limit is told to wait (it polls the JSON API)."""
+POLL_PATH = "/api/page.json"
+"""What a browser refused for the connection limit polls instead: the snapshot's document."""
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _EVENT_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})", re.ASCII)
@@ -250,6 +252,12 @@ class Fanout:
         self.clients.add(client)
         return client
 
+    def snapshot(self, snapshot: Callable[[int], SseEvent]) -> SseEvent:
+        """The snapshot a client connecting now gets (see `snapshot_frame`)."""
+        event = self.snapshot_frame(snapshot).event
+        assert event is not None
+        return event
+
     def snapshot_frame(self, snapshot: Callable[[int], SseEvent]) -> Frame:
         """The snapshot at the current id, built when the page changed since the last one."""
         cached = self._snapshot
@@ -442,7 +450,7 @@ class EventStream:
             {
                 "error": "too many live connections to this server",
                 "retry_after": self.retry_after,
-                "poll": "/api/v2/summary.json",
+                "poll": POLL_PATH,
             }
         ).encode()
         headers = [

@@ -427,6 +427,12 @@ class PageView:
         """What the page's maintenance list shows (active, then upcoming), for live.js."""
         return [self.maintenance(w) for w in self.current_maintenances()]
 
+    def live_completed(self) -> list[JSON]:
+        """The windows the page still holds that are over (completed, or cancelled), the most
+        recently scheduled first: not in the list, but a window's own page follows its window
+        to the end."""
+        return [self.maintenance(w) for w in maintenance.completed(self.maintenances)]
+
     def snapshot_json(self, now: datetime | None = None) -> JSON:
         """The whole page, for a browser that connects (or resumes too late); with the uptime
         bars of every service (from its first day with data) when `now` is given."""
@@ -439,6 +445,7 @@ class PageView:
             "resolved": [self.incident(i) for i in self.resolved_incidents()],
             "versions": {sid: self.state(sid).version for sid in self.config.services},
             "maintenances": self.live_maintenances(),
+            "completed": self.live_completed(),
         }
         if now is not None:
             doc["bars"] = {sid: self.bars_json(sid, now) for sid in self.config.services}
@@ -462,8 +469,8 @@ class PageView:
 
         `bars`: the service's uptime bars from the day of the change (`changed_at`) to today,
         when `now` is given (today's bar follows the component live). `maintenances`: the
-        page's maintenance list, sent only with `maintenance.changed` (the kind that changes
-        it)."""
+        page's maintenance list, and `completed`: the windows that are over, sent only with
+        `maintenance.changed` (the kind that changes them)."""
         state = self.state(service)
         svc = self.config.services[service]
         incident = publicly_open(state.incident)
@@ -487,6 +494,7 @@ class PageView:
             doc["recent"] = [self.incident(public_view(i)) for i in self.public_recent(service)]
         if kind == "maintenance.changed":
             doc["maintenances"] = self.live_maintenances()
+            doc["completed"] = self.live_completed()
         if now is not None:
             first = changed_at.astimezone(UTC).date() if changed_at is not None else None
             doc["bars"] = self.bars_json(service, now, first)

@@ -83,21 +83,23 @@
     byId("banner-text").textContent = DESCRIPTIONS[s.description] ? word(DESCRIPTIONS[s.description]) : String(s.description);
   }
 
-  function setUpdated(iso) {
-    var t = byId("updated-at");
+  function setTime(t, iso) {
     if (!t || !iso) { return; }
     t.setAttribute("datetime", String(iso));
     localize(t);
   }
 
+  function setUpdated(iso) { setTime(byId("updated-at"), iso); }
+
   // The incident's timeline, newest first (as incident_updates are); the opening's text is
-  // the incident's body.
-  function timeline(inc) {
+  // the incident's body. A maintenance window's updates are each of the status it reached.
+  function timeline(inc, maintenance) {
     var ol = el("ol", "timeline"), updates = inc.incident_updates || [];
     ol.setAttribute("aria-label", String(inc.name));
     for (var i = 0; i < updates.length; i++) {
-      var u = updates[i], first = i === updates.length - 1;
-      var li = el("li", "update" + (first ? " update-opened" : ""));
+      var u = updates[i], first = i === updates.length - 1 && !maintenance;
+      var kind = maintenance ? " update-maintenance-" + String(u.status).replace(/[^a-z_]/g, "") : (first ? " update-opened" : "");
+      var li = el("li", "update" + kind);
       li.setAttribute("data-update", String(u.id));
       li.appendChild(el("span", "update-status", word(u.status)));
       li.appendChild(document.createTextNode(" · "));
@@ -130,6 +132,27 @@
     }
     var old = article.querySelector("ol.timeline");
     if (old) { old.parentNode.replaceChild(timeline(inc), old); }
+  }
+
+  // A maintenance window's own page (/incidents/<id>) follows its window: status, schedule,
+  // updates, until it is completed or cancelled (the live documents carry the windows that
+  // are over in `completed`).
+  function setMaintenancePage(m) {
+    var article = byId("maintenance");
+    if (!article || !m || article.getAttribute("data-maintenance") !== String(m.id)) { return; }
+    article.className = "incident-page maintenance maintenance-" + String(m.status).replace(/[^a-z_]/g, "");
+    var title = article.querySelector("h1.title");
+    if (title) { title.textContent = String(m.name); }
+    var status = article.querySelector(".meta .incident-status");
+    if (status) { status.textContent = word(m.status); }
+    setTime(article.querySelector("time.scheduled-for"), m.scheduled_for);
+    setTime(article.querySelector("time.scheduled-until"), m.scheduled_until);
+    var old = article.querySelector("ol.timeline");
+    if (old) { old.parentNode.replaceChild(timeline(m, true), old); }
+  }
+
+  function setMaintenancePages(d) {
+    (d.maintenances || []).concat(d.completed || []).forEach(setMaintenancePage);
   }
 
   function incidentItem(inc) {
@@ -299,6 +322,7 @@
     (d.resolved || []).forEach(function (inc) { if (resolved) { resolved.appendChild(incidentItem(inc)); } });
     (d.incidents || []).concat(d.resolved || []).forEach(setIncidentPage);
     setMaintenances(d.maintenances);
+    setMaintenancePages(d);
     var bars = d.bars || {};
     Object.keys(bars).forEach(function (service) { setBars(service, bars[service]); });
     refreshEmpty();
@@ -325,6 +349,7 @@
     setIncidentPage(d.incident);
     (d.recent || []).forEach(setIncidentPage);
     setMaintenances(d.maintenances);
+    setMaintenancePages(d);
     setBars(d.service, d.bars);
     refreshEmpty();
     if (d.component) {
@@ -340,23 +365,12 @@
     };
   }
 
-  // The JSON API, for when the live stream is refused (a server at its connection limit
-  // answers 503, after which EventSource gives up): the same renderers, from summary.json.
-  function applySummary(d) {
-    (d.components || []).forEach(setComponent);
-    setBanner(d.status);
-    setUpdated(d.page && d.page.updated_at);
-    var open = byId("open-incidents");
-    clear(open);
-    (d.incidents || []).forEach(function (inc) {
-      removeIncident(inc.id);  // reopened: no longer among the resolved ones
-      if (open) { open.appendChild(incidentItem(inc)); }
-    });
-    setMaintenances(d.scheduled_maintenances);
-    refreshEmpty();
-  }
-
-  var POLL_MS = 30000;
+  // When the live stream is refused (a server at its connection limit answers 503, after
+  // which EventSource gives up), the page polls /api/page.json: the very document the stream's
+  // snapshot carries, rendered by applySnapshot, so a polling page shows what a live one does.
+  // How often: <body data-poll-seconds> (HERALD_STATUSPAGE_POLL_SECONDS, 30 by default).
+  var POLL_SECONDS = Math.max(1, Math.floor(Number(document.body.getAttribute("data-poll-seconds"))) || 30);
+  var POLL_MS = POLL_SECONDS * 1000;
   var LIVE_AGAIN_MS = 120000;
   var live = byId("live"), reconnecting = byId("reconnecting");
 
@@ -364,14 +378,20 @@
     if (live) { live.hidden = state !== "live"; }
     if (reconnecting) {
       reconnecting.hidden = state === "live";
-      reconnecting.textContent = word(state === "polling" ? "polling" : "reconnecting");
+      reconnecting.textContent = state === "polling" ? word("polling").replace("{seconds}", String(POLL_SECONDS)) : word("reconnecting");
     }
   }
 
+  var shown = null;  // the ETag of the page last polled and rendered
+
+  // A conditional GET (the browser revalidates its copy): an unchanged page is not redrawn.
   function poll() {
-    window.fetch("/api/v2/summary.json", { cache: "no-store", headers: { Accept: "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (d) { if (d) { applySummary(d); } })
+    window.fetch("/api/page.json", { cache: "no-cache", headers: { Accept: "application/json" } })
+      .then(function (r) {
+        var tag = r.headers.get("ETag");
+        if (!r.ok || (tag && tag === shown)) { return null; }
+        return r.json().then(function (d) { applySnapshot(d); shown = tag; });
+      })
       .catch(function () {});
   }
 
@@ -379,6 +399,7 @@
   function pollForAWhile() {
     if (!window.fetch) { return; }
     var waited = 0;
+    shown = null;
     poll();
     var timer = window.setInterval(function () {
       waited += POLL_MS;
