@@ -79,16 +79,16 @@ class Replication:
                     raise NotReplicated(f"no master serves {key}")
                 nodes.setdefault(node.name, (node, []))[1].append(i)
             for name, (node, writes) in nodes.items():
-                pipe.execute_command("WAIT", self._asked(name), self.timeout_ms, target_nodes=node)
+                pipe.execute_command("WAIT", self.asked(name), self.timeout_ms, target_nodes=node)
                 pipe.execute_command("ROLE", target_nodes=node)
                 waits.servers.append((name, writes))
         elif keys:
-            pipe.execute_command("WAIT", self._asked(SERVER), self.timeout_ms)
+            pipe.execute_command("WAIT", self.asked(SERVER), self.timeout_ms)
             pipe.execute_command("ROLE")
             waits.servers.append((SERVER, list(range(len(keys)))))
         return waits
 
-    def _asked(self, server: str) -> int:
+    def asked(self, server: str) -> int:
         """Replicas to wait for: none while the server has none connected (WAIT answers at once;
         its ROLE says when one is back)."""
         return self.replicas if self._connected.get(server, self.replicas) > 0 else 0
