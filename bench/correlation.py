@@ -104,10 +104,11 @@ async def run(options: argparse.Namespace, nats_url: str, redis_url: str) -> lis
     await ensure_streams(connection.js)
     redis = Redis.from_url(redis_url)
     metrics = CorrelatorMetrics(CollectorRegistry())
+    store = CorrelatorStore(redis, config)
     correlator = Correlator(
-        CorrelatorStore(redis, config),
+        store,
         config,
-        IncidentPublisher(connection, metrics),
+        IncidentPublisher(connection, metrics, encode=store.event_json),  # as app.py wires it
         metrics,
         lambda: datetime.now(UTC),
     )

@@ -473,3 +473,32 @@ async def test_a_resolved_alert_is_forgotten_a_retention_after_it_was_last_recei
             make_alert(f"other-{kept}", "resolved", at, labels=LABELS).model_dump_json().encode()
         )
         await correlator.handle(resolved)
+
+
+async def test_two_replicas_stepping_one_service_each_see_the_others_writes(
+    redis: aioredis.Redis,
+) -> None:
+    """Each store keeps the head its last step wrote (to skip parsing it again): a replica
+    whose service was stepped by another since must fold into what the other wrote."""
+    published: list[IncidentEvent] = []
+    a, b = (
+        consumer_for(redis, CONFIG_BEFORE, published),
+        consumer_for(redis, CONFIG_BEFORE, published),
+    )
+
+    async def on(replica: Correlator, event: AlertReceived) -> None:
+        assert await replica.handle(event.model_dump_json().encode()) is Outcome.APPLIED
+
+    await on(a, make_alert("fp1", "firing", labels=LABELS))
+    await on(b, make_alert("fp2", "firing", labels=LABELS))  # joins what a opened
+    await on(a, make_alert("fp1", "resolved", labels=LABELS))  # fp2 still fires
+    (status,) = await a.store.statuses(["payments-api"])
+    assert status is not None
+    assert status.incident is not None
+    assert status.incident.alert_count == 2
+    await on(b, make_alert("fp2", "resolved", labels=LABELS))
+    (status,) = await a.store.statuses(["payments-api"])
+    assert status is not None
+    assert status.incident is None
+    kinds = [e.kind for e in published]
+    assert (kinds.count("incident.opened"), kinds.count("incident.resolved")) == (1, 1), kinds

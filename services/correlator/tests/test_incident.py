@@ -547,3 +547,18 @@ def test_a_firing_alert_no_notification_mentions_for_stale_after_expires() -> No
     assert after.alerts["fp1"].absent_since == later
     assert after.alerts["fp2"].status is AlertState.FIRING  # mentioned since: not stale
     assert "expired" in events[0].incident.timeline[-1].body
+
+
+def test_a_records_summary_is_made_once_and_a_changed_record_gets_its_own() -> None:
+    from herald.correlator.incident import _summary, summary
+
+    record = AlertRecord(
+        fingerprint="fp1", status=AlertState.FIRING, starts_at=T0, alertname="A", summary="s"
+    )
+    first = summary(record)
+    assert first == _summary(record)
+    assert summary(record) is first  # kept: the step after reuses it
+    resolved = record.model_copy(update={"status": AlertState.RESOLVED, "ends_at": NOW})
+    assert summary(resolved).status is AlertState.RESOLVED  # a copy is another record
+    assert summary(resolved).ends_at == NOW
+    assert summary(record) is first

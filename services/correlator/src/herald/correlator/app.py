@@ -97,13 +97,9 @@ def create_app(
     nats = NatsConnection(settings.nats_url, "herald-correlator")
     redis = open_redis(settings.redis_url)
     replication = Replication(settings.redis_wait_ms) if settings.redis_wait_ms else None
-    correlator = Correlator(
-        CorrelatorStore(redis, config, replication),
-        config,
-        IncidentPublisher(nats, metrics),
-        metrics,
-        clock,
-    )
+    store = CorrelatorStore(redis, config, replication)
+    publisher = IncidentPublisher(nats, metrics, encode=store.event_json)
+    correlator = Correlator(store, config, publisher, metrics, clock)
 
     async def on_alerts(msgs: Sequence[Msg]) -> None:
         # The batch at once: one store step per service. Ack a message only after its effects

@@ -380,6 +380,26 @@ def component_status_of(alerts: Iterable[AlertRecord], config: HeraldConfig) -> 
     return worst(status_for(s, config.severity) for s in severities)
 
 
+SUMMARY_CACHE = 100_000
+"""Summaries kept (`summary`): about as many as the store's parsed records."""
+_summaries: dict[int, tuple[AlertRecord, AlertSummary]] = {}
+
+
+def summary(record: AlertRecord) -> AlertSummary:
+    """The alert as its incident shows it. Every step rebuilds its incident's shown alerts from
+    records that are mostly the same objects as the step before (the store keeps parsed records),
+    so each record's summary is made once: records are frozen, and the entry holds the record,
+    so its id names it for as long as the entry lives."""
+    kept = _summaries.get(id(record))
+    if kept is not None and kept[0] is record:
+        return kept[1]
+    if len(_summaries) >= SUMMARY_CACHE:
+        _summaries.clear()
+    made = _summary(record)
+    _summaries[id(record)] = (record, made)
+    return made
+
+
 def _summary(record: AlertRecord) -> AlertSummary:
     return AlertSummary(
         fingerprint=record.fingerprint,
@@ -426,7 +446,7 @@ def incident_alerts(
     if len(members) > MAX_INCIDENT_ALERTS:
         members = heapq.nlargest(MAX_INCIDENT_ALERTS, members, key=relevance)
     members.sort(key=lambda r: r.joined)
-    return tuple(_summary(r) for r in members)
+    return tuple(summary(r) for r in members)
 
 
 def prunable(record: AlertRecord, head: ServiceHead, now: datetime) -> bool:

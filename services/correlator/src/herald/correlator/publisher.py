@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from nats.errors import MaxPayloadError
 from nats.js.errors import NoStreamResponseError
@@ -14,6 +14,10 @@ from herald.shared.runtime import REQUEST_TIMEOUT_SECONDS, AckInbox, NatsConnect
 from herald.shared.subjects import INCIDENTS_STREAM, incident_subject
 
 log = logging.getLogger("herald.correlator")
+
+
+def _json(event: IncidentEvent) -> str:
+    return event.model_dump_json()
 
 
 class IncidentPublisher:
@@ -27,10 +31,14 @@ class IncidentPublisher:
         nats: NatsConnection,
         metrics: CorrelatorMetrics,
         timeout: float = REQUEST_TIMEOUT_SECONDS,
+        encode: Callable[[IncidentEvent], str] | None = None,
     ) -> None:
         self.nats = nats
         self.metrics = metrics
         self.timeout = timeout
+        self.encode = encode or _json
+        """An event's JSON: the store's (`CorrelatorStore.event_json`), which wrote the same
+        text to the outbox in the step, so an event is serialized once."""
         self._acks: AckInbox | None = None
 
     async def publish(self, events: Sequence[IncidentEvent]) -> None:
@@ -46,7 +54,7 @@ class IncidentPublisher:
         limit = nc.max_payload
         outgoing: list[tuple[IncidentEvent, Outgoing]] = []
         for event in events:
-            payload = event.model_dump_json().encode()
+            payload = self.encode(event).encode()
             if len(payload) > limit:
                 self._drop(event, MaxPayloadError())
                 continue

@@ -439,6 +439,7 @@ class CorrelatorStore:
         self._beat = redis.register_script(_BEAT)
         self._touch = redis.register_script(_TOUCH)
         self._records: dict[bytes, AlertRecord] = {}
+        self._heads: dict[str, tuple[bytes, ServiceHead]] = {}
         self._json: dict[int, tuple[IncidentEvent, str]] = {}
 
     def _record(self, raw: bytes) -> AlertRecord:
@@ -450,6 +451,25 @@ class CorrelatorStore:
                 self._records.clear()
             record = self._records[raw] = AlertRecord.model_validate_json(raw)
         return record
+
+    def _head(self, service: str, raw: bytes | None, now: datetime) -> ServiceHead:
+        """The head stored as `raw`. A step mostly reads the head its service's last step wrote
+        (the same bytes), so the head written last per service is kept beside its JSON and
+        reused while the stored bytes are those; any other bytes are parsed."""
+        if raw is None:
+            return initial_state(service, now)
+        kept = self._heads.get(service)
+        if kept is not None and kept[0] == raw:
+            return kept[1]
+        head = ServiceHead.model_validate_json(raw)
+        self._heads[service] = (raw, head)
+        return head
+
+    def _head_json(self, head: ServiceHead) -> str:
+        """`head` as written, remembered for `_head` (written or not: `_head` compares bytes)."""
+        text = head.model_dump_json()
+        self._heads[head.service] = (text.encode(), head)
+        return text
 
     async def route(self, fingerprint: str) -> Route | None:
         """The remembered route of an alert, if any."""
@@ -699,11 +719,7 @@ class CorrelatorStore:
         control = _control(raw_control)
         names = batch + [_text(k) for k in (*firing, *ended, *stale)]
         known = {k: self._record(v) for k, v in zip(names, values, strict=True) if v is not None}
-        head: ServiceHead = (
-            initial_state(service, now)
-            if raw_head is None
-            else ServiceHead.model_validate_json(raw_head)
-        )
+        head = self._head(service, raw_head, now)
         ranked = names[len(batch) : len(names) - len(stale)]
         firing_records = [known[_text(k)] for k in firing if _text(k) in known]
         step = fold(
@@ -767,17 +783,17 @@ class CorrelatorStore:
         shown = shown_projection(head, new_control or control, self.config, now)
         return [
             revision,
-            head.model_dump_json(),
+            self._head_json(head),
             shown.model_dump_json(),
             str(int(revision or 0) + 1),
             *counts,
             len(events),
             *data,
-            *(self._event_json(e) for e in events),
+            *(self.event_json(e) for e in events),
             "" if new_control is None else new_control.model_dump_json(),
         ]
 
-    def _event_json(self, event: IncidentEvent) -> str:
+    def event_json(self, event: IncidentEvent) -> str:
         """The event as the outbox holds it, serialized once for its write and its `published`
         (kept, with the event itself so its id stays its own, until then)."""
         kept = self._json.get(id(event))
@@ -844,11 +860,7 @@ class CorrelatorStore:
             known = {
                 k: self._record(v) for k, v in zip(names, values, strict=True) if v is not None
             }
-            head: ServiceHead = (
-                initial_state(service, now)
-                if raw_head is None
-                else ServiceHead.model_validate_json(raw_head)
-            )
+            head = self._head(service, raw_head, now)
             ranked = [known[k] for k in names[len(batch) : len(names) - len(stale)] if k in known]
             records = {k: known[k] for k in batch if k in known}
             result = control_step(
@@ -885,7 +897,7 @@ class CorrelatorStore:
     async def published_many(self, batches: Sequence[tuple[str, list[IncidentEvent]]]) -> None:
         calls = []
         for service, events in batches:
-            raw: list[str | int] = [self._event_json(e) for e in events]
+            raw: list[str | int] = [self.event_json(e) for e in events]
             for e in events:
                 self._json.pop(id(e), None)
             calls.append((self._pop_published, [outbox_key(service)], raw))

