@@ -6,10 +6,11 @@ lost (every alert in its incident: a step counts as stored once a replica has it
 duplicate page, and both status pages end true.
 
 The alerts are the fault suite's (tests/faults/storm.py), dated yesterday: a resolved alert
-record is kept RESOLVED_RETENTION (7 days, by the clock) to block late replays, and the steps
-that failed while the master was away are redelivered after the resolves, so alerts dated
-further back than that would be replays nothing can recognise any more (as they would be in
-production, where JetStream keeps ALERTS 7 days)."""
+record is kept RESOLVED_RETENTION (7 days, by the clock) to block late replays, and a step
+that failed while the master was away may be redelivered after the resolves (the drill lets
+the firings drain first, but a resolve's own step may fail too), so alerts dated further back
+than that would be replays nothing can recognise any more (as they would be in production,
+where JetStream keeps ALERTS 7 days)."""
 
 from __future__ import annotations
 
