@@ -34,7 +34,8 @@ the next flush republishes it with the same Nats-Msg-Id, which JetStream de-dupl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -76,8 +77,8 @@ from herald.shared.runtime import RedisClient, run_scripts
 UNROUTED_LIMIT = 500
 """How many unrouted fingerprints are kept (the oldest are dropped)."""
 
-RECORD_CACHE = 50_000
-"""Parsed alert records kept by their stored bytes (then the cache starts over)."""
+RECORD_CACHE = 100_000
+"""Parsed alert records kept by their stored bytes; past it the oldest quarter goes."""
 
 TICK_READ = 1 << 30
 """A tick's read: the open incident's firing and resolved alerts, all of them."""
@@ -447,10 +448,25 @@ class CorrelatorStore:
         time, mostly unchanged, so parsed records are kept (they are immutable)."""
         record = self._records.get(raw)
         if record is None:
-            if len(self._records) >= RECORD_CACHE:
-                self._records.clear()
-            record = self._records[raw] = AlertRecord.model_validate_json(raw)
+            record = self._keep(raw, AlertRecord.model_validate_json(raw))
         return record
+
+    def _keep(self, raw: bytes, record: AlertRecord) -> AlertRecord:
+        records = self._records
+        if len(records) >= RECORD_CACHE:
+            # the oldest first (a dict keeps insertion order): a record rewritten since has
+            # new bytes, so what goes is mostly versions no longer stored
+            for old in list(itertools.islice(records, RECORD_CACHE // 4)):
+                del records[old]
+        records[raw] = record
+        return record
+
+    def _record_json(self, record: AlertRecord) -> str:
+        """`record` as a step writes it, kept parsed under those bytes: the next step of its
+        service reads it back (it is among the incident's most relevant) without parsing."""
+        text = record.model_dump_json()
+        self._keep(text.encode(), record)
+        return text
 
     def _head(self, service: str, raw: bytes | None, now: datetime) -> ServiceHead:
         """The head stored as `raw`. A step mostly reads the head its service's last step wrote
@@ -779,7 +795,7 @@ class CorrelatorStore:
     ) -> list[str | int]:
         """_WRITE_STEP's arguments."""
         revision = "" if rev is None else _text(rev)
-        counts, data = _index_args(before, head, records, expired, now)
+        counts, data = _index_args(before, head, records, expired, now, self._record_json)
         shown = shown_projection(head, new_control or control, self.config, now)
         return [
             revision,
@@ -932,9 +948,10 @@ def _index_args(
     records: dict[str, AlertRecord],
     expired: list[AlertRecord],
     now: datetime,
+    encode: Callable[[AlertRecord], str],
 ) -> tuple[list[str | int], list[str | int]]:
-    """_WRITE_STEP's ARGV[5] to ARGV[13], and their data: the changed records, what they change
-    in the indexes, and the expired records to prune."""
+    """_WRITE_STEP's ARGV[5] to ARGV[13], and their data: the changed records (as `encode`
+    writes them), what they change in the indexes, and the expired records to prune."""
     open_id = after.incident.id if after.incident is not None else None
     reset = (before.incident.id if before.incident is not None else None) != open_id
     hset: list[str | int] = []
@@ -946,7 +963,7 @@ def _index_args(
     xadd: list[str | int] = []
     xrem: list[str] = []
     for key, record in records.items():
-        hset += [key, record.model_dump_json()]
+        hset += [key, encode(record)]
         firing = record.status is AlertState.FIRING
         ended = _micros(record.ends_at or record.starts_at)
         if open_id is not None and record.incident == open_id:
