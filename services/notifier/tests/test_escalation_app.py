@@ -21,10 +21,17 @@ from herald.notifier.app import create_app
 from herald.notifier.escalation_store import EscalationStore
 from herald.notifier.escalator import NoticeRun, StepRun
 from herald.shared.config import HeraldConfig, parse_config
-from herald.shared.events import INCIDENT_EVENT_NAMES, RESPONSE_EVENT_ADAPTER, IncidentEvent
+from herald.shared.events import (
+    INCIDENT_EVENT_NAMES,
+    RESPONSE_EVENT_ADAPTER,
+    Impact,
+    IncidentEvent,
+    IncidentOpened,
+    IncidentUpdated,
+)
 from herald.shared.runtime import open_redis
 from herald.shared.subjects import RESPONSES_SUBJECTS, incident_subject
-from services.notifier.tests.events import opened, resolved
+from services.notifier.tests.events import T0, incident, opened, resolved
 from tests.asgi import in_process
 from tests.infra import Infra
 from tests.receiver import WAIT, Receiver
@@ -362,3 +369,43 @@ async def test_a_team_label_selects_the_policy_and_its_escalation_outlives_the_l
         await n.publish(labelled(resolved("search"), {"service": "search"}))
         assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
         assert (await n.next_notice()).kind == "incident.resolved"
+
+
+async def test_an_incident_that_gets_worse_pages_its_holders_again_with_its_new_title(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    internal = incident().model_copy(update={"public": False, "impact": Impact.MINOR})
+    async with notifier() as n:
+        await n.publish(
+            IncidentOpened(
+                event_id="ev-open-1",
+                occurred_at=T0,
+                service="payments-api",
+                version=1,
+                incident=internal,
+            )
+        )
+        assert (await receiver.next("/alice")).body["type"] == "incident.opened"
+        await n.next_step()
+
+        def updated(version: int, **changes: object) -> IncidentUpdated:
+            return IncidentUpdated(
+                event_id=f"ev-update-{version}",
+                occurred_at=T0,
+                service="payments-api",
+                version=version,
+                incident=internal.model_copy(update=changes),
+            )
+
+        # an update that is no worse (a new title alone) pages nobody ...
+        await n.publish(updated(2, title="Card payments slow"))
+        # ... one that makes it public and raises its impact pages whoever holds it, once
+        await n.publish(updated(3, title="Card payments down", public=True, impact=Impact.CRITICAL))
+        worse = (await receiver.next("/alice")).body
+        assert worse["type"] == "incident.worsened"
+        assert worse["incident"]["title"] == "Card payments down"
+        assert (await n.next_notice()).kind == "incident.worsened"
+        # and its resolve comes next: nothing else was sent in between
+        await n.publish(resolved())
+        assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
+    assert receiver.count("/bob") == 0
