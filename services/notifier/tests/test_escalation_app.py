@@ -409,3 +409,67 @@ async def test_an_incident_that_gets_worse_pages_its_holders_again_with_its_new_
         await n.publish(resolved())
         assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
     assert receiver.count("/bob") == 0
+
+
+async def test_an_expired_link_answers_410_and_changes_nothing(
+    notifier: Runner, receiver: Receiver, clock: MovingClock, infra: Infra
+) -> None:
+    redis = open_redis(infra.redis_url)
+    store = EscalationStore(redis)
+    async with notifier() as n:
+        await n.publish(opened())
+        page = await receiver.next("/alice")
+        await n.next_step()
+        path = page.body["ack_url"].removeprefix("http://notifier")
+        clock.forward(24 * 60)  # notifier.ack_link_minutes, by default a day
+        for method in ("GET", "POST"):
+            expired = await n.client.request(method, path)
+            assert expired.status_code == 410, method
+            assert "expired" in expired.text
+        rec = await store.get("payments-api", "payments-api-inc-1")
+        assert rec is not None
+        assert rec.state.acked_at is None
+    await redis.aclose()
+
+
+async def test_a_resolve_link_stops_the_escalation_and_asks_the_correlator_to_resolve(
+    notifier: Runner, receiver: Receiver, infra: Infra
+) -> None:
+    base = config_for(receiver)
+    config = base.model_copy(
+        update={"notifier": base.notifier.model_copy(update={"resolve_links": True})}
+    )
+    nc = await nats.connect(infra.nats_url)
+    redis = open_redis(infra.redis_url)
+    store = EscalationStore(redis)
+    async with notifier(config=config) as n:
+        responses = await nc.jetstream().subscribe(RESPONSES_SUBJECTS)
+        await n.publish(opened())
+        page = await receiver.next("/alice")
+        resolve_url: str = page.body["resolve_url"]
+        assert resolve_url.startswith("http://notifier/ack/")
+        assert resolve_url != page.body["ack_url"]
+        path = resolve_url.removeprefix("http://notifier")
+        shown = await n.client.get(path)
+        assert shown.status_code == 200
+        assert "Resolve incident" in shown.text
+        done = await n.client.post(path)
+        assert done.status_code == 200
+        assert "escalation stopped" in done.text
+        msg = await responses.next_msg(timeout=WAIT)
+        assert msg.subject == "responses.payments-api.resolve_requested"
+        asked = RESPONSE_EVENT_ADAPTER.validate_json(msg.data)
+        assert asked.kind == "incident.resolve_requested"
+        assert (asked.incident_id, asked.responder.user) == ("payments-api-inc-1", "alice")
+        assert msg.headers is not None
+        assert msg.headers["Nats-Msg-Id"] == asked.event_id
+        rec = await store.get("payments-api", "payments-api-inc-1")
+        assert rec is not None
+        assert rec.state.resolved_at is not None
+        assert await redis.zcard(EscalationStore.due_key("payments-api")) == 0
+        # the incident is resolved only when the correlator says so: then everyone paged hears
+        await n.publish(resolved())
+        assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
+    assert receiver.count("/bob") == 0
+    await nc.close()
+    await redis.aclose()
