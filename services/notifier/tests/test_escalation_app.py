@@ -473,3 +473,40 @@ async def test_a_resolve_link_stops_the_escalation_and_asks_the_correlator_to_re
     assert receiver.count("/bob") == 0
     await nc.close()
     await redis.aclose()
+
+
+async def test_an_acknowledgement_that_times_out_starts_the_escalation_again(
+    notifier: Runner, receiver: Receiver, clock: MovingClock, infra: Infra
+) -> None:
+    base = config_for(receiver)
+    policy = base.escalation_policies["backend"].model_copy(update={"ack_timeout_minutes": 30})
+    config = base.model_copy(update={"escalation_policies": {"backend": policy}})
+    redis = open_redis(infra.redis_url)
+    store = EscalationStore(redis)
+    api = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with notifier(config=config) as n:
+        await n.publish(opened())
+        assert (await receiver.next("/alice")).body["type"] == "incident.opened"
+        await n.next_step()
+        acked = await n.client.post("/api/incidents/payments-api-inc-1/ack", headers=api)
+        assert acked.status_code == 200
+        assert (await receiver.next("/alice")).body["type"] == "incident.acknowledged"
+        await n.next_notice()
+        rec = await store.get("payments-api", "payments-api-inc-1")
+        assert rec is not None
+        assert rec.state.acked_at is not None
+        assert rec.state.due_at == rec.state.acked_at + timedelta(minutes=30)
+
+        # past the timeout, the timer loop (Redis' due set) starts over from the first step
+        clock.forward(31)
+        again = await receiver.next("/alice")
+        assert again.body["type"] == "incident.opened"
+        await n.next_step()
+        rec = await store.get("payments-api", "payments-api-inc-1")
+        assert rec is not None
+        assert rec.state.acked_at is None
+        assert receiver.count("/bob") == 0
+        # and goes on: unacknowledged this time, the second step pages bob
+        clock.forward(5)
+        assert (await receiver.next("/bob")).body["type"] == "incident.opened"
+    await redis.aclose()
