@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
 import pytest
 from nats.js import JetStreamContext
 
+from devstack.infrastructure import find_binary, redis_argv
 from herald.notifier.app import create_app
 from herald.notifier.escalation_store import EscalationStore
 from herald.notifier.escalator import NoticeRun, StepRun
@@ -33,7 +37,7 @@ from herald.shared.runtime import open_redis
 from herald.shared.subjects import RESPONSES_SUBJECTS, incident_subject
 from services.notifier.tests.events import T0, incident, opened, resolved
 from tests.asgi import in_process
-from tests.infra import Infra
+from tests.infra import Infra, ServerProcess, free_port
 from tests.receiver import WAIT, Receiver
 
 pytestmark = pytest.mark.integration
@@ -510,3 +514,52 @@ async def test_an_acknowledgement_that_times_out_starts_the_escalation_again(
         clock.forward(5)
         assert (await receiver.next("/bob")).body["type"] == "incident.opened"
     await redis.aclose()
+
+
+async def test_every_step_is_paged_once_when_redis_restarts_under_a_run(
+    infra: Infra,
+    receiver: Receiver,
+    clock: MovingClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fault drill's Redis restart (append-only file) where bug 7 hit it: Redis goes away
+    while a claimed step's run records whom it pages (`add_paged` fails); the step is run
+    again once its lease ends and every incident is paged, once. (The cause, a lease beat
+    stopped by a cancel that it swallowed, is pinned by tests/test_heartbeat.py.)"""
+    binary = find_binary("redis-server")
+    assert binary is not None
+    port = free_port()
+    argv = [*redis_argv(binary, port, tmp_path, persist=True), "--appendfsync", "always"]
+    server = ServerProcess(argv, port, tmp_path)
+    server.start()
+    real = EscalationStore.add_paged
+    restarted: list[str] = []
+
+    async def add_paged(self: EscalationStore, service: str, incident_id: str, dest: Any) -> None:
+        if not restarted:
+            restarted.append(incident_id)
+            await asyncio.to_thread(server.stop)
+            try:
+                await real(self, service, incident_id, dest)
+            finally:
+                await asyncio.to_thread(server.start)
+        await real(self, service, incident_id, dest)
+
+    monkeypatch.setattr(EscalationStore, "add_paged", add_paged)
+    count = 10
+    settings = replace(infra.settings(log_format="json"), redis_url=f"redis://127.0.0.1:{port}/0")
+    app = create_app(config_for(receiver), settings, environ={}, clock=clock, lease_seconds=1.0)
+    nc = await nats.connect(infra.nats_url)
+    try:
+        async with in_process(app, "http://notifier"):
+            running = Running(httpx.AsyncClient(), nc.jetstream())
+            for i in range(count):
+                await running.publish(numbered(opened(event_id=f"ev-restart-{i}"), i))
+            got = [(await receiver.next("/alice")).body["incident"]["id"] for _ in range(count)]
+    finally:
+        await nc.close()
+        server.stop()
+    assert restarted
+    assert sorted(got) == sorted(f"payments-api-{i}" for i in range(count))
+    assert receiver.count("/alice") == count

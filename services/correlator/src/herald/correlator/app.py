@@ -30,6 +30,7 @@ from herald.correlator.reads import read_routes
 from herald.correlator.store import CorrelatorStore
 from herald.shared.config import HeraldConfig
 from herald.shared.probes import ReadinessCheck, probe_app
+from herald.shared.replication import Replication
 from herald.shared.runtime import (
     Clock,
     NatsConnection,
@@ -102,7 +103,8 @@ def create_app(
     metrics = CorrelatorMetrics(registry)
     nats = NatsConnection(settings.nats_url, "herald-correlator")
     redis = open_redis(settings.redis_url)
-    store = CorrelatorStore(redis, config)
+    replication = Replication(settings.redis_wait_ms) if settings.redis_wait_ms else None
+    store = CorrelatorStore(redis, config, replication)
     publisher = IncidentPublisher(nats, metrics, encode=store.event_json)
     correlator = Correlator(store, config, publisher, metrics, clock)
 
