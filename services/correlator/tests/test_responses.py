@@ -19,6 +19,7 @@ from herald.shared.events import (
     ResolveIncident,
     Responder,
 )
+from herald.shared.public_page import public_view
 
 CONFIG = parse_config(
     """
@@ -118,6 +119,7 @@ def test_an_acknowledgement_is_one_internal_entry_on_the_open_incident() -> None
     last = event.incident.timeline[-1]
     assert (last.body, last.public, last.at) == ("Acknowledged by Alice Martin.", False, at)
     assert event.incident.status is IncidentStatus.INVESTIGATING
+    assert public_view(event.incident).timeline == event.incident.timeline[:-1]  # never shown
     assert s.head.incident == event.incident
     entry = s.control.entry(f"ack:{iid}:1")
     assert entry is not None
