@@ -59,13 +59,13 @@ from herald.correlator.incident import (
     initial_state,
     prunable,
 )
+from herald.correlator.responses import Order
 from herald.correlator.routing import Route
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     INCIDENT_EVENT_ADAPTER,
     AlertReceived,
     AlertState,
-    Command,
     IncidentEvent,
     ResolveAlert,
     ServiceStatus,
@@ -403,7 +403,7 @@ class Store(Protocol):
     async def record_unrouted(self, event: AlertReceived) -> None: ...
 
     async def command_step(
-        self, service: str, command: Command | None, now: datetime
+        self, service: str, command: Order | None, now: datetime
     ) -> CommandApplied: ...
 
     async def control(self, service: str) -> Control: ...
@@ -851,7 +851,7 @@ class CorrelatorStore:
             return list(await pipe.execute())
 
     async def command_step(
-        self, service: str, command: Command | None, now: datetime
+        self, service: str, command: Order | None, now: datetime
     ) -> CommandApplied:
         """Fold one command (None: only what is due by `now`) into the service, atomically with
         its alert steps (the same revision): a ResolveAlert folds the alert's resolve first."""
