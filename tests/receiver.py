@@ -92,6 +92,10 @@ class Receiver:
         """The next POST to `path` that is being held."""
         return await asyncio.wait_for(self._held[path].get(), timeout)
 
+    def release(self) -> None:
+        """Answer every held POST (503) now, and hold no more."""
+        self._closing.set()
+
     def count(self, path: str) -> int:
         return self._counts[path]
 

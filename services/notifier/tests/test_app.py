@@ -262,6 +262,21 @@ async def test_a_dead_destination_fails_for_good_after_its_attempts_and_delays_n
         assert n.metric("herald_notifier_failed_for_good_total", {"channel": "flaky"}) == 1
 
 
+async def test_a_hanging_destination_delays_no_other(notifier: Runner, receiver: Receiver) -> None:
+    # `flaky` takes the page and never answers (a pager that hangs): `fast` gets the page, and
+    # the resolve too, while `flaky`'s send is still under way.
+    receiver.hold("/flaky", 2)
+    async with notifier() as n:
+        await n.publish(opened())
+        held = await receiver.next_held("/flaky")
+        assert held.body["type"] == "incident.opened"
+        assert (await receiver.next("/fast")).body["type"] == "incident.opened"
+        await n.publish(resolved())
+        assert (await receiver.next("/fast")).body["type"] == "incident.resolved"
+        assert receiver.count("/flaky") == 0  # still hanging: nothing answered there yet
+        receiver.release()  # so the notifier's stop need not wait for its send to time out
+
+
 async def test_a_resolve_never_overtakes_a_retried_page(
     notifier: Runner, receiver: Receiver
 ) -> None:
