@@ -1,7 +1,8 @@
 """WCAG AA contrast of the status page's text, measured in Chromium: every visible element with
 text of its own (banner, component names and status words, incident titles, meta and timeline,
 uptime summaries, footer, links), its computed colour against the background that shows behind
-it, in light and in dark mode, operational, in an outage, and with the outage resolved."""
+it, in light and in dark mode: operational, in an outage, with the outage resolved, during
+maintenance and while the page reconnects; the incident's own page and the history page."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from tests.browser.contrast import (
     parse_css_color,
     required_ratio,
 )
-from tests.browser.services import example_alert, post_alert
+from tests.browser.services import example_alert, herald, post_alert, start_service
 from tests.browser.test_live_page import (
     CRASHLOOP_TITLE,
     LIVE_MS,
@@ -185,3 +186,48 @@ async def test_the_page_meets_wcag_aa_contrast_light_and_dark(page: Page, stack:
     await page.locator("#resolved-incidents h3.title a").click()
     await expect(page.locator("#incident h1.title")).to_have_text(CRASHLOOP_TITLE)
     await assert_contrast(page, "the incident's page", ("h1.title", "p.body", "footer p"))
+
+
+async def test_maintenance_history_and_reconnecting_meet_wcag_aa_contrast(
+    page: Page, stack: Stack
+) -> None:
+    await open_live(page, stack)
+    await herald(
+        stack,
+        "maintenance",
+        "schedule",
+        "--services",
+        "payments-api",
+        "--title",
+        "Database upgrade",
+        "--start",
+        "+1s",
+        "--end",
+        "+2h",
+    )
+    await expect(component_status(page, "Payments API")).to_have_text(
+        "Under Maintenance", timeout=LIVE_MS
+    )
+    await expect(page.locator("#banner")).to_have_attribute(
+        "data-indicator", "maintenance", timeout=LIVE_MS
+    )
+    await assert_contrast(
+        page,
+        "maintenance",
+        (
+            *EVERY_STATE,
+            "section#banner.banner.indicator-maintenance p#banner-text",
+            "span.status.status-under_maintenance",
+            "h3.title a",  # the window's (no incident is open)
+            "li.incident.maintenance p.meta",
+        ),
+    )
+
+    # The page's process is gone: the footer says so, in a colour of its own.
+    await stack.kill("statuspage")
+    await expect(page.locator("#reconnecting")).to_be_visible(timeout=LIVE_MS)
+    await assert_contrast(page, "reconnecting", ("footer span#reconnecting.reconnecting",))
+    await start_service(stack, "statuspage")
+
+    await page.goto(f"{stack.url('statuspage')}/history")
+    await assert_contrast(page, "the history page", ("h1", "footer p", "footer a"))
