@@ -26,6 +26,7 @@ from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
+from herald.correlator.app import ORDER_BATCH
 from herald.notifier.subscribers.wiring import FIRST_START_LOOKBACK, MAX_DELIVER
 from herald.shared.events import (
     INCIDENT_EVENT_NAMES,
@@ -36,6 +37,7 @@ from herald.shared.events import (
     IncidentAcknowledged,
     IncidentEvent,
     IncidentResolveRequested,
+    ResponseEvent,
 )
 from herald.shared.settings import DEFAULT_NATS_URL
 from herald.shared.streams import DUPLICATE_WINDOW_SECONDS, stream_configs
@@ -46,6 +48,7 @@ from herald.shared.subjects import (
     COMMANDS_SUBJECTS,
     CORRELATOR_COMMANDS_DURABLE,
     CORRELATOR_DURABLE,
+    CORRELATOR_RESPONSES_DURABLE,
     INCIDENTS_STREAM,
     INCIDENTS_SUBJECTS,
     NOTIFIER_DURABLE,
@@ -110,6 +113,13 @@ RESPONSE_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+RESPONSE_UNION = "ResponseEvent"
+RESPONSE_UNION_DESCRIPTION = (
+    f"Everything published on the {RESPONSES_STREAM} stream: one of the responses to an "
+    "incident, discriminated on `kind`."
+)
+
+
 def response_template(kind: str) -> str:
     return RESPONSE_TEMPLATE.replace("{event}", RESPONSE_EVENT_NAMES[kind])
 
@@ -134,6 +144,12 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         + ".",
         "enum": list(INCIDENT_EVENT_NAMES.values()),
     },
+    "response": {
+        "description": "The response: "
+        + ", ".join(f"`{name}` ({kind})" for kind, name in RESPONSE_EVENT_NAMES.items())
+        + ".",
+        "enum": list(RESPONSE_EVENT_NAMES.values()),
+    },
 }
 
 CHANNELS: tuple[str, ...] = (
@@ -145,6 +161,7 @@ CHANNELS: tuple[str, ...] = (
     "notifier.incidents",
     "notifier.subscribers",
     *(f"notifier.{name}" for name in RESPONSE_EVENT_NAMES.values()),
+    "correlator.responses",
     "statuspage.incidents",
     *(f"ingest.{kind}" for kind in command_models()),
     "correlator.commands",
@@ -320,9 +337,31 @@ def _declare(broker: NatsBroker) -> None:
             title=f"notifier.{RESPONSE_EVENT_NAMES[kind]}",
             description=f"notifier publishes `{kind}` to stream `{RESPONSES_STREAM}` when "
             "someone acts on an incident (an acknowledge or resolve link, the API). The "
-            "correlator, which owns every incident, is to consume it for the incident's "
-            "internal timeline (not consumed yet).",
+            "correlator, which owns every incident, consumes it (durable "
+            f"`{CORRELATOR_RESPONSES_DURABLE}`).",
         )
+
+    async def on_response(event: ResponseEvent) -> None:
+        """Declared for the document only."""
+
+    broker.subscriber(
+        RESPONSE_TEMPLATE.replace("{event}", "{response}"),
+        stream=responses,
+        durable=CORRELATOR_RESPONSES_DURABLE,
+        pull_sub=PullSub(batch_size=ORDER_BATCH),
+        title="correlator.responses",
+        description=f"correlator: durable pull consumer `{CORRELATOR_RESPONSES_DURABLE}` of "
+        f"stream `{RESPONSES_STREAM}` (filter `{RESPONSES_SUBJECTS}`), batches of "
+        f"{ORDER_BATCH} applied one at a time in order, explicit acks, in the same atomic "
+        "per-service step as commands and idempotent the same way: an acknowledgement adds "
+        "an internal entry (`Acknowledged by <name>.`, never on the public page) to the open "
+        "incident's timeline and publishes `incident.updated`; a resolve request resolves the "
+        "open incident as `herald incident resolve` does (the responder is the audit's actor) "
+        "and publishes `incident.resolved`. A response for an incident that is not the "
+        "service's open one (resolved since, unknown) changes nothing but the audit and is "
+        "acked, logged and counted (`herald_correlator_responses_total`); a message that is "
+        "not a response is terminated.",
+    )(on_response)
 
     async def on_incident_statuspage(event: IncidentEvent) -> None:
         """Declared for the document only."""
@@ -355,10 +394,10 @@ def _declare(broker: NatsBroker) -> None:
         COMMAND_TEMPLATE,
         stream=commands,
         durable=CORRELATOR_COMMANDS_DURABLE,
-        pull_sub=PullSub(batch_size=16),
+        pull_sub=PullSub(batch_size=ORDER_BATCH),
         title="correlator.commands",
         description=f"correlator: durable pull consumer `{CORRELATOR_COMMANDS_DURABLE}` of "
-        f"stream `{COMMANDS_STREAM}` (filter `{COMMANDS_SUBJECTS}`), batches of 16 applied one "
+        f"stream `{COMMANDS_STREAM}` (filter `{COMMANDS_SUBJECTS}`), batches of {ORDER_BATCH} applied one "
         "at a time in order, explicit acks; applies each command in the same atomic "
         "per-service step as alerts, idempotently (its id is remembered per service), and "
         "acks once every service it concerns stored it; a failure naks it with a backoff (the "
@@ -420,6 +459,8 @@ def _complete(doc: dict[str, Any]) -> dict[str, Any]:
         members = {ref["$ref"].rsplit("/", 1)[1] for ref in union["oneOf"]}
         if members <= {m.__name__ for m in command_models().values()}:
             name, description = COMMAND_UNION, COMMAND_UNION_DESCRIPTION
+        elif members <= {m.__name__ for m in RESPONSE_MODELS.values()}:
+            name, description = RESPONSE_UNION, RESPONSE_UNION_DESCRIPTION
         elif not members <= {m.__name__ for m in incident_event_models().values()}:
             raise AssertionError(f"an unnamed union of {sorted(members)}: name it here")
         else:
@@ -485,6 +526,7 @@ def test_document_names_every_subject_stream_and_kind() -> None:
         "alerts.{integration}.group",
         "incidents.{service}.{event}",
         *(f"incidents.{{service}}.{name}" for name in INCIDENT_EVENT_NAMES.values()),
+        "responses.{service}.{response}",
         *(f"responses.{{service}}.{name}" for name in RESPONSE_EVENT_NAMES.values()),
         "commands.{service}",
         "subscriptions.{channel}",
@@ -583,6 +625,7 @@ def test_every_stream_has_a_publisher_and_every_durable_a_consumer() -> None:
     for durable in (
         CORRELATOR_DURABLE,
         CORRELATOR_COMMANDS_DURABLE,
+        CORRELATOR_RESPONSES_DURABLE,
         NOTIFIER_DURABLE,
         SUBSCRIBERS_DURABLE,
     ):

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import yaml
 
 from bench.__main__ import benchmarks
+from bench.page_events import Recording, fresh_board, storm_config
 from bench.page_state import PageState
 from bench.report import Figure, Goal, figures_table
 from bench.storm import config_doc, service_ids, storm_bodies
@@ -27,7 +28,7 @@ from herald.shared.config import parse_config
 
 def test_every_benchmark_module_is_found() -> None:
     found = benchmarks()
-    assert {"latency", "storm"} <= set(found)
+    assert {"latency", "storm", "page_events"} <= set(found)
     assert all(callable(run) for run in found.values())
 
 
@@ -149,3 +150,28 @@ def test_ingest_load_bodies_are_valid_webhooks_with_new_fingerprints_each_reques
     assert lua.count("@REQUEST-ID@") == 0
     assert "table.concat(parts, id)" in lua
     assert "ingest" in benchmarks()
+
+
+def test_a_page_events_recording_reads_back_and_folds_on_a_fresh_board(tmp_path) -> None:
+    config = storm_config(2)
+    event = {
+        "kind": "component.status_changed",
+        "event_id": "e1",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "service": "svc-001",
+        "version": 1,
+        "status": "major_outage",
+        "previous_status": "operational",
+    }
+    data = json.dumps(event).encode()
+    recording = Recording(
+        2, {"firing": [(1, data)], "resolving": [(2, data.replace(b"e1", b"e2"))]}
+    )
+    path = tmp_path / "storm.events"
+    recording.save(path)
+    assert Recording.load(path) == recording
+    board = fresh_board(config)
+    assert board.fanout.clients  # one browser connected, its writes complete at once
+    sse = board.receive(data, 1)
+    assert sse is not None
+    assert json.loads(sse.data)["component"]["status"] == "major_outage"

@@ -25,11 +25,29 @@ def test_defaults_and_overrides() -> None:
         ({"HERALD_LOG_FORMAT": "xml"}, "HERALD_LOG_FORMAT"),
         ({"HERALD_STREAM_REPLICAS": "7"}, "HERALD_STREAM_REPLICAS"),
         ({"HERALD_LOG_LEVEL": "bogus"}, "HERALD_LOG_LEVEL"),
+        ({"HERALD_REDIS_WAIT_MS": "-1"}, "HERALD_REDIS_WAIT_MS"),
+        ({"HERALD_REDIS_WAIT_MS": "5000"}, "HERALD_REDIS_WAIT_MS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         Settings.from_env(port_var="P", default_port=1, env=env)
+
+
+@pytest.mark.parametrize(
+    ("env", "wait_ms"),
+    [
+        ({}, 0),  # one server: no replica to be promoted
+        ({"REDIS_URL": "redis+sentinel://s1:26379,s2:26379/herald"}, 1000),
+        ({"REDIS_URL": "redis+cluster://n1:6379,n2:6379"}, 1000),
+        ({"REDIS_URL": "redis+cluster://n1:6379", "HERALD_REDIS_WAIT_MS": "0"}, 0),
+        ({"REDIS_URL": "redis://master:6379/0", "HERALD_REDIS_WAIT_MS": "250"}, 250),
+    ],
+)
+def test_steps_wait_for_a_replica_where_one_may_be_promoted(
+    env: dict[str, str], wait_ms: int
+) -> None:
+    assert Settings.from_env(port_var="P", default_port=1, env=env).redis_wait_ms == wait_ms
 
 
 def test_stream_replicas() -> None:

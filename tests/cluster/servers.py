@@ -243,6 +243,19 @@ class RedisCluster:
                 raise RuntimeError(f"the Redis Cluster did not form: {rows}")
             time.sleep(0.1)
 
+    def wait_replicas_online(self) -> None:
+        """Until every master lists a replica that is online (its first sync done: the master
+        waits `repl-diskless-sync-delay`, 5 s, before it starts one)."""
+        deadline = time.monotonic() + READY_SECONDS
+        for row in self.roles():
+            if row["role"] != "master":
+                continue
+            with self._client(int(row["port"])) as client:
+                while not client.execute_command("ROLE")[2]:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"master {row['port']} has no replica online")
+                    time.sleep(0.1)
+
     def wait_ok(self) -> None:
         deadline = time.monotonic() + READY_SECONDS
         while True:

@@ -16,10 +16,12 @@ from herald.notifier.escalation import EscalationState
 from herald.notifier.escalation_store import EscalationStore
 from herald.shared.config import parse_config
 from herald.shared.events import AlertState
+from herald.shared.replication import NotReplicated, Replication
 from herald.shared.runtime import RedisClient, open_redis
 from services.correlator.tests.alerts import make_alert
 from services.notifier.tests.events import incident
 from tests.cluster.servers import RedisCluster
+from tests.cluster.test_replication import stopped
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +94,33 @@ async def test_an_escalation_step_is_claimed_once_on_a_cluster(client: RedisClie
         assert await other.claim(service, NOW) == []  # hidden for the lease
         assert await one.renew(claimed[0], NOW)
         assert await other.claim(service, NOW + timedelta(seconds=30)) != []  # lease ran out
+
+
+async def test_a_step_waits_for_the_replica_of_each_master_it_wrote_to(
+    client: RedisClient, redis_cluster: RedisCluster
+) -> None:
+    """The WAIT after a step's writes goes to every master of the pipeline (bug 8): with the
+    replica of one master frozen, the services on that master fail (redelivered), the others
+    are stored; once the replica is back, their redelivered steps are confirmed."""
+    redis_cluster.wait_replicas_online()
+    store = CorrelatorStore(client, CONFIG, Replication(300))
+    await _step_every_service(store, "firing")  # every master's replica acknowledged
+
+    frozen_master = redis_cluster.master_of(head_key(SERVICES[0]))
+    rows = redis_cluster.roles()
+    master_id = next(r["id"] for r in rows if r["port"] == str(frozen_master))
+    replica_port = next(int(r["port"]) for r in rows if r["master"] == master_id)
+    replica = next(n for n in redis_cluster.nodes if n.port == replica_port)
+    on_frozen = {s for s in SERVICES if redis_cluster.master_of(head_key(s)) == frozen_master}
+    batches = [
+        (s, [make_alert(f"{s}-fp", "resolved", labels={"service": s, "severity": "critical"})])
+        for s in SERVICES
+    ]
+    with stopped(replica):
+        results = dict(zip(SERVICES, await store.step_many(batches, NOW), strict=True))
+    failed = {s for s, r in results.items() if isinstance(r, NotReplicated)}
+    assert failed == on_frozen, results
+    assert all(not isinstance(r, Exception) for s, r in results.items() if s not in failed)
+
+    again = await store.step_many([b for b in batches if b[0] in failed], NOW)
+    assert not [r for r in again if isinstance(r, Exception)], again

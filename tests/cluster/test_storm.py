@@ -2,13 +2,15 @@
 three masters with a replica each, two correlators, two notifiers and two status pages (and
 ingest) on them, and a storm of webhooks while the node leading the ALERTS stream is killed
 (SIGKILL) and a Redis master is killed (SIGKILL) so the cluster promotes its replica: nothing
-lost, no duplicate page, and both status pages end true.
+lost (every alert in its incident: a step counts as stored once a replica has it, bug 8), no
+duplicate page, and both status pages end true.
 
 The alerts are the fault suite's (tests/faults/storm.py), dated yesterday: a resolved alert
-record is kept RESOLVED_RETENTION (7 days, by the clock) to block late replays, and the steps
-that failed while the master was away are redelivered after the resolves, so alerts dated
-further back than that would be replays nothing can recognise any more (as they would be in
-production, where JetStream keeps ALERTS 7 days)."""
+record is kept RESOLVED_RETENTION (7 days, by the clock) to block late replays, and a step
+that failed while the master was away may be redelivered after the resolves (the drill lets
+the firings drain first, but a resolve's own step may fail too), so alerts dated further back
+than that would be replays nothing can recognise any more (as they would be in production,
+where JetStream keeps ALERTS 7 days)."""
 
 from __future__ import annotations
 
@@ -60,6 +62,7 @@ async def test_a_storm_survives_a_nats_node_killed_and_a_redis_failover(
     await stack.start()
     try:
         await stack.wait_ready(timeout=READY_SECONDS)
+        await asyncio.to_thread(redis_cluster.wait_replicas_online)  # a master's writes reach it
         await _storm(stack, nats_cluster, redis_cluster, pager)
     finally:
         await stack.stop()
@@ -86,23 +89,20 @@ async def _storm(
     await pages.until("incident.opened", SERVICES)
     for page in pages_urls:
         await storm.page_until(page, "major_outage", SERVICES)
+    # Every firing applied before the resolves, as Alertmanager's group_interval would have it:
+    # the steps that failed in the failover (a Cluster pipeline fails whole when one of its
+    # nodes is gone, so every service of the batch) are redelivered with a growing delay, and
+    # a firing folded after its own resolve, once its incident closed, joins none (bug 6's
+    # limit, docs/reliability.md). Waiting here keeps the count a check of bug 8: a firing
+    # acknowledged but lost with the killed master would still be missing.
+    await storm.drained(nats_cluster.alive().url)
     await sender.burst(webhooks(batch, "resolved"))
     await pages.until("incident.resolved", SERVICES)
     for page in pages_urls:
         after = await storm.page_until(page, "operational", SERVICES)
         assert after["incidents"] == [], after
     await storm.drained(nats_cluster.alive().url)
-    storm.assert_one_incident_each(pages, SERVICES, PER_SERVICE, counts=False)
+    storm.assert_one_incident_each(pages, SERVICES, PER_SERVICE)  # every alert in it (bug 8)
     assert not {a for a in sender.answers if isinstance(a, int) and 400 <= a < 500}
     for name, proc in stack.procs.items():
         assert proc.returncode is None, f"{name} exited while a node was lost"
-    short = storm.short_incidents(pages, PER_SERVICE)
-    if short:
-        # Everything else held (one incident each, paged once each way, pages true). Redis
-        # replicates asynchronously: a step the killed master acknowledged but had not yet
-        # sent to its replica is lost with it, and JetStream was already told it was applied.
-        pytest.xfail(
-            "bug 8 (docs/reliability.md): an alert's firing step acknowledged by the killed "
-            f"master was lost in the failover; {short[0]['service']} counted "
-            f"{short[0]['alert_count']} of {PER_SERVICE} alerts"
-        )

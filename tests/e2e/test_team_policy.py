@@ -40,7 +40,7 @@ escalation_policies:
 escalation:
   by_label: team
   policies: {{payments: payments-team, search: search-team}}
-notifier: {{throttle: []}}
+notifier: {{throttle: [], resolve_links: true}}
 """
 
 
@@ -82,7 +82,8 @@ def webhook(status: str) -> dict[str, Any]:
 async def team_stack(infra: Infra, pager: Receiver, tmp_path: Path) -> AsyncIterator[Stack]:
     config = tmp_path / "herald.yaml"
     config.write_text(config_text(pager), encoding="utf-8")
-    env = infra.stack_env(config, TEAM_TOKEN=TOKEN)
+    env = infra.stack_env(config, TEAM_TOKEN=TOKEN, HERALD_ACK_SECRET="e2e-ack-secret")
+    env["HERALD_NOTIFIER_URL"] = f"http://127.0.0.1:{env['HERALD_NOTIFIER_PORT']}"
     only = ("ingest", "correlator", "notifier")
     async with Stack(env, out=sys.stderr, only=only) as running:
         yield running
@@ -101,3 +102,29 @@ async def test_alerts_of_the_payments_team_page_the_teams_policy(
         assert (await http.post(hook, json=webhook("resolved"))).status_code == 200
         assert (await pager.next("/payments")).body["type"] == "incident.resolved"
     assert pager.count("/search") == 0
+
+
+async def test_an_acknowledge_link_reaches_the_timeline_and_a_resolve_link_resolves(
+    team_stack: Stack, pager: Receiver
+) -> None:
+    """The page's links, followed by the on-call: the acknowledgement is told to everyone paged
+    and lands on the incident's internal timeline (the correlator owns it, told over
+    RESPONSES); the resolve link resolves the incident itself, and its resolve is paged."""
+    hook = f"{team_stack.url('ingest')}/hooks/inbound/{TOKEN}"
+    async with httpx.AsyncClient(timeout=10) as http:
+        assert (await http.post(hook, json=webhook("firing"))).status_code == 200
+        page = (await pager.next("/payments")).body
+        assert page["type"] == "incident.opened"
+        acked = await http.post(page["ack_url"])
+        assert acked.status_code == 200, acked.text
+        assert (await pager.next("/payments")).body["type"] == "incident.acknowledged"
+        asked = await http.post(page["resolve_url"])
+        assert asked.status_code == 200, asked.text
+        # paged only once the correlator resolved it (the link itself only stops the escalation)
+        assert (await pager.next("/payments")).body["type"] == "incident.resolved"
+        read = await http.get(f"{team_stack.url('correlator')}/api/v1/incidents")
+        (incident,) = read.json()["incidents"]
+    assert incident["status"] == "resolved"
+    entries = [(e["body"], e["public"]) for e in incident["timeline"]]
+    assert entries.count(("Acknowledged by pat.", False)) == 1
+    assert entries[-1][0] == "Resolved by pat."

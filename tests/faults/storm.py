@@ -327,11 +327,8 @@ def short_incidents(pages: Pages, per_service: int) -> list[dict[str, Any]]:
     ]
 
 
-def assert_one_incident_each(
-    pages: Pages, services: int, per_service: int, *, counts: bool = True
-) -> None:
-    """One incident per service, each paged opened once and resolved once, with every alert
-    (`counts`: check each incident's alert count too)."""
+def assert_one_incident_each(pages: Pages, services: int, per_service: int) -> None:
+    """One incident per service, each paged opened once and resolved once, with every alert."""
     opened, resolved = pages.count("incident.opened"), pages.count("incident.resolved")
     assert len(opened) == services, pages.summary()
     assert set(opened.values()) == {1}, f"duplicate opened pages: {opened}"
@@ -339,7 +336,6 @@ def assert_one_incident_each(
     assert set(resolved.values()) == {1}, f"duplicate resolved pages: {resolved}"
     by_service = Counter(b["service"]["id"] for b in pages.of("incident.opened"))
     assert set(by_service.values()) == {1}, f"two incidents for one service: {by_service}"
-    if counts:
-        short = short_incidents(pages, per_service)
-        assert not short, short[0]
+    short = short_incidents(pages, per_service)
+    assert not short, short[0]
     assert not pages.of("incident.worsened"), "a page said worse for a steady incident"

@@ -25,15 +25,25 @@ from herald.shared.events import (
     AlertReceived,
     ComponentStatus,
     ComponentStatusChanged,
+    IncidentAcknowledged,
     IncidentEvent,
     IncidentOpened,
+    IncidentResolved,
+    IncidentResolveRequested,
     IncidentUpdated,
+    Responder,
+    ResponseEvent,
     ServiceStatus,
 )
 from herald.shared.keys import status_key
 from herald.shared.settings import Settings
 from herald.shared.streams import ensure_streams
-from herald.shared.subjects import ALERTS_STREAM, CORRELATOR_DURABLE, alert_subject
+from herald.shared.subjects import (
+    ALERTS_STREAM,
+    CORRELATOR_DURABLE,
+    alert_subject,
+    response_subject,
+)
 from tests.asgi import in_process, internal
 from tests.infra import Infra
 
@@ -51,6 +61,8 @@ services:
   nodes:
     name: Nodes
     matchers: ['alertname=~"KubeNode.*"']
+users:
+  alice: {name: Alice Martin}
 """
 )
 SVC = "payments-api"
@@ -88,6 +100,21 @@ class Bus:
             event.model_dump_json().encode(),
             headers={"Nats-Msg-Id": msg_id or event.event_id},
         )
+
+    async def respond(self, event: ResponseEvent, msg_id: str | None = None) -> None:
+        """Publish a response as the notifier does."""
+        name = "acknowledged" if isinstance(event, IncidentAcknowledged) else "resolve_requested"
+        await self.js.publish(
+            response_subject(event.service, name),
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": msg_id or event.event_id},
+        )
+
+    async def next_incident_event(self) -> IncidentEvent:
+        """The next incident event, past component status changes."""
+        while isinstance(event := await self.next_event(), ComponentStatusChanged):
+            pass
+        return event
 
     async def next_event(self) -> IncidentEvent:
         return await asyncio.wait_for(self.events.get(), WAIT)
@@ -336,3 +363,75 @@ async def test_streams_and_durable_lost_under_a_running_correlator_are_put_back(
         await bus.publish(alert(status="resolved"))
         got = [await asyncio.wait_for(events.get(), WAIT) for _ in range(2)]
         assert [e.kind for e in got] == ["incident.resolved", "component.status_changed"]
+
+
+def _ack(incident_id: str, n: int = 1) -> IncidentAcknowledged:
+    return IncidentAcknowledged(
+        event_id=f"ack:{incident_id}:{n}",
+        occurred_at=T0,
+        service=SVC,
+        incident_id=incident_id,
+        responder=Responder(via="link", user="alice"),
+    )
+
+
+async def test_responses_reach_the_open_incident_once_and_never_a_resolved_one(
+    infra: Infra, bus: Bus, redis: aioredis.Redis, alert: AlertFactory
+) -> None:
+    app = create_app(CONFIG, settings_for(infra))
+    async with running(app), internal(app) as probes:
+        await bus.publish(alert())
+        opened = await bus.next_incident_event()
+        assert isinstance(opened, IncidentOpened)
+        iid = opened.incident.id
+
+        # an acknowledgement, then the same one again past JetStream's de-duplication (a
+        # redelivery, or a retry after the duplicate window)
+        await bus.respond(_ack(iid))
+        acked = await bus.next_incident_event()
+        assert isinstance(acked, IncidentUpdated)
+        entry = acked.incident.timeline[-1]
+        assert (entry.body, entry.public) == ("Acknowledged by Alice Martin.", False)
+        await bus.respond(_ack(iid), msg_id="resent-1")
+
+        # a resolve link: the incident resolves, by its responder; the duplicate published
+        # nothing in between (responses apply in order) and added no entry
+        await bus.respond(
+            IncidentResolveRequested(
+                event_id=f"resolve:{iid}:1",
+                occurred_at=T0,
+                service=SVC,
+                incident_id=iid,
+                responder=Responder(via="link", user="alice"),
+            )
+        )
+        resolved = await bus.next_incident_event()
+        assert isinstance(resolved, IncidentResolved)
+        assert resolved.incident.id == iid
+        assert resolved.version > acked.version
+        bodies = [e.body for e in resolved.incident.timeline]
+        assert bodies.count("Acknowledged by Alice Martin.") == 1
+        assert bodies[-1] == "Resolved by Alice Martin."
+
+        # a late acknowledgement of the resolved incident changes nothing: the next event is
+        # the acknowledgement of the next incident
+        await bus.publish(alert("fp2", labels={"alertname": "Slow", "service": SVC}))
+        second = await bus.next_incident_event()
+        assert isinstance(second, IncidentOpened)
+        assert second.incident.id != iid
+        await bus.respond(_ack(iid, 2))
+        await bus.respond(_ack(second.incident.id))
+        nxt = await bus.next_incident_event()
+        assert isinstance(nxt, IncidentUpdated)
+        assert nxt.incident.id == second.incident.id
+        assert nxt.incident.timeline[-1].body == "Acknowledged by Alice Martin."
+
+        raw = await redis.get(status_key(SVC))
+        assert raw is not None
+        status = ServiceStatus.model_validate_json(raw)
+        assert [i for i in status.recent if i.id == iid] == [resolved.incident]
+        metrics = (await probes.get("/metrics")).text
+        ignored = (
+            'herald_correlator_responses_total{kind="incident.acknowledged",outcome="ignored"}'
+        )
+        assert f"{ignored} 1.0" in metrics

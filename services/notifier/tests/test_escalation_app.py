@@ -10,23 +10,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import nats
 import pytest
 from nats.js import JetStreamContext
 
+from devstack.infrastructure import find_binary, redis_argv
 from herald.notifier.app import create_app
 from herald.notifier.escalation_store import EscalationStore
 from herald.notifier.escalator import NoticeRun, StepRun
 from herald.shared.config import HeraldConfig, parse_config
-from herald.shared.events import INCIDENT_EVENT_NAMES, RESPONSE_EVENT_ADAPTER, IncidentEvent
+from herald.shared.events import (
+    INCIDENT_EVENT_NAMES,
+    RESPONSE_EVENT_ADAPTER,
+    Impact,
+    IncidentEvent,
+    IncidentOpened,
+    IncidentUpdated,
+)
 from herald.shared.runtime import open_redis
 from herald.shared.subjects import RESPONSES_SUBJECTS, incident_subject
-from services.notifier.tests.events import opened, resolved
+from services.notifier.tests.events import T0, incident, opened, resolved
 from tests.asgi import in_process
-from tests.infra import Infra
+from tests.infra import Infra, ServerProcess, free_port
 from tests.receiver import WAIT, Receiver
 
 pytestmark = pytest.mark.integration
@@ -362,3 +373,193 @@ async def test_a_team_label_selects_the_policy_and_its_escalation_outlives_the_l
         await n.publish(labelled(resolved("search"), {"service": "search"}))
         assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
         assert (await n.next_notice()).kind == "incident.resolved"
+
+
+async def test_an_incident_that_gets_worse_pages_its_holders_again_with_its_new_title(
+    notifier: Runner, receiver: Receiver
+) -> None:
+    internal = incident().model_copy(update={"public": False, "impact": Impact.MINOR})
+    async with notifier() as n:
+        await n.publish(
+            IncidentOpened(
+                event_id="ev-open-1",
+                occurred_at=T0,
+                service="payments-api",
+                version=1,
+                incident=internal,
+            )
+        )
+        assert (await receiver.next("/alice")).body["type"] == "incident.opened"
+        await n.next_step()
+
+        def updated(version: int, **changes: object) -> IncidentUpdated:
+            return IncidentUpdated(
+                event_id=f"ev-update-{version}",
+                occurred_at=T0,
+                service="payments-api",
+                version=version,
+                incident=internal.model_copy(update=changes),
+            )
+
+        # an update that is no worse (a new title alone) pages nobody ...
+        await n.publish(updated(2, title="Card payments slow"))
+        # ... one that makes it public and raises its impact pages whoever holds it, once
+        await n.publish(updated(3, title="Card payments down", public=True, impact=Impact.CRITICAL))
+        worse = (await receiver.next("/alice")).body
+        assert worse["type"] == "incident.worsened"
+        assert worse["incident"]["title"] == "Card payments down"
+        assert (await n.next_notice()).kind == "incident.worsened"
+        # and its resolve comes next: nothing else was sent in between
+        await n.publish(resolved())
+        assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
+    assert receiver.count("/bob") == 0
+
+
+async def test_an_expired_link_answers_410_and_changes_nothing(
+    notifier: Runner, receiver: Receiver, clock: MovingClock, infra: Infra
+) -> None:
+    redis = open_redis(infra.redis_url)
+    store = EscalationStore(redis)
+    async with notifier() as n:
+        await n.publish(opened())
+        page = await receiver.next("/alice")
+        await n.next_step()
+        path = page.body["ack_url"].removeprefix("http://notifier")
+        clock.forward(24 * 60)  # notifier.ack_link_minutes, by default a day
+        for method in ("GET", "POST"):
+            expired = await n.client.request(method, path)
+            assert expired.status_code == 410, method
+            assert "expired" in expired.text
+        rec = await store.get("payments-api", "payments-api-inc-1")
+        assert rec is not None
+        assert rec.state.acked_at is None
+    await redis.aclose()
+
+
+async def test_a_resolve_link_stops_the_escalation_and_asks_the_correlator_to_resolve(
+    notifier: Runner, receiver: Receiver, infra: Infra
+) -> None:
+    base = config_for(receiver)
+    config = base.model_copy(
+        update={"notifier": base.notifier.model_copy(update={"resolve_links": True})}
+    )
+    nc = await nats.connect(infra.nats_url)
+    redis = open_redis(infra.redis_url)
+    store = EscalationStore(redis)
+    async with notifier(config=config) as n:
+        responses = await nc.jetstream().subscribe(RESPONSES_SUBJECTS)
+        await n.publish(opened())
+        page = await receiver.next("/alice")
+        resolve_url: str = page.body["resolve_url"]
+        assert resolve_url.startswith("http://notifier/ack/")
+        assert resolve_url != page.body["ack_url"]
+        path = resolve_url.removeprefix("http://notifier")
+        shown = await n.client.get(path)
+        assert shown.status_code == 200
+        assert "Resolve incident" in shown.text
+        done = await n.client.post(path)
+        assert done.status_code == 200
+        assert "escalation stopped" in done.text
+        msg = await responses.next_msg(timeout=WAIT)
+        assert msg.subject == "responses.payments-api.resolve_requested"
+        asked = RESPONSE_EVENT_ADAPTER.validate_json(msg.data)
+        assert asked.kind == "incident.resolve_requested"
+        assert (asked.incident_id, asked.responder.user) == ("payments-api-inc-1", "alice")
+        assert msg.headers is not None
+        assert msg.headers["Nats-Msg-Id"] == asked.event_id
+        rec = await store.get("payments-api", "payments-api-inc-1")
+        assert rec is not None
+        assert rec.state.resolved_at is not None
+        assert await redis.zcard(EscalationStore.due_key("payments-api")) == 0
+        # the incident is resolved only when the correlator says so: then everyone paged hears
+        await n.publish(resolved())
+        assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
+    assert receiver.count("/bob") == 0
+    await nc.close()
+    await redis.aclose()
+
+
+async def test_an_acknowledgement_that_times_out_starts_the_escalation_again(
+    notifier: Runner, receiver: Receiver, clock: MovingClock, infra: Infra
+) -> None:
+    base = config_for(receiver)
+    policy = base.escalation_policies["backend"].model_copy(update={"ack_timeout_minutes": 30})
+    config = base.model_copy(update={"escalation_policies": {"backend": policy}})
+    redis = open_redis(infra.redis_url)
+    store = EscalationStore(redis)
+    api = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with notifier(config=config) as n:
+        await n.publish(opened())
+        assert (await receiver.next("/alice")).body["type"] == "incident.opened"
+        await n.next_step()
+        acked = await n.client.post("/api/incidents/payments-api-inc-1/ack", headers=api)
+        assert acked.status_code == 200
+        assert (await receiver.next("/alice")).body["type"] == "incident.acknowledged"
+        await n.next_notice()
+        rec = await store.get("payments-api", "payments-api-inc-1")
+        assert rec is not None
+        assert rec.state.acked_at is not None
+        assert rec.state.due_at == rec.state.acked_at + timedelta(minutes=30)
+
+        # past the timeout, the timer loop (Redis' due set) starts over from the first step
+        clock.forward(31)
+        again = await receiver.next("/alice")
+        assert again.body["type"] == "incident.opened"
+        await n.next_step()
+        rec = await store.get("payments-api", "payments-api-inc-1")
+        assert rec is not None
+        assert rec.state.acked_at is None
+        assert receiver.count("/bob") == 0
+        # and goes on: unacknowledged this time, the second step pages bob
+        clock.forward(5)
+        assert (await receiver.next("/bob")).body["type"] == "incident.opened"
+    await redis.aclose()
+
+
+async def test_every_step_is_paged_once_when_redis_restarts_under_a_run(
+    infra: Infra,
+    receiver: Receiver,
+    clock: MovingClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fault drill's Redis restart (append-only file) where bug 7 hit it: Redis goes away
+    while a claimed step's run records whom it pages (`add_paged` fails); the step is run
+    again once its lease ends and every incident is paged, once. (The cause, a lease beat
+    stopped by a cancel that it swallowed, is pinned by tests/test_heartbeat.py.)"""
+    binary = find_binary("redis-server")
+    assert binary is not None
+    port = free_port()
+    argv = [*redis_argv(binary, port, tmp_path, persist=True), "--appendfsync", "always"]
+    server = ServerProcess(argv, port, tmp_path)
+    server.start()
+    real = EscalationStore.add_paged
+    restarted: list[str] = []
+
+    async def add_paged(self: EscalationStore, service: str, incident_id: str, dest: Any) -> None:
+        if not restarted:
+            restarted.append(incident_id)
+            await asyncio.to_thread(server.stop)
+            try:
+                await real(self, service, incident_id, dest)
+            finally:
+                await asyncio.to_thread(server.start)
+        await real(self, service, incident_id, dest)
+
+    monkeypatch.setattr(EscalationStore, "add_paged", add_paged)
+    count = 10
+    settings = replace(infra.settings(log_format="json"), redis_url=f"redis://127.0.0.1:{port}/0")
+    app = create_app(config_for(receiver), settings, environ={}, clock=clock, lease_seconds=1.0)
+    nc = await nats.connect(infra.nats_url)
+    try:
+        async with in_process(app, "http://notifier"):
+            running = Running(httpx.AsyncClient(), nc.jetstream())
+            for i in range(count):
+                await running.publish(numbered(opened(event_id=f"ev-restart-{i}"), i))
+            got = [(await receiver.next("/alice")).body["incident"]["id"] for _ in range(count)]
+    finally:
+        await nc.close()
+        server.stop()
+    assert restarted
+    assert sorted(got) == sorted(f"payments-api-{i}" for i in range(count))
+    assert receiver.count("/alice") == count

@@ -110,6 +110,10 @@ def test_encode_splits_only_on_sse_line_breaks():
         SseEvent(1, "e", "a\u2028b\nc").encode(5)
         == "id: 5-1\nevent: e\ndata: a\u2028b\ndata: c\n\n".encode()
     )
+    assert (
+        SseEvent(1, "e", "a\r\nb\rc").encode(5)
+        == b"id: 5-1\nevent: e\ndata: a\ndata: b\ndata: c\n\n"
+    )
 
 
 def test_parse_last_event_id():

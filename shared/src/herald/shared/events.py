@@ -362,7 +362,8 @@ class Responder(Contract):
 class IncidentAcknowledged(Contract):
     """Someone acknowledged an incident: its escalation stopped (until its ack timeout).
     Published by the notifier on `responses.{service}.acknowledged`; the correlator, which owns
-    the incident, puts it on the incident's internal timeline (a consumer to come)."""
+    the incident, puts it on the incident's internal timeline ("Acknowledged by <name>.", never
+    on the public page) when it is the service's open incident."""
 
     kind: Literal["incident.acknowledged"] = "incident.acknowledged"
     event_id: str
@@ -375,7 +376,8 @@ class IncidentAcknowledged(Contract):
 class IncidentResolveRequested(Contract):
     """Someone asked, through a resolve link of a page, that an incident be resolved. Published
     by the notifier on `responses.{service}.resolve_requested`: the notifier stops the
-    escalation at once; resolving the incident itself is the correlator's (a consumer to come)."""
+    escalation at once; the correlator resolves the incident, when it is the service's open one,
+    as `herald incident resolve` does, with the responder as the actor of its audit."""
 
     kind: Literal["incident.resolve_requested"] = "incident.resolve_requested"
     event_id: str

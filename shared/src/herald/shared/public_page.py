@@ -88,21 +88,31 @@ def component_name(config: HeraldConfig, service: str) -> str:
     return svc.name if svc is not None else service
 
 
+def public_status(incident: Incident) -> IncidentStatus:
+    """The incident's status as readers see it (`public_view(incident).status`, without the
+    copy): from its public alerts only, when the correlator says it."""
+    return incident.status if incident.public_status is None else incident.public_status
+
+
 def public_view(incident: Incident) -> Incident:
     """The incident as readers see it: its public status (from its public alerts only; an
     incident kept open by internal alerts is resolved for them), and only its public updates."""
     status = incident.public_status
     entries = tuple(e for e in incident.timeline if e.public)
-    if status is None and len(entries) == len(incident.timeline):
+    every_entry = len(entries) == len(incident.timeline)
+    if status is None and every_entry:
         return incident
     changes: dict[str, object] = {"timeline": entries}
     if status is not None:
-        changes["status"] = status
-        changes["resolved_at"] = (
+        resolved_at = (
             (incident.public_resolved_at or incident.resolved_at or incident.updated_at)
             if status is IncidentStatus.RESOLVED
             else None
         )
+        if every_entry and status is incident.status and resolved_at is incident.resolved_at:
+            return incident  # readers see it as it is (most incidents: no internal alerts)
+        changes["status"] = status
+        changes["resolved_at"] = resolved_at
     return incident.model_copy(update=changes)
 
 

@@ -41,6 +41,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from herald.shared.replication import NotReplicated, Replication
 from herald.shared.settings import RedisTarget
 from herald.shared.streams import CHECK_SECONDS, RETRY_SECONDS, ensure_streams
 
@@ -227,12 +228,18 @@ ScriptCall = tuple[AsyncScript, Sequence[str], Sequence[str | int | float]]
 """A registered script, its keys and its arguments."""
 
 
-async def run_scripts(client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
+async def run_scripts(
+    client: RedisClient, calls: Sequence[ScriptCall], *, replication: Replication | None = None
+) -> list[Any]:
     """Run scripts in one pipelined round trip (without a transaction: each script is atomic on
     its own, and on a Cluster they run on the nodes of their keys); per call, its reply or its
     error. A server that does not know a script yet (a fresh one, a restarted one, a promoted
     replica) answers NOSCRIPT, meaning the script did not run: it is loaded (on a Cluster, on
-    every master) and those calls run again."""
+    every master) and those calls run again.
+
+    `replication`: the scripts write, and each call counts as done only once enough replicas
+    hold its writes (a WAIT on each server after them, herald.shared.replication); a call whose
+    writes they do not confirm gets `NotReplicated` as its reply (it ran: redo it)."""
     replies: list[Any] = [None] * len(calls)
     todo = list(range(len(calls)))
     for attempt in range(2):
@@ -241,7 +248,18 @@ async def run_scripts(client: RedisClient, calls: Sequence[ScriptCall]) -> list[
                 script, keys, args = calls[i]
                 # EVALSHA as a plain command: a Cluster pipeline refuses `script(client=pipe)`
                 pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            waits = None
+            if replication is not None:
+                waits = await replication.add(client, pipe, [calls[i][1][0] for i in todo])
             results = await pipe.execute(raise_on_error=False)
+        if waits is not None and replication is not None:
+            unconfirmed = replication.check(client, waits, results[waits.first :])
+            results = results[: waits.first]
+            for n in unconfirmed:
+                if not isinstance(results[n], BaseException):
+                    results[n] = NotReplicated(
+                        f"no replica acknowledged the write within {replication.timeout_ms} ms"
+                    )
         missing = []
         for i, result in zip(todo, results, strict=True):
             replies[i] = result

@@ -135,6 +135,11 @@ class Settings:
     """The port of the probes and metrics (`/healthz`, `/readyz`, `/metrics`), apart from the
     public one so a NetworkPolicy can keep it to the kubelet and the monitoring namespace
     (HERALD_<SVC>_INTERNAL_PORT; the public port + 1000 by default; 0: the OS chooses)."""
+    redis_wait_ms: int = 0
+    """How long a step's writes may wait for a Redis replica to acknowledge them before the step
+    fails and its messages are redelivered (HERALD_REDIS_WAIT_MS; `WAIT 1 <ms>`,
+    herald.shared.replication); 0: not waited for. By default 1000 where REDIS_URL names a
+    Sentinel or a Cluster (a replica may be promoted), 0 for one server."""
 
     @classmethod
     def from_env(
@@ -179,9 +184,10 @@ class Settings:
             )
         try:
             StreamLimits.from_env(e)  # read again where streams are created; checked at start
-            RedisTarget.parse(e.get("REDIS_URL") or DEFAULT_REDIS_URL)  # read by open_redis
+            target = RedisTarget.parse(e.get("REDIS_URL") or DEFAULT_REDIS_URL)  # open_redis's
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
+        redis_wait_ms = read_wait_ms(e, target)
         return cls(
             nats_url=e.get("NATS_URL") or DEFAULT_NATS_URL,
             redis_url=e.get("REDIS_URL") or DEFAULT_REDIS_URL,
@@ -192,7 +198,30 @@ class Settings:
             log_format=log_format,
             stream_replicas=int(raw_replicas),
             internal_port=internal_port,
+            redis_wait_ms=redis_wait_ms,
         )
+
+
+REDIS_WAIT_MS = 1000
+"""HERALD_REDIS_WAIT_MS's default where REDIS_URL names a Sentinel or a Cluster: a replica that
+keeps up acknowledges in milliseconds; one a second behind is failing."""
+
+MAX_REDIS_WAIT_MS = 4000
+"""Below the Redis client's 5 s command timeout (runtime.REDIS_SOCKET_TIMEOUT_SECONDS), which a
+WAIT must not reach."""
+
+
+def read_wait_ms(env: Mapping[str, str], target: RedisTarget) -> int:
+    """HERALD_REDIS_WAIT_MS: 0 (off) to MAX_REDIS_WAIT_MS; by default on for Sentinel and
+    Cluster, off for one server (no replica to promote)."""
+    raw = env.get("HERALD_REDIS_WAIT_MS") or ""
+    if not raw:
+        return 0 if target.mode == "server" else REDIS_WAIT_MS
+    if not raw.isdigit() or int(raw) > MAX_REDIS_WAIT_MS:
+        raise SettingsError(
+            f"HERALD_REDIS_WAIT_MS={raw!r}: expected 0 (off) to {MAX_REDIS_WAIT_MS} milliseconds"
+        )
+    return int(raw)
 
 
 INTERNAL_PORT_OFFSET = 1000

@@ -15,8 +15,9 @@ INCIDENTS_STREAM = "INCIDENTS"
 """JetStream stream holding every incident and component-status event of the correlator."""
 
 RESPONSES_STREAM = "RESPONSES"
-"""JetStream stream holding what people did about incidents (acknowledgements), published by the
-notifier for the correlator (the owner of every incident's timeline)."""
+"""JetStream stream holding what people did about incidents (acknowledgements, resolve requests),
+published by the notifier for the correlator (the owner of every incident's timeline), which
+applies them (durable CORRELATOR_RESPONSES_DURABLE)."""
 
 COMMANDS_STREAM = "COMMANDS"
 """JetStream stream holding what people asked through the admin API (herald.shared.events
@@ -31,6 +32,8 @@ CORRELATOR_DURABLE = "correlator"
 NOTIFIER_DURABLE = "notifier"
 CORRELATOR_COMMANDS_DURABLE = "correlator-commands"
 """The correlator's durable consumer of COMMANDS."""
+CORRELATOR_RESPONSES_DURABLE = "correlator-responses"
+"""The correlator's durable consumer of RESPONSES."""
 
 ALL_SERVICES = "_all"
 """The subject token of a command without a service (the correlator finds its services)."""

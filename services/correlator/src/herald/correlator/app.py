@@ -1,4 +1,5 @@
-"""The correlator process: a durable pull consumer of ALERTS inside a Starlette app.
+"""The correlator process: durable pull consumers of ALERTS, COMMANDS (the admin API) and
+RESPONSES (the notifier's acknowledgements and resolve requests) inside a Starlette app.
 
 Wiring, in the shape every Herald service has: build the adapters (NATS and Redis through
 herald.shared.runtime), build the use case with its collaborators as arguments (`Correlator`:
@@ -10,7 +11,7 @@ outboxes, then starts the consumer. The message handler only translates.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TypedDict
 
@@ -29,6 +30,7 @@ from herald.correlator.reads import read_routes
 from herald.correlator.store import CorrelatorStore
 from herald.shared.config import HeraldConfig
 from herald.shared.probes import ReadinessCheck, probe_app
+from herald.shared.replication import Replication
 from herald.shared.runtime import (
     Clock,
     NatsConnection,
@@ -45,6 +47,9 @@ from herald.shared.subjects import (
     COMMANDS_SUBJECTS,
     CORRELATOR_COMMANDS_DURABLE,
     CORRELATOR_DURABLE,
+    CORRELATOR_RESPONSES_DURABLE,
+    RESPONSES_STREAM,
+    RESPONSES_SUBJECTS,
 )
 
 log = logging.getLogger("herald.correlator")
@@ -74,6 +79,9 @@ MAX_ACK_PENDING = 16 * BATCH
 well above what the replicas hold (BATCH each): a fetch asking for more than the durable may
 still hand out is answered only up to that, and then waits for its whole timeout."""
 
+ORDER_BATCH = 16
+"""COMMANDS or RESPONSES messages fetched together at most (applied one at a time, in order)."""
+
 SWEEP_SECONDS = 1.0
 """How often what is due by time is looked for (maintenance windows start and end, overrides
 expire): a window starts within this of its time."""
@@ -95,7 +103,8 @@ def create_app(
     metrics = CorrelatorMetrics(registry)
     nats = NatsConnection(settings.nats_url, "herald-correlator")
     redis = open_redis(settings.redis_url)
-    store = CorrelatorStore(redis, config)
+    replication = Replication(settings.redis_wait_ms) if settings.redis_wait_ms else None
+    store = CorrelatorStore(redis, config, replication)
     publisher = IncidentPublisher(nats, metrics, encode=store.event_json)
     correlator = Correlator(store, config, publisher, metrics, clock)
 
@@ -146,40 +155,63 @@ def create_app(
     expiry = Recheck("stale-alerts", correlator.expire_stale, interval=EXPIRY_SECONDS)
     public_clock = Recheck("public-clock", correlator.tick_due, interval=PUBLIC_CLOCK_SECONDS)
 
-    async def on_commands(msgs: Sequence[Msg]) -> None:
-        # One at a time, in order: a command is acked once every service it concerns stored it
-        # (and published what it made); a failure redelivers it, and the services that had it
-        # already find its id remembered.
-        for msg in msgs:
-            try:
-                await correlator.handle_command(msg.data)
-            except InvalidAlert as exc:
-                log.error("dropping a message that is not a command", extra={"error": str(exc)})
-                await msg.term()
-            except Exception as exc:
-                attempt = msg.metadata.num_delivered or 1
-                metrics.failures.inc()
-                log.warning(
-                    "command processing failed; it will be redelivered",
-                    extra={"error": repr(exc), "attempt": attempt},
-                )
-                await msg.nak(delay=REDELIVERY.delay(attempt))
-            else:
-                await msg.ack()
+    def one_at_a_time(
+        handle: Callable[[bytes], Awaitable[object]], what: str
+    ) -> Callable[[Sequence[Msg]], Awaitable[None]]:
+        """The handler of a stream of orders (commands, responses): one at a time, in order, a
+        message is acked once every service it concerns stored it (and published what it
+        made); a failure redelivers it, and the services that had it already find its id
+        remembered."""
 
-    command_consumer = PullConsumer(
-        nats,
-        stream=COMMANDS_STREAM,
-        subjects=COMMANDS_SUBJECTS,
-        config=ConsumerConfig(
-            durable_name=CORRELATOR_COMMANDS_DURABLE,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=ACK_WAIT_SECONDS,
-        ),
-        handle=on_commands,
-        batch=16,
-        concurrency=16,
-        replicas=settings.stream_replicas,
+        async def on_orders(msgs: Sequence[Msg]) -> None:
+            for msg in msgs:
+                try:
+                    await handle(msg.data)
+                except InvalidAlert as exc:
+                    log.error(f"dropping a message that is not a {what}", extra={"error": str(exc)})
+                    await msg.term()
+                except Exception as exc:
+                    attempt = msg.metadata.num_delivered or 1
+                    metrics.failures.inc()
+                    log.warning(
+                        f"{what} processing failed; it will be redelivered",
+                        extra={"error": repr(exc), "attempt": attempt},
+                    )
+                    await msg.nak(delay=REDELIVERY.delay(attempt))
+                else:
+                    await msg.ack()
+
+        return on_orders
+
+    def order_consumer(
+        stream: str, subjects: str, durable: str, handle: Callable[[Sequence[Msg]], Awaitable[None]]
+    ) -> PullConsumer:
+        return PullConsumer(
+            nats,
+            stream=stream,
+            subjects=subjects,
+            config=ConsumerConfig(
+                durable_name=durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=ACK_WAIT_SECONDS,
+            ),
+            handle=handle,
+            batch=ORDER_BATCH,
+            concurrency=ORDER_BATCH,
+            replicas=settings.stream_replicas,
+        )
+
+    command_consumer = order_consumer(
+        COMMANDS_STREAM,
+        COMMANDS_SUBJECTS,
+        CORRELATOR_COMMANDS_DURABLE,
+        one_at_a_time(correlator.handle_command, "command"),
+    )
+    response_consumer = order_consumer(
+        RESPONSES_STREAM,
+        RESPONSES_SUBJECTS,
+        CORRELATOR_RESPONSES_DURABLE,
+        one_at_a_time(correlator.handle_response, "response"),
     )
     sweep = Recheck("due-by-time", correlator.sweep, interval=SWEEP_SECONDS)
 
@@ -190,6 +222,7 @@ def create_app(
             await correlator.recover()
             await consumer.start()
             await command_consumer.start()
+            await response_consumer.start()
             expiry.start()
             public_clock.start()
             sweep.start()
@@ -199,6 +232,7 @@ def create_app(
             await sweep.stop()
             await public_clock.stop()
             await expiry.stop()
+            await response_consumer.stop()
             await command_consumer.stop()
             await consumer.stop()
             await nats.close()

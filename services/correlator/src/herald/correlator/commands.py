@@ -18,6 +18,10 @@ Rules for incidents by hand:
   component's automatic status and a new firing alert opens a new incident; a stuck alert is
   ended with `herald alert resolve`).
 - `postmortem` writes the post-incident summary of a resolved incident (or resolves it first).
+
+A response from the notifier (responses.py) is folded the same way: an acknowledgement adds an
+internal entry to the open incident's timeline (refused for any other incident), a resolve
+request is a `resolve`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from herald.correlator import incident_template, maintenance, timeline
+from herald.correlator import incident_template, maintenance, responses, timeline
 from herald.correlator.incident import (
     MAX_BODY,
     MAX_TITLE,
@@ -40,6 +44,7 @@ from herald.correlator.incident import (
     fold,
     projection,
 )
+from herald.correlator.responses import AcknowledgeIncident, Order
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     AlertReceived,
@@ -320,6 +325,22 @@ def _incident_command(
     return head, events, summary.id, f"postmortem of {summary.id}"
 
 
+def _acknowledge(
+    cmd: AcknowledgeIncident, head: ServiceHead, service: str, vs: _Versions
+) -> tuple[ServiceHead, list[IncidentEvent], str, str]:
+    """An internal entry on the open incident (its status and public face stay as they are)."""
+    incident = head.incident
+    if incident is None or incident.id != cmd.incident_id:
+        raise Rejected(f"incident {cmd.incident_id} is not open: nothing to acknowledge")
+    v, eid = vs.next()
+    told = timeline.told(incident, vs.now, responses.acknowledged(cmd.actor), public=False)
+    head = head.model_copy(update={"incident": told, "version": v, "updated_at": vs.now})
+    event = IncidentUpdated(
+        event_id=eid, occurred_at=vs.now, service=service, version=v, incident=told
+    )
+    return head, [event], told.id, f"acknowledged {told.id}"
+
+
 def _control_command(
     cmd: Command, control: Control, service: str, now: datetime
 ) -> tuple[Control, list[MaintenanceWindow], str, str]:
@@ -406,7 +427,7 @@ def _maintenance_events(
 def apply_command(
     head: ServiceHead,
     control: Control,
-    command: Command,
+    command: Order,
     service: str,
     config: HeraldConfig,
     now: datetime,
@@ -431,6 +452,8 @@ def apply_command(
             command, OpenIncident | UpdateIncident | ResolveIncident | PostmortemIncident
         ):
             head, events, target, detail = _incident_command(command, head, service, config, vs)
+        elif isinstance(command, AcknowledgeIncident):
+            head, events, target, detail = _acknowledge(command, head, service, vs)
         else:
             control, windows, target, detail = _control_command(command, control, service, now)
             events = _maintenance_events(windows, service, vs)
@@ -616,7 +639,7 @@ def control_step(
     records: dict[str, AlertRecord],
     ranked: list[AlertRecord],
     control: Control,
-    command: Command | None,
+    command: Order | None,
     service: str,
     config: HeraldConfig,
     now: datetime,

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from herald.correlator import commands, heartbeat
+from herald.correlator import commands, heartbeat, responses
 from herald.correlator.incident import (
     absent_event,
     group_id,
@@ -38,6 +38,7 @@ from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     ALERT_STREAM_ADAPTER,
     COMMAND_ADAPTER,
+    RESPONSE_EVENT_ADAPTER,
     AlertReceived,
     AlertState,
     CancelMaintenance,
@@ -59,6 +60,10 @@ class InvalidAlert(ValueError):
 
 class InvalidCommand(InvalidAlert):
     """The message is not a Command: redelivering it cannot help."""
+
+
+class InvalidResponse(InvalidAlert):
+    """The message is not a ResponseEvent: redelivering it cannot help."""
 
 
 class Outcome(StrEnum):
@@ -526,6 +531,44 @@ class Correlator:
                 )
         return entries
 
+    # -- responses (the notifier: acknowledgements, resolve requests) -----------------------
+
+    async def handle_response(self, body: bytes) -> commands.AuditEntry | None:
+        """Apply one RESPONSES message to its service in one atomic step, as a command
+        (responses.py; idempotent the same way), and publish what it stored. A response the
+        step refuses (its incident is not the open one) or about a service not configured
+        changes nothing: it is logged and counted. Raises InvalidResponse for a message to
+        drop, anything else for one to redeliver."""
+        try:
+            event = RESPONSE_EVENT_ADAPTER.validate_json(body)
+        except ValidationError as exc:
+            raise InvalidResponse(
+                f"not a response: {exc.error_count()} validation errors"
+            ) from None
+        if event.service not in self.config.services:
+            self.metrics.responses.labels(event.kind, "ignored").inc()
+            log.warning(
+                "a response concerns no configured service",
+                extra={"service_id": event.service, "incident_id": event.incident_id},
+            )
+            return None
+        entry = await self.control_step(event.service, responses.order(event, self.config))
+        outcome = "applied" if entry is not None and entry.outcome == "applied" else "ignored"
+        self.metrics.responses.labels(event.kind, outcome).inc()
+        log.log(
+            logging.INFO if outcome == "applied" else logging.WARNING,
+            "response %s",
+            outcome,
+            extra={
+                "service_id": event.service,
+                "incident_id": event.incident_id,
+                "kind": event.kind,
+                "actor": entry.actor if entry is not None else "",
+                "detail": entry.detail if entry is not None else "",
+            },
+        )
+        return entry
+
     async def command_services(self, command: Command) -> list[str]:
         """The configured services a command applies to."""
         configured = self.config.services
@@ -539,7 +582,7 @@ class Correlator:
         return [command.service] if command.service in configured else []
 
     async def control_step(
-        self, service: str, command: Command | None
+        self, service: str, command: responses.Order | None
     ) -> commands.AuditEntry | None:
         lock = self._locks.setdefault(service, asyncio.Lock())
         async with lock:

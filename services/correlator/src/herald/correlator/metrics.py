@@ -51,6 +51,14 @@ class CorrelatorMetrics:
             buckets=BATCH_BUCKETS,
             registry=registry,
         )
+        self.responses = Counter(
+            "herald_correlator_responses",
+            "RESPONSES messages (acknowledgements, resolve requests) consumed, by kind and "
+            "outcome: applied, or ignored (its incident is not the open one of a configured "
+            "service: resolved since, unknown).",
+            ["kind", "outcome"],
+            registry=registry,
+        )
         self.failures = Counter(
             "herald_correlator_failures",
             "Alert events whose processing failed and that will be redelivered.",

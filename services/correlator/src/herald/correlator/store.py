@@ -59,18 +59,19 @@ from herald.correlator.incident import (
     initial_state,
     prunable,
 )
+from herald.correlator.responses import Order
 from herald.correlator.routing import Route
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
     INCIDENT_EVENT_ADAPTER,
     AlertReceived,
     AlertState,
-    Command,
     IncidentEvent,
     ResolveAlert,
     ServiceStatus,
 )
 from herald.shared.keys import UNROUTED, service_key, status_key
+from herald.shared.replication import NotReplicated, Replication
 from herald.shared.runtime import RedisClient, run_scripts
 
 UNROUTED_LIMIT = 500
@@ -192,6 +193,16 @@ if tonumber(ARGV[1]) > held then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 """
 
+# A write of the service's slot that changes nothing of its state (KEYS[1]: touch_key, ARGV[1]:
+# its expiry in ms): a WAIT after it covers every earlier write of that master.
+_TOUCH = """
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return 0
+"""
+
+TOUCH_MS = 60_000
+"""How long a touch key (`touch_key`) outlives its last step."""
+
 HEARTBEAT_KEY = "herald:{_heartbeat}:at"
 """When the latest heartbeat alert (heartbeat.py) was received (epoch microseconds)."""
 
@@ -247,6 +258,12 @@ def step_keys(service: str) -> list[str]:
         status_key(service),
         control_key(service),
     ]
+
+
+def touch_key(service: str) -> str:
+    """Written by a step that changes nothing when its writes must reach a replica (`_TOUCH`):
+    the WAIT after it confirms what the step read is replicated too."""
+    return service_key(service, "touched")
 
 
 def control_key(service: str) -> str:
@@ -386,7 +403,7 @@ class Store(Protocol):
     async def record_unrouted(self, event: AlertReceived) -> None: ...
 
     async def command_step(
-        self, service: str, command: Command | None, now: datetime
+        self, service: str, command: Order | None, now: datetime
     ) -> CommandApplied: ...
 
     async def control(self, service: str) -> Control: ...
@@ -407,15 +424,21 @@ class Store(Protocol):
 class CorrelatorStore:
     """The correlator's state in Redis (a client with `decode_responses=False`)."""
 
-    def __init__(self, redis: RedisClient, config: HeraldConfig) -> None:
+    def __init__(
+        self, redis: RedisClient, config: HeraldConfig, replication: Replication | None = None
+    ) -> None:
+        """`replication`: a step's writes count as stored only once a replica holds them
+        (herald.shared.replication; on where REDIS_URL names a Sentinel or a Cluster)."""
         self.redis = redis
         self.config = config
+        self.replication = replication
         self._pop_published = redis.register_script(_POP_PUBLISHED)
         self._remember_routes = redis.register_script(_REMEMBER_ROUTES)
         self._read_routes = redis.register_script(_READ_ROUTES)
         self._read_step = redis.register_script(_READ_STEP)
         self._write_step = redis.register_script(_WRITE_STEP)
         self._beat = redis.register_script(_BEAT)
+        self._touch = redis.register_script(_TOUCH)
         self._records: dict[bytes, AlertRecord] = {}
         self._heads: dict[str, tuple[bytes, ServiceHead]] = {}
         self._json: dict[int, tuple[IncidentEvent, str]] = {}
@@ -544,12 +567,23 @@ class CorrelatorStore:
             by_group.setdefault(m.group, {})[m.fingerprint] = (
                 f"{m.service}{_ENDED if m.ended else ''}"
             )
+        written: list[str] = []
         async with self.redis.pipeline(transaction=False) as pipe:
             for group, fields in by_group.items():
                 key = group_index_key(group)
                 pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
                 pipe.pexpire(key, ttl_ms)
-            await pipe.execute()
+                written += [key, key]
+            waits = None
+            if self.replication is not None:  # the batch's messages are acknowledged after
+                waits = await self.replication.add(self.redis, pipe, written)
+            replies = await pipe.execute()
+        if (
+            waits is not None
+            and self.replication is not None
+            and self.replication.check(self.redis, waits, replies[waits.first :])
+        ):
+            raise NotReplicated("no replica acknowledged the groups' members in time")
 
     async def group_members(self, group: str) -> dict[str, tuple[str, bool]]:
         (members,) = await self.groups_members([group])
@@ -620,6 +654,7 @@ class CorrelatorStore:
                 for i in todo
             )
             plans: list[tuple[int, _Plan]] = []
+            touched: list[int] = []
             for i, reply in zip(todo, reads, strict=True):
                 if isinstance(reply, Exception):
                     results[i] = reply
@@ -632,13 +667,23 @@ class CorrelatorStore:
                     continue
                 if isinstance(planned, Applied):
                     results[i] = planned
+                    if self.replication is not None:
+                        # nothing to write, but what was read may be a write of a message
+                        # redelivered because no replica had it yet: a replica must have it now
+                        touched.append(i)
                 else:
                     plans.append((i, planned))
-            if not plans:
+            if not plans and not touched:
                 break
-            writes = await self._pipelined(
+            calls: list[tuple[AsyncScript, list[str], list[str | int]]] = [
                 (self._write_step, plan.keys, plan.args) for _, plan in plans
-            )
+            ]
+            calls += [(self._touch, [touch_key(batches[i][0])], [TOUCH_MS]) for i in touched]
+            writes = await self._pipelined(calls, writes=True)
+            for i, written in zip(touched, writes[len(plans) :], strict=True):
+                if isinstance(written, Exception):
+                    results[i] = written
+            writes = writes[: len(plans)]
             todo = []
             for (i, plan), written in zip(plans, writes, strict=True):
                 if isinstance(written, Exception):
@@ -655,15 +700,22 @@ class CorrelatorStore:
         return out
 
     async def _pipelined(
-        self, calls: Iterable[tuple[AsyncScript, list[str], list[str | int]]]
+        self,
+        calls: Iterable[tuple[AsyncScript, list[str], list[str | int]]],
+        *,
+        writes: bool = False,
     ) -> list[Any]:
         """Run scripts in one round trip (runtime.run_scripts: on a Cluster, per node); per call
-        its reply or its error (a connection error is every call's)."""
+        its reply or its error (a connection error is every call's). `writes`: a step's writes,
+        whose messages are acknowledged after: each waits for a replica (`NotReplicated` when
+        none acknowledged it in time)."""
         calls = list(calls)
         if not calls:
             return []
         try:
-            return await run_scripts(self.redis, calls)
+            return await run_scripts(
+                self.redis, calls, replication=self.replication if writes else None
+            )
         except Exception as exc:
             return [exc] * len(calls)
 
@@ -724,7 +776,10 @@ class CorrelatorStore:
         args = self._write_args(
             rev, before, head, control, new_control, records, expired, events, now
         )
-        return int(await self._write_step(keys=keys, args=args))
+        (written,) = await self._pipelined([(self._write_step, keys, args)], writes=True)
+        if isinstance(written, Exception):
+            raise written
+        return int(written)
 
     def _write_args(
         self,
@@ -796,7 +851,7 @@ class CorrelatorStore:
             return list(await pipe.execute())
 
     async def command_step(
-        self, service: str, command: Command | None, now: datetime
+        self, service: str, command: Order | None, now: datetime
     ) -> CommandApplied:
         """Fold one command (None: only what is due by `now`) into the service, atomically with
         its alert steps (the same revision): a ResolveAlert folds the alert's resolve first."""

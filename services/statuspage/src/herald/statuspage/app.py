@@ -36,7 +36,14 @@ from herald.shared.config import HeraldConfig
 from herald.shared.events import Incident
 from herald.shared.probes import ReadinessCheck, probe_app
 from herald.shared.public_page import COMPONENT_STATUS_WORDS, iso, public_view
-from herald.shared.runtime import Clock, NatsConnection, Recheck, open_redis, utc_now
+from herald.shared.runtime import (
+    Clock,
+    NatsConnection,
+    Recheck,
+    ScriptCall,
+    open_redis,
+    utc_now,
+)
 from herald.shared.security import SecurityHeaders
 from herald.shared.settings import Settings
 from herald.shared.streams import CHECK_SECONDS, ensure_streams
@@ -340,31 +347,33 @@ def create_app(
     )
     archive = Archive(redis, config)
 
-    history_writes = HistoryWrites()
+    async def write_history(batch: list[Callable[[], list[ScriptCall]]]) -> None:
+        """The writes waiting, in one round trip. Redis failing loses this replica's writes
+        only: the others write them too, and a restarted replica writes its snapshots and the
+        events it replays again."""
+        try:
+            await archive.write([call for writes in batch for call in writes()])
+        except RedisError:
+            log.warning("writing the history failed", exc_info=True)
+
+    history_writes: HistoryWrites[Callable[[], list[ScriptCall]]] = HistoryWrites(write_history)
 
     def record(item: Item) -> None:
         """Queue what the item leaves in the history (every replica writes it: idempotent
-        writes), as of now. Redis failing loses this replica's write only: the others write it
-        too, and a restarted replica writes its snapshots and the events it replays again."""
+        writes), as of now; worked out by the history's task, off the fold."""
         now = clock()
         if isinstance(item, Reset):
             snapshots = list(board.projection.values())
 
-            async def write() -> None:
-                await archive.record_snapshots(snapshots, now)
+            def writes() -> list[ScriptCall]:
+                return archive.snapshot_calls(snapshots, now)
         else:
             data = item.data
 
-            async def write() -> None:
-                await archive.record(data, now)
+            def writes() -> list[ScriptCall]:
+                return archive.message_calls(data, now)
 
-        async def guarded() -> None:
-            try:
-                await write()
-            except RedisError:
-                log.warning("writing the history failed", exc_info=True)
-
-        history_writes.add(guarded)
+        history_writes.add(writes)
 
     async def fold(items: AsyncIterator[Item]) -> None:
         async for item in items:

@@ -15,16 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
 from herald.shared.config import HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER, Incident, ServiceStatus
 from herald.shared.keys import archived_incident_key, incident_history_key, status_history_key
-from herald.shared.runtime import RedisClient
+from herald.shared.runtime import RedisClient, ScriptCall, run_scripts
 from herald.statuspage import history
 from herald.statuspage.history import StatusChange
 
@@ -100,46 +100,76 @@ class Archive:
     async def record(self, data: bytes, now: datetime) -> None:
         """What one INCIDENTS message leaves in the history (nothing for an invalid one or one
         of a service the page does not show)."""
-        try:
-            event = INCIDENT_EVENT_ADAPTER.validate_json(data)
-        except ValidationError:
-            return  # the board counts and logs it
-        if event.service not in self.config.services:
-            return
-        change = history.status_change(event)
-        if change is not None:
-            await self.record_change(event.service, change, now)
-        incident = history.archived(event)
-        if incident is not None:
-            await self.record_incident(incident, event.version, now)
+        await self.write(self.message_calls(data, now))
 
     async def record_snapshots(self, snapshots: Iterable[ServiceStatus], now: datetime) -> None:
         """The status each snapshot shows (a replica starting: no gap before what it folds)."""
+        await self.write(self.snapshot_calls(snapshots, now))
+
+    async def record_change(self, service: str, change: StatusChange, now: datetime) -> None:
+        await self.write([self.change_call(service, change, now)])
+
+    async def record_incident(self, incident: Incident, version: int, now: datetime) -> None:
+        await self.write([self.incident_call(incident, version, now)])
+
+    async def write(self, calls: Sequence[ScriptCall]) -> None:
+        """Run the history's script calls in one round trip (on a Cluster, one per node); the
+        first that failed raises (RedisError) once all have run."""
+        if not calls:
+            return
+        for reply in await run_scripts(self.redis, calls):
+            if isinstance(reply, Exception):
+                raise reply
+
+    def message_calls(self, data: bytes, now: datetime) -> list[ScriptCall]:
+        """The writes one INCIDENTS message leaves in the history (none for an invalid one or
+        one of a service the page does not show)."""
+        try:
+            event = INCIDENT_EVENT_ADAPTER.validate_json(data)
+        except ValidationError:
+            return []  # the board counts and logs it
+        if event.service not in self.config.services:
+            return []
+        calls = []
+        change = history.status_change(event)
+        if change is not None:
+            calls.append(self.change_call(event.service, change, now))
+        incident = history.archived(event)
+        if incident is not None:
+            calls.append(self.incident_call(incident, event.version, now))
+        return calls
+
+    def snapshot_calls(self, snapshots: Iterable[ServiceStatus], now: datetime) -> list[ScriptCall]:
+        """The writes of the status each snapshot shows and of its resolved public incidents."""
+        calls = []
         for state in snapshots:
             if state.service not in self.config.services:
                 continue
             change = history.snapshot_change(state)
             if change is not None:
-                await self.record_change(state.service, change, now)
+                calls.append(self.change_call(state.service, change, now))
             for incident in state.recent:
                 if incident.public:
-                    await self.record_incident(incident, state.version, now)
+                    calls.append(self.incident_call(incident, state.version, now))
+        return calls
 
-    async def record_change(self, service: str, change: StatusChange, now: datetime) -> None:
+    def change_call(self, service: str, change: StatusChange, now: datetime) -> ScriptCall:
         cutoff = history.cutoff(now, self.days).timestamp()
-        await self._change(
-            keys=[status_history_key(service)],
-            args=[change.at.timestamp(), change.member(), cutoff, self.most_changes],
+        return (
+            self._change,
+            [status_history_key(service)],
+            [change.at.timestamp(), change.member(), cutoff, self.most_changes],
         )
 
-    async def record_incident(self, incident: Incident, version: int, now: datetime) -> None:
+    def incident_call(self, incident: Incident, version: int, now: datetime) -> ScriptCall:
         started = incident.started_at.timestamp()
         # Relative to `now` (the page's clock), not Redis's: the same moment for both.
         ttl = incident.started_at + timedelta(days=self.days) + SLACK - now
         key = archived_incident_key(incident.service, incident.id)
-        await self._incident(
-            keys=[key, incident_history_key(incident.service)],
-            args=[
+        return (
+            self._incident,
+            [key, incident_history_key(incident.service)],
+            [
                 version,
                 incident.model_dump_json(),
                 started,
@@ -230,23 +260,37 @@ class Archive:
 HISTORY_BACKLOG = 10_000
 """Most history writes waiting (Redis slow or down); past it a write is skipped (the other
 replicas write it too, and a restarted replica writes its snapshots again)."""
+T = TypeVar("T")
+
+WRITES_PER_ROUND_TRIP = 256
+"""Most waiting writes sent together."""
 DRAIN_SECONDS = 2.0
 """At shutdown, how long the writes still waiting may take."""
 
 
-class HistoryWrites:
+class HistoryWrites(Generic[T]):
     """The history writes of what the page folds, run in order by one task of their own, off
     the fold: an INCIDENTS event reaches open browsers without waiting for the Redis round
-    trips of the events before it (under load, those queued up behind each other)."""
+    trips of the events before it (under load, those queued up behind each other). What is
+    waiting when the task gets to it goes in one call of `run` (at most WRITES_PER_ROUND_TRIP,
+    in order: for the app, one pipelined round trip), so a storm's events cost Redis round trips
+    by the batch, not by the event; `run` handles its own errors."""
 
-    def __init__(self, limit: int = HISTORY_BACKLOG) -> None:
-        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue(limit)
+    def __init__(
+        self,
+        run: Callable[[list[T]], Awaitable[None]],
+        limit: int = HISTORY_BACKLOG,
+        per_round_trip: int = WRITES_PER_ROUND_TRIP,
+    ) -> None:
+        self._write = run
+        self._queue: asyncio.Queue[T] = asyncio.Queue(limit)
+        self._per_round_trip = max(per_round_trip, 1)
         self._task: asyncio.Task[None] | None = None
         self.skipped = 0
         """Writes skipped because too many were waiting."""
 
-    def add(self, write: Callable[[], Awaitable[None]]) -> None:
-        """Queue `write` (it handles its own errors) behind the ones before it."""
+    def add(self, write: T) -> None:
+        """Queue `write` behind the ones before it."""
         try:
             self._queue.put_nowait(write)
         except asyncio.QueueFull:
@@ -258,11 +302,14 @@ class HistoryWrites:
 
     async def _run(self) -> None:
         while True:
-            write = await self._queue.get()
+            batch = [await self._queue.get()]
+            while len(batch) < self._per_round_trip and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                await write()
+                await self._write(batch)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="statuspage-history")

@@ -130,8 +130,15 @@ class Board:
     """Each service's component status changes (the history's, then every event's), oldest
     first, kept for `page.history_days` and at most `page.history_changes`: the uptime bars."""
 
+    _view: PageView | None = field(default=None, init=False, repr=False)
+    """The last view built; reused while what it holds is the board's (`view`)."""
+    _windows: tuple[int, tuple[maintenance.Window, ...]] | None = field(
+        default=None, init=False, repr=False
+    )
+    """The maintenance windows at a `Projection.maintenance_version`."""
+
     def __post_init__(self) -> None:
-        self.projection = Projection(self.config.page.history_size)
+        self.projection = Projection(self.config.page.history_size, self.config.services)
         self.fanout = Fanout(buffer_size=REPLAY_BUFFER, on_drop=lambda: self.metrics.dropped.inc())
         self.metrics = Metrics(CollectorRegistry(auto_describe=True), self.fanout)
         self.templates = environment(self.poll_seconds)
@@ -158,14 +165,28 @@ class Board:
         self.load(reset.snapshots)
 
     def view(self) -> PageView:
-        return PageView(
-            self.config,
-            self.projection,
-            self.since,
-            self.created,
-            maintenance.windows(self.projection),
-            self.changes,
-        )
+        """The page now. The view reads the live projection and changes; it is built again only
+        when something it holds by value is no longer the board's (the maintenance windows
+        changed, or `created`, `changes` or the projection was replaced), so what it derives
+        from the configuration alone (positions, groups) is derived once, not once per event."""
+        version = self.projection.maintenance_version
+        if self._windows is None or self._windows[0] != version:
+            self._windows = (version, maintenance.windows(self.projection))
+        windows = self._windows[1]
+        view = self._view
+        if (
+            view is None
+            or view.config is not self.config
+            or view.services is not self.projection
+            or view.since != self.since
+            or view.created is not self.created
+            or view.maintenances is not windows
+            or view.changes is not self.changes
+        ):
+            view = self._view = PageView(
+                self.config, self.projection, self.since, self.created, windows, self.changes
+            )
+        return view
 
     def snapshot_event(self, seq: int) -> SseEvent:
         return SseEvent(seq, SNAPSHOT, _dumps(self.view().snapshot_json(self.clock())))

@@ -8,7 +8,7 @@ applying the same event twice, or a snapshot and the event it already contains, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 
 from herald.shared.events import (
     ComponentStatusChanged,
@@ -19,6 +19,7 @@ from herald.shared.events import (
     MaintenanceChanged,
     ServiceStatus,
 )
+from herald.statuspage.standing import Standing
 
 
 def apply_event(
@@ -53,18 +54,31 @@ def newer_snapshot(current: ServiceStatus | None, snapshot: ServiceStatus) -> bo
 
 
 class Projection(Mapping[str, ServiceStatus]):
-    """service id -> ServiceStatus, changed only by newer events or snapshots."""
+    """service id -> ServiceStatus, changed only by newer events or snapshots.
 
-    def __init__(self, history_size: int) -> None:
+    `shown`: the services whose part of the page roll-up it counts as their states change
+    (`standing`: the page's services, so that a view reads the roll-up without looking at every
+    service). `maintenance_version` counts the changes of any service's maintenance windows."""
+
+    def __init__(self, history_size: int, shown: Collection[str] = ()) -> None:
         self.history_size = history_size
         self._services: dict[str, ServiceStatus] = {}
+        self.standing = Standing(shown)
+        self.maintenance_version = 0
+
+    def _set(self, state: ServiceStatus) -> None:
+        held = self._services.get(state.service)
+        if held is None or held.maintenances is not state.maintenances:
+            self.maintenance_version += 1
+        self._services[state.service] = state
+        self.standing.set(state)
 
     def apply(self, event: IncidentEvent) -> bool:
         """Fold one event in; False when it was stale (nothing changed)."""
         after = apply_event(self._services.get(event.service), event, self.history_size)
         if after is None:
             return False
-        self._services[event.service] = after
+        self._set(after)
         return True
 
     def load(self, snapshot: ServiceStatus) -> bool:
@@ -72,7 +86,7 @@ class Projection(Mapping[str, ServiceStatus]):
         if not newer_snapshot(self._services.get(snapshot.service), snapshot):
             return False
         recent = snapshot.recent[: self.history_size]
-        self._services[snapshot.service] = (
+        self._set(
             snapshot
             if recent == snapshot.recent
             else snapshot.model_copy(update={"recent": recent})

@@ -73,10 +73,13 @@ class SseEvent:
     """One line of JSON."""
 
     def encode(self, epoch: int = 0) -> bytes:
-        lines = [f"id: {epoch}-{self.id}", f"event: {self.event}"]
+        head = f"id: {epoch}-{self.id}\nevent: {self.event}\n"
+        data = self.data
+        if "\n" not in data and "\r" not in data:  # one line (our JSON always is)
+            return f"{head}data: {data}\n\n".encode()
         # Only CR and LF end an SSE line (str.splitlines would also split on U+2028 & co).
-        lines.extend(f"data: {part}" for part in _LINE_BREAK.split(self.data))
-        return ("\n".join(lines) + "\n\n").encode()
+        lines = "\n".join(f"data: {part}" for part in _LINE_BREAK.split(data))
+        return f"{head}{lines}\n\n".encode()
 
 
 class Frame:

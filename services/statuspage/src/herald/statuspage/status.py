@@ -33,6 +33,8 @@ from herald.shared.statuses import indicator_of, worst, worst_indicator
 from herald.statuspage import history, maintenance, timeline, uptime
 from herald.statuspage.history import Changes
 from herald.statuspage.maintenance import Window
+from herald.statuspage.projection import Projection
+from herald.statuspage.standing import Standing
 
 JSON = dict[str, Any]
 
@@ -134,20 +136,41 @@ class PageView:
             order.extend(row.children)
         return {cid: n for n, cid in enumerate(order, start=1)}
 
+    @cached_property
+    def children(self) -> dict[str, tuple[str, ...]]:
+        """Each group's services, in configuration order (a group without any is absent)."""
+        return {row.id: row.children for row in layout(self.config) if row.is_group}
+
+    @property
+    def standing(self) -> Standing:
+        """What the roll-up is made of: the projection's own count when it counts this page's
+        services, else counted now."""
+        services = self.services
+        if isinstance(services, Projection) and services.standing.shown is self.config.services:
+            return services.standing
+        return Standing.of(self.config.services, services)
+
     def created_at(self, service: str) -> datetime:
         return self.created.get(service, self.since)
 
     def group_created_at(self, group: str) -> datetime:
         """A group exists since its first service does."""
-        children = [sid for sid, svc in self.config.services.items() if svc.group == group]
+        children = self.children.get(group, ())
         return min((self.created_at(sid) for sid in children), default=self.since)
+
+    @cached_property
+    def running_bars(self) -> dict[str, uptime.Running]:
+        """Each service's bars as last computed (`bars`): a view the board keeps from event to
+        event computes the days before today once a day, and each of today's changes once."""
+        return {}
 
     def bars(self, service: str, now: datetime) -> uptime.Bars:
         """The service's uptime bars at `now`. The history knows the component since its first
         change, even from before this page's first start (the component's `created_at`)."""
         changes = self.changes.get(service, ())
         since = min([self.created_at(service), *(c.at for c in changes[:1])])
-        return uptime.bars(uptime.intervals_for(self.state(service), changes, now), now, since)
+        running = self.running_bars.setdefault(service, uptime.Running())
+        return running.bars(self.state(service), changes, now, since)
 
     def bars_json(self, service: str, now: datetime, first: date | None = None) -> JSON:
         """The uptime bars for the live page: each day's worst status from `first` (the day a
@@ -159,7 +182,8 @@ class PageView:
         days = found.days
         today = days[-1].day
         start = first or next((d.day for d in days if d.status is not None), today)
-        shown = [d for d in days if d.day >= min(start, today)]
+        # One bar a day, oldest first: the bars from `start` on are the last ones.
+        shown = days[max((min(start, today) - days[0].day).days, 0) :]
         return {
             "from": shown[0].day.isoformat(),
             "days": runs(str(d.status) if d.status is not None else "none" for d in shown),
@@ -217,17 +241,12 @@ class PageView:
         return found
 
     def status(self) -> PageStatus:
-        return rollup(
-            (self.state(sid).component_status for sid in self.config.services),
-            (i.impact for i in self.open_incidents()),
-        )
+        """The roll-up of the services' component statuses and their open incidents' impacts."""
+        standing = self.standing
+        return rollup(standing.statuses(), standing.impacts())
 
     def group_status(self, group: str) -> ComponentStatus:
-        return worst(
-            self.state(sid).component_status
-            for sid, svc in self.config.services.items()
-            if svc.group == group
-        )
+        return worst(self.state(sid).component_status for sid in self.children.get(group, ()))
 
     def component(self, service: str) -> JSON:
         svc = self.config.services[service]
@@ -250,7 +269,7 @@ class PageView:
 
     def group(self, group: str) -> JSON:
         grp = self.config.groups[group]
-        children = [sid for sid, svc in self.config.services.items() if svc.group == group]
+        children = list(self.children.get(group, ()))
         times = [t for sid in children if (t := self.state(sid).updated_at) is not None]
         return {
             "id": group,
@@ -296,9 +315,9 @@ class PageView:
                 "status": str(entry.status),
                 "body": entry.body,
                 "incident_id": incident.id,
-                "created_at": iso(entry.at),
-                "updated_at": iso(entry.at),
-                "display_at": iso(entry.at),
+                "created_at": (at := iso(entry.at)),
+                "updated_at": at,
+                "display_at": at,
                 "affected_components": [
                     {
                         "code": incident.service,
