@@ -50,8 +50,9 @@ class Factory:
 
     t0 = T0
 
-    def config(self, text: str = CONFIG_YAML) -> HeraldConfig:
-        return parse_config(text)
+    def config(self, text: str = CONFIG_YAML, *, page: str = "") -> HeraldConfig:
+        """`text` parsed; `page`: more lines (YAML) under its `page:`."""
+        return parse_config(text.replace("page:\n", f"page:\n{page}", 1))
 
     def incident(
         self,

@@ -197,3 +197,26 @@ async def test_an_archived_incident_is_found_by_its_id(infra, make):
     assert await archive.incident("x" * 300) is None
     assert [i.id for i in await archive.latest(["api", "nodes"], 1)] == ["api-5"]
     await r.aclose()
+
+
+async def test_incidents_json_lists_the_50_most_recent_of_the_projection_and_the_history(
+    infra, make
+):
+    """50 resolved incidents in the stored history and one open in the projection: 51 known,
+    the 50 most recent listed (Atlassian's incidents.json), the open one first and the oldest
+    of the history left out."""
+    r = aioredis.from_url(infra.redis_url)
+    config = make.config()
+    now = make.t0 + timedelta(hours=1)
+    archive = Archive(r, config)
+    for n in range(1, 51):
+        started = make.t0 - timedelta(hours=51 - n)  # api-50 the newest
+        old = make.incident(id=f"api-{n}", started_at=started, resolved_at=started)
+        await archive.record_incident(old, n, now)
+    app = app_module.create_app(config, infra.settings(), clock=lambda: now, replay=0)
+    async with in_process(app) as http:
+        app.state.board.projection.apply(make.opened(51, make.incident(id="api-51")))
+        listed = (await http.get("/api/v2/incidents.json")).json()["incidents"]
+    await r.aclose()
+
+    assert [i["id"] for i in listed] == ["api-51", *(f"api-{n}" for n in range(50, 1, -1))]

@@ -182,3 +182,49 @@ async def test_every_page_says_how_often_it_polls_when_refused_the_live_stream(c
     transport = httpx.ASGITransport(app=quick)
     async with httpx.AsyncClient(transport=transport, base_url="http://page") as other:
         assert 'data-poll-seconds="2"' in (await other.get("/")).text
+
+
+def page_with(make, page: str):
+    """The app on the test config with more lines (YAML) under `page:`."""
+    return create_app(make.config(page=page), SETTINGS, clock=lambda: make.t0)
+
+
+async def test_the_logo_and_links_from_config_are_in_the_header(make):
+    app = page_with(
+        make,
+        "  logo: /static/favicon.svg\n"
+        "  links:\n"
+        "    - {name: Acme home, url: 'https://acme.example.com/?a=1&b=2'}\n"
+        "    - {name: Support, url: /support}\n",
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://page") as c:
+        html = (await c.get("/")).text
+    header = html[html.index('<header class="masthead">') : html.index("</header>")]
+    assert '<img class="logo" src="/static/favicon.svg" alt="">' in header
+    assert '<nav aria-label="Links">' in header
+    assert '<a href="https://acme.example.com/?a=1&amp;b=2" rel="noopener">Acme home</a>' in header
+    assert '<a href="/support" rel="noopener">Support</a>' in header
+    assert header.index("Acme home") < header.index("Support")  # in the config's order
+
+
+async def test_without_logo_or_links_the_header_has_neither(client):
+    html = (await client.get("/")).text
+    assert 'class="logo"' not in html
+    assert 'aria-label="Links"' not in html
+
+
+async def test_the_language_from_config_when_accept_language_names_none_we_ship(make):
+    app = page_with(make, "  language: de\n")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://page") as c:
+        french = await c.get("/", headers={"Accept-Language": "fr-FR, fr;q=0.9"})
+        silent = await c.get("/")
+        english = await c.get("/", headers={"Accept-Language": "en-GB"})
+    for r in (french, silent):
+        assert '<html lang="de">' in r.text
+        assert "Alle Systeme betriebsbereit" in r.text
+        assert r.headers["content-language"] == "de"
+    # A language we ship that the reader asks for still wins over the config's.
+    assert '<html lang="en">' in english.text
+    assert "All Systems Operational" in english.text
