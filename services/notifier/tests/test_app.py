@@ -260,6 +260,8 @@ async def test_a_dead_destination_fails_for_good_after_its_attempts_and_delays_n
         assert receiver.count("/flaky") == 4
         assert receiver.count("/fast") == 1
         assert n.metric("herald_notifier_failed_for_good_total", {"channel": "flaky"}) == 1
+        # the first notification delivered is the page's latency, observed once
+        assert n.metric("herald_notifier_page_latency_seconds_count", {}) == 1
 
 
 async def test_a_hanging_destination_delays_no_other(notifier: Runner, receiver: Receiver) -> None:

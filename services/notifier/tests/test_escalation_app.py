@@ -59,8 +59,11 @@ class MovingClock:
 
 
 def config_for(receiver: Receiver) -> HeraldConfig:
-    return parse_config(
-        f"""
+    return parse_config(config_text(receiver))
+
+
+def config_text(receiver: Receiver) -> str:
+    return f"""
 page: {{title: Acme Status, url: "https://status.example.com"}}
 services:
   payments-api: {{name: Payments API, escalation_policy: backend}}
@@ -85,7 +88,6 @@ notifier:
   ack_secret: "s3cret-for-tests"
   api_tokens: ["{API_TOKEN}"]
 """
-    )
 
 
 class Running:
@@ -275,6 +277,41 @@ async def test_oncall_and_calendars(notifier: Runner) -> None:
         assert (await n.client.get("/calendars/users/alice.ics")).status_code == 200
         assert (await n.client.get("/calendars/users/nobody.ics")).status_code == 404
         assert (await n.client.get("/calendars/schedules/nope.ics")).status_code == 404
+
+
+async def test_oncall_answers_who_holds_a_schedule_now_and_next(
+    notifier: Runner, receiver: Receiver, clock: MovingClock
+) -> None:
+    # a daily rotation handing off at midnight UTC from a Monday, alice first: on day n since
+    # then it is alice's when n is even; the next handoff is the next midnight
+    schedule = """
+schedules:
+  primary:
+    name: Primary
+    time_zone: UTC
+    layers:
+      - participants: [alice, bob]
+        rotation: {shift: daily, handoff: "00:00", start: 2026-01-05}
+"""
+    config = parse_config(config_text(receiver) + schedule)
+    now = clock()
+    day = (now.date() - datetime(2026, 1, 5).date()).days
+    holder, other = ("alice", "bob") if day % 2 == 0 else ("bob", "alice")
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+    async with notifier(config=config) as n:
+        api = {"Authorization": f"Bearer {API_TOKEN}"}
+        [primary] = (await n.client.get("/api/oncall", headers=api)).json()["schedules"]
+        assert primary["schedule"] == "primary"
+        assert primary["name"] == "Primary"
+        assert (primary["now"], primary["next"]) == (holder, other)
+        assert datetime.fromisoformat(primary["next_change"]) == midnight
+        calendar = await n.client.get("/calendars/schedules/primary.ics")
+        assert calendar.status_code == 200
+        assert calendar.headers["content-type"].startswith("text/calendar")
+        assert "BEGIN:VEVENT" in calendar.text
+        today = midnight - timedelta(days=1)
+        assert f"UID:primary.{holder}.{today:%Y%m%dT%H%M%SZ}@herald" in calendar.text  # today's
+        assert f"UID:primary.{other}.{midnight:%Y%m%dT%H%M%SZ}@herald" in calendar.text  # next
 
 
 async def test_a_notice_in_flight_across_a_restart_is_told_once(
