@@ -41,6 +41,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from herald.shared.batch_budget import BatchBudget
 from herald.shared.replication import NotReplicated, Replication
 from herald.shared.settings import RedisTarget
 from herald.shared.streams import CHECK_SECONDS, RETRY_SECONDS, ensure_streams
@@ -451,11 +452,14 @@ class PullConsumer:
         fetch_timeout: float = FETCH_TIMEOUT_SECONDS,
         observe: Observer | None = None,
         max_batches: int | None = None,
+        budget: BatchBudget | None = None,
     ) -> None:
         if config.durable_name is None:
             raise ValueError("a durable consumer needs config.durable_name")
         if not 1 <= batch <= concurrency:
             raise ValueError("need 1 <= batch <= concurrency")
+        if budget is not None and budget.most > concurrency:
+            raise ValueError("need budget.most <= concurrency")
         self.nats = nats
         self.stream = stream
         self.subjects = subjects
@@ -467,6 +471,9 @@ class PullConsumer:
         self.fetch_timeout = fetch_timeout
         self.observe = observe
         self.max_batches = max_batches
+        self.budget = budget
+        """When given, the size of the next fetch (instead of `batch`), told how long each
+        batch took to handle."""
         """At most this many batches in the hands of `handle` at a time (None: as many as the
         free places allow). 1: what arrives while a batch is in hand waits and comes as one
         batch, instead of as several small ones competing for the same work."""
@@ -523,7 +530,8 @@ class PullConsumer:
                 await self._room.wait_for(lambda: self._has_room() or self._stopping)
                 if self._stopping:
                     return
-                want = min(self.batch, self._free)
+                size = self.batch if self.budget is None else self.budget.size()
+                want = min(size, self._free)
             fetched = clock()
             try:
                 msgs = await sub.fetch(want, timeout=self.fetch_timeout)
@@ -552,11 +560,15 @@ class PullConsumer:
             task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, msgs: Sequence[Msg]) -> None:
+        clock = asyncio.get_running_loop().time
+        started = clock()
         try:
             await self.handle(msgs)
         except Exception:  # a handler acks or naks itself; left unacked, JetStream redelivers
             log.exception("handling %d messages failed", len(msgs))
         finally:
+            if self.budget is not None:
+                self.budget.observe(len(msgs), clock() - started)
             async with self._room:
                 self._free += len(msgs)
                 self._batches -= 1
