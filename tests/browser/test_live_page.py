@@ -61,10 +61,14 @@ async def test_outage_and_recovery_show_up_live(
     await expect(payments).to_have_text("Operational")
     await expect(banner).to_have_text("All Systems Operational")
     await expect(page.locator("#no-open")).to_have_text("No open incidents.")
+    updated = page.locator("#updated-at")  # the footer's "last updated" follows each change
+    quiet = await updated.get_attribute("datetime")
 
     await post_alert(stack, example_alert("crashloop-firing.json"))
 
     await expect(payments).to_have_text("Major Outage", timeout=LIVE_MS)
+    await expect(updated).not_to_have_attribute("datetime", quiet or "", timeout=LIVE_MS)
+    outage = await updated.get_attribute("datetime")
     await expect(banner).to_have_text("Major System Outage", timeout=LIVE_MS)
     incident = open_incident(page, CRASHLOOP_TITLE)
     await expect(incident).to_have_count(1, timeout=LIVE_MS)
@@ -78,6 +82,7 @@ async def test_outage_and_recovery_show_up_live(
 
     await expect(payments).to_have_text("Operational", timeout=LIVE_MS)
     await expect(banner).to_have_text("All Systems Operational", timeout=LIVE_MS)
+    await expect(updated).not_to_have_attribute("datetime", outage or "", timeout=LIVE_MS)
     await expect(page.locator("#open-incidents > li")).to_have_count(0, timeout=LIVE_MS)
     await expect(page.locator("#no-open")).to_be_visible()
     resolved = page.locator("#resolved-incidents > li")
