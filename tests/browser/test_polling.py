@@ -131,3 +131,25 @@ async def test_a_page_refused_the_live_stream_polls_and_shows_what_a_live_one_do
     await assert_not_reloaded(page)
     await expect(page.locator("#reconnecting")).to_have_text(POLLING)  # polled all along
     assert_only_refused(witness)
+
+
+async def test_a_polling_page_goes_live_again_once_the_stream_has_room(
+    page: Page, witness: Witness, stack: Stack
+) -> None:
+    """After four polls (4 s here, 2 minutes by default) the page tries the live stream again:
+    with room there, it is live, and a change reaches it over the stream."""
+    async with (
+        httpx.AsyncClient(base_url=stack.url("statuspage"), timeout=10) as http,
+        http.stream("GET", "/events", headers={"Accept": "text/event-stream"}) as held,
+    ):
+        assert held.status_code == 200
+        await open_polling(page, f"{stack.url('statuspage')}/")
+    # the held stream is closed: the next try of the page finds room
+    await expect(page.locator("#live")).to_be_visible(timeout=LIVE_MS)
+    await expect(page.locator("#reconnecting")).to_be_hidden()
+    await post_alert(stack, alert_now("crashloop-firing.json", datetime.now(UTC)))
+    await expect(component_status(page, "Payments API")).to_have_text(
+        "Major Outage", timeout=LIVE_MS
+    )
+    await assert_not_reloaded(page)
+    assert_only_refused(witness)

@@ -371,7 +371,7 @@
   // How often: <body data-poll-seconds> (HERALD_STATUSPAGE_POLL_SECONDS, 30 by default).
   var POLL_SECONDS = Math.max(1, Math.floor(Number(document.body.getAttribute("data-poll-seconds"))) || 30);
   var POLL_MS = POLL_SECONDS * 1000;
-  var LIVE_AGAIN_MS = 120000;
+  var LIVE_AGAIN_MS = 4 * POLL_MS;  // then the live stream is tried again (2 minutes by default)
   var live = byId("live"), reconnecting = byId("reconnecting");
 
   function showConnection(state) {
