@@ -123,6 +123,20 @@ class Alert:
         }
 
 
+def group_webhook(group: list[Alert], status: str) -> dict[str, Any]:
+    """One notification of a group of alerts of one service (as an Alertmanager route grouping
+    by `service` sends them), every alert of the group `status`."""
+    alone = [a.webhook(status) for a in group]
+    service = group[0].service
+    return {
+        **alone[0],
+        "groupKey": f'{{}}:{{service="{service}"}}',
+        "groupLabels": {"service": service},
+        "commonLabels": {"alertname": "FaultDrill", "service": service, "severity": "critical"},
+        "alerts": [w["alerts"][0] for w in alone],
+    }
+
+
 def alerts(services: int, per_service: int) -> list[Alert]:
     return [Alert(f"svc-{s}", i) for i in range(per_service) for s in range(services)]
 
