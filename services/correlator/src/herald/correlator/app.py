@@ -85,8 +85,9 @@ acked well within `ack_wait` even when the next batch is slower than the last.""
 
 MAX_ACK_PENDING = 16 * BATCH
 """Messages the durable hands out unacknowledged at most, to all replicas together. It must be
-well above what the replicas hold (BATCH each): a fetch asking for more than the durable may
-still hand out is answered only up to that, and then waits for its whole timeout."""
+well above what the replicas hold (up to MAX_BATCH each: 65,536 is four of those): a fetch
+asking for more than the durable may still hand out is answered only up to that, and then waits
+for its whole timeout."""
 
 ORDER_BATCH = 16
 """COMMANDS or RESPONSES messages fetched together at most (applied one at a time, in order)."""
