@@ -109,7 +109,7 @@ def create_app(
     batch_size: int | None = None,
 ) -> Starlette:
     """The correlator app; NATS and Redis are opened by its lifespan. `batch_size`: alert
-    batches of at most that many (tests); None: from BATCH to MAX_BATCH, by the rate measured."""
+    batches of that many at most (tests); None: from BATCH to MAX_BATCH, by the rate measured."""
     registry = CollectorRegistry()
     metrics = CorrelatorMetrics(registry)
     nats = NatsConnection(settings.nats_url, "herald-correlator")
@@ -145,8 +145,7 @@ def create_app(
             else:
                 await msg.ack()
 
-    budget = None if batch_size is not None else BatchBudget(BATCH, MAX_BATCH, BATCH_SECONDS)
-    largest = batch_size if batch_size is not None else MAX_BATCH
+    budget = BatchBudget(batch_size or BATCH, batch_size or MAX_BATCH, BATCH_SECONDS)
     consumer = PullConsumer(
         nats,
         stream=ALERTS_STREAM,
@@ -155,12 +154,12 @@ def create_app(
             durable_name=CORRELATOR_DURABLE,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ACK_WAIT_SECONDS,
-            max_ack_pending=max(MAX_ACK_PENDING, 4 * largest),
+            max_ack_pending=max(MAX_ACK_PENDING, 4 * budget.most),
         ),
         handle=on_alerts,
-        batch=largest if budget is None else BATCH,
+        batch=budget.least,
         budget=budget,
-        concurrency=largest,
+        concurrency=budget.most,
         max_batches=1,
         replicas=settings.stream_replicas,
         observe=lambda phase, seconds: metrics.phase_seconds.labels(phase).observe(seconds),
