@@ -48,6 +48,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from herald.correlator import common_labels, timeline
+from herald.correlator.memo import Memo
 from herald.correlator.severity import status_for
 from herald.shared.config import HeraldConfig
 from herald.shared.events import (
@@ -382,22 +383,13 @@ def component_status_of(alerts: Iterable[AlertRecord], config: HeraldConfig) -> 
 
 SUMMARY_CACHE = 100_000
 """Summaries kept (`summary`): about as many as the store's parsed records."""
-_summaries: dict[int, tuple[AlertRecord, AlertSummary]] = {}
 
 
 def summary(record: AlertRecord) -> AlertSummary:
     """The alert as its incident shows it. Every step rebuilds its incident's shown alerts from
     records that are mostly the same objects as the step before (the store keeps parsed records),
-    so each record's summary is made once: records are frozen, and the entry holds the record,
-    so its id names it for as long as the entry lives."""
-    kept = _summaries.get(id(record))
-    if kept is not None and kept[0] is record:
-        return kept[1]
-    if len(_summaries) >= SUMMARY_CACHE:
-        _summaries.clear()
-    made = _summary(record)
-    _summaries[id(record)] = (record, made)
-    return made
+    so each record's summary is made once (records are frozen)."""
+    return _summaries(record)
 
 
 def _summary(record: AlertRecord) -> AlertSummary:
@@ -413,6 +405,9 @@ def _summary(record: AlertRecord) -> AlertSummary:
         generator_url=record.generator_url,
         runbook_url=record.runbook_url,
     )
+
+
+_summaries: Memo[AlertRecord, AlertSummary] = Memo(_summary, SUMMARY_CACHE)
 
 
 def relevance(record: AlertRecord) -> tuple[bool, datetime, int]:

@@ -59,6 +59,7 @@ from herald.correlator.incident import (
     initial_state,
     prunable,
 )
+from herald.correlator.memo import Memo
 from herald.correlator.responses import Order
 from herald.correlator.routing import Route
 from herald.shared.config import HeraldConfig
@@ -441,7 +442,9 @@ class CorrelatorStore:
         self._touch = redis.register_script(_TOUCH)
         self._records: dict[bytes, AlertRecord] = {}
         self._heads: dict[str, tuple[bytes, ServiceHead]] = {}
-        self._json: dict[int, tuple[IncidentEvent, str]] = {}
+        self.event_json: Memo[IncidentEvent, str] = Memo(_event_json, EVENT_JSON_CACHE)
+        """The event as the outbox holds it, serialized once for its write and its `published`
+        (forgotten then)."""
 
     def _record(self, raw: bytes) -> AlertRecord:
         """The record stored as `raw`: a step reads the incident's most relevant alerts every
@@ -809,18 +812,6 @@ class CorrelatorStore:
             "" if new_control is None else new_control.model_dump_json(),
         ]
 
-    def event_json(self, event: IncidentEvent) -> str:
-        """The event as the outbox holds it, serialized once for its write and its `published`
-        (kept, with the event itself so its id stays its own, until then)."""
-        kept = self._json.get(id(event))
-        if kept is not None and kept[0] is event:
-            return kept[1]
-        if len(self._json) >= EVENT_JSON_CACHE:
-            self._json.clear()
-        text = event.model_dump_json()
-        self._json[id(event)] = (event, text)
-        return text
-
     async def beat(self, at: datetime) -> None:
         await self._beat(keys=[HEARTBEAT_KEY], args=[_micros(at)])
 
@@ -915,7 +906,7 @@ class CorrelatorStore:
         for service, events in batches:
             raw: list[str | int] = [self.event_json(e) for e in events]
             for e in events:
-                self._json.pop(id(e), None)
+                self.event_json.forget(e)
             calls.append((self._pop_published, [outbox_key(service)], raw))
         for reply in await self._pipelined(calls):
             if isinstance(reply, Exception):
@@ -940,6 +931,10 @@ class CorrelatorStore:
         events = [AlertReceived.model_validate_json(item) for item in raw]
         events.sort(key=lambda e: e.received_at, reverse=True)
         return events
+
+
+def _event_json(event: IncidentEvent) -> str:
+    return event.model_dump_json()
 
 
 def _index_args(
