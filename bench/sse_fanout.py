@@ -428,8 +428,9 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, int]:
         prog="python -m bench.sse_fanout",
         description="SSE fan-out to many clients, Herald's /events against a bare broadcaster.",
     )
-    parser.add_argument("-n", "--clients", type=int, default=10_000, help="clients (10000)")
-    parser.add_argument("--rounds", type=int, default=5, help="measured broadcasts (5)")
+    parser.add_argument("--quick", action="store_true", help="1,000 clients, 3 broadcasts")
+    parser.add_argument("-n", "--clients", type=int, help="clients (10000; --quick 1000)")
+    parser.add_argument("--rounds", type=int, help="measured broadcasts (5; --quick 3)")
     parser.add_argument("--warmup", type=int, default=1, help="unmeasured first broadcasts (1)")
     parser.add_argument(
         "--concurrency", type=int, default=200, help="connections opening at once (200)"
@@ -438,6 +439,10 @@ def parse_args(argv: list[str] | None) -> tuple[Options, str | None, int]:
     parser.add_argument("--serve", choices=("bare", "herald"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.clients is None:
+        args.clients = 1_000 if args.quick else 10_000
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 5
     if args.clients < 1 or args.rounds < 1 or args.warmup < 0 or args.concurrency < 1:
         parser.error("--clients, --rounds and --concurrency must be at least 1")
     options = Options(args.clients, args.rounds, args.warmup, args.concurrency, args.only)

@@ -7,6 +7,7 @@ webhooks routed to the services of its generated config, and devstack's replica 
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import UTC, datetime
 
@@ -30,6 +31,15 @@ def test_every_benchmark_module_is_found() -> None:
     found = benchmarks()
     assert {"latency", "storm", "page_events"} <= set(found)
     assert all(callable(run) for run in found.values())
+
+
+def test_every_benchmark_module_takes_quick() -> None:
+    # `make bench BENCH_ARGS=--quick` passes --quick to every module (sse_fanout refused it)
+    for name in benchmarks():
+        module = importlib.import_module(f"bench.{name}")
+        parse = getattr(module, "parse_args", None)
+        if parse is not None:
+            parse(["--quick"])  # argparse exits on an unknown argument
 
 
 def test_the_table_shows_value_floor_cost_and_goal() -> None:
