@@ -838,7 +838,7 @@ class Subscribers(Strict):
     enabled: bool = False
     secret: SecretRef | None = None
     """The HMAC key of confirmation and unsubscribe links and of webhook signatures; unset:
-    `HERALD_SUBSCRIBERS_SECRET`; neither: sign-up answers 503 and nothing is sent."""
+    `HERALD_SUBSCRIBERS_SECRET`; neither: sign-up answers 404 and nothing is sent."""
     public_url: str = ""
     """Where readers reach the status page (the base of links in messages); empty: `page.url`."""
     sender: str = ""
