@@ -8,7 +8,7 @@ with the same `Nats-Msg-Id`, which JetStream stores once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
