@@ -185,3 +185,13 @@ def test_a_page_events_recording_reads_back_and_folds_on_a_fresh_board(tmp_path)
     sse = board.receive(data, 1)
     assert sse is not None
     assert json.loads(sse.data)["component"]["status"] == "major_outage"
+
+
+def test_make_bench_measures_latency_under_the_goals_load_unless_told_otherwise() -> None:
+    from bench import latency
+
+    assert latency.at_goal_load([]) == ["--load", "500"]
+    assert latency.at_goal_load(["--quick"]) == ["--quick", "--load", "500"]
+    assert latency.at_goal_load(["--load", "0"]) == ["--load", "0"]
+    assert latency.at_goal_load(["--load=100"]) == ["--load=100"]
+    assert latency.parse_args(latency.at_goal_load(["--quick"])).load == 500
