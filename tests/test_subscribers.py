@@ -22,7 +22,9 @@ from redis.asyncio import Redis
 
 from herald.correlator.app import create_app as correlator_app
 from herald.notifier.app import create_app as notifier_app
-from herald.notifier.subscribers.courier import VERIFIED, Told
+from herald.notifier.subscribers.courier import VERIFIED, Courier, Told
+from herald.notifier.subscribers.digest_store import DigestStore
+from herald.notifier.subscribers.hook import Hooks
 from herald.shared.config import HeraldConfig, parse_config
 from herald.shared.events import (
     INCIDENT_EVENT_NAMES,
@@ -40,15 +42,17 @@ from herald.shared.events import (
     ScheduleMaintenance,
     TimelineEntry,
 )
+from herald.shared.runtime import Clock, utc_now
 from herald.shared.subjects import command_subject, incident_subject
 from herald.shared.subscriber_store import SubscriberStore
-from herald.shared.subscription_links import SIGNATURE_HEADER, verify_signature, webhook_key
-from herald.shared.subscriptions import Subscriber, subscriber_id
+from herald.shared.subscription_links import unsubscribe_token, webhook_key
+from herald.shared.subscriptions import Subscriber, SubscriptionRequested, subscriber_id
+from herald.shared.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from herald.statuspage.app import create_app as statuspage_app
 from services.notifier.tests.events import T0, T1
 from tests.asgi import in_process
 from tests.infra import Infra
-from tests.receiver import WAIT, Receiver
+from tests.receiver import WAIT, Received, Receiver
 from tests.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.integration
@@ -56,6 +60,19 @@ pytestmark = pytest.mark.integration
 SECRET = "test-subscribers-secret"
 TOKEN = "admin-token"
 PAGE = "http://status.test"
+
+
+def signed_by(key: str, request: Received) -> bool:
+    """Whether a webhook we received is signed with `key` (as of the time it says it was sent:
+    the notifier runs on the test's clock)."""
+    timestamp = request.headers[TIMESTAMP_HEADER.lower()]
+    return verify(
+        key.encode(),
+        timestamp,
+        request.raw,
+        request.headers[SIGNATURE_HEADER.lower()],
+        float(timestamp),
+    )
 
 
 def config_for(smtp: SmtpSink) -> HeraldConfig:
@@ -147,7 +164,7 @@ class Running:
 
 
 @asynccontextmanager
-async def running(infra: Infra) -> AsyncIterator[Running]:
+async def running(infra: Infra, clock: Clock = utc_now) -> AsyncIterator[Running]:
     told: asyncio.Queue[Told] = asyncio.Queue()
     async with SmtpSink() as smtp, Receiver() as receiver:
         receiver.echo_challenge("/sub")
@@ -159,6 +176,7 @@ async def running(infra: Infra) -> AsyncIterator[Running]:
             infra.settings(),
             registry=CollectorRegistry(),
             environ=env,
+            clock=clock,
             on_told=told.put_nowait,
         )
         nc = await nats.connect(infra.nats_url)
@@ -215,7 +233,7 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
         challenge = await run.receiver.next("/sub")
         assert challenge.body["type"] == "challenge"
         key = challenge.body["secret"]
-        assert verify_signature(key, challenge.raw, challenge.headers[SIGNATURE_HEADER.lower()])
+        assert signed_by(key, challenge)
         await run.verified()
         subscribers = await run.subscribers()
         assert len(subscribers) == 2
@@ -261,8 +279,8 @@ async def test_subscribers_hear_of_public_incidents_by_mail_and_signed_webhook(
         assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert unsubscribe in mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         hook = await run.receiver.next("/sub")
-        assert verify_signature(key, hook.raw, hook.headers[SIGNATURE_HEADER.lower()])
-        assert not verify_signature("another key", hook.raw, hook.headers[SIGNATURE_HEADER.lower()])
+        assert signed_by(key, hook)
+        assert not signed_by("another key", hook)
         body = hook.body
         assert set(body) == {"meta", "page", "incident"}
         assert body["meta"]["unsubscribe"].startswith(f"{PAGE}/unsubscribe?token=")
@@ -520,7 +538,7 @@ async def test_subscribers_hear_once_when_maintenance_is_scheduled_starts_and_co
             assert unsubscribe in text
             assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
             hook = await run.receiver.next("/sub")
-            assert verify_signature(hook_key, hook.raw, hook.headers[SIGNATURE_HEADER.lower()])
+            assert signed_by(hook_key, hook)
             inc = hook.body["incident"]
             assert set(hook.body) == {"meta", "page", "incident"}
             assert hook.body["meta"]["unsubscribe"].startswith(f"{PAGE}/unsubscribe?token=")
@@ -624,3 +642,149 @@ async def test_a_window_the_correlator_runs_reaches_subscribers_as_it_starts_and
                 if at is not None:
                     hands.now = command.occurred_at + at  # the sweep sees it within a second
         assert run.smtp.empty()
+
+
+async def test_an_update_held_by_coalescing_goes_by_itself_once_the_interval_is_over(
+    infra: Infra,
+) -> None:
+    """A timeline update within `coalesce` (1 h, on the notifier's clock) of the last message
+    waits; when the interval is over it goes by itself, with the latest state, though no
+    resolve follows."""
+    key = SECRET.encode()
+    hands = Hands(datetime.now(UTC).replace(microsecond=0))
+    async with running(infra, clock=hands) as run:
+        hook_url = run.receiver.url_for("/sub")
+        redis = Redis.from_url(infra.redis_url)
+        sid = subscriber_id(key, "webhook", hook_url)
+        await SubscriberStore(redis).put(
+            Subscriber(id=sid, channel="webhook", address=hook_url, created_at=T0)
+        )
+        await redis.aclose()
+        await run.publish(
+            IncidentOpened(
+                event_id="o",
+                occurred_at=T0,
+                service="payments-api",
+                version=1,
+                incident=incident("inc-1"),
+            )
+        )
+        assert (await run.receiver.next("/sub")).body["incident"]["status"] == "investigating"
+        await run.publish(
+            IncidentUpdated(
+                event_id="u",
+                occurred_at=T0,
+                service="payments-api",
+                version=2,
+                incident=incident("inc-1", updates=3),
+            )
+        )
+        # An incident on search, published after it, goes at once: its message comes first
+        # (an update not held would have come before it).
+        await run.publish(
+            IncidentOpened(
+                event_id="s",
+                occurred_at=T0,
+                service="search",
+                version=1,
+                incident=incident("inc-s", service="search"),
+            )
+        )
+        assert (await run.receiver.next("/sub")).body["incident"]["id"] == "inc-s"
+        hands.now += timedelta(hours=1, seconds=1)  # the timer looks again within a second
+        hook = await run.receiver.next("/sub")
+        assert hook.body["incident"]["id"] == "inc-1"
+        newest = hook.body["incident"]["incident_updates"][0]
+        assert (newest["status"], newest["body"]) == ("identified", "Update 2")
+
+
+async def test_a_webhook_is_subscribed_only_when_it_echoes_from_a_public_address(
+    infra: Infra,
+) -> None:
+    """The courier over real Redis and a real receiver: a URL that answers the challenge
+    without echoing it, one that redirects (never followed), and a loopback one while
+    `private_webhooks` is off (never posted to) are not subscribed; one that echoes is."""
+    key = SECRET.encode()
+    redis = Redis.from_url(infra.redis_url)
+    store = SubscriberStore(redis)
+    async with SmtpSink() as smtp, Receiver() as receiver, httpx.AsyncClient() as http:
+        receiver.echo_challenge("/echo")
+        receiver.redirect("/moved", 307, receiver.url_for("/echo"))
+        lenient = config_for(smtp)
+        strict = lenient.model_copy(
+            update={
+                "subscribers": lenient.subscribers.model_copy(update={"private_webhooks": False})
+            }
+        )
+
+        def courier(config: HeraldConfig) -> Courier:
+            hooks = Hooks(http, config.subscribers.private_webhooks, utc_now)
+            return Courier(config, key, store, DigestStore(redis), None, hooks, utc_now)
+
+        def signup(path: str) -> SubscriptionRequested:
+            url = receiver.url_for(path)
+            return SubscriptionRequested(
+                event_id=path, occurred_at=T0, channel="webhook", address=url
+            )
+
+        try:
+            await courier(lenient).on_request(signup("/silent"))
+            assert (await receiver.next("/silent")).body["type"] == "challenge"
+            await courier(lenient).on_request(signup("/moved"))
+            await courier(strict).on_request(signup("/echo"))
+            assert receiver.count("/echo") == 0  # neither followed nor posted to
+            assert await store.all() == []
+            await courier(lenient).on_request(signup("/echo"))
+            (stored,) = await store.all()
+            assert stored.address == receiver.url_for("/echo")
+        finally:
+            await redis.aclose()
+
+
+async def test_the_json_api_confirms_and_unsubscribes_and_redis_keeps_only_what_is_needed(
+    infra: Infra,
+) -> None:
+    """`POST /api/subscribers/confirm` and `/unsubscribe` with their tokens; what is kept is the
+    id, channel, address, components and time, the limit counters hold digests (never the
+    address or the client's IP), and unsubscribing leaves the address nowhere."""
+    async with running(infra) as run:
+        address = "carol@example.com"
+        r = await run.page.post(
+            "/api/subscribers", json={"email": address, "components": ["search"]}
+        )
+        assert r.status_code == 202, r.text
+        mail, _ = await run.smtp.next()
+        token = token_of(link_in(mail, f"{PAGE}/subscribe/confirm?token="))
+        r = await run.page.post("/api/subscribers/confirm", json={"token": token})
+        assert r.status_code == 200, r.text
+        assert r.json()["components"] == ["search"]
+        sid = r.json()["id"]
+        redis = Redis.from_url(infra.redis_url, decode_responses=True)
+
+        async def kept() -> dict[str, str]:
+            """Every subscriber key and its value, whatever its type."""
+            read = {
+                "string": redis.get,
+                "set": redis.smembers,
+                "hash": redis.hgetall,
+                "zset": lambda k: redis.zrange(k, 0, -1),
+            }
+            return {
+                k: repr(await read[await redis.type(k)](k))
+                for k in await redis.keys("herald:{subscribers}:*")
+            }
+
+        try:
+            stored = await kept()
+            holding = [k for k, v in stored.items() if address in k or address in v]
+            assert holding == [f"herald:{{subscribers}}:subscriber:{sid}"]
+            (record,) = await run.subscribers()
+            assert set(record) == {"id", "channel", "address", "components", "created_at"}
+            assert not any("127.0.0.1" in k or "127.0.0.1" in v for k, v in stored.items())
+            unsubscribe = unsubscribe_token(SECRET.encode(), sid)
+            r = await run.page.post("/api/subscribers/unsubscribe", json={"token": unsubscribe})
+            assert r.status_code == 200, r.text
+            assert await run.subscribers() == []
+            assert not any(address in k or address in v for k, v in (await kept()).items())
+        finally:
+            await redis.aclose()

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from starlette.applications import Starlette
 
 from herald.cli.__main__ import subscribers_list, subscribers_remove
+from herald.notifier.api_tokens import ApiToken, ApiTokens
 from herald.notifier.subscribers.routes import subscriber_routes
 from herald.shared.subscriber_store import SubscriberStore
 from herald.shared.subscriptions import Subscriber
@@ -36,7 +37,7 @@ async def test_list_and_remove(infra: Infra, capsys: pytest.CaptureFixture[str])
     )
     sock = listening_socket()
     env = {"HERALD_API_URL": f"http://127.0.0.1:{sock.getsockname()[1]}", "HERALD_API_TOKEN": TOKEN}
-    app = Starlette(routes=subscriber_routes(store, (TOKEN,)))
+    app = Starlette(routes=subscriber_routes(store, ApiTokens((ApiToken(None, TOKEN),))))
     try:
         async with serving(quiet_server(app), sock, timeout=10):
             assert await asyncio.to_thread(subscribers_list, env) == 0

@@ -15,7 +15,12 @@ from herald.shared.events import (
     IncidentOpened,
     IncidentStatus,
 )
-from herald.shared.keys import status_key
+from herald.shared.keys import (
+    archived_incident_key,
+    incident_history_key,
+    status_history_key,
+    status_key,
+)
 from herald.shared.subjects import alert_subject, incident_subject, subject_token
 
 NOW = datetime(2026, 5, 28, 14, 32, tzinfo=UTC)
@@ -29,6 +34,12 @@ def test_subjects_are_single_safe_tokens() -> None:
 
 def test_redis_keys_share_the_service_hash_tag() -> None:
     assert status_key("payments-api") == "herald:{payments-api}:status"
+    # the 90 days of history too: one service's keys stay in one Redis Cluster slot
+    assert status_history_key("payments-api") == "herald:{payments-api}:history:status"
+    assert incident_history_key("payments-api") == "herald:{payments-api}:history:incidents"
+    assert archived_incident_key("payments-api", "payments-api-7") == (
+        "herald:{payments-api}:history:incident:payments-api-7"
+    )
 
 
 def test_incident_events_round_trip_through_the_discriminated_union() -> None:

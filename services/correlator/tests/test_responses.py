@@ -90,6 +90,7 @@ def test_the_responder_is_named_by_the_users_name_else_its_id_else_how_it_answer
     assert responder_name(Responder(via="link", user="bob"), CONFIG) == "bob"
     assert responder_name(Responder(via="link", user="gone"), CONFIG) == "gone"
     assert responder_name(Responder(via="api"), CONFIG) == "an API client"
+    assert responder_name(Responder(via="api", client="oncall-bot"), CONFIG) == "oncall-bot"
     assert responder_name(Responder(via="link"), CONFIG) == "a link of a page"
 
 

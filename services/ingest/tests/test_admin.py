@@ -62,6 +62,20 @@ async def test_a_command_records_its_token_and_a_retry_is_the_same_command() -> 
     assert command.service == "payments-api"
 
 
+async def test_an_internal_incident_is_never_public_and_a_default_one_is() -> None:
+    """`herald incident open --internal`: it pages, and the page never shows it."""
+    sink = Commands()
+    async with in_process(app(sink)) as http:
+        for internal in (True, False):
+            body = {"service": "search", "title": "Disk filling", "internal": internal}
+            r = await http.post("/api/v1/incidents", json=body, headers=AUTH)
+            assert r.status_code == 202, r.text
+    assert [(c.kind, getattr(c, "public", None)) for c in sink.stored] == [
+        ("command.incident.open", False),
+        ("command.incident.open", True),
+    ]
+
+
 async def test_the_demo_token_is_named_demo() -> None:
     sink = Commands()
     async with in_process(app(sink, HERALD_DEMO_ADMIN_TOKEN="demo-admin-token")) as http:

@@ -230,6 +230,33 @@ async def test_the_api_acknowledges_with_a_token_only(notifier: Runner, receiver
         assert unknown.status_code == 404
 
 
+async def test_an_acknowledgement_by_api_names_its_named_token(
+    notifier: Runner, receiver: Receiver, infra: Infra
+) -> None:
+    # Named tokens (name -> secret): the response the correlator puts on the timeline and in
+    # the audit carries the name of the token it came with, as the admin API's commands do.
+    text = config_text(receiver).replace(
+        f'api_tokens: ["{API_TOKEN}"]', f'api_tokens: {{oncall-bot: "{API_TOKEN}"}}'
+    )
+    nc = await nats.connect(infra.nats_url)
+    async with notifier(config=parse_config(text)) as n:
+        responses = await nc.jetstream().subscribe(RESPONSES_SUBJECTS)
+        await n.publish(opened())
+        await receiver.next("/alice")
+        url = "/api/incidents/payments-api-inc-1/ack"
+        assert (
+            await n.client.post(url, headers={"Authorization": "Bearer nope"})
+        ).status_code == 401
+        answer = await n.client.post(url, headers={"Authorization": f"Bearer {API_TOKEN}"})
+        assert answer.status_code == 200
+        msg = await responses.next_msg(timeout=WAIT)
+        ack = RESPONSE_EVENT_ADAPTER.validate_json(msg.data)
+        assert ack.responder.via == "api"
+        assert ack.responder.client == "oncall-bot"
+        assert ack.responder.user is None
+    await nc.close()
+
+
 async def test_a_step_pending_across_a_restart_fires_once(
     notifier: Runner, receiver: Receiver, clock: MovingClock
 ) -> None:

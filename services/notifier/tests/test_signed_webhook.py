@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from herald.notifier.channels import PermanentError, WebhookChannel, WebhookTarget
-from herald.notifier.channels.webhook import signature, verify_signature
 from herald.notifier.notice import Notice, build_notice
 from herald.shared.config import MessageTemplate, parse_config
+from herald.shared.webhook_signature import signature
+from herald.shared.webhook_signature import verify as verify_signature
 from services.notifier.tests.events import opened
 from tests.receiver import Receiver
 

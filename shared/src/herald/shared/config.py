@@ -765,9 +765,11 @@ class Notifier(Strict):
     """How long an acknowledge link stays valid."""
     resolve_links: bool = False
     """Also put a resolve link in pages (the correlator resolves the incident)."""
-    api_tokens: tuple[SecretRef, ...] = ()
-    """Bearer tokens accepted by `POST /api/incidents/{id}/ack` (any one of them); none:
-    `HERALD_API_TOKEN`, else that route answers 503."""
+    api_tokens: dict[Id, SecretRef] | tuple[SecretRef, ...] = ()
+    """Bearer tokens of the notifier's API (`POST /api/incidents/{id}/ack`, the on-call, failed
+    deliveries, subscribers; any one of them): named (name -> secret reference, so that an
+    acknowledgement by API records who made it, as the admin API's tokens do) or a list of
+    unnamed ones; none: `HERALD_API_TOKEN`, else those routes answer 503."""
     throttle: tuple[SendLimit, ...] = (
         SendLimit(count=3, per=timedelta(minutes=1)),
         SendLimit(count=12, per=timedelta(minutes=15)),
@@ -836,7 +838,7 @@ class Subscribers(Strict):
     enabled: bool = False
     secret: SecretRef | None = None
     """The HMAC key of confirmation and unsubscribe links and of webhook signatures; unset:
-    `HERALD_SUBSCRIBERS_SECRET`; neither: sign-up answers 503 and nothing is sent."""
+    `HERALD_SUBSCRIBERS_SECRET`; neither: sign-up answers 404 and nothing is sent."""
     public_url: str = ""
     """Where readers reach the status page (the base of links in messages); empty: `page.url`."""
     sender: str = ""

@@ -357,6 +357,9 @@ class Responder(Contract):
     """How: a signed link from a page, or the API with a token (`herald ack`)."""
     user: str | None = None
     """The user id the link was sent to (None for the API or a channel target's link)."""
+    client: str | None = None
+    """The name of the API token it came with (`notifier.api_tokens`), for the API; None for a
+    link or an unnamed token."""
 
 
 class IncidentAcknowledged(Contract):

@@ -20,9 +20,6 @@ from typing import cast
 
 from herald.shared.subscriptions import SubscriberChannel
 
-SIGNATURE_HEADER = "X-Herald-Signature"
-"""`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` on every webhook we post."""
-
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -120,21 +117,3 @@ def webhook_key(key: bytes, subscriber_id: str) -> str:
     """The key one webhook subscriber verifies signatures with (sent to it in the challenge):
     derived, so nothing more is stored, and one leaked key is one subscriber's only."""
     return hmac.new(key, f"webhook:{subscriber_id}".encode(), hashlib.sha256).hexdigest()
-
-
-def signature(webhook_secret: str, body: bytes, now: datetime) -> str:
-    """The X-Herald-Signature value of `body` sent at `now` (the time is signed too, so a
-    receiver can refuse old replays)."""
-    t = int(now.timestamp())
-    mac = hmac.new(webhook_secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
-
-
-def verify_signature(webhook_secret: str, body: bytes, header: str) -> bool:
-    """Whether `header` is a valid X-Herald-Signature of `body` (what a receiver does)."""
-    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
-    t, mac = parts.get("t", ""), parts.get("v1", "")
-    if not t.isdigit():
-        return False
-    want = hmac.new(webhook_secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(mac, want)

@@ -49,10 +49,12 @@ Order = Command | AcknowledgeIncident
 
 def responder_name(responder: Responder, config: HeraldConfig) -> str:
     """The responder as the timeline and the audit name them: the user's name (`users:`), its
-    id when it has none or is not configured, else how they answered."""
+    id when it has none or is not configured, the API token's name, else how they answered."""
     if responder.user is not None:
         user = config.users.get(responder.user)
         return (user.name if user is not None else "") or responder.user
+    if responder.client is not None:
+        return responder.client
     return "an API client" if responder.via == "api" else "a link of a page"
 
 

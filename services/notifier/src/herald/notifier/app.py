@@ -32,6 +32,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from herald.notifier.ack_link import Links
+from herald.notifier.api_tokens import api_tokens_for
 from herald.notifier.channels import MAX_SEND_SECONDS, Channel, open_channels, plan_channels
 from herald.notifier.channels.secrecy import keep_urls_out_of_logs
 from herald.notifier.dispatch import Dispatcher
@@ -175,22 +176,6 @@ def links_for(config: HeraldConfig, env: Mapping[str, str]) -> Links | None:
         valid_for=timedelta(minutes=cfg.ack_link_minutes),
         resolve_links=cfg.resolve_links,
     )
-
-
-def api_tokens_for(config: HeraldConfig, env: Mapping[str, str]) -> tuple[str, ...]:
-    """The bearer tokens of `POST /api/incidents/{id}/ack`: `notifier.api_tokens`, else
-    HERALD_API_TOKEN."""
-    tokens = []
-    for n, ref in enumerate(config.notifier.api_tokens):
-        try:
-            value = ref.resolve(dict(env))
-        except ValueError as exc:
-            raise ConfigError(f"notifier.api_tokens.{n}: {exc}") from None
-        if value:
-            tokens.append(value)
-    if not tokens and env.get("HERALD_API_TOKEN"):
-        tokens.append(env["HERALD_API_TOKEN"])
-    return tuple(tokens)
 
 
 def create_app(

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -24,6 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from herald.notifier.ack_link import Action, Expired, LinkError, Links
+from herald.notifier.api_tokens import ApiTokens
 from herald.notifier.calendar import schedule_calendar, user_calendar
 from herald.notifier.dispatch import FAILURES_KEPT, failures_key
 from herald.notifier.escalator import AckResult, Busy, Escalator
@@ -70,7 +70,7 @@ def notifier_routes(
     config: HeraldConfig,
     escalator: Escalator,
     links: Links | None,
-    api_tokens: tuple[str, ...],
+    api_tokens: ApiTokens,
     clock: Clock,
     redis: RedisClient,
 ) -> list[Route]:
@@ -104,26 +104,12 @@ def notifier_routes(
             return _html("Try again", "<p>Herald could not record it just now.</p>", 503)
         return _results_page(result, claim.incident_id)
 
-    def authorized(request: Request) -> bool:
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            return False
-        return any(hmac.compare_digest(given.encode(), t.encode()) for t in api_tokens)
-
     def guarded(handler: Handler) -> Handler:
         """`handler` behind the API token (503 when none is configured, 401 without it)."""
 
         async def endpoint(request: Request) -> Response:
-            if not api_tokens:
-                return _problem(503, "no API token is configured (notifier.api_tokens)")
-            if not authorized(request):
-                return JSONResponse(
-                    {"detail": "a valid bearer token is required"},
-                    status_code=401,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            return await handler(request)
+            refused = api_tokens.refusal(request)
+            return refused if refused is not None else await handler(request)
 
         return endpoint
 
@@ -133,7 +119,9 @@ def notifier_routes(
         if service is None:
             return _problem(404, f"no service has incident {incident_id!r}")
         try:
-            result = await escalator.acknowledge(service, incident_id, Responder(via="api"))
+            token = api_tokens.holder(request)
+            responder = Responder(via="api", client=token.name if token is not None else None)
+            result = await escalator.acknowledge(service, incident_id, responder)
         except (Busy, RedisError, OSError):
             return _problem(503, "could not record the acknowledgement; try again")
         status = {AckResult.ACKNOWLEDGED: 200, AckResult.RESOLVED: 409}.get(result, 404)

@@ -6,11 +6,8 @@ step (connect, each read...), so a receiver dripping its answer byte by byte wou
 Every request carries `Idempotency-Key: <event_id>:<channel_id>` so a receiver can drop the
 rare duplicate we cannot rule out (a send that succeeded but whose answer was lost).
 
-With a `secret`, every request is signed (as Stripe and GitHub sign theirs): `X-Herald-Timestamp`
-is the Unix time of the send in seconds and `X-Herald-Signature` is
-`sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>` over the exact bytes of the body. A
-receiver recomputes it, compares in constant time, and rejects a timestamp more than a few
-minutes old (a replay). `verify_signature` is that check.
+With a `secret`, every request is signed as every webhook Herald posts is
+(`herald.shared.webhook_signature`: `X-Herald-Timestamp` and `X-Herald-Signature: sha256=...`).
 
 Redirects (301, 302, 303, 307, 308) are followed up to `max_redirects` times, POSTing the same
 body and signature again (a page is never turned into a GET); the configured `headers` (they
@@ -21,8 +18,6 @@ may be credentials) go only to the original origin. A 3xx that cannot be followe
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -34,37 +29,10 @@ from herald.notifier.channels.channel import MAX_SEND_SECONDS, PermanentError, R
 from herald.notifier.message_template import render
 from herald.notifier.notice import Notice
 from herald.shared.config import MessageTemplate
+from herald.shared.webhook_signature import signed_headers
 
 RETRYABLE_STATUS = frozenset({408, 429})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
-TIMESTAMP_HEADER = "X-Herald-Timestamp"
-SIGNATURE_HEADER = "X-Herald-Signature"
-REPLAY_TOLERANCE_SECONDS = 300
-"""What `verify_signature` accepts by default: a timestamp at most this far from now."""
-
-
-def signature(secret: bytes, timestamp: str, body: bytes) -> str:
-    """The `X-Herald-Signature` value of `body` sent at `timestamp`."""
-    mac = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def verify_signature(
-    secret: bytes,
-    timestamp: str,
-    body: bytes,
-    header: str,
-    now: float,
-    tolerance: float = REPLAY_TOLERANCE_SECONDS,
-) -> bool:
-    """A receiver's check: the signature matches and the timestamp is recent (no replay)."""
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        return False
-    if abs(now - sent) > tolerance:
-        return False
-    return hmac.compare_digest(signature(secret, timestamp, body), header)
 
 
 @dataclass(frozen=True)
@@ -130,11 +98,7 @@ class WebhookChannel:
     def signed(self, content: bytes) -> dict[str, str]:
         if self.target.secret is None:
             return {}
-        timestamp = str(int(self.clock()))
-        return {
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: signature(self.target.secret, timestamp, content),
-        }
+        return signed_headers(self.target.secret, content, self.clock())
 
     async def send(self, notice: Notice) -> None:
         content = json.dumps(

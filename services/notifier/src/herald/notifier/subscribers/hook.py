@@ -1,4 +1,4 @@
-"""Posting to subscribers' webhooks: signed (X-Herald-Signature, the subscriber's own key), never
+"""Posting to subscribers' webhooks: signed as every webhook Herald posts (`herald.shared.webhook_signature`) with the subscriber's own key, never
 following redirects, only to addresses `destination` allows; and the challenge that verifies a
 new one. Retryable: 5xx, 408, 429, network errors, timeouts; any other non-2xx is permanent."""
 
@@ -15,7 +15,7 @@ import httpx
 
 from herald.notifier.channels.channel import PermanentError, RetryableError
 from herald.notifier.subscribers.destination import reachable
-from herald.shared.subscription_links import SIGNATURE_HEADER, signature
+from herald.shared.webhook_signature import signed_headers
 
 TIMEOUT_SECONDS = 10.0
 USER_AGENT = "Herald-Subscribers/1"
@@ -43,7 +43,7 @@ class Hooks:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: signature(key, data, self.clock()),
+            **signed_headers(key.encode(), data, self.clock().timestamp()),
             "Idempotency-Key": idempotency_key,
         }
         try:

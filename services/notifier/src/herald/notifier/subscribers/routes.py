@@ -7,35 +7,18 @@ rest of the notifier's API:
 
 from __future__ import annotations
 
-import hmac
-
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from herald.notifier.api_tokens import ApiTokens
 from herald.shared.subscriber_store import SubscriberStore
 
 
-def subscriber_routes(store: SubscriberStore, api_tokens: tuple[str, ...]) -> list[Route]:
-    def refused(request: Request) -> Response | None:
-        if not api_tokens:
-            return JSONResponse(
-                {"detail": "no API token is configured (notifier.api_tokens)"}, status_code=503
-            )
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and any(
-            hmac.compare_digest(given.encode(), t.encode()) for t in api_tokens
-        ):
-            return None
-        return JSONResponse(
-            {"detail": "a valid bearer token is required"},
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
+def subscriber_routes(store: SubscriberStore, api_tokens: ApiTokens) -> list[Route]:
     async def listing(request: Request) -> Response:
-        if (no := refused(request)) is not None:
+        if (no := api_tokens.refusal(request)) is not None:
             return no
         try:
             found = await store.all()
@@ -44,7 +27,7 @@ def subscriber_routes(store: SubscriberStore, api_tokens: tuple[str, ...]) -> li
         return JSONResponse({"subscribers": [s.model_dump(mode="json") for s in found]})
 
     async def removal(request: Request) -> Response:
-        if (no := refused(request)) is not None:
+        if (no := api_tokens.refusal(request)) is not None:
             return no
         sid = request.path_params["subscriber_id"]
         if not (sid.isascii() and sid.isalnum() and len(sid) <= 64):

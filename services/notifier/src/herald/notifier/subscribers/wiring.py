@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 from starlette.routing import Route
 
+from herald.notifier.api_tokens import ApiTokens
 from herald.notifier.channels.channel import RetryableError
 from herald.notifier.channels.smtp import DEFAULT_PORTS, SmtpSender, SmtpServer
 from herald.notifier.subscribers.courier import Courier, Told
@@ -74,7 +75,7 @@ class SubscriberDesk:
         redis: RedisClient,
         http: httpx.AsyncClient,
         clock: Clock,
-        api_tokens: tuple[str, ...],
+        api_tokens: ApiTokens,
         *,
         mailer: SmtpSender | None,
         replicas: int = 1,
@@ -183,7 +184,7 @@ def subscriber_desk(
     redis: RedisClient,
     http: httpx.AsyncClient,
     clock: Clock,
-    api_tokens: tuple[str, ...],
+    api_tokens: ApiTokens,
     *,
     replicas: int = 1,
     on_told: Callable[[Told], None] | None = None,
