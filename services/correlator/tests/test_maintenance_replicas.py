@@ -22,6 +22,7 @@ from herald.correlator.store import CorrelatorStore
 from herald.shared.config import parse_config
 from herald.shared.events import (
     INCIDENT_EVENT_ADAPTER,
+    CancelMaintenance,
     ComponentStatus,
     ComponentStatusChanged,
     IncidentEvent,
@@ -180,3 +181,45 @@ async def test_a_window_starts_once_with_two_replicas_and_completes_once_after_a
     for service in SERVICES:  # each service's events: versions in order, none twice
         versions = [e.version for e in out.events if e.service == service]
         assert versions == sorted(set(versions))
+
+
+async def test_a_window_command_goes_to_the_services_holding_the_window_only(
+    infra: Infra, replicas: tuple[Replicas, Clock]
+) -> None:
+    # A cancel names no service: it reaches the services that hold the window, and a service
+    # that never held it neither steps nor audits a refusal.
+    r, _ = replicas
+    config = parse_config(
+        """
+services:
+  payments-api: {name: Payments API}
+  search: {name: Search}
+  billing: {name: Billing}
+"""
+    )
+    client = aioredis.from_url(infra.redis_url)
+    r.clients.append(client)
+    nats = NatsConnection(infra.nats_url, "test-targets")
+    await nats.connect()
+    r.nats.append(nats)
+    await ensure_streams(nats.js)
+    metrics = CorrelatorMetrics(CollectorRegistry())
+    store = CorrelatorStore(client, config)
+    use = Correlator(
+        store, config, IncidentPublisher(nats, metrics, encode=store.event_json), metrics, r.clock
+    )
+    await use.handle_command(schedule())
+    cancel = CancelMaintenance(
+        event_id="cmd-mnt-2",
+        occurred_at=T0,
+        idempotency_key="k2",
+        actor="ops",
+        maintenance_id="mnt-1",
+    )
+    assert sorted(await use.command_services(cancel)) == sorted(SERVICES)
+    entries = await use.handle_command(cancel.model_dump_json().encode())
+    assert sorted(e.service for e in entries) == sorted(SERVICES)
+    assert all(e.outcome == "applied" for e in entries)
+    assert (await store.control("billing")).audit == ()
+    unknown = cancel.model_copy(update={"event_id": "cmd-mnt-3", "maintenance_id": "mnt-9"})
+    assert await use.command_services(unknown) == []

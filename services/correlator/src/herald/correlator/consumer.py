@@ -576,7 +576,17 @@ class Correlator:
         if isinstance(command, ScheduleMaintenance):
             return [s for s in command.services if s in configured]
         if isinstance(command, CancelMaintenance | CompleteMaintenance | VerifyMaintenance):
-            return list(configured) if command.service is None else [command.service]
+            if command.service is not None:
+                return [command.service]
+            # The services holding the window (its schedule came before it on COMMANDS),
+            # read in one round trip: not every configured service, each auditing a refusal.
+            services = list(configured)
+            controls = await self.store.controls(services)
+            return [
+                s
+                for s, control in zip(services, controls, strict=True)
+                if any(w.id == command.maintenance_id for w in control.maintenances)
+            ]
         if isinstance(command, ResolveAlert) and command.service is None:
             (found,) = await self.store.routes([command.fingerprint])
             return [found.service] if found is not None and found.service in configured else []
