@@ -7,7 +7,7 @@ Statuspage-format webhooks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +42,7 @@ from herald.shared.events import (
     ScheduleMaintenance,
     TimelineEntry,
 )
+from herald.shared.keys import digest_key
 from herald.shared.runtime import Clock, utc_now
 from herald.shared.subjects import command_subject, incident_subject
 from herald.shared.subscriber_store import SubscriberStore
@@ -788,3 +789,86 @@ async def test_the_json_api_confirms_and_unsubscribes_and_redis_keeps_only_what_
             assert not any(address in k or address in v for k, v in (await kept()).items())
         finally:
             await redis.aclose()
+
+
+@asynccontextmanager
+async def retry_scheduled(infra: Infra, topic: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """What awaits the courier's scheduling of a topic's retry (its round count written with
+    its next due time, in one transaction): Redis's keyspace events on the topic's digest,
+    subscribed before the send, so the test moves its clock only once the retry is due by it."""
+    redis = Redis.from_url(infra.redis_url, decode_responses=True)
+    await redis.config_set("notify-keyspace-events", "KA")
+    pubsub = redis.pubsub()
+    await pubsub.psubscribe(f"__keyspace@*__:{digest_key(topic)}")
+
+    async def scheduled() -> None:
+        async with asyncio.timeout(WAIT):
+            while not await redis.hget(digest_key(topic), "attempts"):
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=WAIT)
+
+    try:
+        yield scheduled
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
+
+
+async def test_a_webhook_send_is_retried_on_503_with_its_key_and_never_on_400(
+    infra: Infra,
+) -> None:
+    """A 503 is a failure that may pass: the same message goes again after the backoff (on the
+    notifier's clock), with the same Idempotency-Key, and is delivered. A 400 is a refusal:
+    reported so and never sent again, though the time for a retry passes and more is sent."""
+    key = SECRET.encode()
+    hands = Hands(datetime.now(UTC).replace(microsecond=0))
+    async with running(infra, clock=hands) as run:
+        hook_url = run.receiver.url_for("/sub")
+        redis = Redis.from_url(infra.redis_url)
+        sid = subscriber_id(key, "webhook", hook_url)
+        await SubscriberStore(redis).put(
+            Subscriber(id=sid, channel="webhook", address=hook_url, created_at=T0)
+        )
+        await redis.aclose()
+
+        async def outcome(topic: str) -> str:
+            async with asyncio.timeout(WAIT):
+                while (told := await run.told.get()).topic != topic:
+                    pass
+            assert told.subscriber_id == sid
+            return told.outcome
+
+        def opened(iid: str) -> IncidentOpened:
+            return IncidentOpened(
+                event_id=iid,
+                occurred_at=T0,
+                service="payments-api",
+                version=1,
+                incident=incident(iid),
+            )
+
+        run.receiver.script("/sub", 503)
+        async with retry_scheduled(infra, "incident:inc-503") as scheduled:
+            await run.publish(opened("inc-503"))
+            first = await run.receiver.next("/sub")
+            assert await outcome("incident:inc-503") == "failed"
+            await scheduled()
+        hands.now += timedelta(minutes=1)  # past the first backoff (5 s)
+        again = await run.receiver.next("/sub")
+        assert await outcome("incident:inc-503") == "sent"
+        assert again.body["incident"]["id"] == first.body["incident"]["id"] == "inc-503"
+        assert again.headers["idempotency-key"] == first.headers["idempotency-key"]
+        assert again.headers["idempotency-key"].startswith("incident:inc-503:")
+        assert signed_by(webhook_key(key, sid), again)
+
+        run.receiver.script("/sub", 400)
+        await run.publish(opened("inc-400"))
+        refused = await run.receiver.next("/sub")
+        assert refused.body["incident"]["id"] == "inc-400"
+        assert await outcome("incident:inc-400") == "refused"
+        # Long past every backoff: a retry would now be due, and go before the next incident.
+        hands.now += timedelta(hours=2)
+        await run.publish(opened("inc-next"))
+        following = await run.receiver.next("/sub")
+        assert following.body["incident"]["id"] == "inc-next"
+        assert await outcome("incident:inc-next") == "sent"
+        assert run.receiver.count("/sub") == 4  # 503, its retry, 400, the next: nothing more
