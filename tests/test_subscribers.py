@@ -42,7 +42,7 @@ from herald.shared.events import (
     ScheduleMaintenance,
     TimelineEntry,
 )
-from herald.shared.keys import digest_key
+from herald.shared.keys import digest_key, told_key
 from herald.shared.runtime import Clock, utc_now
 from herald.shared.subjects import command_subject, incident_subject
 from herald.shared.subscriber_store import SubscriberStore
@@ -747,7 +747,8 @@ async def test_the_json_api_confirms_and_unsubscribes_and_redis_keeps_only_what_
 ) -> None:
     """`POST /api/subscribers/confirm` and `/unsubscribe` with their tokens; what is kept is the
     id, channel, address, components and time, the limit counters hold digests (never the
-    address or the client's IP), and unsubscribing leaves the address nowhere."""
+    address or the client's IP), and unsubscribing leaves nothing of the subscriber (its
+    address, its id, what it was told)."""
     async with running(infra) as run:
         address = "carol@example.com"
         r = await run.page.post(
@@ -770,10 +771,12 @@ async def test_the_json_api_confirms_and_unsubscribes_and_redis_keeps_only_what_
                 "hash": redis.hgetall,
                 "zset": lambda k: redis.zrange(k, 0, -1),
             }
-            return {
-                k: repr(await read[await redis.type(k)](k))
-                for k in await redis.keys("herald:{subscribers}:*")
-            }
+            found = {}
+            for k in await redis.keys("herald:{subscribers}:*"):
+                kind = await redis.type(k)
+                if kind != "none":  # gone since KEYS (the due set, emptied as a topic is told)
+                    found[k] = repr(await read[kind](k))
+            return found
 
         try:
             stored = await kept()
@@ -782,11 +785,32 @@ async def test_the_json_api_confirms_and_unsubscribes_and_redis_keeps_only_what_
             (record,) = await run.subscribers()
             assert set(record) == {"id", "channel", "address", "components", "created_at"}
             assert not any("127.0.0.1" in k or "127.0.0.1" in v for k, v in stored.items())
+            # Told of an incident: who was told what is kept too (no double message on a retry).
+            await run.publish(
+                IncidentOpened(
+                    event_id="s-1",
+                    occurred_at=T0,
+                    service="search",
+                    version=1,
+                    incident=incident("inc-s", service="search"),
+                )
+            )
+            _, rcpt = await run.smtp.next()
+            assert rcpt == [address]
+            async with asyncio.timeout(WAIT):
+                while (told := await run.told.get()).topic != "incident:inc-s":
+                    pass
+            assert (told.subscriber_id, told.outcome) == (sid, "sent")
+            assert any(sid in k or sid in v for k, v in (await kept()).items() if "told" in k)
             unsubscribe = unsubscribe_token(SECRET.encode(), sid)
             r = await run.page.post("/api/subscribers/unsubscribe", json={"token": unsubscribe})
             assert r.status_code == 200, r.text
             assert await run.subscribers() == []
-            assert not any(address in k or address in v for k, v in (await kept()).items())
+            left = await kept()
+            assert not any(address in k or address in v for k, v in left.items())
+            assert not any(
+                sid in k or sid in v for k, v in left.items()
+            )  # "Removing deletes it all"
         finally:
             await redis.aclose()
 
@@ -872,3 +896,31 @@ async def test_a_webhook_send_is_retried_on_503_with_its_key_and_never_on_400(
         assert following.body["incident"]["id"] == "inc-next"
         assert await outcome("incident:inc-next") == "sent"
         assert run.receiver.count("/sub") == 4  # 503, its retry, 400, the next: nothing more
+
+
+async def test_who_was_told_what_is_kept_a_week_per_subscriber_and_goes_with_it(
+    infra: Infra,
+) -> None:
+    """The record that stops a retry telling anyone twice: kept per subscriber for a week,
+    deleted when the subscriber is removed, and never written for one that is gone (a send
+    under way while it unsubscribed)."""
+    redis = Redis.from_url(infra.redis_url)
+    store, digests = SubscriberStore(redis), DigestStore(redis)
+    now = datetime.now(UTC)
+    try:
+        await digests.mark_told("gone", "incident:a", 1, now)
+        assert not await digests.was_told("gone", "incident:a", 1)
+        assert await redis.exists(told_key("gone")) == 0
+        await store.put(
+            Subscriber(id="kept", channel="webhook", address="https://x.test/", created_at=T0)
+        )
+        await digests.mark_told("kept", "incident:a", 1, now - timedelta(days=8))
+        await digests.mark_told("kept", "incident:a", 2, now)
+        assert await digests.was_told("kept", "incident:a", 2)
+        assert not await digests.was_told("kept", "incident:a", 1)  # forgotten after a week
+        assert not await digests.was_told("kept", "incident:a", 3)
+        assert await store.remove("kept")
+        assert not await digests.was_told("kept", "incident:a", 2)
+        assert await redis.exists(told_key("kept")) == 0
+    finally:
+        await redis.aclose()
