@@ -46,7 +46,12 @@ from herald.shared.keys import digest_key, told_key
 from herald.shared.runtime import Clock, utc_now
 from herald.shared.subjects import command_subject, incident_subject
 from herald.shared.subscriber_store import SubscriberStore
-from herald.shared.subscription_links import unsubscribe_token, webhook_key
+from herald.shared.subscription_links import (
+    confirmation_token,
+    new_confirmation,
+    unsubscribe_token,
+    webhook_key,
+)
 from herald.shared.subscriptions import Subscriber, SubscriptionRequested, subscriber_id
 from herald.shared.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from herald.statuspage.app import create_app as statuspage_app
@@ -924,3 +929,46 @@ async def test_who_was_told_what_is_kept_a_week_per_subscriber_and_goes_with_it(
         assert await redis.exists(told_key("kept")) == 0
     finally:
         await redis.aclose()
+
+
+async def test_a_confirmation_whose_components_are_all_gone_subscribes_to_nothing(
+    infra: Infra,
+) -> None:
+    """A sign-up for components removed from the config before it is confirmed: those left are
+    kept, and when none is left nothing is subscribed (what is left would be every component,
+    wider than chosen); the page says why, before the button and after it."""
+    key = SECRET.encode()
+
+    def token(address: str, components: tuple[str, ...]) -> str:
+        made = new_confirmation("email", address, components, utc_now(), timedelta(hours=1))
+        return confirmation_token(key, made)
+
+    async with running(infra) as run:
+        gone = token("gone@example.com", ("retired", "legacy"))
+        shown = await run.page.get(f"/subscribe/confirm?token={gone}")
+        assert shown.status_code == 409
+        assert 'data-state="components_gone"' in shown.text
+        assert 'id="confirm-button"' not in shown.text
+        assert "no longer on this status page" in shown.text
+        done = await run.page.post(
+            "/subscribe/confirm", data={"token": gone}, headers={"Origin": PAGE}
+        )
+        assert done.status_code == 409
+        assert 'data-state="components_gone"' in done.text
+        r = await run.page.post("/api/subscribers/confirm", json={"token": gone})
+        assert r.status_code == 409
+        assert "no longer exist" in r.json()["detail"]
+        assert await run.subscribers() == []
+
+        partly = token("partly@example.com", ("retired", "search"))
+        r = await run.page.post("/api/subscribers/confirm", json={"token": partly})
+        assert r.status_code == 200, r.text
+        assert r.json()["components"] == ["search"]
+        everything = token("all@example.com", ())
+        r = await run.page.post("/api/subscribers/confirm", json={"token": everything})
+        assert r.status_code == 200, r.text
+        assert r.json()["components"] == []
+        assert sorted(s["address"] for s in await run.subscribers()) == [
+            "all@example.com",
+            "partly@example.com",
+        ]
