@@ -7,13 +7,18 @@ Statuspage-format webhooks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import ipaddress
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpcore
 import httpx
 import nats
 import pytest
@@ -22,6 +27,7 @@ from redis.asyncio import Redis
 
 from herald.correlator.app import create_app as correlator_app
 from herald.notifier.app import create_app as notifier_app
+from herald.notifier.channels.channel import PermanentError, RetryableError
 from herald.notifier.subscribers.courier import VERIFIED, Courier, Told
 from herald.notifier.subscribers.digest_store import DigestStore
 from herald.notifier.subscribers.hook import Hooks
@@ -713,7 +719,8 @@ async def test_a_webhook_is_subscribed_only_when_it_echoes_from_a_public_address
     key = SECRET.encode()
     redis = Redis.from_url(infra.redis_url)
     store = SubscriberStore(redis)
-    async with SmtpSink() as smtp, Receiver() as receiver, httpx.AsyncClient() as http:
+    opened: list[Hooks] = []
+    async with SmtpSink() as smtp, Receiver() as receiver:
         receiver.echo_challenge("/echo")
         receiver.redirect("/moved", 307, receiver.url_for("/echo"))
         lenient = config_for(smtp)
@@ -724,7 +731,8 @@ async def test_a_webhook_is_subscribed_only_when_it_echoes_from_a_public_address
         )
 
         def courier(config: HeraldConfig) -> Courier:
-            hooks = Hooks(http, config.subscribers.private_webhooks, utc_now)
+            hooks = Hooks(config.subscribers.private_webhooks, utc_now)
+            opened.append(hooks)
             return Courier(config, key, store, DigestStore(redis), None, hooks, utc_now)
 
         def signup(path: str) -> SubscriptionRequested:
@@ -744,6 +752,8 @@ async def test_a_webhook_is_subscribed_only_when_it_echoes_from_a_public_address
             (stored,) = await store.all()
             assert stored.address == receiver.url_for("/echo")
         finally:
+            for hooks in opened:
+                await hooks.aclose()
             await redis.aclose()
 
 
@@ -972,3 +982,152 @@ async def test_a_confirmation_whose_components_are_all_gone_subscribes_to_nothin
             "all@example.com",
             "partly@example.com",
         ]
+
+
+class LocalOnly(httpcore.AsyncNetworkBackend):
+    """The test's network: connects as httpcore does, but never to a public address (nothing
+    leaves the machine), and says which hosts it was asked to connect to."""
+
+    def __init__(self) -> None:
+        self.real = httpcore.AnyIOBackend()
+        self.asked: list[str] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.asked.append(host)
+        try:
+            outside = ipaddress.ip_address(host).is_global
+        except ValueError:
+            outside = False  # a name: resolved by the system, as any client would
+        if outside:
+            raise httpcore.ConnectError(f"{host}: not reachable from the test")
+        return await self.real.connect_tcp(host, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("no Unix sockets here")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.real.sleep(seconds)
+
+
+PUBLIC = "93.184.216.34"
+
+
+async def test_a_webhook_is_posted_only_to_the_address_that_was_checked() -> None:
+    """DNS rebinding: `localhost` answers a public address when the hooks look it up (the
+    injected resolver) and 127.0.0.1 to anyone who asks again (the system's). The post connects
+    to the address it checked, so the receiver on 127.0.0.1 is never posted to; a name that
+    answers a private address (or a public one and a private one) is refused for good, before
+    any connection; with `private_webhooks` the same resolver's loopback answer is posted to."""
+    answers: dict[str, list[str]] = {
+        "localhost": [PUBLIC],
+        "private.test": ["127.0.0.1"],
+        "mixed.test": [PUBLIC, "127.0.0.1"],
+        "nowhere.test": [],
+    }
+    looked_up: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return answers[host]
+
+    async with Receiver() as receiver:
+        dial = LocalOnly()
+        hooks = Hooks(False, utc_now, resolve=resolve, dial=dial)
+        url = f"http://localhost:{receiver.port}/sub"
+        try:
+            with pytest.raises(RetryableError):  # the public address is not reachable here
+                await hooks.post(url, {"n": 1}, "k", "i-1")
+            assert looked_up == ["localhost"]
+            assert dial.asked == [PUBLIC]
+            for host in ("private.test", "mixed.test", "nowhere.test"):
+                with pytest.raises(PermanentError):
+                    await hooks.post(f"http://{host}:{receiver.port}/sub", {"n": 2}, "k", "i-2")
+            assert dial.asked == [PUBLIC]  # refused before connecting
+            assert receiver.count("/sub") == 0
+        finally:
+            await hooks.aclose()
+
+        answers["localhost"] = ["127.0.0.1"]
+        lenient = Hooks(True, utc_now, resolve=resolve, dial=LocalOnly())
+        try:
+            response = await lenient.post(url, {"n": 3}, "k", "i-3")
+            assert response.status_code == 200
+            got = await receiver.next("/sub")
+            assert got.body == {"n": 3}
+            assert got.headers["host"] == f"localhost:{receiver.port}"
+        finally:
+            await lenient.aclose()
+
+
+@pytest.fixture(scope="module")
+def hook_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A certificate for the name `hook.test` only (not its address)."""
+    where = tmp_path_factory.mktemp("hook-tls")
+    key, crt = where / "key.pem", where / "cert.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(crt), "-subj", "/CN=hook.test",
+            "-addext", "subjectAltName=DNS:hook.test",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return crt, key
+
+
+async def test_an_https_webhook_is_verified_by_its_name_over_the_checked_address(
+    hook_cert: tuple[Path, Path],
+) -> None:
+    """The connection goes to the address the hooks resolved, but TLS is the URL's name's:
+    SNI says `hook.test`, the certificate must be for `hook.test`, and so is the Host."""
+    crt, key = hook_cert
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(crt), str(key))
+    names: list[str | None] = []
+    server.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc]
+    requests: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )  # fmt: skip
+        requests.append(head + await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    listening = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server)
+    port = listening.sockets[0].getsockname()[1]
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return {"hook.test": ["127.0.0.1"]}[host]
+
+    trusting = ssl.create_default_context(cafile=str(crt))
+    hooks = Hooks(True, utc_now, resolve=resolve, dial=LocalOnly(), ssl_context=trusting)
+    try:
+        response = await hooks.post(f"https://hook.test:{port}/x", {"n": 1}, "k", "i-1")
+        assert response.status_code == 200
+        assert names == ["hook.test"]
+        (request,) = requests
+        assert request.startswith(b"POST /x HTTP/1.1\r\n")
+        assert f"host: hook.test:{port}\r\n".encode() in request.lower()
+        assert request.endswith(b'{"n":1}')
+    finally:
+        await hooks.aclose()
+        listening.close()
+        await listening.wait_closed()
