@@ -35,6 +35,7 @@ from herald.shared.config import HeraldConfig, parse_config
 from herald.shared.events import (
     INCIDENT_EVENT_NAMES,
     ComponentStatus,
+    ComponentStatusChanged,
     Impact,
     Incident,
     IncidentEvent,
@@ -1131,3 +1132,43 @@ async def test_an_https_webhook_is_verified_by_its_name_over_the_checked_address
         await hooks.aclose()
         listening.close()
         await listening.wait_closed()
+
+
+async def test_a_component_change_reaches_webhooks_only_with_a_working_unsubscribe_link(
+    infra: Infra,
+) -> None:
+    """A component status change goes to webhook subscribers (Statuspage's component_update),
+    never by mail, and carries the subscriber's own one-click unsubscribe link in `meta`."""
+    key = SECRET.encode()
+    async with running(infra) as run:
+        hook_url = run.receiver.url_for("/sub")
+        sid = subscriber_id(key, "webhook", hook_url)
+        redis = Redis.from_url(infra.redis_url)
+        store = SubscriberStore(redis)
+        await store.put(Subscriber(id=sid, channel="webhook", address=hook_url, created_at=T0))
+        mail_id = subscriber_id(key, "email", "alice@example.com")
+        await store.put(
+            Subscriber(id=mail_id, channel="email", address="alice@example.com", created_at=T0)
+        )
+        await redis.aclose()
+        await run.publish(
+            ComponentStatusChanged(
+                event_id="c-1",
+                occurred_at=T0,
+                service="search",
+                version=1,
+                status=ComponentStatus.MAJOR_OUTAGE,
+                previous_status=ComponentStatus.OPERATIONAL,
+            )
+        )
+        hook = await run.receiver.next("/sub")
+        assert signed_by(webhook_key(key, sid), hook)
+        assert hook.body["component_update"]["new_status"] == "major_outage"
+        assert hook.body["component"]["id"] == "search"
+        unsubscribe = hook.body["meta"]["unsubscribe"]
+        assert unsubscribe == f"{PAGE}/unsubscribe?token={unsubscribe_token(key, sid)}"
+        r = await run.page.post(urlsplit(unsubscribe).path + "?" + urlsplit(unsubscribe).query)
+        assert r.status_code == 200
+        assert 'data-state="unsubscribed"' in r.text
+        assert [s["id"] for s in await run.subscribers()] == [mail_id]
+        assert run.smtp.empty()
