@@ -92,10 +92,13 @@ def config_for(smtp: SmtpSink) -> HeraldConfig:
     return parse_config(
         f"""
 page: {{title: Acme Status, url: "{PAGE}"}}
+groups:
+  back-office: {{name: Back office}}
+  empty: {{name: Nothing in it}}
 services:
   payments-api: {{name: Payments API}}
   search: {{name: Search}}
-  billing: {{name: Billing}}
+  billing: {{name: Billing, group: back-office}}
 subscribers:
   enabled: true
   secret: {SECRET}
@@ -1172,3 +1175,26 @@ async def test_a_component_change_reaches_webhooks_only_with_a_working_unsubscri
         assert 'data-state="unsubscribed"' in r.text
         assert [s["id"] for s in await run.subscribers()] == [mail_id]
         assert run.smtp.empty()
+
+
+async def test_the_form_offers_each_group_which_stands_for_its_services(infra: Infra) -> None:
+    """The sign-up form lists the groups that have services next to the services; choosing one
+    subscribes to its services."""
+    async with running(infra) as run:
+        form = await run.page.get("/subscribe")
+        assert form.status_code == 200
+        assert 'name="component" value="back-office"> Back office (all its services)' in form.text
+        assert 'value="empty"' not in form.text  # a group without services is not offered
+        sent = await run.page.post(
+            "/subscribe",
+            data={"email": "grace@example.com", "component": ["back-office", "search"]},
+            headers={"Origin": PAGE},
+        )
+        assert sent.status_code == 200, sent.text
+        assert 'data-state="sent_email"' in sent.text
+        mail, rcpt = await run.smtp.next()
+        assert rcpt == ["grace@example.com"]
+        token = token_of(link_in(mail, f"{PAGE}/subscribe/confirm?token="))
+        r = await run.page.post("/api/subscribers/confirm", json={"token": token})
+        assert r.status_code == 200, r.text
+        assert r.json()["components"] == ["search", "billing"]  # page order

@@ -1,6 +1,7 @@
 """Sign-up on the status page (the HTML form works without JavaScript) and its JSON API.
 
-- `GET /subscribe`: the form (email or webhook, the components to follow).
+- `GET /subscribe`: the form (email or webhook, the components to follow: everything, groups
+  standing for their services, services).
   `POST /subscribe`: takes it (same-origin only), answers the same page whatever the address
   (known or not, rate-limited or not): no enumeration.
 - `GET /subscribe/confirm?token=`: a page with a Confirm button (mail scanners follow GETs, so a
@@ -147,9 +148,16 @@ def subscribe_routes(
     """The routes; with `desk` None (subscribers off, or no secret), each answers 404 (the
     feature is not there) and the JSON API 404 too."""
     config_services: list[dict[str, str]] = []
+    config_groups: list[dict[str, str]] = []
     if desk is not None:
         config_services = [
             {"id": sid, "name": svc.name} for sid, svc in desk.config.services.items()
+        ]
+        grouped = {svc.group for svc in desk.config.services.values()}
+        config_groups = [
+            {"id": gid, "name": group.name}
+            for gid, group in desk.config.groups.items()
+            if gid in grouped
         ]
 
     def page(request: Request, state: str, status: int = 200, **extra: Any) -> Response:
@@ -158,6 +166,7 @@ def subscribe_routes(
             **chrome(request),
             state=state,
             components=config_services,
+            groups=config_groups,
             email_offered=desk is not None and desk.config.subscribers.email,
             webhooks_offered=desk is not None and desk.config.subscribers.webhooks,
             **extra,
