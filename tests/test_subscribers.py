@@ -7,13 +7,18 @@ Statuspage-format webhooks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import ipaddress
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpcore
 import httpx
 import nats
 import pytest
@@ -22,6 +27,7 @@ from redis.asyncio import Redis
 
 from herald.correlator.app import create_app as correlator_app
 from herald.notifier.app import create_app as notifier_app
+from herald.notifier.channels.channel import PermanentError, RetryableError
 from herald.notifier.subscribers.courier import VERIFIED, Courier, Told
 from herald.notifier.subscribers.digest_store import DigestStore
 from herald.notifier.subscribers.hook import Hooks
@@ -29,6 +35,7 @@ from herald.shared.config import HeraldConfig, parse_config
 from herald.shared.events import (
     INCIDENT_EVENT_NAMES,
     ComponentStatus,
+    ComponentStatusChanged,
     Impact,
     Incident,
     IncidentEvent,
@@ -42,10 +49,16 @@ from herald.shared.events import (
     ScheduleMaintenance,
     TimelineEntry,
 )
+from herald.shared.keys import digest_key, told_key
 from herald.shared.runtime import Clock, utc_now
 from herald.shared.subjects import command_subject, incident_subject
 from herald.shared.subscriber_store import SubscriberStore
-from herald.shared.subscription_links import unsubscribe_token, webhook_key
+from herald.shared.subscription_links import (
+    confirmation_token,
+    new_confirmation,
+    unsubscribe_token,
+    webhook_key,
+)
 from herald.shared.subscriptions import Subscriber, SubscriptionRequested, subscriber_id
 from herald.shared.webhook_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from herald.statuspage.app import create_app as statuspage_app
@@ -79,10 +92,13 @@ def config_for(smtp: SmtpSink) -> HeraldConfig:
     return parse_config(
         f"""
 page: {{title: Acme Status, url: "{PAGE}"}}
+groups:
+  back-office: {{name: Back office}}
+  empty: {{name: Nothing in it}}
 services:
   payments-api: {{name: Payments API}}
   search: {{name: Search}}
-  billing: {{name: Billing}}
+  billing: {{name: Billing, group: back-office}}
 subscribers:
   enabled: true
   secret: {SECRET}
@@ -711,7 +727,8 @@ async def test_a_webhook_is_subscribed_only_when_it_echoes_from_a_public_address
     key = SECRET.encode()
     redis = Redis.from_url(infra.redis_url)
     store = SubscriberStore(redis)
-    async with SmtpSink() as smtp, Receiver() as receiver, httpx.AsyncClient() as http:
+    opened: list[Hooks] = []
+    async with SmtpSink() as smtp, Receiver() as receiver:
         receiver.echo_challenge("/echo")
         receiver.redirect("/moved", 307, receiver.url_for("/echo"))
         lenient = config_for(smtp)
@@ -722,7 +739,8 @@ async def test_a_webhook_is_subscribed_only_when_it_echoes_from_a_public_address
         )
 
         def courier(config: HeraldConfig) -> Courier:
-            hooks = Hooks(http, config.subscribers.private_webhooks, utc_now)
+            hooks = Hooks(config.subscribers.private_webhooks, utc_now)
+            opened.append(hooks)
             return Courier(config, key, store, DigestStore(redis), None, hooks, utc_now)
 
         def signup(path: str) -> SubscriptionRequested:
@@ -742,6 +760,8 @@ async def test_a_webhook_is_subscribed_only_when_it_echoes_from_a_public_address
             (stored,) = await store.all()
             assert stored.address == receiver.url_for("/echo")
         finally:
+            for hooks in opened:
+                await hooks.aclose()
             await redis.aclose()
 
 
@@ -750,7 +770,8 @@ async def test_the_json_api_confirms_and_unsubscribes_and_redis_keeps_only_what_
 ) -> None:
     """`POST /api/subscribers/confirm` and `/unsubscribe` with their tokens; what is kept is the
     id, channel, address, components and time, the limit counters hold digests (never the
-    address or the client's IP), and unsubscribing leaves the address nowhere."""
+    address or the client's IP), and unsubscribing leaves nothing of the subscriber (its
+    address, its id, what it was told)."""
     async with running(infra) as run:
         address = "carol@example.com"
         r = await run.page.post(
@@ -773,10 +794,12 @@ async def test_the_json_api_confirms_and_unsubscribes_and_redis_keeps_only_what_
                 "hash": redis.hgetall,
                 "zset": lambda k: redis.zrange(k, 0, -1),
             }
-            return {
-                k: repr(await read[await redis.type(k)](k))
-                for k in await redis.keys("herald:{subscribers}:*")
-            }
+            found = {}
+            for k in await redis.keys("herald:{subscribers}:*"):
+                kind = await redis.type(k)
+                if kind != "none":  # gone since KEYS (the due set, emptied as a topic is told)
+                    found[k] = repr(await read[kind](k))
+            return found
 
         try:
             stored = await kept()
@@ -785,10 +808,397 @@ async def test_the_json_api_confirms_and_unsubscribes_and_redis_keeps_only_what_
             (record,) = await run.subscribers()
             assert set(record) == {"id", "channel", "address", "components", "created_at"}
             assert not any("127.0.0.1" in k or "127.0.0.1" in v for k, v in stored.items())
+            # Told of an incident: who was told what is kept too (no double message on a retry).
+            await run.publish(
+                IncidentOpened(
+                    event_id="s-1",
+                    occurred_at=T0,
+                    service="search",
+                    version=1,
+                    incident=incident("inc-s", service="search"),
+                )
+            )
+            _, rcpt = await run.smtp.next()
+            assert rcpt == [address]
+            async with asyncio.timeout(WAIT):
+                while (told := await run.told.get()).topic != "incident:inc-s":
+                    pass
+            assert (told.subscriber_id, told.outcome) == (sid, "sent")
+            assert any(sid in k or sid in v for k, v in (await kept()).items() if "told" in k)
             unsubscribe = unsubscribe_token(SECRET.encode(), sid)
             r = await run.page.post("/api/subscribers/unsubscribe", json={"token": unsubscribe})
             assert r.status_code == 200, r.text
             assert await run.subscribers() == []
-            assert not any(address in k or address in v for k, v in (await kept()).items())
+            left = await kept()
+            assert not any(address in k or address in v for k, v in left.items())
+            assert not any(
+                sid in k or sid in v for k, v in left.items()
+            )  # "Removing deletes it all"
         finally:
             await redis.aclose()
+
+
+@asynccontextmanager
+async def retry_scheduled(infra: Infra, topic: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """What awaits the courier's scheduling of a topic's retry (its round count written with
+    its next due time, in one transaction): Redis's keyspace events on the topic's digest,
+    subscribed before the send, so the test moves its clock only once the retry is due by it."""
+    redis = Redis.from_url(infra.redis_url, decode_responses=True)
+    await redis.config_set("notify-keyspace-events", "KA")
+    pubsub = redis.pubsub()
+    await pubsub.psubscribe(f"__keyspace@*__:{digest_key(topic)}")
+
+    async def scheduled() -> None:
+        async with asyncio.timeout(WAIT):
+            while not await redis.hget(digest_key(topic), "attempts"):
+                await pubsub.get_message(ignore_subscribe_messages=True, timeout=WAIT)
+
+    try:
+        yield scheduled
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
+
+
+async def test_a_webhook_send_is_retried_on_503_with_its_key_and_never_on_400(
+    infra: Infra,
+) -> None:
+    """A 503 is a failure that may pass: the same message goes again after the backoff (on the
+    notifier's clock), with the same Idempotency-Key, and is delivered. A 400 is a refusal:
+    reported so and never sent again, though the time for a retry passes and more is sent."""
+    key = SECRET.encode()
+    hands = Hands(datetime.now(UTC).replace(microsecond=0))
+    async with running(infra, clock=hands) as run:
+        hook_url = run.receiver.url_for("/sub")
+        redis = Redis.from_url(infra.redis_url)
+        sid = subscriber_id(key, "webhook", hook_url)
+        await SubscriberStore(redis).put(
+            Subscriber(id=sid, channel="webhook", address=hook_url, created_at=T0)
+        )
+        await redis.aclose()
+
+        async def outcome(topic: str) -> str:
+            async with asyncio.timeout(WAIT):
+                while (told := await run.told.get()).topic != topic:
+                    pass
+            assert told.subscriber_id == sid
+            return told.outcome
+
+        def opened(iid: str) -> IncidentOpened:
+            return IncidentOpened(
+                event_id=iid,
+                occurred_at=T0,
+                service="payments-api",
+                version=1,
+                incident=incident(iid),
+            )
+
+        run.receiver.script("/sub", 503)
+        async with retry_scheduled(infra, "incident:inc-503") as scheduled:
+            await run.publish(opened("inc-503"))
+            first = await run.receiver.next("/sub")
+            assert await outcome("incident:inc-503") == "failed"
+            await scheduled()
+        hands.now += timedelta(minutes=1)  # past the first backoff (5 s)
+        again = await run.receiver.next("/sub")
+        assert await outcome("incident:inc-503") == "sent"
+        assert again.body["incident"]["id"] == first.body["incident"]["id"] == "inc-503"
+        assert again.headers["idempotency-key"] == first.headers["idempotency-key"]
+        assert again.headers["idempotency-key"].startswith("incident:inc-503:")
+        assert signed_by(webhook_key(key, sid), again)
+
+        run.receiver.script("/sub", 400)
+        await run.publish(opened("inc-400"))
+        refused = await run.receiver.next("/sub")
+        assert refused.body["incident"]["id"] == "inc-400"
+        assert await outcome("incident:inc-400") == "refused"
+        # Long past every backoff: a retry would now be due, and go before the next incident.
+        hands.now += timedelta(hours=2)
+        await run.publish(opened("inc-next"))
+        following = await run.receiver.next("/sub")
+        assert following.body["incident"]["id"] == "inc-next"
+        assert await outcome("incident:inc-next") == "sent"
+        assert run.receiver.count("/sub") == 4  # 503, its retry, 400, the next: nothing more
+
+
+async def test_who_was_told_what_is_kept_a_week_per_subscriber_and_goes_with_it(
+    infra: Infra,
+) -> None:
+    """The record that stops a retry telling anyone twice: kept per subscriber for a week,
+    deleted when the subscriber is removed, and never written for one that is gone (a send
+    under way while it unsubscribed)."""
+    redis = Redis.from_url(infra.redis_url)
+    store, digests = SubscriberStore(redis), DigestStore(redis)
+    now = datetime.now(UTC)
+    try:
+        await digests.mark_told("gone", "incident:a", 1, now)
+        assert not await digests.was_told("gone", "incident:a", 1)
+        assert await redis.exists(told_key("gone")) == 0
+        await store.put(
+            Subscriber(id="kept", channel="webhook", address="https://x.test/", created_at=T0)
+        )
+        await digests.mark_told("kept", "incident:a", 1, now - timedelta(days=8))
+        await digests.mark_told("kept", "incident:a", 2, now)
+        assert await digests.was_told("kept", "incident:a", 2)
+        assert not await digests.was_told("kept", "incident:a", 1)  # forgotten after a week
+        assert not await digests.was_told("kept", "incident:a", 3)
+        assert await store.remove("kept")
+        assert not await digests.was_told("kept", "incident:a", 2)
+        assert await redis.exists(told_key("kept")) == 0
+    finally:
+        await redis.aclose()
+
+
+async def test_a_confirmation_whose_components_are_all_gone_subscribes_to_nothing(
+    infra: Infra,
+) -> None:
+    """A sign-up for components removed from the config before it is confirmed: those left are
+    kept, and when none is left nothing is subscribed (what is left would be every component,
+    wider than chosen); the page says why, before the button and after it."""
+    key = SECRET.encode()
+
+    def token(address: str, components: tuple[str, ...]) -> str:
+        made = new_confirmation("email", address, components, utc_now(), timedelta(hours=1))
+        return confirmation_token(key, made)
+
+    async with running(infra) as run:
+        gone = token("gone@example.com", ("retired", "legacy"))
+        shown = await run.page.get(f"/subscribe/confirm?token={gone}")
+        assert shown.status_code == 409
+        assert 'data-state="components_gone"' in shown.text
+        assert 'id="confirm-button"' not in shown.text
+        assert "no longer on this status page" in shown.text
+        done = await run.page.post(
+            "/subscribe/confirm", data={"token": gone}, headers={"Origin": PAGE}
+        )
+        assert done.status_code == 409
+        assert 'data-state="components_gone"' in done.text
+        r = await run.page.post("/api/subscribers/confirm", json={"token": gone})
+        assert r.status_code == 409
+        assert "no longer exist" in r.json()["detail"]
+        assert await run.subscribers() == []
+
+        partly = token("partly@example.com", ("retired", "search"))
+        r = await run.page.post("/api/subscribers/confirm", json={"token": partly})
+        assert r.status_code == 200, r.text
+        assert r.json()["components"] == ["search"]
+        everything = token("all@example.com", ())
+        r = await run.page.post("/api/subscribers/confirm", json={"token": everything})
+        assert r.status_code == 200, r.text
+        assert r.json()["components"] == []
+        assert sorted(s["address"] for s in await run.subscribers()) == [
+            "all@example.com",
+            "partly@example.com",
+        ]
+
+
+class LocalOnly(httpcore.AsyncNetworkBackend):
+    """The test's network: connects as httpcore does, but never to a public address (nothing
+    leaves the machine), and says which hosts it was asked to connect to."""
+
+    def __init__(self) -> None:
+        self.real = httpcore.AnyIOBackend()
+        self.asked: list[str] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.asked.append(host)
+        try:
+            outside = ipaddress.ip_address(host).is_global
+        except ValueError:
+            outside = False  # a name: resolved by the system, as any client would
+        if outside:
+            raise httpcore.ConnectError(f"{host}: not reachable from the test")
+        return await self.real.connect_tcp(host, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("no Unix sockets here")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.real.sleep(seconds)
+
+
+PUBLIC = "93.184.216.34"
+
+
+async def test_a_webhook_is_posted_only_to_the_address_that_was_checked() -> None:
+    """DNS rebinding: `localhost` answers a public address when the hooks look it up (the
+    injected resolver) and 127.0.0.1 to anyone who asks again (the system's). The post connects
+    to the address it checked, so the receiver on 127.0.0.1 is never posted to; a name that
+    answers a private address (or a public one and a private one) is refused for good, before
+    any connection; with `private_webhooks` the same resolver's loopback answer is posted to."""
+    answers: dict[str, list[str]] = {
+        "localhost": [PUBLIC],
+        "private.test": ["127.0.0.1"],
+        "mixed.test": [PUBLIC, "127.0.0.1"],
+        "nowhere.test": [],
+    }
+    looked_up: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return answers[host]
+
+    async with Receiver() as receiver:
+        dial = LocalOnly()
+        hooks = Hooks(False, utc_now, resolve=resolve, dial=dial)
+        url = f"http://localhost:{receiver.port}/sub"
+        try:
+            with pytest.raises(RetryableError):  # the public address is not reachable here
+                await hooks.post(url, {"n": 1}, "k", "i-1")
+            assert looked_up == ["localhost"]
+            assert dial.asked == [PUBLIC]
+            for host in ("private.test", "mixed.test", "nowhere.test"):
+                with pytest.raises(PermanentError):
+                    await hooks.post(f"http://{host}:{receiver.port}/sub", {"n": 2}, "k", "i-2")
+            assert dial.asked == [PUBLIC]  # refused before connecting
+            assert receiver.count("/sub") == 0
+        finally:
+            await hooks.aclose()
+
+        answers["localhost"] = ["127.0.0.1"]
+        lenient = Hooks(True, utc_now, resolve=resolve, dial=LocalOnly())
+        try:
+            response = await lenient.post(url, {"n": 3}, "k", "i-3")
+            assert response.status_code == 200
+            got = await receiver.next("/sub")
+            assert got.body == {"n": 3}
+            assert got.headers["host"] == f"localhost:{receiver.port}"
+        finally:
+            await lenient.aclose()
+
+
+@pytest.fixture(scope="module")
+def hook_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A certificate for the name `hook.test` only (not its address)."""
+    where = tmp_path_factory.mktemp("hook-tls")
+    key, crt = where / "key.pem", where / "cert.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(crt), "-subj", "/CN=hook.test",
+            "-addext", "subjectAltName=DNS:hook.test",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return crt, key
+
+
+async def test_an_https_webhook_is_verified_by_its_name_over_the_checked_address(
+    hook_cert: tuple[Path, Path],
+) -> None:
+    """The connection goes to the address the hooks resolved, but TLS is the URL's name's:
+    SNI says `hook.test`, the certificate must be for `hook.test`, and so is the Host."""
+    crt, key = hook_cert
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(crt), str(key))
+    names: list[str | None] = []
+    server.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[assignment,misc]
+    requests: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )  # fmt: skip
+        requests.append(head + await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    listening = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server)
+    port = listening.sockets[0].getsockname()[1]
+
+    async def resolve(host: str, port: int) -> list[str]:
+        return {"hook.test": ["127.0.0.1"]}[host]
+
+    trusting = ssl.create_default_context(cafile=str(crt))
+    hooks = Hooks(True, utc_now, resolve=resolve, dial=LocalOnly(), ssl_context=trusting)
+    try:
+        response = await hooks.post(f"https://hook.test:{port}/x", {"n": 1}, "k", "i-1")
+        assert response.status_code == 200
+        assert names == ["hook.test"]
+        (request,) = requests
+        assert request.startswith(b"POST /x HTTP/1.1\r\n")
+        assert f"host: hook.test:{port}\r\n".encode() in request.lower()
+        assert request.endswith(b'{"n":1}')
+    finally:
+        await hooks.aclose()
+        listening.close()
+        await listening.wait_closed()
+
+
+async def test_a_component_change_reaches_webhooks_only_with_a_working_unsubscribe_link(
+    infra: Infra,
+) -> None:
+    """A component status change goes to webhook subscribers (Statuspage's component_update),
+    never by mail, and carries the subscriber's own one-click unsubscribe link in `meta`."""
+    key = SECRET.encode()
+    async with running(infra) as run:
+        hook_url = run.receiver.url_for("/sub")
+        sid = subscriber_id(key, "webhook", hook_url)
+        redis = Redis.from_url(infra.redis_url)
+        store = SubscriberStore(redis)
+        await store.put(Subscriber(id=sid, channel="webhook", address=hook_url, created_at=T0))
+        mail_id = subscriber_id(key, "email", "alice@example.com")
+        await store.put(
+            Subscriber(id=mail_id, channel="email", address="alice@example.com", created_at=T0)
+        )
+        await redis.aclose()
+        await run.publish(
+            ComponentStatusChanged(
+                event_id="c-1",
+                occurred_at=T0,
+                service="search",
+                version=1,
+                status=ComponentStatus.MAJOR_OUTAGE,
+                previous_status=ComponentStatus.OPERATIONAL,
+            )
+        )
+        hook = await run.receiver.next("/sub")
+        assert signed_by(webhook_key(key, sid), hook)
+        assert hook.body["component_update"]["new_status"] == "major_outage"
+        assert hook.body["component"]["id"] == "search"
+        unsubscribe = hook.body["meta"]["unsubscribe"]
+        assert unsubscribe == f"{PAGE}/unsubscribe?token={unsubscribe_token(key, sid)}"
+        r = await run.page.post(urlsplit(unsubscribe).path + "?" + urlsplit(unsubscribe).query)
+        assert r.status_code == 200
+        assert 'data-state="unsubscribed"' in r.text
+        assert [s["id"] for s in await run.subscribers()] == [mail_id]
+        assert run.smtp.empty()
+
+
+async def test_the_form_offers_each_group_which_stands_for_its_services(infra: Infra) -> None:
+    """The sign-up form lists the groups that have services next to the services; choosing one
+    subscribes to its services."""
+    async with running(infra) as run:
+        form = await run.page.get("/subscribe")
+        assert form.status_code == 200
+        assert 'name="component" value="back-office"> Back office (all its services)' in form.text
+        assert 'value="empty"' not in form.text  # a group without services is not offered
+        sent = await run.page.post(
+            "/subscribe",
+            data={"email": "grace@example.com", "component": ["back-office", "search"]},
+            headers={"Origin": PAGE},
+        )
+        assert sent.status_code == 200, sent.text
+        assert 'data-state="sent_email"' in sent.text
+        mail, rcpt = await run.smtp.next()
+        assert rcpt == ["grace@example.com"]
+        token = token_of(link_in(mail, f"{PAGE}/subscribe/confirm?token="))
+        r = await run.page.post("/api/subscribers/confirm", json={"token": token})
+        assert r.status_code == 200, r.text
+        assert r.json()["components"] == ["search", "billing"]  # page order

@@ -72,6 +72,7 @@ def test_component_payload_has_statuspage_shape() -> None:
         previous_status=ComponentStatus.OPERATIONAL,
     )
     body = payload.component_body(CONFIG, change, "u", T0)
+    assert body["meta"]["unsubscribe"] == "u"
     assert body["component_update"]["old_status"] == "operational"
     assert body["component_update"]["new_status"] == "major_outage"
     assert body["component"]["name"] == "Payments API"

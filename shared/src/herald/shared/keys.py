@@ -55,9 +55,10 @@ def digests_due_key() -> str:
     return service_key(SUBSCRIBERS, "due")
 
 
-def told_key(subscriber_id: str, topic: str, version: int) -> str:
-    """Set once a subscriber has been told a topic's version (no double message on a retry)."""
-    return service_key(SUBSCRIBERS, f"told:{subscriber_id}:{topic}:{version}")
+def told_key(subscriber_id: str) -> str:
+    """Sorted set: `<topic>:<version>` -> when this subscriber was told it (no double message
+    on a retry), the last week's. One key per subscriber, so removing one deletes it too."""
+    return service_key(SUBSCRIBERS, f"told:{subscriber_id}")
 
 
 def status_history_key(service: str) -> str:

@@ -4,7 +4,7 @@ by the notifier when it sends."""
 
 from __future__ import annotations
 
-from herald.shared.keys import subscriber_key, subscribers_index_key
+from herald.shared.keys import subscriber_key, subscribers_index_key, told_key
 from herald.shared.runtime import RedisClient
 from herald.shared.subscriptions import Subscriber
 
@@ -21,11 +21,13 @@ class SubscriberStore:
             await tx.execute()
 
     async def remove(self, subscriber_id: str) -> bool:
-        """Forget a subscriber entirely; False when there was none (idempotent)."""
+        """Forget a subscriber entirely (with the record of what it was told); False when
+        there was none (idempotent)."""
         async with self.redis.pipeline(transaction=True) as tx:
             tx.delete(subscriber_key(subscriber_id))
             tx.srem(subscribers_index_key(), subscriber_id)
-            deleted, _ = await tx.execute()
+            tx.delete(told_key(subscriber_id))
+            deleted, _, _ = await tx.execute()
         return bool(deleted)
 
     async def get(self, subscriber_id: str) -> Subscriber | None:

@@ -223,7 +223,6 @@ def create_app(
         env,
         nats,
         redis,
-        http,
         clock,
         api_tokens,
         replicas=settings.stream_replicas,

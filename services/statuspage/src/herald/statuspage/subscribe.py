@@ -1,10 +1,13 @@
 """Sign-up on the status page (the HTML form works without JavaScript) and its JSON API.
 
-- `GET /subscribe`: the form (email or webhook, the components to follow).
+- `GET /subscribe`: the form (email or webhook, the components to follow: everything, groups
+  standing for their services, services).
   `POST /subscribe`: takes it (same-origin only), answers the same page whatever the address
   (known or not, rate-limited or not): no enumeration.
 - `GET /subscribe/confirm?token=`: a page with a Confirm button (mail scanners follow GETs, so a
-  GET changes nothing); `POST /subscribe/confirm`: stores the subscriber.
+  GET changes nothing); `POST /subscribe/confirm`: stores the subscriber. Components removed
+  from the page since the sign-up are dropped; when none of those chosen is left, nothing is
+  stored and the page says so (409): what is left would be every component.
 - `GET /unsubscribe?token=`: a page with a button; `POST /unsubscribe?token=`: unsubscribes at
   once (RFC 8058 one-click: mail providers POST `List-Unsubscribe=One-Click` to this URL; the
   signed token is the authority, so no same-origin check here).
@@ -53,6 +56,12 @@ class Unavailable(Exception):
     """NATS or Redis did not answer: 503."""
 
 
+class ComponentsGone(Exception):
+    """A confirmation for components none of which the page has any more (removed from the
+    config since the sign-up): subscribing to what is left would be to every component, more
+    than was chosen, so nothing is subscribed: 409."""
+
+
 @dataclass
 class SubscribeDesk:
     """What the routes need: the config, the key, the list, the limits, how to publish."""
@@ -92,7 +101,17 @@ class SubscribeDesk:
         except (RedisError, OSError) as exc:
             raise Unavailable from exc
 
+    def components_left(self, chosen: tuple[str, ...]) -> tuple[str, ...]:
+        """The chosen components the page still has (() chosen: every component, still);
+        ComponentsGone when some were chosen and none is left."""
+        left = tuple(c for c in chosen if c in self.config.services)
+        if chosen and not left:
+            raise ComponentsGone
+        return left
+
     async def confirm(self, token: str) -> Subscriber | None:
+        """The subscriber stored; None for an invalid or expired token. Raises ComponentsGone
+        (nothing stored) and Unavailable."""
         found = read_confirmation(self.key, token, self.clock())
         if found is None or found.channel != "email":
             return None
@@ -100,7 +119,7 @@ class SubscribeDesk:
             id=subscriber_id(self.key, found.channel, found.address),
             channel=found.channel,
             address=found.address,
-            components=tuple(c for c in found.components if c in self.config.services),
+            components=self.components_left(found.components),
             created_at=self.clock(),
         )
         try:
@@ -129,9 +148,16 @@ def subscribe_routes(
     """The routes; with `desk` None (subscribers off, or no secret), each answers 404 (the
     feature is not there) and the JSON API 404 too."""
     config_services: list[dict[str, str]] = []
+    config_groups: list[dict[str, str]] = []
     if desk is not None:
         config_services = [
             {"id": sid, "name": svc.name} for sid, svc in desk.config.services.items()
+        ]
+        grouped = {svc.group for svc in desk.config.services.values()}
+        config_groups = [
+            {"id": gid, "name": group.name}
+            for gid, group in desk.config.groups.items()
+            if gid in grouped
         ]
 
     def page(request: Request, state: str, status: int = 200, **extra: Any) -> Response:
@@ -140,6 +166,7 @@ def subscribe_routes(
             **chrome(request),
             state=state,
             components=config_services,
+            groups=config_groups,
             email_offered=desk is not None and desk.config.subscribers.email,
             webhooks_offered=desk is not None and desk.config.subscribers.webhooks,
             **extra,
@@ -191,8 +218,13 @@ def subscribe_routes(
         if desk is None:
             return page(request, "off", 404)
         token = request.query_params.get("token", "")
-        if read_confirmation(desk.key, token, desk.clock()) is None:
+        found = read_confirmation(desk.key, token, desk.clock())
+        if found is None:
             return page(request, "bad_link", 400)
+        try:
+            desk.components_left(found.components)
+        except ComponentsGone:
+            return page(request, "components_gone", 409)
         return page(request, "confirm", token=token)
 
     async def confirm_post(request: Request) -> Response:
@@ -208,6 +240,8 @@ def subscribe_routes(
         fields = await _form(request)
         try:
             sub = await desk.confirm(_first(fields or {}, "token") or "")
+        except ComponentsGone:
+            return page(request, "components_gone", 409)
         except Unavailable:
             return page(request, "unavailable", 503)
         if sub is None:
@@ -300,7 +334,13 @@ def subscribe_routes(
             return JSONResponse({"detail": "token: a string"}, status_code=400)
         try:
             if act == "confirm":
-                sub = await desk.confirm(token)
+                try:
+                    sub = await desk.confirm(token)
+                except ComponentsGone:
+                    return JSONResponse(
+                        {"detail": "the components chosen no longer exist: nothing subscribed"},
+                        status_code=409,
+                    )
                 if sub is None:
                     return JSONResponse({"detail": "invalid or expired link"}, status_code=400)
                 return JSONResponse({"id": sub.id, "components": list(sub.components)})

@@ -257,13 +257,13 @@ class Courier:
         except PermanentError as exc:
             log.info("subscriber %s refused %s: %s", sub.id, pending.topic, exc)
             self._report(sub, pending, "refused")
-            await self.digests.mark_told(sub.id, pending.topic, pending.version)
+            await self.digests.mark_told(sub.id, pending.topic, pending.version, self.clock())
             return True
         except ChannelError as exc:
             log.info("subscriber %s: %s failed, will retry: %s", sub.id, pending.topic, exc)
             self._report(sub, pending, "failed")
             return False
-        await self.digests.mark_told(sub.id, pending.topic, pending.version)
+        await self.digests.mark_told(sub.id, pending.topic, pending.version, self.clock())
         self._report(sub, pending, "sent")
         return True
 

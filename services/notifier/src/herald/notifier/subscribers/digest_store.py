@@ -2,20 +2,22 @@
 keys): the topic's latest event, its version, whether it is final, when subscribers were last
 told, and a sorted set of when each topic is due. Several notifier replicas share it: a due
 topic is claimed for a lease (its due time pushed past the lease) before it is sent, and who
-was told which version is recorded, so a retry or a replica taking over tells nobody twice."""
+was told which version is recorded (one sorted set per subscriber, which removing the
+subscriber deletes), so a retry or a replica taking over tells nobody twice."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from herald.shared.keys import digest_key, digests_due_key, told_key
+from herald.shared.keys import digest_key, digests_due_key, subscriber_key, told_key
 from herald.shared.runtime import RedisClient
 
 KEPT_SECONDS = 30 * 24 * 3600
 """A topic's state outlives its incident by this much (then a late duplicate event is stale)."""
 
 TOLD_SECONDS = 7 * 24 * 3600
+"""How long who was told which version is remembered (far longer than a topic's retries)."""
 
 # KEYS: digest, due. ARGV: topic, event, version, final (0/1), due (epoch s), TTL (s), seen.
 # A version at or below the stored one is stale (a redelivery, an older replica's event): no-op.
@@ -40,6 +42,17 @@ _CLAIM = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, topic in ipairs(due) do redis.call('ZADD', KEYS[1], 'XX', ARGV[2], topic) end
 return due
+"""
+
+# KEYS: subscriber, its told set. ARGV: `<topic>:<version>`, now (epoch s), forget before (epoch
+# s), TTL (s). Recorded only while the subscriber exists: a send that was under way when it was
+# removed leaves nothing of it behind.
+_MARK_TOLD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
 """
 
 # KEYS: digest, due. ARGV: topic, version sent, now, next due if changed meanwhile.
@@ -76,6 +89,7 @@ class DigestStore:
         self._record = redis.register_script(_RECORD)
         self._claim = redis.register_script(_CLAIM)
         self._done = redis.register_script(_DONE)
+        self._mark_told = redis.register_script(_MARK_TOLD)
 
     async def told_at(self, topic: str) -> datetime | None:
         raw = await self.redis.hget(digest_key(topic), "told_at")
@@ -145,7 +159,13 @@ class DigestStore:
         return datetime.fromtimestamp(float(first[0][1]), UTC) if first else None
 
     async def was_told(self, subscriber_id: str, topic: str, version: int) -> bool:
-        return bool(await self.redis.exists(told_key(subscriber_id, topic, version)))
+        told = await self.redis.zscore(told_key(subscriber_id), f"{topic}:{version}")
+        return told is not None
 
-    async def mark_told(self, subscriber_id: str, topic: str, version: int) -> None:
-        await self.redis.set(told_key(subscriber_id, topic, version), 1, ex=TOLD_SECONDS)
+    async def mark_told(self, subscriber_id: str, topic: str, version: int, now: datetime) -> None:
+        """Record that the subscriber was told (or refused) `version`, forgetting what it was
+        told more than `TOLD_SECONDS` ago; nothing when it is no longer subscribed."""
+        await self._mark_told(
+            keys=[subscriber_key(subscriber_id), told_key(subscriber_id)],
+            args=[f"{topic}:{version}", _epoch(now), _epoch(now) - TOLD_SECONDS, TOLD_SECONDS],
+        )

@@ -1,20 +1,30 @@
-"""Posting to subscribers' webhooks: signed as every webhook Herald posts (`herald.shared.webhook_signature`) with the subscriber's own key, never
-following redirects, only to addresses `destination` allows; and the challenge that verifies a
-new one. Retryable: 5xx, 408, 429, network errors, timeouts; any other non-2xx is permanent."""
+"""Posting to subscribers' webhooks: signed as every webhook Herald posts
+(`herald.shared.webhook_signature`) with the subscriber's own key, never following redirects,
+only to addresses `destination` allows (checked as the connection is made, over its own HTTP
+client); and the challenge that verifies a new one. Retryable: 5xx, 408, 429, network errors,
+timeouts; an address not allowed and any other non-2xx are permanent."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+import ssl
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import httpcore
 import httpx
 
 from herald.notifier.channels.channel import PermanentError, RetryableError
-from herald.notifier.subscribers.destination import reachable
+from herald.notifier.subscribers.destination import (
+    NotAllowed,
+    Resolve,
+    checked_client,
+    system_resolve,
+    well_formed,
+)
 from herald.shared.webhook_signature import signed_headers
 
 TIMEOUT_SECONDS = 10.0
@@ -22,22 +32,28 @@ USER_AGENT = "Herald-Subscribers/1"
 
 
 class Hooks:
+    """Owns its HTTP client (`aclose` it): the one whose connections keep the address rule.
+    `resolve`, `dial` (the network backend it connects with) and `ssl_context` are for tests."""
+
     def __init__(
         self,
-        http: httpx.AsyncClient,
         allow_private: bool,
         clock: Callable[[], datetime],
-        allowed: Callable[[str, bool], Awaitable[bool]] = reachable,
+        *,
+        resolve: Resolve = system_resolve,
+        dial: httpcore.AsyncNetworkBackend | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self.http = http
-        self.allow_private = allow_private
+        self.http = checked_client(allow_private, resolve, dial, ssl_context)
         self.clock = clock
-        self.allowed = allowed
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
     async def post(
         self, url: str, body: dict[str, Any], key: str, idempotency_key: str
     ) -> httpx.Response:
-        if not await self.allowed(url, self.allow_private):
+        if not well_formed(url):
             raise PermanentError("webhook address not allowed")
         data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {
@@ -55,6 +71,8 @@ class Hooks:
                     timeout=TIMEOUT_SECONDS,
                     follow_redirects=False,
                 )
+        except NotAllowed as exc:
+            raise PermanentError(f"webhook address not allowed: {exc}") from None
         except (TimeoutError, httpx.TimeoutException):
             raise RetryableError("timed out") from None
         except httpx.TransportError as exc:

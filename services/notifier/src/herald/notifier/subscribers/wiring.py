@@ -9,7 +9,6 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
-import httpx
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
@@ -73,7 +72,6 @@ class SubscriberDesk:
         key: bytes,
         nats: NatsConnection,
         redis: RedisClient,
-        http: httpx.AsyncClient,
         clock: Clock,
         api_tokens: ApiTokens,
         *,
@@ -82,13 +80,14 @@ class SubscriberDesk:
         on_told: Callable[[Told], None] | None = None,
     ) -> None:
         self.store = SubscriberStore(redis)
+        self.hooks = Hooks(config.subscribers.private_webhooks, clock)
         self.courier = Courier(
             config,
             key,
             self.store,
             DigestStore(redis),
             mailer,
-            Hooks(http, config.subscribers.private_webhooks, clock),
+            self.hooks,
             clock,
             on_told=on_told,
         )
@@ -134,6 +133,7 @@ class SubscriberDesk:
         await self.timer.stop()
         await self.requests.stop(grace=ACK_WAIT_SECONDS)
         await self.events.stop(grace=ACK_WAIT_SECONDS)
+        await self.hooks.aclose()
 
     async def _on_event(self, msgs: Sequence[Msg]) -> None:
         (msg,) = msgs
@@ -182,7 +182,6 @@ def subscriber_desk(
     env: Mapping[str, str],
     nats: NatsConnection,
     redis: RedisClient,
-    http: httpx.AsyncClient,
     clock: Clock,
     api_tokens: ApiTokens,
     *,
@@ -205,7 +204,6 @@ def subscriber_desk(
         key,
         nats,
         redis,
-        http,
         clock,
         api_tokens,
         mailer=mailer,
