@@ -282,6 +282,45 @@ async def test_a_postmortem_handled_before_its_resolve_tells_everyone_once(
     await redis.aclose()
 
 
+async def test_pages_held_by_a_maintenance_window_go_out_when_it_ends(
+    notifier: Runner, receiver: Receiver, infra: Infra
+) -> None:
+    redis = open_redis(infra.redis_url)
+    store = EscalationStore(redis)
+    held = incident().model_copy(update={"paging": False})
+    async with notifier() as n:
+        await n.publish(
+            IncidentOpened(
+                event_id="ev-open-1",
+                occurred_at=T0,
+                service="payments-api",
+                version=1,
+                incident=held,
+            )
+        )
+        assert (await n.settled("ev-open-1")).decision.verdict is Verdict.ACK
+        # recorded, but nobody paged and no escalation started
+        assert await store.get("payments-api", "payments-api-inc-1") is None
+        assert await redis.zcard(EscalationStore.due_key("payments-api")) == 0
+        assert receiver.count("/alice") == 0
+        # the window ended: the correlator releases its pages with an update
+        await n.publish(
+            IncidentUpdated(
+                event_id="ev-update-2",
+                occurred_at=T0,
+                service="payments-api",
+                version=2,
+                incident=held.model_copy(update={"paging": True}),
+            )
+        )
+        page = (await receiver.next("/alice")).body
+        assert (page["type"], page["incident"]["id"]) == ("incident.opened", "payments-api-inc-1")
+        assert (await n.next_step()).committed
+    assert receiver.count("/alice") == 1
+    assert receiver.count("/bob") == 0
+    await redis.aclose()
+
+
 async def test_the_api_acknowledges_with_a_token_only(notifier: Runner, receiver: Receiver) -> None:
     async with notifier() as n:
         await n.publish(opened())
