@@ -204,3 +204,19 @@ def test_an_incident_held_by_a_window_pages_when_the_window_ends() -> None:
     released = next(e for e in events if isinstance(e, IncidentUpdated))
     assert released.incident.paging
     assert any(isinstance(e, MaintenanceChanged) and e.maintenance.cancelled for e in events)
+
+
+def test_a_window_scheduled_with_page_true_lets_its_alerts_page() -> None:
+    warning = {"alertname": "Slow", "service": SVC, "severity": "warning"}
+    for page, paging in ((True, True), (False, False)):
+        s = Service()
+        s.command(window(1, T0, T0 + timedelta(hours=1), page=page), T0)
+        events = s.alert(T0 + timedelta(minutes=1), labels=warning)
+        opened = next(e for e in events if isinstance(e, IncidentOpened))
+        assert opened.incident.paging is paging, page
+        # under maintenance on the page either way: `page` decides the paging only
+        assert opened.incident.component_status is ComponentStatus.UNDER_MAINTENANCE
+    s = Service()
+    s.command(window(1, T0, T0 + timedelta(hours=1)), T0)  # the default: page: false
+    events = s.alert(T0 + timedelta(minutes=1), labels=warning)
+    assert not next(e for e in events if isinstance(e, IncidentOpened)).incident.paging
