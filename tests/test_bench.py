@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import yaml
 
+from bench import latency
 from bench.__main__ import benchmarks
 from bench.page_events import Recording, fresh_board, storm_config
 from bench.page_state import PageState
@@ -185,3 +186,11 @@ def test_a_page_events_recording_reads_back_and_folds_on_a_fresh_board(tmp_path)
     sse = board.receive(data, 1)
     assert sse is not None
     assert json.loads(sse.data)["component"]["status"] == "major_outage"
+
+
+def test_make_bench_measures_latency_under_the_goals_load_unless_told_otherwise() -> None:
+    assert latency.at_goal_load([]) == ["--load", "500"]
+    assert latency.at_goal_load(["--quick"]) == ["--quick", "--load", "500"]
+    assert latency.at_goal_load(["--load", "0"]) == ["--load", "0"]
+    assert latency.at_goal_load(["--load=100"]) == ["--load=100"]
+    assert latency.parse_args(latency.at_goal_load(["--quick"])).load == 500

@@ -22,6 +22,7 @@ from services.correlator.tests.alerts import make_alert
 from services.notifier.tests.events import incident
 from tests.cluster.servers import RedisCluster
 from tests.cluster.test_replication import stopped
+from tests.infra import ServerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -96,6 +97,13 @@ async def test_an_escalation_step_is_claimed_once_on_a_cluster(client: RedisClie
         assert await other.claim(service, NOW + timedelta(seconds=30)) != []  # lease ran out
 
 
+def replica_of(redis_cluster: RedisCluster, master_port: int) -> ServerProcess:
+    rows = redis_cluster.roles()
+    master_id = next(r["id"] for r in rows if r["port"] == str(master_port))
+    replica_port = next(int(r["port"]) for r in rows if r["master"] == master_id)
+    return next(n for n in redis_cluster.nodes if n.port == replica_port)
+
+
 async def test_a_step_waits_for_the_replica_of_each_master_it_wrote_to(
     client: RedisClient, redis_cluster: RedisCluster
 ) -> None:
@@ -107,10 +115,7 @@ async def test_a_step_waits_for_the_replica_of_each_master_it_wrote_to(
     await _step_every_service(store, "firing")  # every master's replica acknowledged
 
     frozen_master = redis_cluster.master_of(head_key(SERVICES[0]))
-    rows = redis_cluster.roles()
-    master_id = next(r["id"] for r in rows if r["port"] == str(frozen_master))
-    replica_port = next(int(r["port"]) for r in rows if r["master"] == master_id)
-    replica = next(n for n in redis_cluster.nodes if n.port == replica_port)
+    replica = replica_of(redis_cluster, frozen_master)
     on_frozen = {s for s in SERVICES if redis_cluster.master_of(head_key(s)) == frozen_master}
     batches = [
         (s, [make_alert(f"{s}-fp", "resolved", labels={"service": s, "severity": "critical"})])
@@ -124,3 +129,32 @@ async def test_a_step_waits_for_the_replica_of_each_master_it_wrote_to(
 
     again = await store.step_many([b for b in batches if b[0] in failed], NOW)
     assert not [r for r in again if isinstance(r, Exception)], again
+
+
+async def test_an_escalation_write_waits_for_the_replica_of_its_master(
+    client: RedisClient, redis_cluster: RedisCluster
+) -> None:
+    """The notifier's escalation writes wait as the correlator's steps do (bug 8): with the
+    replica of one master frozen, the writes of the services on that master are not confirmed
+    (their INCIDENTS messages are redelivered), the others are; a redelivery finds the write
+    the master kept and confirms it once the replica is back (on the node of its slot)."""
+    redis_cluster.wait_replicas_online()
+    store = EscalationStore(client, replication=Replication(300))
+    state = EscalationState(policy="p", started_at=NOW, due_at=NOW)
+    frozen_master = redis_cluster.master_of(EscalationStore.record_key(SERVICES[0], "x"))
+    on_frozen = {
+        s
+        for s in SERVICES
+        if redis_cluster.master_of(EscalationStore.record_key(s, "x")) == frozen_master
+    }
+    failed = set()
+    with stopped(replica_of(redis_cluster, frozen_master)):
+        for service in SERVICES:
+            try:
+                assert await store.write(service, f"{service}-inc-9", 0, state, incident(service))
+            except NotReplicated:
+                failed.add(service)
+    assert failed == on_frozen
+    for service in failed:
+        assert await store.get(service, f"{service}-inc-9") is not None  # the master kept it
+        await store.confirm(service)  # and its replica holds it now

@@ -734,3 +734,26 @@ async def test_every_step_is_paged_once_when_redis_restarts_under_a_run(
     assert restarted
     assert sorted(got) == sorted(f"payments-api-{i}" for i in range(count))
     assert receiver.count("/alice") == count
+
+
+async def test_one_redis_server_is_not_waited_for(
+    notifier: Runner, receiver: Receiver, infra: Infra
+) -> None:
+    """REDIS_URL naming one server (redis://, HERALD_REDIS_WAIT_MS 0 by default): the escalation
+    writes send no WAIT (no replica to wait for) and no ROLE, nothing more than before."""
+    redis = open_redis(infra.redis_url)
+    try:
+        await redis.config_resetstat()
+        async with notifier() as n:
+            await n.publish(opened())
+            assert (await receiver.next("/alice")).body["type"] == "incident.opened"
+            await n.next_step()
+            await n.publish(resolved())
+            assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
+            assert (await n.next_notice()).kind == "incident.resolved"
+        stats = await redis.info("commandstats")
+    finally:
+        await redis.aclose()
+    assert "cmdstat_eval" in stats  # the escalation's scripts ran
+    assert "cmdstat_wait" not in stats
+    assert "cmdstat_role" not in stats

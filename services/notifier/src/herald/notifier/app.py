@@ -50,6 +50,7 @@ from herald.notifier.timer_loop import TimerLoop
 from herald.shared.config import ConfigError, HeraldConfig
 from herald.shared.events import INCIDENT_EVENT_ADAPTER, RESPONSE_EVENT_NAMES, ResponseEvent
 from herald.shared.probes import ReadinessCheck, probe_app
+from herald.shared.replication import NotReplicated, Replication
 from herald.shared.runtime import Clock, NatsConnection, PullConsumer, open_redis, utc_now
 from herald.shared.security import SMALL_PAGE_POLICY, SecurityHeaders
 from herald.shared.settings import Settings
@@ -251,7 +252,10 @@ def create_app(
         # its leases (a live one's outlast them: its sends are not repeated)
         claim_seconds=lease_seconds,
     )
-    store = EscalationStore(redis, lease_seconds=lease_seconds)
+    # the escalation records an INCIDENTS message is acknowledged after wait for a replica
+    # where one may be promoted (a Sentinel, a Cluster: docs/reliability.md, bug 8)
+    replication = Replication(settings.redis_wait_ms) if settings.redis_wait_ms else None
+    store = EscalationStore(redis, lease_seconds=lease_seconds, replication=replication)
     timers: list[TimerLoop] = []
     escalator = Escalator(
         config,
@@ -294,6 +298,19 @@ def create_app(
                 handled = Handled(
                     event.event_id, event.kind, num_delivered, decision, reason="escalation"
                 )
+        except NotReplicated as exc:
+            # stored on the master, not yet on a replica: redelivered, not acknowledged (a
+            # failover now would lose it); the redelivery confirms or redoes it
+            decision = decide(("replica",), num_delivered, in_force())
+            log.warning(
+                "%s not confirmed by a Redis replica (%s): %s",
+                event.event_id,
+                decision.verdict.value,
+                exc,
+                extra={"event_id": event.event_id, "num_delivered": num_delivered},
+            )
+            metrics.events.labels(event.kind, decision.verdict.value).inc()
+            handled = Handled(event.event_id, event.kind, num_delivered, decision, reason="replica")
         except Exception:
             # Not expected (channel and ledger failures are results), but never lose the event.
             decision = decide(("*",), num_delivered, in_force())

@@ -23,6 +23,16 @@ that dies mid-step leaves the record as it was: its lease runs out, another repl
 step and runs it again; the sends are deduplicated by the ledger (one run id per step run), so
 each destination is paged once. Notices follow the same path (their sends are deduplicated by
 the ledger under the notice's event id).
+
+Writes after which a message is acknowledged (an escalation started, a resolve or a worsening
+with its notice, an acknowledgement with its notice, a notice queued) count as stored only once a
+replica holds them, where the store is given a `Replication` (REDIS_URL names a Sentinel or a
+Cluster: docs/reliability.md, bug 8): the script and its `WAIT`/`ROLE` go in one pipeline, on one
+connection (on a Cluster, the node of the service's slot), and a write no replica confirmed in
+time raises `NotReplicated` (it ran on the master: the message behind it is redelivered and its
+handling, which reads the record again, redoes or confirms it). A handling that finds its change
+made already (a redelivery of such a write) `confirm`s it: a touch of the service's slot and its
+WAIT (the replication stream is in order, so the replica then holds the record too).
 """
 
 from __future__ import annotations
@@ -38,7 +48,8 @@ from herald.notifier.escalation import EscalationState
 from herald.notifier.notice import NoticeType
 from herald.shared.events import Incident
 from herald.shared.keys import service_key
-from herald.shared.runtime import RedisClient, run_scripts
+from herald.shared.replication import Replication
+from herald.shared.runtime import RedisClient, ScriptCall, run_scripts
 
 LEASE_SECONDS = 5.0
 """How long a claimed step is hidden from the other replicas without a renewal: a step held by
@@ -122,6 +133,17 @@ redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
+
+
+# KEYS: touch key. ARGV: its expiry (ms). A write of the service's slot that changes nothing of
+# its escalations: a WAIT after it covers every earlier write of that master.
+_TOUCH = """
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return 0
+"""
+
+TOUCH_MS = 60_000
+"""How long a touch key (`touch_key`) outlives its last confirmation."""
 
 
 @dataclass(frozen=True)
@@ -256,10 +278,45 @@ class NoticeLease:
 
 
 class EscalationStore:
-    def __init__(self, redis: RedisClient, *, lease_seconds: float = LEASE_SECONDS) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        replication: Replication | None = None,
+    ) -> None:
+        """`replication`: the writes a message is acknowledged after wait for a replica
+        (herald.shared.replication); None (one server): they are not waited for."""
         self.redis = redis
         self.lease_ms = int(lease_seconds * 1000)
+        self.replication = replication
         self._claim = redis.register_script(_CLAIM)
+        self._commit = redis.register_script(_COMMIT)
+        self._queue = redis.register_script(_QUEUE)
+        self._touch = redis.register_script(_TOUCH)
+
+    @staticmethod
+    def touch_key(service: str) -> str:
+        """Written when a handling finds its change made already and must know that a replica
+        holds it (`confirm`)."""
+        return service_key(service, "esc:touched")
+
+    async def _stored(self, calls: list[ScriptCall], *, confirm: bool) -> Any:
+        """Run `calls` (keys of one slot) and return the first one's reply. `confirm` and a
+        replication: in one pipeline with the WAIT and ROLE after them; `NotReplicated` when no
+        replica acknowledged them in time (they ran on the master). Else (one server) each
+        script as it always was, one EVAL, no other command."""
+        if self.replication is None or not confirm:
+            replies = [
+                await self.redis.eval(cast("str", script.script), len(keys), *keys, *args)
+                for script, keys, args in calls
+            ]
+            return replies[0]
+        replies = await run_scripts(self.redis, calls, replication=self.replication)
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise reply
+        return replies[0]
 
     @staticmethod
     def record_key(service: str, incident_id: str) -> str:
@@ -283,10 +340,16 @@ class EscalationStore:
         *,
         notice: PendingNotice | None = None,
         now: datetime | None = None,
+        confirm: bool = True,
     ) -> bool:
         """Store `state` if the record is still at `expected_rev` (0: it must not exist);
         schedule (or unschedule) its due time in the same step, and queue `notice` (due at
-        `now`) with it: the change and its notice are stored together or not at all."""
+        `now`) with it: the change and its notice are stored together or not at all.
+
+        `confirm` (the default: a message or an answer is given after it): with a replication,
+        `NotReplicated` when no replica acknowledged the write in time. The write may then be
+        on the master: whoever redoes it reads the record again first (a write at the old
+        `expected_rev` would be refused as a conflict)."""
         key = self.record_key(service, incident_id)
         body = json.dumps(
             {
@@ -301,7 +364,7 @@ class EscalationStore:
         if notice is not None:
             keys.append(self.notice_key(notice))
             args += [notice.member, notice.to_json(), _ms(now or state.started_at)]
-        done = await self.redis.eval(_COMMIT, len(keys), *keys, *args)
+        done = await self._stored([(self._commit, keys, args)], confirm=confirm)
         return bool(done)
 
     @staticmethod
@@ -309,18 +372,27 @@ class EscalationStore:
         return service_key(notice.service, f"esc:{notice.member}")
 
     async def queue(self, notice: PendingNotice, now: datetime) -> bool:
-        """Queue `notice`, due at `now`; False when it is queued already."""
-        done = await self.redis.eval(
-            _QUEUE,
-            2,
-            self.notice_key(notice),
-            self.due_key(notice.service),
-            notice.member,
-            notice.to_json(),
-            _ms(now),
-            RECORD_TTL_SECONDS,
-        )
+        """Queue `notice`, due at `now`; False when it is queued already. With a replication,
+        `NotReplicated` unless a replica holds it (queued now or before: a touch goes with it,
+        so a notice queued by an unconfirmed write is confirmed too)."""
+        calls: list[ScriptCall] = [
+            (
+                self._queue,
+                [self.notice_key(notice), self.due_key(notice.service)],
+                [notice.member, notice.to_json(), _ms(now), RECORD_TTL_SECONDS],
+            )
+        ]
+        if self.replication is not None:
+            calls.append((self._touch, [self.touch_key(notice.service)], [TOUCH_MS]))
+        done = await self._stored(calls, confirm=True)
         return bool(done)
+
+    async def confirm(self, service: str) -> None:
+        """Make sure a replica holds every write of `service`'s escalations so far (a handling
+        that found its change made, maybe by a write no replica confirmed): `NotReplicated`
+        when none acknowledges in time. Nothing to do (no command) without a replication."""
+        if self.replication is not None:
+            await self._stored([(self._touch, [self.touch_key(service)], [TOUCH_MS])], confirm=True)
 
     async def done(self, lease: NoticeLease) -> bool:
         """The notice was told: forget it (unless another replica holds it now)."""

@@ -17,6 +17,14 @@ in the same Redis step (`EscalationStore.write(..., notice=)`), then claimed, le
 one replica like a due step, and forgotten once sent; a notice held by a replica that died goes
 out once its lease ends (`LEASE_SECONDS`), its sends deduplicated by the ledger.
 
+Where Redis has replicas that may be promoted (a Sentinel, a Cluster), the writes an INCIDENTS
+message is acknowledged after, and an acknowledgement's, wait for a replica
+(`EscalationStore(replication=)`, docs/reliability.md bug 8): one no replica confirmed in time
+raises `NotReplicated`, so the message is redelivered (the app naks it) or the acknowledgement
+answered 503. It may have been applied on the master: the redelivery reads the record again, so
+it never retries a stale revision (which would be refused as a conflict), and what it finds
+done already it confirms (`EscalationStore.confirm`) before the message is acknowledged.
+
 A service without a policy but with a legacy `oncall:` target is escalated through a one-step
 policy notifying that target's channels (`escalation.with_oncall_policies`): its pages take the
 same Redis-leased path (the JetStream message is acked once the escalation is stored; a page
@@ -66,6 +74,7 @@ from herald.shared.events import (
     ResponseEvent,
 )
 from herald.shared.keys import UNROUTED
+from herald.shared.replication import NotReplicated
 from herald.shared.runtime import Clock
 
 log = logging.getLogger("herald.notifier.escalator")
@@ -221,11 +230,21 @@ class Escalator:
     async def _opened(self, event: IncidentOpened | IncidentUpdated, policy: str) -> None:
         inc = event.incident
         if await self.store.get(event.service, inc.id) is not None:
-            return  # a redelivery, or its resolve came first
+            # a redelivery, or its resolve came first; maybe of a write no replica confirmed:
+            # a replica must hold the record before the message is acknowledged
+            await self.store.confirm(event.service)
+            return
         # an incident whose pages a maintenance window held opens late: no ingest time to time
         received = event.received_at if isinstance(event, IncidentOpened) else None
         state = replace(escalation.start(policy, self.clock()), received_at=received)
-        if await self.store.write(event.service, inc.id, 0, state, inc):
+        try:
+            written = await self.store.write(event.service, inc.id, 0, state, inc)
+        except NotReplicated:
+            # most likely stored on the master, its first step due now: paged from there while
+            # the message is redelivered (and, once a replica holds the record, acknowledged)
+            self.wake()
+            raise
+        if written:
             log.info(
                 "escalating %s through policy %s",
                 inc.id,
@@ -354,9 +373,15 @@ class Escalator:
             notice = PendingNotice(
                 service, incident_id, "incident.acknowledged", event.event_id, rec.incident
             )
-            if await self.store.write(
-                service, incident_id, rec.rev, state, rec.incident, notice=notice, now=now
-            ):
+            try:
+                written = await self.store.write(
+                    service, incident_id, rec.rev, state, rec.incident, notice=notice, now=now
+                )
+            except NotReplicated as exc:
+                # not known to be kept: "try again" (503), the correlator not told yet; the
+                # retry reads the record again and acknowledges it again
+                raise Busy(f"no replica confirmed the acknowledgement of {incident_id}") from exc
+            if written:
                 break
         else:
             raise Busy(f"escalation of {incident_id} kept changing")
@@ -384,7 +409,11 @@ class Escalator:
             if rec.state.resolved_at is not None:
                 return AckResult.RESOLVED
             state = escalation.resolve(rec.state, now)
-            if await self.store.write(service, incident_id, rec.rev, state, rec.incident):
+            # not waited for: the resolve's durable copy is the correlator's, asked below; its
+            # IncidentResolved comes back on INCIDENTS and resolves the record again (waited)
+            if await self.store.write(
+                service, incident_id, rec.rev, state, rec.incident, confirm=False
+            ):
                 break
         else:
             raise Busy(f"escalation of {incident_id} kept changing")
@@ -519,14 +548,18 @@ class Escalator:
             self.on_notice(NoticeRun(n.incident_id, n.kind, sent))
 
     async def _commit(self, rec: Record, state: escalation.EscalationState) -> bool:
-        if await self.store.write(rec.service, rec.incident_id, rec.rev, state, rec.incident):
+        # not waited for (no message is acknowledged after it): a commit lost with its master
+        # leaves the step due on the promoted replica, run again, its sends deduplicated
+        if await self.store.write(
+            rec.service, rec.incident_id, rec.rev, state, rec.incident, confirm=False
+        ):
             return True
         # Changed meanwhile: by an incident update (the escalation as it was: store ours), or by
         # an ack, a resolve or another replica's run (theirs wins).
         cur = await self.store.get(rec.service, rec.incident_id)
         if cur is not None and cur.state == rec.state:
             return await self.store.write(
-                rec.service, rec.incident_id, cur.rev, state, cur.incident
+                rec.service, rec.incident_id, cur.rev, state, cur.incident, confirm=False
             )
         self.metrics.escalation_steps.labels("conflict").inc()
         return False
