@@ -304,7 +304,9 @@ class Escalator:
                 if IncidentStatus.POSTMORTEM in (inc.status, rec.incident.status):
                     # its postmortem (a new event of an incident resolved already), or its
                     # resolve coming after the postmortem that resolved it here: everyone paged
-                    # was told it is over; a summary is no news to wake anyone for
+                    # was told it is over; a summary is no news to wake anyone for (a
+                    # replica must hold that resolve before the message is acknowledged)
+                    await self.store.confirm(event.service)
                     return Handling.ACK
                 # resolved by a resolve link (or a redelivery): tell it now (once: queued
                 # already, it stays as it is; told already, the ledger skips every send)
