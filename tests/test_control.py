@@ -274,6 +274,114 @@ async def test_maintenance_starts_and_completes_by_itself(infra: Infra) -> None:
         assert f"{SVC},search" in listed
 
 
+async def test_a_window_in_progress_is_verified_by_hand_then_completed(infra: Infra) -> None:
+    """`herald maintenance verify`: only a window in progress can be marked verifying (a
+    scheduled one is a 409, exit 5); every service it covers goes to verifying, the component
+    stays under maintenance until `complete`, and a verify of a window that is over is a 409."""
+    async with stack(infra) as s:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        code, _, err = await s.herald(
+            "maintenance",
+            "schedule",
+            "--services",
+            SVC,
+            "--title",
+            "Later",
+            "--start",
+            later.isoformat(),
+            "--end",
+            (later + timedelta(hours=1)).isoformat(),
+        )
+        assert code == 0, err
+        future = await s.next(MaintenanceChanged, lambda e: e.maintenance.title == "Later")
+        assert isinstance(future, MaintenanceChanged)
+        code, _, err = await s.herald("maintenance", "verify", future.maintenance.id)
+        assert code == 5, err  # not started yet
+        assert "only a window in progress" in err
+
+        start = datetime.now(UTC) + timedelta(seconds=6)  # see the test above
+        code, _, err = await s.herald(
+            "maintenance",
+            "schedule",
+            "--services",
+            f"{SVC},search",
+            "--title",
+            "DB upgrade",
+            "--start",
+            start.isoformat(),
+            "--end",
+            (start + timedelta(hours=1)).isoformat(),
+        )
+        assert code == 0, err
+        scheduled = await s.next(MaintenanceChanged, lambda e: e.service == SVC)
+        assert isinstance(scheduled, MaintenanceChanged)
+        mid = scheduled.maintenance.id
+        await s.next(
+            MaintenanceChanged,
+            lambda e: e.service == SVC and e.maintenance.status is MaintenanceStatus.IN_PROGRESS,
+        )
+        shown = await s.next(ComponentStatusChanged, lambda e: e.service == SVC)
+        assert isinstance(shown, ComponentStatusChanged)
+        assert shown.status is ComponentStatus.UNDER_MAINTENANCE
+
+        code, out, err = await s.herald(
+            "maintenance", "verify", mid, "--body", "Upgrade done; checking.", key="verify-1"
+        )
+        assert code == 0, err
+        verifying = {}
+        while len(verifying) < 2:
+            event = await s.next(
+                MaintenanceChanged, lambda e: e.maintenance.status is MaintenanceStatus.VERIFYING
+            )
+            assert isinstance(event, MaintenanceChanged)
+            verifying[event.service] = event.maintenance
+        assert set(verifying) == {SVC, "search"}
+        assert verifying[SVC].verifying_body == "Upgrade done; checking."
+        code, again, err = await s.herald(
+            "maintenance", "verify", mid, "--body", "Upgrade done; checking.", key="verify-1"
+        )
+        assert (code, again) == (0, out), err  # a retry: the same command, the same answer
+        code, listed, err = await s.herald("maintenance", "list", "--json")
+        assert code == 0, err
+        statuses = {w["id"]: w["status"] for w in json.loads(listed)["maintenances"]}
+        assert (statuses[mid], statuses[future.maintenance.id]) == ("verifying", "scheduled")
+        code, _, err = await s.herald("maintenance", "verify", mid)
+        assert code == 5, err  # verifying already
+        assert f"maintenance {mid} is verifying" in err
+
+        code, _, err = await s.herald("maintenance", "complete", mid)
+        assert code == 0, err
+        done = await s.next(
+            MaintenanceChanged,
+            lambda e: e.service == SVC and e.maintenance.status is MaintenanceStatus.COMPLETED,
+        )
+        assert isinstance(done, MaintenanceChanged)
+        assert not done.maintenance.cancelled
+        # The component's next change is its way back: it stayed under maintenance while the
+        # window was verified.
+        back = await s.next(ComponentStatusChanged, lambda e: e.service == SVC)
+        assert isinstance(back, ComponentStatusChanged)
+        assert (back.previous_status, back.status) == (
+            ComponentStatus.UNDER_MAINTENANCE,
+            ComponentStatus.OPERATIONAL,
+        )
+        code, _, err = await s.herald("maintenance", "verify", mid)
+        assert code == 5, err
+        assert "already completed" in err
+        async with httpx.AsyncClient(base_url=s.api) as http:
+            audit = await http.get(
+                "/api/v1/audit",
+                params={"service": SVC},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+        applied = [
+            e
+            for e in audit.json()["audit"]
+            if e["kind"] == "command.maintenance.verify" and e["outcome"] == "applied"
+        ]
+        assert len(applied) == 1  # the retry applied nothing
+
+
 async def test_clear_errors_and_exit_codes(infra: Infra) -> None:
     async with stack(infra) as s:
         code, _, err = await s.herald("incident", "list", token="wrong")

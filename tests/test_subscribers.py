@@ -462,6 +462,7 @@ async def test_sign_up_answers_the_same_whatever_the_address_and_limits_abuse(in
 def window(status: MaintenanceStatus, *, cancelled: bool = False) -> MaintenanceWindow:
     """Window mw-1 over Payments API and Billing, at `status` (each service holds a copy)."""
     started = T0 if status is not MaintenanceStatus.SCHEDULED else None
+    verifying = T0 + (T1 - T0) / 2 if status is MaintenanceStatus.VERIFYING else None
     completed = T1 if status is MaintenanceStatus.COMPLETED else None
     return MaintenanceWindow(
         id="mw-1",
@@ -472,14 +473,15 @@ def window(status: MaintenanceStatus, *, cancelled: bool = False) -> Maintenance
         starts_at=T0,
         ends_at=T1,
         created_at=T0.replace(hour=9),
-        updated_at=completed or started or T0.replace(hour=9),
+        updated_at=completed or verifying or started or T0.replace(hour=9),
         started_at=started,
+        verifying_at=verifying,
         completed_at=completed,
         cancelled=cancelled,
     )
 
 
-async def test_subscribers_hear_once_when_maintenance_is_scheduled_starts_and_completes(
+async def test_subscribers_hear_once_when_maintenance_is_scheduled_starts_is_verified_and_completes(
     infra: Infra,
 ) -> None:
     """Each service a window covers publishes its own copy of every change, and JetStream may
@@ -524,6 +526,7 @@ async def test_subscribers_hear_once_when_maintenance_is_scheduled_starts_and_co
         steps = [
             (MaintenanceStatus.SCHEDULED, "Scheduled maintenance", "scheduled"),
             (MaintenanceStatus.IN_PROGRESS, "Maintenance in progress", "in_progress"),
+            (MaintenanceStatus.VERIFYING, "Maintenance being verified", "verifying"),
             (MaintenanceStatus.COMPLETED, "Maintenance completed", "completed"),
         ]
         for n, (status, subject, word) in enumerate(steps):
@@ -549,7 +552,8 @@ async def test_subscribers_hear_once_when_maintenance_is_scheduled_starts_and_co
             assert inc["scheduled_until"] == "2024-05-01T12:30:00.000Z"
             assert inc["incident_updates"][0]["status"] == word
             assert [c["id"] for c in inc["components"]] == ["payments-api", "billing"]
-            expected = "maintenance" if status is MaintenanceStatus.IN_PROGRESS else "none"
+            active = (MaintenanceStatus.IN_PROGRESS, MaintenanceStatus.VERIFYING)
+            expected = "maintenance" if status in active else "none"
             assert hook.body["page"]["status_indicator"] == expected
 
             # Billing's copy of the same state, and payments-api's again (another replica's

@@ -73,10 +73,11 @@ async def test_every_flag_reaches_the_api(
             )
             == 0
         )
+        assert await herald("maintenance verify mnt-1 --body 'upgrade done'") == 0
         assert await herald("alert list --service payments-api") == 0
         # a body and a template together: a usage error, nothing sent
         assert await herald("incident open --service s --title T --body b --template found") == 2
-    assert api.seen[:3] == [
+    assert api.seen[:4] == [
         (
             "POST",
             "/api/v1/incidents",
@@ -99,9 +100,10 @@ async def test_every_flag_reaches_the_api(
                 "until": "2099-01-01T00:00:00+00:00",
             },
         ),
+        ("POST", "/api/v1/maintenances/mnt-1/verify", {"body": "upgrade done"}),
     ]
     # the last one (a body and a template together) never left the CLI: a usage error
-    assert api.seen[3:] == [("GET", "/api/v1/alerts?service=payments-api", None)]
+    assert api.seen[4:] == [("GET", "/api/v1/alerts?service=payments-api", None)]
     out = capsys.readouterr().out
     assert "fp-1  payments-api  HighLatency (critical)  since 2026-01-06T12:00:00+00:00" in out
     assert "via alertmanager" in out

@@ -23,6 +23,7 @@ from herald.shared.config import parse_config
 from herald.shared.events import (
     INCIDENT_EVENT_ADAPTER,
     AlertReceived,
+    Command,
     ComponentStatus,
     ComponentStatusChanged,
     IncidentAcknowledged,
@@ -31,17 +32,25 @@ from herald.shared.events import (
     IncidentResolved,
     IncidentResolveRequested,
     IncidentUpdated,
+    MaintenanceChanged,
+    MaintenanceStatus,
+    OpenIncident,
     Responder,
     ResponseEvent,
+    ScheduleMaintenance,
     ServiceStatus,
+    UpdateIncident,
 )
 from herald.shared.keys import status_key
 from herald.shared.settings import Settings
 from herald.shared.streams import ensure_streams
 from herald.shared.subjects import (
     ALERTS_STREAM,
+    COMMANDS_STREAM,
+    CORRELATOR_COMMANDS_DURABLE,
     CORRELATOR_DURABLE,
     alert_subject,
+    command_subject,
     response_subject,
 )
 from tests.asgi import in_process, internal
@@ -108,6 +117,16 @@ class Bus:
             response_subject(event.service, name),
             event.model_dump_json().encode(),
             headers={"Nats-Msg-Id": msg_id or event.event_id},
+        )
+
+    async def command(self, command: Command) -> None:
+        """Publish a command as ingest's admin API does (stored by JetStream, de-duplicated by
+        its id)."""
+        await self.js.publish(
+            command_subject(command.service),
+            command.model_dump_json().encode(),
+            stream=COMMANDS_STREAM,
+            headers={"Nats-Msg-Id": command.event_id},
         )
 
     async def next_incident_event(self) -> IncidentEvent:
@@ -435,3 +454,108 @@ async def test_responses_reach_the_open_incident_once_and_never_a_resolved_one(
             'herald_correlator_responses_total{kind="incident.acknowledged",outcome="ignored"}'
         )
         assert f"{ignored} 1.0" in metrics
+
+
+def _by_hand(n: int, **kw: object) -> dict[str, object]:
+    """The fields every command has, as ingest's admin API fills them."""
+    return {
+        "event_id": f"cmd-{n}",
+        "occurred_at": datetime.now(UTC),
+        "idempotency_key": f"key-{n}",
+        "actor": "ops",
+        **kw,
+    }
+
+
+async def test_commands_accepted_while_no_correlator_runs_are_applied_when_one_starts(
+    infra: Infra, bus: Bus, redis: aioredis.Redis
+) -> None:
+    """The admin API answers 202 once COMMANDS stored a command, whether a correlator runs or
+    not: one that starts later applies what was accepted meanwhile."""
+    start = datetime.now(UTC) + timedelta(hours=1)
+    await bus.command(
+        OpenIncident(**_by_hand(1, service=SVC), title="Checkout errors", body="Looking.")
+    )
+    await bus.command(
+        ScheduleMaintenance(
+            **_by_hand(2),
+            maintenance_id="mnt-2",
+            services=(SVC, "nodes"),
+            title="Database upgrade",
+            starts_at=start,
+            ends_at=start + timedelta(hours=1),
+        )
+    )
+    app = create_app(CONFIG, settings_for(infra))
+    async with running(app):
+        opened: list[IncidentOpened] = []
+        scheduled: dict[str, MaintenanceChanged] = {}
+        while not opened or len(scheduled) < 2:
+            event = await bus.next_event()
+            if isinstance(event, IncidentOpened):
+                opened.append(event)
+            elif isinstance(event, MaintenanceChanged):
+                scheduled[event.service] = event
+    (inc,) = opened
+    assert (inc.service, inc.incident.title, inc.incident.opened_by) == (
+        SVC,
+        "Checkout errors",
+        "ops",
+    )
+    assert set(scheduled) == {SVC, "nodes"}
+    assert all(e.maintenance.status is MaintenanceStatus.SCHEDULED for e in scheduled.values())
+    control = await CorrelatorStore(redis, CONFIG).control(SVC)
+    assert [(e.command_id, e.outcome) for e in control.audit] == [
+        ("cmd-1", "applied"),
+        ("cmd-2", "applied"),
+    ]
+
+
+async def test_redis_outage_means_a_command_is_redelivered_not_lost(
+    infra: Infra, bus: Bus, redis: aioredis.Redis
+) -> None:
+    """Redis fails while the correlator holds a command: it is nak'd, not acked, and applied
+    once Redis is back, exactly once."""
+    if infra.redis is None:
+        pytest.fail(
+            "this fault test stops Redis: it needs the redis-server the fixtures start (tests/infra.py)"
+        )
+    naked: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+
+    async def on_nak(msg: Msg) -> None:
+        await naked.put(json.loads(msg.data))
+
+    await bus.nc.subscribe(
+        f"$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.{COMMANDS_STREAM}.{CORRELATOR_COMMANDS_DURABLE}",
+        cb=on_nak,
+    )
+    app = create_app(CONFIG, settings_for(infra))
+    async with running(app), internal(app) as probes:
+        await asyncio.to_thread(infra.redis.stop)
+        try:
+            await bus.command(OpenIncident(**_by_hand(1, service=SVC), title="Checkout errors"))
+            await asyncio.wait_for(naked.get(), WAIT)  # its first delivery failed: nak'd
+            assert (await probes.get("/readyz")).status_code == 503
+        finally:
+            await asyncio.to_thread(infra.redis.start)
+        seen: list[IncidentEvent] = []
+        while not seen or not isinstance(seen[-1], IncidentOpened):
+            seen.append(await bus.next_event())
+        iid = seen[-1].incident.id  # type: ignore[union-attr]
+        # A later command, applied after it (commands apply one at a time, in order): what
+        # came out up to its update is everything the first one did.
+        await bus.command(UpdateIncident(**_by_hand(2, service=SVC), incident_id=iid, body="x"))
+        while not isinstance(seen[-1], IncidentUpdated):
+            seen.append(await bus.next_event())
+    assert [type(e) for e in seen if not isinstance(e, ComponentStatusChanged)] == [
+        IncidentOpened,
+        IncidentUpdated,
+    ]
+    # Applied once: a second application would have been audited (refused: the incident is
+    # open), and the id is remembered, so a later redelivery changes nothing.
+    control = await CorrelatorStore(redis, CONFIG).control(SVC)
+    assert [(e.command_id, e.outcome) for e in control.audit] == [
+        ("cmd-1", "applied"),
+        ("cmd-2", "applied"),
+    ]
+    assert control.seen.count("cmd-1") == 1

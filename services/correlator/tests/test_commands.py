@@ -11,6 +11,7 @@ from herald.shared.events import (
     CancelMaintenance,
     ClearComponentOverride,
     Command,
+    CompleteMaintenance,
     ComponentStatus,
     ComponentStatusChanged,
     IncidentOpened,
@@ -25,6 +26,7 @@ from herald.shared.events import (
     ScheduleMaintenance,
     SetComponentOverride,
     UpdateIncident,
+    VerifyMaintenance,
 )
 from herald.shared.public_page import public_view
 from services.correlator.tests.alerts import make_alert
@@ -251,3 +253,63 @@ def test_an_alerts_incident_closed_by_hand_shows_closed_to_the_public() -> None:
     view = public_view(summary.incident)
     assert view.status is IncidentStatus.POSTMORTEM
     assert view.resolved_at == public_view(done).resolved_at
+
+
+def verify(n: int, mid: str = "mnt-1", body: str = "") -> VerifyMaintenance:
+    return VerifyMaintenance(**base(n), maintenance_id=mid, body=body)
+
+
+def test_a_window_is_marked_verifying_by_hand_only_while_in_progress() -> None:
+    s = Service()
+    start, end = T0 + timedelta(minutes=10), T0 + timedelta(minutes=40)
+    s.command(window(1, start, end))
+    assert s.command(verify(2), T0) == []  # scheduled: refused, only audited
+    assert s.control.audit[-1].outcome == "rejected"
+    assert "only a window in progress" in s.control.audit[-1].detail
+    assert s.control.maintenances[0].status is MaintenanceStatus.SCHEDULED
+    s.command(None, start)
+    at = start + timedelta(minutes=5)
+    (checked,) = s.command(verify(3, body="Upgrade done, checking replicas."), at)
+    assert isinstance(checked, MaintenanceChanged)
+    assert checked.maintenance.status is MaintenanceStatus.VERIFYING
+    assert checked.maintenance.verifying_at == at
+    assert checked.maintenance.verifying_body == "Upgrade done, checking replicas."
+    assert s.control.audit[-1].outcome == "applied"
+    # no ComponentStatusChanged above: it still shows under maintenance
+    assert shown_status(s.head.component_status, s.head, s.control, CONFIG, at) is (
+        ComponentStatus.UNDER_MAINTENANCE
+    )
+    assert s.command(verify(3), at) == []  # the same command again: nothing
+    assert s.command(verify(4), at) == []  # verifying already: refused
+    assert s.control.audit[-1].outcome == "rejected"
+    assert s.command(None, end - timedelta(seconds=1)) == []
+    ended = s.command(None, end)  # it completes by itself at its end, once
+    assert [type(e) for e in ended] == [MaintenanceChanged, ComponentStatusChanged]
+    assert ended[0].maintenance.status is MaintenanceStatus.COMPLETED
+    assert ended[0].maintenance.verifying_at == at  # its verifying update stays
+    assert ended[1].status is ComponentStatus.OPERATIONAL
+    assert s.command(None, end) == []
+    assert s.command(verify(5), end) == []  # completed: refused
+    assert "already completed" in s.control.audit[-1].detail
+
+
+def test_a_verifying_window_holds_pages_and_complete_ends_it() -> None:
+    s = Service()
+    s.command(window(1, T0, T0 + timedelta(hours=1)), T0)
+    s.command(verify(2), T0 + timedelta(minutes=1))
+    assert s.control.maintenances[0].status is MaintenanceStatus.VERIFYING
+    warn = s.alert(
+        T0 + timedelta(minutes=2),
+        labels={"alertname": "Slow", "service": SVC, "severity": "warning"},
+    )
+    opened = next(e for e in warn if isinstance(e, IncidentOpened))
+    assert not opened.incident.paging
+    assert opened.incident.component_status is ComponentStatus.UNDER_MAINTENANCE
+    events = s.command(
+        CompleteMaintenance(**base(3), maintenance_id="mnt-1"), T0 + timedelta(minutes=5)
+    )
+    done = next(e for e in events if isinstance(e, MaintenanceChanged))
+    assert done.maintenance.status is MaintenanceStatus.COMPLETED
+    assert not done.maintenance.cancelled
+    released = next(e for e in events if isinstance(e, IncidentUpdated))
+    assert released.incident.paging  # the window is over: the held incident pages now

@@ -6,7 +6,7 @@ import pytest
 
 from herald.ingest.app import create_app
 from herald.shared.config import parse_config
-from herald.shared.events import Command, OpenIncident, ScheduleMaintenance
+from herald.shared.events import Command, OpenIncident, ScheduleMaintenance, VerifyMaintenance
 from herald.shared.settings import Settings
 from tests.asgi import in_process
 
@@ -220,3 +220,27 @@ async def test_an_alert_resolve_is_503_when_the_correlator_cannot_say_it_fires()
     assert "fp-1" in r.json()["detail"]
     assert "retry" in r.json()["hint"]
     assert sink.stored == []
+
+
+async def test_a_verify_carries_its_body_and_is_idempotent() -> None:
+    sink = Commands()
+    async with in_process(app(sink)) as http:
+        headers = {**AUTH, "Idempotency-Key": "v1"}
+        body = {"body": "Upgrade done; checking the replicas."}
+        first = await http.post("/api/v1/maintenances/mnt-1/verify", json=body, headers=headers)
+        again = await http.post("/api/v1/maintenances/mnt-1/verify", json=body, headers=headers)
+        bare = await http.post("/api/v1/maintenances/mnt-1/verify", headers=AUTH)
+        bad = await http.post("/api/v1/maintenances/mnt-1/verify", json={"x": 1}, headers=AUTH)
+    assert [r.status_code for r in (first, again, bare, bad)] == [202, 202, 202, 400]
+    assert first.json()["kind"] == "command.maintenance.verify"
+    assert first.json()["command_id"] == again.json()["command_id"]
+    command = sink.stored[0]
+    assert isinstance(command, VerifyMaintenance)
+    assert (command.maintenance_id, command.body, command.actor) == (
+        "mnt-1",
+        "Upgrade done; checking the replicas.",
+        "alice",
+    )
+    assert command.service is None  # every service that holds the window applies it
+    assert isinstance(sink.stored[2], VerifyMaintenance)
+    assert sink.stored[2].body == ""

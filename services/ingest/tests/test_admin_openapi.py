@@ -67,6 +67,7 @@ BODIES = {
     ("/api/v1/incidents/{incident_id}/postmortem", "post"): admin.PostmortemBody,
     ("/api/v1/components/{service}/override", "put"): admin.OverrideBody,
     ("/api/v1/maintenances", "post"): admin.MaintenanceBody,
+    ("/api/v1/maintenances/{maintenance_id}/verify", "post"): admin.VerifyBody,
     ("/api/v1/alerts/{fingerprint}/resolve", "post"): admin.AlertResolveBody,
 }
 

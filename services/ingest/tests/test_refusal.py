@@ -62,3 +62,26 @@ def test_a_window_that_is_over_cannot_be_cancelled_or_completed() -> None:
     missing = refusal.maintenance_command(windows, "mnt-z", "cancel")
     assert missing is not None
     assert missing.status == 404
+
+
+def test_only_a_window_in_progress_can_be_marked_verifying() -> None:
+    windows = [
+        {"id": "mnt-s", "status": "scheduled"},
+        {"id": "mnt-p", "status": "in_progress"},
+        {"id": "mnt-v", "status": "verifying"},
+        {"id": "mnt-c", "status": "completed", "cancelled": False},
+    ]
+    assert refusal.maintenance_command(windows, "mnt-p", "verify") is None
+    for mid, status in (("mnt-s", "scheduled"), ("mnt-v", "verifying")):
+        found = refusal.maintenance_command(windows, mid, "verify")
+        assert found is not None
+        assert found.status == 409
+        assert found.document()["maintenance_status"] == status
+        assert "only a window in progress" in found.detail
+    over = refusal.maintenance_command(windows, "mnt-c", "verify")
+    assert over is not None
+    assert over.status == 409
+    assert "already completed: it cannot be marked verifying" in over.detail
+    # complete and cancel still apply to a verifying window
+    assert refusal.maintenance_command(windows, "mnt-v", "complete") is None
+    assert refusal.maintenance_command(windows, "mnt-v", "cancel") is None

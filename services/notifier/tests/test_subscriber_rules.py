@@ -172,6 +172,7 @@ def _window(status: MaintenanceStatus, services: tuple[str, ...]) -> Maintenance
         created_at=T0 - timedelta(days=1),
         updated_at=T0,
         started_at=T0 if status is not MaintenanceStatus.SCHEDULED else None,
+        verifying_at=T0 + timedelta(minutes=30) if status is MaintenanceStatus.VERIFYING else None,
         completed_at=T0 + timedelta(hours=1) if status is MaintenanceStatus.COMPLETED else None,
     )
 
@@ -182,6 +183,7 @@ def test_a_maintenance_state_is_one_change_whichever_service_copy_brings_it() ->
     for status in (
         MaintenanceStatus.SCHEDULED,
         MaintenanceStatus.IN_PROGRESS,
+        MaintenanceStatus.VERIFYING,
         MaintenanceStatus.COMPLETED,
     ):
         copies = {
@@ -200,7 +202,9 @@ def test_a_maintenance_state_is_one_change_whichever_service_copy_brings_it() ->
         (change,) = copies  # the same topic, version and digest in both services' copies
         assert change is not None
         changes.append(change)
+    # Four states, four changes, each newer than the last (a redelivered one is stale).
     assert [c.version for c in changes] == sorted({c.version for c in changes})
+    assert len(changes) == 4
     assert all(c.final for c in changes)  # never held: each state goes at once
     assert {c.topic for c in changes} == {"maintenance:mw-1"}
     stranger = MaintenanceChanged(
@@ -232,6 +236,29 @@ def test_maintenance_payload_is_a_statuspage_scheduled_maintenance_incident() ->
         "status_indicator": "maintenance",
         "status_description": "Service Under Maintenance",
     }
+
+
+def test_a_verifying_window_is_told_as_still_under_maintenance_with_its_update() -> None:
+    w = _window(MaintenanceStatus.VERIFYING, ("payments-api",)).model_copy(
+        update={"verifying_body": "Upgrade done; checking the replicas."}
+    )
+    inc = payload.maintenance_body(CONFIG, w, "https://status.example.com/u", T0)["incident"]
+    assert inc["status"] == "verifying"
+    assert inc["resolved_at"] is None
+    assert [u["id"] for u in inc["incident_updates"]] == [
+        "mw-1-verifying",
+        "mw-1-in_progress",
+        "mw-1-scheduled",
+    ]
+    newest = inc["incident_updates"][0]
+    assert newest["body"] == "Upgrade done; checking the replicas."
+    assert newest["affected_components"][0]["old_status"] == "under_maintenance"
+    assert newest["affected_components"][0]["new_status"] == "under_maintenance"
+    assert inc["components"][0]["status"] == "under_maintenance"
+    env = letter.Envelope("Acme <status@acme.test>", "alice@example.com")
+    msg = letter.maintenance_notice(CONFIG, env, w, "u", T0)
+    assert msg["Subject"] == "[Acme Status] Maintenance being verified: Database upgrade"
+    assert "Upgrade done; checking the replicas." in msg.get_content()
 
 
 def test_maintenance_mail_has_one_click_unsubscribe_and_says_a_cancellation() -> None:

@@ -253,6 +253,50 @@ async def test_a_maintenance_window_has_its_own_page_at_its_shortlink(app, clien
     assert 'href="/incidents/mnt-7"' in (await client.get("/")).text
 
 
+async def test_a_verifying_window_shows_as_verifying_with_its_update(app, client, make):
+    """`herald maintenance verify`: the window's status in the Statuspage v2 documents is
+    `verifying`, it is still active (under way), and its page and updates show what the
+    verify said, newest first."""
+    started = make.t0 + timedelta(minutes=30)
+    checked = started + timedelta(minutes=20)
+    window = MaintenanceWindow(
+        id="mnt-8",
+        title="Database upgrade",
+        body="Writes pause for a minute.",
+        services=("api",),
+        status=MaintenanceStatus.VERIFYING,
+        starts_at=started,
+        ends_at=started + timedelta(hours=2),
+        created_at=make.t0,
+        updated_at=checked,
+        started_at=started,
+        verifying_at=checked,
+        verifying_body="Upgrade done; checking the replicas.",
+    )
+    app.state.board.projection.apply(
+        MaintenanceChanged(
+            event_id="api:9", occurred_at=checked, service="api", version=9, maintenance=window
+        )
+    )
+    for path in ("scheduled-maintenances", "scheduled-maintenances/active", "summary"):
+        doc = (await client.get(f"/api/v2/{path}.json")).json()
+        validate(doc, DOCUMENTS[path])
+        (listed,) = doc["scheduled_maintenances"]
+        assert (listed["id"], listed["status"]) == ("mnt-8", "verifying")
+        assert listed["resolved_at"] is None
+    assert (await client.get("/api/v2/scheduled-maintenances/upcoming.json")).json()[
+        "scheduled_maintenances"
+    ] == []
+    updates = listed["incident_updates"]
+    assert [u["id"] for u in updates] == ["mnt-8-verifying", "mnt-8-in_progress", "mnt-8-scheduled"]
+    assert updates[0]["status"] == "verifying"
+    assert updates[0]["body"] == "Upgrade done; checking the replicas."
+    page = await client.get("/incidents/mnt-8")
+    assert page.status_code == 200
+    assert "Verifying" in page.text
+    assert "Upgrade done; checking the replicas." in page.text
+
+
 async def test_history_lists_months_and_pages(app, client, make):
     fill(app, make)
     r = await client.get("/history")

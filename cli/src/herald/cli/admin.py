@@ -9,7 +9,8 @@ window or a firing alert (`alert resolve`) the correlator does not hold); 2 usag
 unavailable (503: retry); 4 no token (HERALD_API_TOKEN); 5 conflict (409: the state forbids the
 command: `incident open` on a service that already has an open incident, whose id is printed:
 update that one; `incident update`/`resolve` of a resolved incident; a second `postmortem`;
-`maintenance cancel`/`complete` of a window that is over)."""
+`maintenance cancel`/`complete` of a window that is over; `maintenance verify` of a window not
+in progress)."""
 
 from __future__ import annotations
 
@@ -239,6 +240,10 @@ def _dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> Any:
             )
         if a in ("cancel", "complete"):
             return call("POST", f"/api/v1/maintenances/{_q(args.id)}/{a}", env, {})
+        if a == "verify":
+            return call(
+                "POST", f"/api/v1/maintenances/{_q(args.id)}/verify", env, {"body": _body(args)}
+            )
         return call("GET", "/api/v1/maintenances", env)
     if a == "resolve":
         return call(
@@ -315,6 +320,11 @@ def add_parsers(sub: Any) -> None:
     for action in ("cancel", "complete"):
         p = msub.add_parser(action, parents=[common], help=f"{action} a window")
         p.add_argument("id")
+    p = msub.add_parser(
+        "verify", parents=[common], help="mark a window in progress verifying (work done)"
+    )
+    p.add_argument("id")
+    p.add_argument("--body", default="", help="its update on the page")
 
     alert = sub.add_parser("alert", help="what Herald holds as firing")
     asub = alert.add_subparsers(dest="action", required=True)

@@ -253,6 +253,12 @@ class MaintenanceWindow(Contract):
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None
+    verifying_at: datetime | None = None
+    """When `herald maintenance verify` marked it verifying (Statuspage's state after
+    in_progress: the work is done and being checked). It still shows `under_maintenance`, still
+    holds pages, and completes at its end or by `complete`."""
+    verifying_body: str = ""
+    """What the verify said (its update on the page); empty: a default sentence."""
     completed_at: datetime | None = None
     cancelled: bool = False
     """Completed by `cancel` (before or while it ran) rather than by its end or `complete`."""
@@ -419,7 +425,7 @@ class _Command(Contract):
     """The name of the admin token that sent it (`admin.tokens`)."""
     service: str | None = None
     """The service it applies to; None: the correlator finds it (the alert's route) or applies
-    it to every configured service (maintenance cancel/complete)."""
+    it to every configured service (maintenance cancel/complete/verify)."""
 
 
 class OpenIncident(_Command):
@@ -491,6 +497,15 @@ class CompleteMaintenance(_Command):
     maintenance_id: str
 
 
+class VerifyMaintenance(_Command):
+    """Mark a window in progress `verifying` (Statuspage's state: the work is done, being
+    checked); allowed only from in_progress."""
+
+    kind: Literal["command.maintenance.verify"] = "command.maintenance.verify"
+    maintenance_id: str
+    body: str = ""
+
+
 class ResolveAlert(_Command):
     """End a stuck alert (its resolve was lost) by fingerprint."""
 
@@ -508,6 +523,7 @@ Command = Annotated[
     | ScheduleMaintenance
     | CancelMaintenance
     | CompleteMaintenance
+    | VerifyMaintenance
     | ResolveAlert,
     Field(discriminator="kind"),
 ]

@@ -127,13 +127,15 @@ class MaintenanceUpdate:
 
 
 IN_PROGRESS_BODY = "The maintenance is in progress."
+VERIFYING_BODY = "The work is done and being verified."
 COMPLETED_BODY = "The maintenance is completed."
 CANCELLED_BODY = "The maintenance was cancelled."
 
 
 def maintenance_updates(window: MaintenanceWindow) -> tuple[MaintenanceUpdate, ...]:
     """What the window's updates say, newest first: its body when scheduled, then one when it
-    started and one when it completed (or was cancelled)."""
+    started, one when it was marked verifying (what the verify said), and one when it completed
+    (or was cancelled)."""
     updates = [
         MaintenanceUpdate(
             f"{window.id}-scheduled",
@@ -149,6 +151,15 @@ def maintenance_updates(window: MaintenanceWindow) -> tuple[MaintenanceUpdate, .
                 MaintenanceStatus.IN_PROGRESS,
                 IN_PROGRESS_BODY,
                 window.started_at,
+            )
+        )
+    if window.verifying_at is not None:
+        updates.append(
+            MaintenanceUpdate(
+                f"{window.id}-verifying",
+                MaintenanceStatus.VERIFYING,
+                window.verifying_body or VERIFYING_BODY,
+                window.verifying_at,
             )
         )
     if window.completed_at is not None:

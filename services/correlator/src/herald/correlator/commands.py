@@ -73,6 +73,7 @@ from herald.shared.events import (
     ServiceStatus,
     SetComponentOverride,
     UpdateIncident,
+    VerifyMaintenance,
 )
 from herald.shared.statuses import impact_for
 
@@ -401,12 +402,26 @@ def _control_command(
             window.id,
             (f"maintenance scheduled {cmd.starts_at.isoformat()} to {cmd.ends_at.isoformat()}"),
         )
-    assert isinstance(cmd, CancelMaintenance | CompleteMaintenance)
+    assert isinstance(cmd, CancelMaintenance | CompleteMaintenance | VerifyMaintenance)
     window_ = next((w for w in control.maintenances if w.id == cmd.maintenance_id), None)
     if window_ is None:
         raise Rejected(f"no maintenance {cmd.maintenance_id}")
     if window_.status is MaintenanceStatus.COMPLETED:
         raise Rejected(f"maintenance {window_.id} is already completed")
+    if isinstance(cmd, VerifyMaintenance):
+        if window_.status is not MaintenanceStatus.IN_PROGRESS:
+            raise Rejected(
+                f"maintenance {window_.id} is {window_.status.value}: only a window in "
+                "progress can be marked verifying"
+            )
+        checked = maintenance.verifying(window_, now, clip(cmd.body, MAX_BODY))
+        windows = tuple(checked if w.id == checked.id else w for w in control.maintenances)
+        return (
+            control.model_copy(update={"maintenances": windows}),
+            [checked],
+            checked.id,
+            "maintenance verifying",
+        )
     done = maintenance.completed(window_, now, cancelled=isinstance(cmd, CancelMaintenance))
     windows = tuple(done if w.id == done.id else w for w in control.maintenances)
     what = "cancelled" if done.cancelled else "completed"

@@ -48,6 +48,7 @@ from herald.shared.events import (
     IncidentEvent,
     ResolveAlert,
     ScheduleMaintenance,
+    VerifyMaintenance,
 )
 from herald.shared.runtime import Clock
 
@@ -574,7 +575,7 @@ class Correlator:
         configured = self.config.services
         if isinstance(command, ScheduleMaintenance):
             return [s for s in command.services if s in configured]
-        if isinstance(command, CancelMaintenance | CompleteMaintenance):
+        if isinstance(command, CancelMaintenance | CompleteMaintenance | VerifyMaintenance):
             return list(configured) if command.service is None else [command.service]
         if isinstance(command, ResolveAlert) and command.service is None:
             (found,) = await self.store.routes([command.fingerprint])

@@ -2,8 +2,10 @@
 
 A window is `scheduled` until its `starts_at`, then `in_progress` until its `ends_at`, then
 `completed` (by itself, or earlier by `herald maintenance complete` / `cancel`). `verifying` is
-Statuspage's state between the two, kept for windows imported in it; Herald's own never enter
-it. The correlator's sweep (`Recheck`, every second) ticks every service: the step is atomic per
+Statuspage's state between the two, set by hand (`herald maintenance verify`, only from
+`in_progress`): the work is done and being checked. A verifying window is as active as one in
+progress (the component shows `under_maintenance`, pages stay held) and completes the same way,
+at its `ends_at` or by `complete` / `cancel`. The correlator's sweep (`Recheck`, every second) ticks every service: the step is atomic per
 service, so with several replicas each change happens once, and after a restart the first
 sweep catches up on what fell due meanwhile.
 
@@ -36,6 +38,17 @@ def completed(window: MaintenanceWindow, now: datetime, *, cancelled: bool) -> M
             "completed_at": now,
             "updated_at": now,
             "cancelled": cancelled,
+        }
+    )
+
+
+def verifying(window: MaintenanceWindow, now: datetime, body: str) -> MaintenanceWindow:
+    return window.model_copy(
+        update={
+            "status": MaintenanceStatus.VERIFYING,
+            "verifying_at": now,
+            "verifying_body": body,
+            "updated_at": now,
         }
     )
 

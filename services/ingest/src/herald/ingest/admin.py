@@ -51,6 +51,7 @@ from herald.shared.events import (
     ScheduleMaintenance,
     SetComponentOverride,
     UpdateIncident,
+    VerifyMaintenance,
 )
 from herald.shared.runtime import Clock, NatsConnection
 from herald.shared.streams import ensure_streams
@@ -220,6 +221,10 @@ class MaintenanceBody(_Body):
         if self.ends_at <= self.starts_at:
             raise ValueError("ends_at must be after starts_at")
         return self
+
+
+class VerifyBody(_Body):
+    body: str = Field(default="", max_length=8192)
 
 
 class AlertResolveBody(_Body):
@@ -556,12 +561,22 @@ class AdminApi:
         return await self._send(request, actor, make)
 
     async def _maintenance(
-        self, request: Request, action: refusal.MaintenanceAction, kind: type[Command]
+        self,
+        request: Request,
+        action: refusal.MaintenanceAction,
+        make: Callable[[dict[str, Any], BaseModel | None], Command],
+        model: type[BaseModel] | None = None,
     ) -> Response:
         actor = self._actor(request)
         if isinstance(actor, Response):
             return actor
         mid = request.path_params["maintenance_id"]
+        body: BaseModel | None = None
+        if model is not None:
+            parsed = await self._body(request, model)
+            if isinstance(parsed, Response):
+                return parsed
+            body = parsed
         held = await self._held("/api/v1/maintenances", "maintenances", None)
         if (
             refused := await self._refused(
@@ -573,13 +588,22 @@ class AdminApi:
             )
         ) is not None:
             return refused
-        return await self._send(request, actor, lambda b: kind(**b, maintenance_id=mid))
+        return await self._send(request, actor, lambda b: make(b | {"maintenance_id": mid}, body))
 
     async def cancel_maintenance(self, request: Request) -> Response:
-        return await self._maintenance(request, "cancel", CancelMaintenance)
+        return await self._maintenance(request, "cancel", lambda b, _: CancelMaintenance(**b))
 
     async def complete_maintenance(self, request: Request) -> Response:
-        return await self._maintenance(request, "complete", CompleteMaintenance)
+        return await self._maintenance(request, "complete", lambda b, _: CompleteMaintenance(**b))
+
+    async def verify_maintenance(self, request: Request) -> Response:
+        """Mark a window in progress `verifying` (the work is done, being checked)."""
+        return await self._maintenance(
+            request,
+            "verify",
+            lambda b, body: VerifyMaintenance(**b, body=getattr(body, "body", "")),
+            VerifyBody,
+        )
 
     async def resolve_alert(self, request: Request) -> Response:
         actor = self._actor(request)
@@ -677,6 +701,11 @@ class AdminApi:
             Route(
                 "/api/v1/maintenances/{maintenance_id}/complete",
                 self.complete_maintenance,
+                methods=["POST"],
+            ),
+            Route(
+                "/api/v1/maintenances/{maintenance_id}/verify",
+                self.verify_maintenance,
                 methods=["POST"],
             ),
             Route("/api/v1/alerts/{fingerprint}/resolve", self.resolve_alert, methods=["POST"]),

@@ -20,8 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 IncidentAction = Literal["update", "resolve", "postmortem"]
-MaintenanceAction = Literal["cancel", "complete"]
-PAST: dict[MaintenanceAction, str] = {"cancel": "cancelled", "complete": "completed"}
+MaintenanceAction = Literal["cancel", "complete", "verify"]
+PAST: dict[MaintenanceAction, str] = {
+    "cancel": "cancelled",
+    "complete": "completed",
+    "verify": "marked verifying",
+}
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,8 @@ def incident_command(
 def maintenance_command(
     rows: Iterable[Any], maintenance_id: str, action: MaintenanceAction
 ) -> Refusal | None:
-    """A cancel or complete of `maintenance_id` (`rows`: the correlator's windows)."""
+    """A cancel, complete or verify of `maintenance_id` (`rows`: the correlator's windows). A
+    verify needs the window in progress (not scheduled, not verifying already)."""
     found = next((r for r in _rows(rows) if r.get("id") == maintenance_id), None)
     if found is None:
         return Refusal(
@@ -131,7 +136,22 @@ def maintenance_command(
             "herald maintenance list shows the windows it holds",
             {"maintenance": maintenance_id},
         )
-    if found.get("status") != "completed":
+    status = found.get("status")
+    if action == "verify" and status in ("scheduled", "verifying"):
+        hint = (
+            "it starts at its starts_at; verify it once it is in progress"
+            if status == "scheduled"
+            else "it already is: herald maintenance complete ends it (or its end time does)"
+        )
+        return Refusal(
+            409,
+            "maintenance not in progress",
+            f"maintenance {maintenance_id} is {status}: only a window in progress can be "
+            "marked verifying",
+            hint,
+            {"maintenance": maintenance_id, "maintenance_status": str(status)},
+        )
+    if status != "completed":
         return None
     how = "cancelled" if found.get("cancelled") else "completed"
     return Refusal(

@@ -5,7 +5,7 @@ maintenance window), or None when subscribers never hear of it: an internal inci
 one message per subscriber per topic per `interval`: a change arriving sooner waits until the
 interval since the last message is over, and the latest state then goes (the changes in between
 are folded into it). The final state (a resolve) always goes, at once; so does every state of a
-maintenance window (it has at most three, nothing to fold).
+maintenance window (scheduled, in progress, verifying, completed: nothing to fold).
 """
 
 from __future__ import annotations

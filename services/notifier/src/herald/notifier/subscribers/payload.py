@@ -206,11 +206,15 @@ def maintenance_services(config: HeraldConfig, window: MaintenanceWindow) -> lis
 def _maintenance_update(
     config: HeraldConfig, window: MaintenanceWindow, update: MaintenanceUpdate
 ) -> JSON:
-    """One state the window reached; its components go under maintenance when it starts and
-    back to operational when it completes."""
+    """One state the window reached; its components go under maintenance when it starts, stay
+    there while it is verified, and go back to operational when it completes."""
     before, after = {
         MaintenanceStatus.IN_PROGRESS: (
             ComponentStatus.OPERATIONAL,
+            ComponentStatus.UNDER_MAINTENANCE,
+        ),
+        MaintenanceStatus.VERIFYING: (
+            ComponentStatus.UNDER_MAINTENANCE,
             ComponentStatus.UNDER_MAINTENANCE,
         ),
         MaintenanceStatus.COMPLETED: (
