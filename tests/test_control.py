@@ -548,3 +548,41 @@ async def test_commands_the_correlator_would_refuse_are_told_at_once(
         code, _, err = await s.herald("maintenance", "cancel", "mnt-nope")
         assert code == 1, err
         assert "no maintenance mnt-nope" in err
+
+
+async def test_resolving_an_alert_herald_does_not_hold_firing_is_a_404_naming_it(
+    infra: Infra,
+) -> None:
+    """`herald alert resolve` of a fingerprint Herald does not hold as firing used to be
+    accepted and then do nothing (no service takes it: not even an audit entry). It is a 404
+    naming it (CLI exit 1); a firing one resolves, and a retry of that resolve is the same
+    202 although the alert no longer fires."""
+    async with stack(infra) as s:
+        code, out, err = await s.herald("alert", "resolve", "fp-nope")
+        assert (code, out) == (1, ""), (code, out, err)
+        assert "HTTP 404" in err
+        assert "no firing alert fp-nope" in err
+        assert "herald alert list" in err
+
+        await s.fire("fp-stuck", "critical")
+        opened = await s.next(IncidentOpened)
+        assert isinstance(opened, IncidentOpened)
+        # firing, but of another service than the one named: not held there
+        code, _, err = await s.herald("alert", "resolve", "fp-stuck", "--service", "search")
+        assert code == 1, err
+        assert "no firing alert fp-stuck of search" in err
+        async with httpx.AsyncClient(base_url=s.api) as http:
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            unknown = await http.post("/api/v1/alerts/fp-nope/resolve", json={}, headers=auth)
+            assert unknown.status_code == 404
+            assert unknown.json()["fingerprint"] == "fp-nope"
+            audit = await http.get("/api/v1/audit", headers=auth)
+            assert audit.json()["audit"] == []  # nothing was stored
+
+        code, first, err = await s.herald("alert", "resolve", "fp-stuck", key="stuck-1")
+        assert code == 0, err
+        resolved = await s.next(IncidentResolved)
+        assert isinstance(resolved, IncidentResolved)
+        assert resolved.incident.id == opened.incident.id
+        code, again, err = await s.herald("alert", "resolve", "fp-stuck", key="stuck-1")
+        assert (code, again) == (0, first), err  # the same command: the same answer

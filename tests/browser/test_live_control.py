@@ -1,5 +1,6 @@
 """What people do by hand (the `herald` CLI, a real process, through ingest's admin API), seen
-live in Chromium without a reload: a manual update on the incident's timeline, maintenance
+live in Chromium without a reload: a manual update on the incident's timeline and its
+postmortem (the timeline's last entry), maintenance
 scheduled (upcoming) and under way (active) and completed or cancelled (the window's own page
 following it too), an incident reopened by its alert
 moving back from "Recently resolved" to the current incidents, and today's uptime bar following
@@ -143,8 +144,35 @@ async def test_a_manual_update_shows_on_the_timeline_live(
     await permalink.reload()
     assert await permalink.locator("#incident").inner_text() == live_text  # as the server says
     await assert_as_reloaded(page, browser)
+
+    # The post-incident summary closes the timeline: both pages show it at once.
+    await expect(permalink.locator("#live")).to_be_visible(timeout=LIVE_MS)
+    await permalink.evaluate("window.heraldSameDocument = true")
+    summary = tmp_path / "postmortem.md"
+    summary.write_text(POSTMORTEM, encoding="utf-8")
+    await herald(stack, "incident", "postmortem", incident_id, "--body-file", str(summary))
+    await expect(own.locator("ol.timeline > li")).to_have_count(4, timeout=LIVE_MS)
+    told = own.locator("ol.timeline > li").first
+    await expect(told.locator(".update-status")).to_have_text("Postmortem")
+    await expect(told.locator(".update-body")).to_have_text(POSTMORTEM)
+    await expect(own.locator(".meta .incident-status")).to_have_text("Postmortem")
+    closed = page.locator("#resolved-incidents > li")
+    await expect(closed.locator(".incident-status")).to_have_text("Postmortem", timeout=LIVE_MS)
+    await permalink.screenshot(path=shot(page, tmp_path, "postmortem-permalink"), full_page=True)
+    assert await permalink.evaluate("window.heraldSameDocument === true"), "it reloaded itself"
+    live_text = await own.inner_text()
+    await permalink.reload()
+    reloaded = permalink.locator("#incident")
+    assert await reloaded.inner_text() == live_text  # as the server says
+    await expect(reloaded.locator("ol.timeline > li").first.locator(".update-body")).to_have_text(
+        POSTMORTEM
+    )
+    await assert_as_reloaded(page, browser)
     await assert_not_reloaded(page)
     assert witness.troubles() == {}
+
+
+POSTMORTEM = "A deploy shipped without its migration; we now run migrations first."
 
 
 async def test_maintenance_shows_live_upcoming_active_and_done(

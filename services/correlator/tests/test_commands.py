@@ -28,6 +28,7 @@ from herald.shared.events import (
     UpdateIncident,
     VerifyMaintenance,
 )
+from herald.shared.public_page import public_view
 from services.correlator.tests.alerts import make_alert
 
 CONFIG = parse_config(
@@ -206,6 +207,52 @@ def test_an_incident_held_by_a_window_pages_when_the_window_ends() -> None:
     released = next(e for e in events if isinstance(e, IncidentUpdated))
     assert released.incident.paging
     assert any(isinstance(e, MaintenanceChanged) and e.maintenance.cancelled for e in events)
+
+
+def test_a_window_scheduled_with_page_true_lets_its_alerts_page() -> None:
+    warning = {"alertname": "Slow", "service": SVC, "severity": "warning"}
+    for page, paging in ((True, True), (False, False)):
+        s = Service()
+        s.command(window(1, T0, T0 + timedelta(hours=1), page=page), T0)
+        events = s.alert(T0 + timedelta(minutes=1), labels=warning)
+        opened = next(e for e in events if isinstance(e, IncidentOpened))
+        assert opened.incident.paging is paging, page
+        # under maintenance on the page either way: `page` decides the paging only
+        assert opened.incident.component_status is ComponentStatus.UNDER_MAINTENANCE
+    s = Service()
+    s.command(window(1, T0, T0 + timedelta(hours=1)), T0)  # the default: page: false
+    events = s.alert(T0 + timedelta(minutes=1), labels=warning)
+    assert not next(e for e in events if isinstance(e, IncidentOpened)).incident.paging
+
+
+def test_an_alerts_incident_closed_by_hand_shows_closed_to_the_public() -> None:
+    """An incident of alerts carries its public status (from its public alerts only); closing
+    it by hand sets it too, else the page and subscribers kept reading `investigating` after
+    a resolve by hand, and `resolved` after the postmortem (a second "resolved" to tell)."""
+    s = Service()
+    opened = next(e for e in s.alert(T0) if isinstance(e, IncidentOpened)).incident
+    assert opened.public_status is IncidentStatus.INVESTIGATING
+    at = T0 + timedelta(minutes=5)
+    (resolved,) = s.command(ResolveIncident(**base(1), incident_id=opened.id), at)
+    view = public_view(resolved.incident)
+    assert (view.status, view.resolved_at) == (IncidentStatus.RESOLVED, at)
+    later = T0 + timedelta(hours=1)
+    (summary,) = s.command(PostmortemIncident(**base(2), incident_id=opened.id, body="Why."), later)
+    view = public_view(summary.incident)
+    assert (view.status, view.resolved_at) == (IncidentStatus.POSTMORTEM, at)  # ended at `at`
+    assert view.timeline[-1].status is IncidentStatus.POSTMORTEM
+
+    # resolved by its alert (publicly then too), then its postmortem: the public end stays
+    s = Service()
+    opened = next(e for e in s.alert(T0) if isinstance(e, IncidentOpened)).incident
+    done = next(
+        e for e in s.alert(T0, status="resolved") if isinstance(e, IncidentResolved)
+    ).incident
+    assert public_view(done).status is IncidentStatus.RESOLVED
+    (summary,) = s.command(PostmortemIncident(**base(3), incident_id=opened.id, body="Why."), later)
+    view = public_view(summary.incident)
+    assert view.status is IncidentStatus.POSTMORTEM
+    assert view.resolved_at == public_view(done).resolved_at
 
 
 def verify(n: int, mid: str = "mnt-1", body: str = "") -> VerifyMaintenance:

@@ -209,6 +209,19 @@ async def test_changes_are_stored_when_the_correlator_cannot_say_whether_they_ap
     ]
 
 
+async def test_an_alert_resolve_is_503_when_the_correlator_cannot_say_it_fires() -> None:
+    """Unlike the other commands, an alert's resolve is not stored blind: an unknown
+    fingerprint is a command no service takes, that nothing would ever refuse (the 404 from
+    the correlator's word: tests/test_control.py)."""
+    sink = Commands()
+    async with in_process(app(sink)) as http:
+        r = await http.post("/api/v1/alerts/fp-1/resolve", json={}, headers=AUTH)
+    assert r.status_code == 503, r.text
+    assert "fp-1" in r.json()["detail"]
+    assert "retry" in r.json()["hint"]
+    assert sink.stored == []
+
+
 async def test_a_verify_carries_its_body_and_is_idempotent() -> None:
     sink = Commands()
     async with in_process(app(sink)) as http:

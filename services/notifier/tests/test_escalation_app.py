@@ -24,6 +24,8 @@ from devstack.infrastructure import find_binary, redis_argv
 from herald.notifier.app import create_app
 from herald.notifier.escalation_store import EscalationStore
 from herald.notifier.escalator import NoticeRun, StepRun
+from herald.notifier.pager import Handled
+from herald.notifier.redelivery import Verdict
 from herald.shared.config import HeraldConfig, parse_config
 from herald.shared.events import (
     INCIDENT_EVENT_NAMES,
@@ -31,6 +33,8 @@ from herald.shared.events import (
     Impact,
     IncidentEvent,
     IncidentOpened,
+    IncidentResolved,
+    IncidentStatus,
     IncidentUpdated,
 )
 from herald.shared.runtime import open_redis
@@ -96,6 +100,7 @@ class Running:
         self.js = js
         self.steps: asyncio.Queue[StepRun] = asyncio.Queue()
         self.notices: asyncio.Queue[NoticeRun] = asyncio.Queue()
+        self.handled: asyncio.Queue[Handled] = asyncio.Queue()
 
     async def publish(self, event: IncidentEvent) -> None:
         subject = incident_subject(event.service, INCIDENT_EVENT_NAMES[event.kind])
@@ -108,6 +113,13 @@ class Running:
 
     async def next_notice(self) -> NoticeRun:
         return await asyncio.wait_for(self.notices.get(), WAIT)
+
+    async def settled(self, event_id: str) -> Handled:
+        """Await the message of `event_id` handled and acked (or put back)."""
+        while True:
+            handled = await asyncio.wait_for(self.handled.get(), WAIT)
+            if handled.event_id == event_id:
+                return handled
 
 
 Runner = Callable[..., AbstractAsyncContextManager[Running]]
@@ -129,6 +141,7 @@ def notifier(infra: Infra, receiver: Receiver, clock: MovingClock) -> Runner:
         nc = await nats.connect(infra.nats_url)
         queue: asyncio.Queue[StepRun] = steps if steps is not None else asyncio.Queue()
         told: asyncio.Queue[NoticeRun] = notices if notices is not None else asyncio.Queue()
+        handled: asyncio.Queue[Handled] = asyncio.Queue()
         app = create_app(
             config or config_for(receiver),
             infra.settings(log_format="json"),
@@ -136,6 +149,7 @@ def notifier(infra: Infra, receiver: Receiver, clock: MovingClock) -> Runner:
             clock=clock,
             on_step=queue.put_nowait,
             on_notice=told.put_nowait,
+            observe=handled.put_nowait,
             lease_seconds=1.0,
         )
         try:
@@ -143,6 +157,7 @@ def notifier(infra: Infra, receiver: Receiver, clock: MovingClock) -> Runner:
                 running = Running(client, nc.jetstream())
                 running.steps = queue
                 running.notices = told
+                running.handled = handled
                 yield running
         finally:
             await nc.close()
@@ -212,6 +227,98 @@ async def test_unacknowledged_escalates_to_the_next_step_and_resolve_tells_every
         await n.publish(resolved())
         assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
         assert (await receiver.next("/bob")).body["type"] == "incident.resolved"
+
+
+def postmortem_of(done: IncidentResolved, event_id: str = "ev-postmortem-1") -> IncidentResolved:
+    """The correlator's event of `herald incident postmortem`: a second `IncidentResolved`, a
+    new event id, the incident in status `postmortem` with its summary."""
+    summary = done.incident.model_copy(
+        update={"status": IncidentStatus.POSTMORTEM, "postmortem_body": "Root cause: a bad deploy."}
+    )
+    return done.model_copy(
+        update={"event_id": event_id, "version": done.version + 1, "incident": summary}
+    )
+
+
+async def test_a_postmortem_tells_nobody_on_call_again(
+    notifier: Runner, receiver: Receiver, infra: Infra
+) -> None:
+    redis = open_redis(infra.redis_url)
+    async with notifier() as n:
+        await n.publish(opened())
+        assert (await receiver.next("/alice")).body["type"] == "incident.opened"
+        await n.next_step()
+        await n.publish(resolved())
+        assert (await receiver.next("/alice")).body["type"] == "incident.resolved"
+        assert (await n.next_notice()).kind == "incident.resolved"
+        await n.publish(postmortem_of(resolved()))
+        assert (await n.settled("ev-postmortem-1")).decision.verdict is Verdict.ACK
+        # acked with nothing queued (a notice stays in the due set until it is told)
+        assert await redis.zcard(EscalationStore.due_key("payments-api")) == 0
+        assert n.notices.empty()
+    assert receiver.count("/alice") == 2  # the page, then the resolve: once
+    await redis.aclose()
+
+
+async def test_a_postmortem_handled_before_its_resolve_tells_everyone_once(
+    notifier: Runner, receiver: Receiver, infra: Infra
+) -> None:
+    # both events of a postmortem written on an open incident, taken by two workers at once,
+    # the postmortem first: it resolves the escalation and tells; the resolve then tells nobody
+    redis = open_redis(infra.redis_url)
+    async with notifier() as n:
+        await n.publish(opened())
+        assert (await receiver.next("/alice")).body["type"] == "incident.opened"
+        await n.next_step()
+        await n.publish(postmortem_of(resolved()))
+        told = (await receiver.next("/alice")).body
+        assert (told["type"], told["incident"]["status"]) == ("incident.resolved", "postmortem")
+        assert (await n.next_notice()).kind == "incident.resolved"
+        await n.publish(resolved())
+        assert (await n.settled("ev-resolve-1")).decision.verdict is Verdict.ACK
+        assert await redis.zcard(EscalationStore.due_key("payments-api")) == 0
+        assert n.notices.empty()
+    assert receiver.count("/alice") == 2
+    await redis.aclose()
+
+
+async def test_pages_held_by_a_maintenance_window_go_out_when_it_ends(
+    notifier: Runner, receiver: Receiver, infra: Infra
+) -> None:
+    redis = open_redis(infra.redis_url)
+    store = EscalationStore(redis)
+    held = incident().model_copy(update={"paging": False})
+    async with notifier() as n:
+        await n.publish(
+            IncidentOpened(
+                event_id="ev-open-1",
+                occurred_at=T0,
+                service="payments-api",
+                version=1,
+                incident=held,
+            )
+        )
+        assert (await n.settled("ev-open-1")).decision.verdict is Verdict.ACK
+        # recorded, but nobody paged and no escalation started
+        assert await store.get("payments-api", "payments-api-inc-1") is None
+        assert await redis.zcard(EscalationStore.due_key("payments-api")) == 0
+        assert receiver.count("/alice") == 0
+        # the window ended: the correlator releases its pages with an update
+        await n.publish(
+            IncidentUpdated(
+                event_id="ev-update-2",
+                occurred_at=T0,
+                service="payments-api",
+                version=2,
+                incident=held.model_copy(update={"paging": True}),
+            )
+        )
+        page = (await receiver.next("/alice")).body
+        assert (page["type"], page["incident"]["id"]) == ("incident.opened", "payments-api-inc-1")
+        assert (await n.next_step()).committed
+    assert receiver.count("/alice") == 1
+    assert receiver.count("/bob") == 0
+    await redis.aclose()
 
 
 async def test_the_api_acknowledges_with_a_token_only(notifier: Runner, receiver: Receiver) -> None:

@@ -12,6 +12,7 @@ from herald.shared.config import parse_config
 from herald.shared.events import (
     ComponentStatus,
     ComponentStatusChanged,
+    Impact,
     Incident,
     IncidentEvent,
     IncidentOpened,
@@ -21,7 +22,9 @@ from herald.shared.events import (
     MaintenanceChanged,
     MaintenanceStatus,
     MaintenanceWindow,
+    TimelineEntry,
 )
+from herald.shared.public_page import public_view
 from herald.shared.subscription_links import (
     Confirmation,
     confirmation_token,
@@ -272,3 +275,47 @@ def test_maintenance_mail_has_one_click_unsubscribe_and_says_a_cancellation() ->
     msg = letter.maintenance_notice(CONFIG, env, cancelled, "u", T0)
     assert msg["Subject"] == "[Acme Status] Maintenance cancelled: Database upgrade"
     assert "The maintenance was cancelled." in msg.get_content()
+
+
+def test_a_postmortem_is_told_once_as_a_postmortem_never_as_a_second_resolve() -> None:
+    """The correlator publishes a postmortem as a second `IncidentResolved` (a newer version):
+    subscribers are told of it once (Statuspage sends postmortem notifications too), as
+    `Postmortem`, the component operational; a redelivery is stale."""
+    closed = incident(resolved=True).model_copy(
+        update={
+            "impact": Impact.MAJOR,
+            "component_status": ComponentStatus.MAJOR_OUTAGE,  # the worst it had
+            "public_status": IncidentStatus.RESOLVED,
+            "timeline": (TimelineEntry(at=T0, status=IncidentStatus.RESOLVED, body="Fixed."),),
+        }
+    )
+    common = {"occurred_at": T0, "service": "payments-api"}
+    done = IncidentResolved(event_id="r", version=2, incident=closed, **common)  # type: ignore[arg-type]
+    summary = closed.model_copy(
+        update={
+            "status": IncidentStatus.POSTMORTEM,
+            "public_status": IncidentStatus.POSTMORTEM,  # herald.correlator.commands sets it
+            "postmortem_body": "A bad deploy.",
+            "timeline": (
+                *closed.timeline,
+                TimelineEntry(at=T0, status=IncidentStatus.POSTMORTEM, body="A bad deploy."),
+            ),
+        }
+    )
+    later = IncidentResolved(event_id="p", version=3, incident=summary, **common)  # type: ignore[arg-type]
+    first, second = change_of(done, CONFIG), change_of(later, CONFIG)
+    assert first is not None
+    assert second is not None
+    assert second.topic == first.topic
+    assert second.version > first.version  # told, once (a redelivery has the same version)
+    assert second.final
+    assert second.seen != first.seen
+    env = letter.Envelope("Acme <status@acme.test>", "alice@example.com")
+    msg = letter.incident_notice(CONFIG, env, public_view(summary), "https://s.example/u", T0)
+    assert msg["Subject"] == "[Acme Status] Postmortem: Card payments failing"
+    text = msg.get_content()
+    assert "Status: Postmortem · Payments API: Operational" in text
+    assert "A bad deploy." in text
+    body = payload.incident_body(CONFIG, public_view(summary), "https://s.example/u", T0)
+    assert body["incident"]["status"] == "postmortem"
+    assert body["page"]["status_indicator"] == "none"

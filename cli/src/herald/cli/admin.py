@@ -4,8 +4,8 @@ They talk to ingest's admin API at HERALD_API_URL (default http://localhost:8081
 `Authorization: Bearer $HERALD_API_TOKEN` (one of `admin.tokens`). Writes answer with the id of
 the command the correlator applies; `--json` prints the API's answer as it is.
 
-Exit codes: 0 done; 1 the API refused (4xx: what and why are printed; 404 for an incident or a
-window the correlator does not hold); 2 usage (argparse); 3 the API cannot be reached or is
+Exit codes: 0 done; 1 the API refused (4xx: what and why are printed; 404 for an incident, a
+window or a firing alert (`alert resolve`) the correlator does not hold); 2 usage (argparse); 3 the API cannot be reached or is
 unavailable (503: retry); 4 no token (HERALD_API_TOKEN); 5 conflict (409: the state forbids the
 command: `incident open` on a service that already has an open incident, whose id is printed:
 update that one; `incident update`/`resolve` of a resolved incident; a second `postmortem`;

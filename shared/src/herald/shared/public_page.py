@@ -106,7 +106,7 @@ def public_view(incident: Incident) -> Incident:
     if status is not None:
         resolved_at = (
             (incident.public_resolved_at or incident.resolved_at or incident.updated_at)
-            if status is IncidentStatus.RESOLVED
+            if status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
             else None
         )
         if every_entry and status is incident.status and resolved_at is incident.resolved_at:

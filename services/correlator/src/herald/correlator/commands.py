@@ -167,8 +167,24 @@ def _resolved(head: ServiceHead, incident: Incident, body: str, now: datetime) -
             "resolved_at": now,
             "updated_at": now,
         }
+        | _public(incident, IncidentStatus.RESOLVED, now)
     )
     return _told(closed, now, body)
+
+
+def _public(incident: Incident, status: IncidentStatus, now: datetime) -> dict[str, object]:
+    """The public status of an incident closed by hand (resolved, its postmortem written):
+    `status` too. An incident whose public alerts set one (`public_status`, which the public
+    page and subscribers read) would otherwise keep showing it: `investigating` once resolved
+    by hand, `resolved` once its postmortem is written. The public end stays when it had
+    one (its public alerts resolved first)."""
+    if incident.public_status is None:
+        return {}
+    already = incident.public_status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+    return {
+        "public_status": status,
+        "public_resolved_at": incident.public_resolved_at if already else now,
+    }
 
 
 def _without_incident(head: ServiceHead, recent: tuple[Incident, ...], v: int) -> ServiceHead:
@@ -314,6 +330,7 @@ def _incident_command(
             "updated_at": now,
             "postmortem_body": clip(cmd.body, MAX_BODY),
         }
+        | _public(incident, IncidentStatus.POSTMORTEM, now)
     )
     summary = _told(summary, now, cmd.body)
     recent = tuple(summary if i.id == incident.id else i for i in head.recent)

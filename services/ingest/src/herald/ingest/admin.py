@@ -616,6 +616,26 @@ class AdminApi:
         if body.service is not None and (missing := self._known(body.service)) is not None:
             return missing
         fingerprint = request.path_params["fingerprint"]
+        held = await self._held("/api/v1/alerts", "alerts", body.service)
+        if held is None:
+            # unlike the other commands, not stored blind: an unknown fingerprint without a
+            # service is a command no service takes, so nothing would ever say it did nothing
+            return _problem(
+                503,
+                "correlator unavailable",
+                f"cannot ask the correlator whether alert {fingerprint} is firing",
+                f"retry; check {CORRELATOR_URL_VAR} and that the correlator runs",
+            )
+        if (
+            refused := await self._refused(
+                request,
+                actor,
+                body.service,
+                held,
+                lambda rows: refusal.alert_resolve(rows, fingerprint, body.service),
+            )
+        ) is not None:
+            return refused
         return await self._send(
             request,
             actor,

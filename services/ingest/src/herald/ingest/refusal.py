@@ -2,12 +2,15 @@
 
 Pure. The correlator owns the rules (herald.correlator.commands raises `Rejected`, written to
 its audit): one open incident per service; an update or a resolve needs the incident open; a
-postmortem needs it open or resolved, once; a maintenance window completes once. A command it
-will refuse used to get 202 accepted and say nothing. The admin API reads what the correlator
-holds (its read API: `/api/v1/incidents`, `/api/v1/maintenances`) and asks these functions;
-a `Refusal` is its answer instead of the 202 (404 for what the correlator does not hold, 409
-for a state that forbids the command). When the correlator cannot be read the command is
-stored all the same and the correlator decides (never lost for a read that failed).
+postmortem needs it open or resolved, once; a maintenance window completes once; an alert
+resolved by hand must be firing. A command it will refuse used to get 202 accepted and say
+nothing. The admin API reads what the correlator holds (its read API: `/api/v1/incidents`,
+`/api/v1/maintenances`, `/api/v1/alerts`) and asks these functions; a `Refusal` is its answer
+instead of the 202 (404 for what the correlator does not hold, 409 for a state that forbids
+the command). When the correlator cannot be read the command is stored all the same and the
+correlator decides (never lost for a read that failed), except an alert's resolve: 503 (an
+alert without a remembered route is a command no service takes: nobody would ever be told it
+did nothing).
 """
 
 from __future__ import annotations
@@ -157,4 +160,20 @@ def maintenance_command(
         f"maintenance {maintenance_id} is already {how}: it cannot be {PAST[action]}",
         "schedule a new window: herald maintenance schedule ...",
         {"maintenance": maintenance_id, "maintenance_status": "completed"},
+    )
+
+
+def alert_resolve(rows: Iterable[Any], fingerprint: str, service: str | None) -> Refusal | None:
+    """A resolve by hand of alert `fingerprint` (`rows`: the correlator's firing alerts, of
+    `service` when given): refused when Herald holds no such firing alert."""
+    if any(r.get("fingerprint") == fingerprint for r in _rows(rows)):
+        return None
+    where = f" of {service}" if service else ""
+    return Refusal(
+        404,
+        "unknown alert",
+        f"no firing alert {fingerprint}{where}: Herald holds no such alert as firing, so "
+        "there is nothing to resolve",
+        "see `herald alert list` for the alerts Herald holds as firing (and their fingerprints)",
+        {"fingerprint": fingerprint} | ({"service": service} if service else {}),
     )

@@ -8,7 +8,8 @@ events of services with an escalation policy, and the acknowledge routes.
   advanced state is stored unless someone acknowledged or it resolved meanwhile.
 - Acknowledged (a link, the API): the escalation stops (until the policy's ack timeout), the
   correlator is told (`IncidentAcknowledged` on RESPONSES) and so is everyone paged.
-- Resolved: the escalation stops for good and everyone paged is told.
+- Resolved: the escalation stops for good and everyone paged is told, once (its postmortem,
+  a second `IncidentResolved`, tells nobody on-call again).
 - Updated and worse (public now, higher impact or status): its holders are paged again.
 
 Those three notices are as durable as the pages: each is stored with the change it tells of,
@@ -67,6 +68,7 @@ from herald.shared.events import (
     IncidentOpened,
     IncidentResolved,
     IncidentResolveRequested,
+    IncidentStatus,
     IncidentUpdated,
     Responder,
     ResponseEvent,
@@ -299,6 +301,13 @@ class Escalator:
                     return Handling.ACK
                 continue
             if rec.state.resolved_at is not None:
+                if IncidentStatus.POSTMORTEM in (inc.status, rec.incident.status):
+                    # its postmortem (a new event of an incident resolved already), or its
+                    # resolve coming after the postmortem that resolved it here: everyone paged
+                    # was told it is over; a summary is no news to wake anyone for (a
+                    # replica must hold that resolve before the message is acknowledged)
+                    await self.store.confirm(event.service)
+                    return Handling.ACK
                 # resolved by a resolve link (or a redelivery): tell it now (once: queued
                 # already, it stays as it is; told already, the ledger skips every send)
                 await self.store.queue(notice, now)

@@ -96,7 +96,7 @@ def incident_notice(
         f"Status: {status} · {component}: "
         + (
             "Operational"
-            if incident.status is IncidentStatus.RESOLVED
+            if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
             else COMPONENT_STATUS_WORDS[incident.component_status]
         ),
         "",
