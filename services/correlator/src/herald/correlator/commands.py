@@ -187,6 +187,21 @@ def _public(incident: Incident, status: IncidentStatus, now: datetime) -> dict[s
     }
 
 
+def _publicly(incident: Incident, status: IncidentStatus | None) -> dict[str, object]:
+    """The public status of an open incident a person sets `status` on (investigating,
+    identified, monitoring): `status` too while its public side is open. An incident of alerts
+    carries its own (`public_status`, which the page, the API and subscribers read): without
+    this they kept saying `investigating` after `--status identified`. Once its public alerts
+    resolved (only internal ones fire) the public was told it is over: that stays, and the
+    person's status is the internal one. The automation then treats the person's status as it
+    treats its own (incident.py `settle`, `join_incident`, docs/alert-lifecycle.md P5)."""
+    if status is None or incident.public_status is None:
+        return {}  # no status given, or readers see `status` itself
+    if incident.public_status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM):
+        return {}
+    return {"public_status": status}
+
+
 def _without_incident(head: ServiceHead, recent: tuple[Incident, ...], v: int) -> ServiceHead:
     return head.model_copy(
         update={
@@ -308,9 +323,15 @@ def _incident_command(
         v, eid = vs.next()
         changed = incident.model_copy(
             update={"status": status or incident.status, "updated_at": now}
+            | _publicly(incident, status)
         )
         changed = _told(changed, now, cmd.body or f"Status: {changed.status.value}.")
-        head = head.model_copy(update={"incident": changed, "version": v, "updated_at": now})
+        hold = head.hold_until
+        if changed.public_status is not IncidentStatus.MONITORING:
+            hold = None  # the person's word replaces the automatic `monitoring`
+        head = head.model_copy(
+            update={"incident": changed, "version": v, "updated_at": now, "hold_until": hold}
+        )
         events.append(
             IncidentUpdated(
                 event_id=eid, occurred_at=now, service=service, version=v, incident=changed

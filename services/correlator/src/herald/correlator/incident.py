@@ -66,6 +66,7 @@ from herald.shared.events import (
     IncidentUpdated,
     ServiceStatus,
 )
+from herald.shared.public_page import public_status
 from herald.shared.statuses import impact_for, worst, worst_impact
 
 RESOLVED_RETENTION = timedelta(days=7)
@@ -818,7 +819,14 @@ class _Fold:
         if incident.status is IncidentStatus.MONITORING:
             update["status"] = IncidentStatus.INVESTIGATING  # a re-fire during the hold
         if self.visible(record):
-            update |= {"public_status": IncidentStatus.INVESTIGATING, "public_resolved_at": None}
+            # The page says `investigating` again (a re-fire during the hold, a public alert
+            # after the public side resolved), unless a person said `identified`: their word
+            # stands (the alert still gets its entry). A person's `monitoring` goes back to
+            # `investigating`, as the automatic one does.
+            kept = incident.public and public_status(incident) is IncidentStatus.IDENTIFIED
+            if not kept:
+                update["public_status"] = IncidentStatus.INVESTIGATING
+            update["public_resolved_at"] = None
             self.hold_until = None
         self.incident = incident.model_copy(update=update)
         self.mark(at)
@@ -993,6 +1001,15 @@ class _Fold:
         self.mark(at)
         return True
 
+    def publicly_open(self, incident: Incident) -> bool:
+        """Whether the page shows `incident` open with no recovery hold running: investigating,
+        or a person's identified or monitoring (`herald incident update`). The automatic
+        `monitoring` of a hold ends by the hold; resolved is over."""
+        status = public_status(incident)
+        if status is IncidentStatus.MONITORING:
+            return self.hold_until is None
+        return status in (IncidentStatus.INVESTIGATING, IncidentStatus.IDENTIFIED)
+
     def settle(self, record: AlertRecord, at: datetime) -> None:
         """After a change of the open incident: its public status from its public alerts only
         (resolved on the public page once none fires, `monitoring` for `recovery_hold` first),
@@ -1001,9 +1018,8 @@ class _Fold:
         if incident is None:
             return
         showing = sum(self.public_firing.values()) > 0
-        public_status = incident.public_status or incident.status
         hold = self.config.recovery_hold(self.service)
-        if not showing and incident.public and public_status is IncidentStatus.INVESTIGATING:
+        if not showing and incident.public and self.publicly_open(incident):
             # the last public alert resolved
             if hold:
                 self.hold_until = at + hold
@@ -1039,7 +1055,11 @@ class _Fold:
                             update={
                                 "public_status": IncidentStatus.RESOLVED,
                                 "public_resolved_at": end,
-                                "status": IncidentStatus.INVESTIGATING,
+                                # internal alerts fire: not monitoring (a person's other
+                                # status stays)
+                                "status": IncidentStatus.INVESTIGATING
+                                if incident.status is IncidentStatus.MONITORING
+                                else incident.status,
                             }
                         ),
                         max(at, end),
