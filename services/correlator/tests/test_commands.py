@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from herald.correlator.commands import Control, control_step, shown_status
+from herald.correlator.commands import Control, control_step, overlay, shown_status
 from herald.correlator.incident import ServiceHead, fold, initial_state
-from herald.shared.config import parse_config
+from herald.shared.config import HeraldConfig, parse_config
 from herald.shared.events import (
+    AlertState,
     CancelMaintenance,
     ClearComponentOverride,
     Command,
     CompleteMaintenance,
     ComponentStatus,
     ComponentStatusChanged,
+    Incident,
     IncidentOpened,
     IncidentResolved,
     IncidentStatus,
@@ -54,29 +56,36 @@ def base(n: int, at: datetime = T0) -> dict[str, object]:
 class Service:
     """One service's head and control, stepped like the stores do."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: HeraldConfig = CONFIG) -> None:
+        self.config = config
         self.head: ServiceHead = initial_state(SVC, T0).head
         self.control = Control()
         self.records: dict = {}
 
     def command(self, command: Command | None, now: datetime = T0) -> list:
-        step = control_step(self.head, {}, [], self.control, command, SVC, CONFIG, now)
+        step = control_step(self.head, {}, [], self.control, command, SVC, self.config, now)
         if step is None:
             return []
         self.head, self.control = step.head, step.control
         return step.events
 
     def alert(self, now: datetime, **kw: object) -> list:
-        event = make_alert(starts_at=now, **kw)  # type: ignore[arg-type]
-        step = fold(self.head, self.records, [], [event], SVC, CONFIG, now)
-        from herald.correlator.commands import overlay
+        event = make_alert(**{"starts_at": now, **kw})  # type: ignore[arg-type]
+        return self.fold([event], now)
 
+    def tick(self, now: datetime) -> list:
+        """Time passes to `now` (a recovery hold may end), as the stores' sweep steps it."""
+        firing = [r for r in self.records.values() if r.status is AlertState.FIRING]
+        return self.fold([], now, tick=firing)
+
+    def fold(self, events: list, now: datetime, **kw: object) -> list:
+        step = fold(self.head, self.records, [], events, SVC, self.config, now, **kw)  # type: ignore[arg-type]
         self.records.update(step.records)
-        head, events = overlay(
-            self.head, self.control, step.head, self.control, step.events, CONFIG, now
+        head, shown = overlay(
+            self.head, self.control, step.head, self.control, step.events, self.config, now
         )
         self.head = head
-        return events
+        return shown
 
 
 def test_an_incident_by_hand_opens_updates_resolves_and_gets_its_postmortem() -> None:
@@ -313,3 +322,172 @@ def test_a_verifying_window_holds_pages_and_complete_ends_it() -> None:
     assert not done.maintenance.cancelled
     released = next(e for e in events if isinstance(e, IncidentUpdated))
     assert released.incident.paging  # the window is over: the held incident pages now
+
+
+# -- a person's status on an incident of alerts (its public side, docs/alert-lifecycle.md P5) --
+
+PUBLIC = """
+integrations:
+  alertmanager: {token: t1}
+  internal: {token: t2, public: false}
+services:
+  payments-api: {name: Payments API}
+"""
+M = timedelta(minutes=1)
+
+
+def alerts_incident(extra: str = "", *, internal: bool = False) -> tuple[Service, str]:
+    """A service whose incident a public alert "pub" opened at T0 (and an internal "int"
+    joined, if `internal`)."""
+    s = Service(parse_config(PUBLIC + extra))
+    s.alert(T0, fingerprint="pub")
+    if internal:
+        s.alert(T0 + M, fingerprint="int", integration="internal")
+    assert s.head.incident is not None
+    return s, s.head.incident.id
+
+
+def update(s: Service, n: int, inc: str, status: str, at: datetime) -> Incident:
+    (updated,) = s.command(
+        UpdateIncident(**base(n, at), incident_id=inc, status=status, body=f"{status} by hand"),
+        at,
+    )
+    assert isinstance(updated, IncidentUpdated)
+    return updated.incident
+
+
+def resolve(s: Service, fp: str, at: datetime, integration: str = "alertmanager") -> list:
+    started = T0 if fp == "pub" else T0 + M
+    return s.alert(
+        at,
+        fingerprint=fp,
+        status="resolved",
+        starts_at=started,
+        ends_at=at,
+        integration=integration,
+    )
+
+
+def shown(s: Service) -> IncidentStatus:
+    assert s.head.incident is not None
+    return public_view(s.head.incident).status
+
+
+def test_a_status_by_hand_shows_publicly_on_an_incident_of_alerts() -> None:
+    """The page, /api/v2 and subscribers read `public_status`: they kept saying
+    `investigating` after `herald incident update ID --status identified`."""
+    s, inc = alerts_incident()
+    for n, status in enumerate(["identified", "monitoring", "investigating", "identified"]):
+        incident = update(s, n, inc, status, T0 + (n + 1) * M)
+        assert incident.status is IncidentStatus(status)
+        view = public_view(incident)
+        assert view.status is IncidentStatus(status)
+        assert view.timeline[-1].status is IncidentStatus(status)
+        assert view.timeline[-1].body == f"{status} by hand"
+    update_body = UpdateIncident(**base(9, T0 + 9 * M), incident_id=inc, body="Still on it.")
+    (told,) = s.command(update_body, T0 + 9 * M)  # a body alone changes no status
+    assert public_view(told.incident).status is IncidentStatus.IDENTIFIED
+
+
+def test_a_person_s_identified_stays_when_a_public_alert_joins() -> None:
+    s, inc = alerts_incident()
+    update(s, 1, inc, "identified", T0 + M)
+    events = s.alert(T0 + 2 * M, fingerprint="more")
+    assert any(isinstance(e, IncidentUpdated) for e in events)
+    incident = s.head.incident
+    assert incident is not None
+    assert incident.alert_count == 2
+    assert "HighErrorRate" in incident.timeline[-1].body  # the alert still gets its entry
+    assert shown(s) is IncidentStatus.IDENTIFIED
+    assert incident.status is IncidentStatus.IDENTIFIED
+
+
+def test_an_incident_opened_by_hand_as_identified_stays_so_when_a_public_alert_joins() -> None:
+    s = Service(parse_config(PUBLIC))
+    s.command(OpenIncident(**base(1), title="Checkout", status="identified"))
+    s.alert(T0 + M, fingerprint="pub")
+    assert shown(s) is IncidentStatus.IDENTIFIED
+    resolve(s, "pub", T0 + 2 * M)  # its only alert resolved: it resolves, as documented
+    assert s.head.incident is None
+    assert public_view(s.head.recent[0]).status is IncidentStatus.RESOLVED
+
+
+def test_a_person_s_monitoring_goes_back_to_investigating_when_a_public_alert_joins() -> None:
+    s, inc = alerts_incident()
+    update(s, 1, inc, "monitoring", T0 + M)
+    assert shown(s) is IncidentStatus.MONITORING
+    s.alert(T0 + 2 * M, fingerprint="more")
+    incident = s.head.incident
+    assert incident is not None
+    assert shown(s) is IncidentStatus.INVESTIGATING
+    assert incident.status is IncidentStatus.INVESTIGATING
+
+
+def test_identified_then_the_public_alerts_resolve_resolves_the_public_side() -> None:
+    """A person's `identified` is open on the page as `investigating` is: once no public alert
+    fires the public side resolves (the internal alert keeps the incident open and paged)."""
+    s, inc = alerts_incident(internal=True)
+    update(s, 1, inc, "identified", T0 + 2 * M)
+    events = resolve(s, "pub", T0 + 3 * M)
+    assert not any(isinstance(e, IncidentResolved) for e in events)
+    incident = s.head.incident
+    assert incident is not None
+    view = public_view(incident)
+    assert (view.status, view.resolved_at) == (IncidentStatus.RESOLVED, T0 + 3 * M)
+    assert incident.status is IncidentStatus.IDENTIFIED  # the internal one follows the person
+    # resolved publicly: a person's status now is the internal one only
+    update(s, 2, inc, "monitoring", T0 + 4 * M)
+    assert shown(s) is IncidentStatus.RESOLVED
+    assert s.head.incident is not None
+    assert s.head.incident.status is IncidentStatus.MONITORING
+    (done,) = [
+        e for e in resolve(s, "int", T0 + 5 * M, "internal") if isinstance(e, IncidentResolved)
+    ]
+    assert isinstance(done, IncidentResolved)
+    assert public_view(done.incident).resolved_at == T0 + 3 * M  # the public end stays
+
+
+def test_identified_then_the_public_alerts_resolve_holds_monitoring_first() -> None:
+    s, inc = alerts_incident("public: {recovery_hold: 5m}\n", internal=True)
+    update(s, 1, inc, "identified", T0 + 2 * M)
+    resolve(s, "pub", T0 + 3 * M)
+    assert shown(s) is IncidentStatus.MONITORING
+    assert s.head.hold_until == T0 + 8 * M
+    assert s.tick(T0 + 7 * M) == []
+    s.tick(T0 + 8 * M)  # the hold is over, the internal alert still fires
+    incident = s.head.incident
+    assert incident is not None
+    view = public_view(incident)
+    assert (view.status, view.resolved_at) == (IncidentStatus.RESOLVED, T0 + 8 * M)
+    assert incident.status is IncidentStatus.IDENTIFIED
+
+
+def test_monitoring_by_hand_then_the_last_alert_resolves_resolves_the_incident() -> None:
+    s, inc = alerts_incident("public: {recovery_hold: 5m}\n")
+    update(s, 1, inc, "monitoring", T0 + M)
+    assert s.head.hold_until is None  # a person's monitoring: no hold runs yet
+    resolve(s, "pub", T0 + 2 * M)
+    assert shown(s) is IncidentStatus.MONITORING
+    assert s.head.hold_until == T0 + 7 * M  # the automation's hold from now on
+    (done,) = [e for e in s.tick(T0 + 7 * M) if isinstance(e, IncidentResolved)]
+    assert public_view(done.incident).status is IncidentStatus.RESOLVED
+    assert s.head.incident is None
+
+
+def test_identified_during_the_recovery_hold_ends_the_hold() -> None:
+    """The hold's `monitoring` is the automation's guess; a person saying otherwise wins, and
+    the incident waits for them (or for its alerts) instead of resolving when the hold ends."""
+    s, inc = alerts_incident("public: {recovery_hold: 5m}\n")
+    resolve(s, "pub", T0 + 2 * M)
+    assert shown(s) is IncidentStatus.MONITORING
+    update(s, 1, inc, "identified", T0 + 3 * M)
+    assert s.head.hold_until is None
+    assert shown(s) is IncidentStatus.IDENTIFIED
+    assert s.tick(T0 + 7 * M) == []
+    assert shown(s) is IncidentStatus.IDENTIFIED
+    # monitoring by hand during a hold keeps the hold running
+    s, inc = alerts_incident("public: {recovery_hold: 5m}\n")
+    resolve(s, "pub", T0 + 2 * M)
+    update(s, 1, inc, "monitoring", T0 + 3 * M)
+    assert s.head.hold_until == T0 + 7 * M
+    assert any(isinstance(e, IncidentResolved) for e in s.tick(T0 + 7 * M))
