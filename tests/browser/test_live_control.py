@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
@@ -173,6 +174,62 @@ async def test_a_manual_update_shows_on_the_timeline_live(
 
 
 POSTMORTEM = "A deploy shipped without its migration; we now run migrations first."
+
+
+async def unresolved(stack: Stack) -> list[dict[str, object]]:
+    """The Statuspage v2 API's open incidents (what scripts and other tools read)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(f"{stack.url('statuspage')}/api/v2/incidents/unresolved.json")
+    response.raise_for_status()
+    incidents: list[dict[str, object]] = response.json()["incidents"]
+    return incidents
+
+
+async def test_a_status_by_hand_on_an_alerts_incident_shows_on_the_page_and_api_live(
+    page: Page, browser: Browser, witness: Witness, stack: Stack, tmp_path: Path
+) -> None:
+    """An incident an alert opened carries its own public status: a person's `identified`
+    must reach the page's header and /api/v2, not only the timeline entry (they kept saying
+    "Investigating")."""
+    await open_live(page, stack)
+    await post_alert(stack, alert_now("crashloop-firing.json", datetime.now(UTC)))
+    incident = page.locator("#open-incidents > li")
+    await expect(incident).to_have_count(1, timeout=LIVE_MS)
+    await expect(incident.locator(".incident-status")).to_have_text("Investigating")
+    incident_id = await incident.get_attribute("data-incident")
+    assert incident_id
+
+    await herald(
+        stack,
+        "incident",
+        "update",
+        incident_id,
+        "--status",
+        "identified",
+        "--body",
+        "A bad image tag; rolling back.",
+    )
+    newest = incident.locator("ol.timeline > li").first
+    await expect(newest.locator(".update-body")).to_have_text(
+        "A bad image tag; rolling back.", timeout=LIVE_MS
+    )
+    await expect(newest.locator(".update-status")).to_have_text("Identified")
+    await expect(incident.locator(".incident-status")).to_have_text("Identified")
+    (api,) = await unresolved(stack)
+    assert (api["id"], api["status"]) == (incident_id, "identified")
+    updates = api["incident_updates"]
+    assert isinstance(updates, list)
+    assert (updates[0]["status"], updates[0]["body"]) == (
+        "identified",
+        "A bad image tag; rolling back.",
+    )
+    await page.screenshot(path=shot(page, tmp_path, "alerts-identified"), full_page=True)
+    await assert_as_reloaded(page, browser)
+
+    await herald(stack, "incident", "update", incident_id, "--status", "monitoring")
+    await expect(incident.locator(".incident-status")).to_have_text("Monitoring", timeout=LIVE_MS)
+    assert [i["status"] for i in await unresolved(stack)] == ["monitoring"]
+    assert witness.troubles() == {}
 
 
 async def test_maintenance_shows_live_upcoming_active_and_done(
