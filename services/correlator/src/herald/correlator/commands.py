@@ -194,7 +194,7 @@ def _publicly(incident: Incident, status: IncidentStatus | None) -> dict[str, ob
     this they kept saying `investigating` after `--status identified`. Once its public alerts
     resolved (only internal ones fire) the public was told it is over: that stays, and the
     person's status is the internal one. The automation then treats the person's status as it
-    treats its own (incident.py `settle`, `join_incident`, docs/alert-lifecycle.md P5)."""
+    treats its own (incident.py `settle`, `join_incident`, docs/alert-lifecycle.md P6)."""
     if status is None or incident.public_status is None:
         return {}  # no status given, or readers see `status` itself
     if incident.public_status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM):
