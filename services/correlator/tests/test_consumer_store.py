@@ -502,3 +502,36 @@ async def test_two_replicas_stepping_one_service_each_see_the_others_writes(
     assert status.incident is None
     kinds = [e.kind for e in published]
     assert (kinds.count("incident.opened"), kinds.count("incident.resolved")) == (1, 1), kinds
+
+
+async def test_one_batch_of_more_alerts_than_lua_can_unpack_is_stepped_in_one_service(
+    any_store: Store,
+) -> None:
+    """A storm on one service: the consumer's batch (up to 16,384 messages) can hold more alerts
+    of one service than Lua's `unpack` takes at once (about 8,000 values; a record written is two
+    of them). The step's read and write must still go through, in one atomic step, not fail
+    with a ResponseError and be redelivered for ever (bench.storm's one-service shape)."""
+    published: list[IncidentEvent] = []
+    correlator = Correlator(
+        any_store,
+        CONFIG_BEFORE,
+        Recorded(published),
+        CorrelatorMetrics(CollectorRegistry()),
+        lambda: NOW,
+    )
+    start = NOW - timedelta(minutes=5)
+    fps = [f"fp{i:05d}" for i in range(9_000)]
+    firing = [
+        make_alert(fp, "firing", start, labels=LABELS).model_dump_json().encode() for fp in fps
+    ]
+    assert set(await correlator.handle_batch(firing)) == {Outcome.APPLIED}
+    ended = start + timedelta(minutes=1)
+    resolving = [
+        make_alert(fp, "resolved", start, ended, labels=LABELS).model_dump_json().encode()
+        for fp in fps
+    ]
+    assert set(await correlator.handle_batch(resolving)) == {Outcome.APPLIED}
+    kinds = [e.kind for e in published]
+    assert (kinds.count("incident.opened"), kinds.count("incident.resolved")) == (1, 1), kinds
+    (resolved,) = [e for e in published if isinstance(e, IncidentResolved)]
+    assert resolved.incident.alert_count == 9_000

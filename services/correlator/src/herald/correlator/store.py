@@ -135,10 +135,34 @@ end
 return out
 """
 
+# Lua's `unpack` takes about 8,000 values at once ("too many results to unpack"), and one
+# service's step in a storm can hold more alerts than that (a batch is up to 16,384 messages):
+# commands over a long list go in slices of 4,000 values (even: pairs stay whole), still inside the
+# one script, so the step stays atomic.
+_SLICED = """
+local function sliced(command, key, list)
+  local reply
+  for i = 1, #list, 4000 do
+    reply = redis.call(command, key, unpack(list, i, math.min(i + 3999, #list)))
+  end
+  return reply
+end
+local function hmget(key, fields)
+  local out = {}
+  for i = 1, #fields, 4000 do
+    local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 3999, #fields)))
+    for j = 1, #part do out[#out + 1] = part[j] end
+  end
+  return out
+end
+"""
+
 # One step's read: the head and its revision, the outbox's length, the open incident's ARGV[1]
 # most relevant firing and resolved alerts, at most ARGV[3] alerts resolved before ARGV[2],
 # and the records of the batch's alerts (ARGV[4...]) and of all those.
-_READ_STEP = """
+_READ_STEP = (
+    _SLICED
+    + """
 local n = tonumber(ARGV[1])
 local firing = redis.call('ZREVRANGE', KEYS[3], 0, n - 1)
 local ended = redis.call('ZREVRANGE', KEYS[4], 0, n - 1)
@@ -149,14 +173,17 @@ for _, k in ipairs(firing) do want[#want + 1] = k end
 for _, k in ipairs(ended) do want[#want + 1] = k end
 for _, k in ipairs(stale) do want[#want + 1] = k end
 local values = {}
-if #want > 0 then values = redis.call('HMGET', KEYS[2], unpack(want)) end
+if #want > 0 then values = hmget(KEYS[2], want) end
 return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[7]), redis.call('LLEN', KEYS[6]),
         firing, ended, stale, values, redis.call('GET', KEYS[9])}
 """
+)
 
 # One step's write, if the revision is still the one read (else -1): the head, the status, the
 # revision, the changed records and indexes, the outbox. Returns the outbox's length after.
-_WRITE_STEP = """
+_WRITE_STEP = (
+    _SLICED
+    + """
 local rev = redis.call('GET', KEYS[7]) or ''
 if rev ~= ARGV[1] then return -1 end
 redis.call('SET', KEYS[1], ARGV[2])
@@ -170,22 +197,23 @@ local function take(count)
   return out
 end
 local hset = take(2 * tonumber(ARGV[6]))
-if #hset > 0 then redis.call('HSET', KEYS[2], unpack(hset)) end
+if #hset > 0 then sliced('HSET', KEYS[2], hset) end
 local hdel = take(tonumber(ARGV[7]))
-if #hdel > 0 then redis.call('HDEL', KEYS[2], unpack(hdel)) end
+if #hdel > 0 then sliced('HDEL', KEYS[2], hdel) end
 local sets = {KEYS[3], KEYS[4], KEYS[5]}
 for s = 1, 3 do
   local add = take(2 * tonumber(ARGV[6 + 2 * s]))
-  if #add > 0 then redis.call('ZADD', sets[s], unpack(add)) end
+  if #add > 0 then sliced('ZADD', sets[s], add) end
   local rem = take(tonumber(ARGV[7 + 2 * s]))
-  if #rem > 0 then redis.call('ZREM', sets[s], unpack(rem)) end
+  if #rem > 0 then sliced('ZREM', sets[s], rem) end
 end
 local out = take(tonumber(ARGV[14]))
 local control = ARGV[i]
 if control and control ~= '' then redis.call('SET', KEYS[9], control) end
-if #out > 0 then return redis.call('RPUSH', KEYS[6], unpack(out)) end
+if #out > 0 then return sliced('RPUSH', KEYS[6], out) end
 return redis.call('LLEN', KEYS[6])
 """
+)
 
 # Keep the latest heartbeat time (epoch µs) whatever the order replicas write in.
 _BEAT = """
