@@ -232,6 +232,16 @@ async def test_an_incident_run_by_hand(infra: Infra, tmp_path: Path) -> None:
         kinds = [e["kind"] for e in audit.json()["audit"]]
         assert kinds.count("command.incident.open") == 1
         assert {e["actor"] for e in audit.json()["audit"]} == {"ops"}
+        # and the same through the CLI, for people and for scripts
+        code, text, err = await s.herald("audit", "list", "--service", "payments-api")
+        assert code == 0, err
+        assert f"command.incident.open by ops: opened {inc.id}" in text
+        opened = next(e for e in audit.json()["audit"] if e["kind"] == "command.incident.open")
+        code, doc, err = await s.herald(
+            "audit", "list", "--command-id", opened["command_id"], "--json"
+        )
+        assert code == 0, err
+        assert [e["kind"] for e in json.loads(doc)["audit"]] == ["command.incident.open"]
 
 
 async def test_maintenance_starts_and_completes_by_itself(infra: Infra) -> None:

@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     remove.add_argument("subscriber_id")
     admin.add_parsers(sub)
     args = parser.parse_args(argv)
-    if args.command in ("incident", "component", "maintenance", "alert"):
+    if args.command in ("incident", "component", "maintenance", "alert", "audit"):
         args.group = args.command
         sys.exit(admin.run(args, dict(os.environ)))
     if args.command == "check-config":

@@ -164,6 +164,17 @@ def _maintenances_text(doc: Any) -> str:
     )
 
 
+def _audit_text(doc: Any) -> str:
+    rows = doc["audit"]
+    if not rows:
+        return "no changes recorded"
+    return "\n".join(
+        f"{r['applied_at']}  {r['outcome']:<8} {r['service']}  {r['kind']} by {r['actor']}: "
+        f"{r['detail']}{'  [' + r['target'] + ']' if r.get('target') else ''}"
+        for r in rows
+    )
+
+
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Run one admin subcommand; the exit code."""
     out: Callable[[Any], str] = _accepted
@@ -175,6 +186,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             out = _alerts_text
         elif args.group == "maintenance" and args.action == "list":
             out = _maintenances_text
+        elif args.group == "audit":
+            out = _audit_text
     except Failure as exc:
         print(f"herald {args.group} {args.action}: {exc}", file=sys.stderr)
         return exc.code
@@ -245,6 +258,11 @@ def _dispatch(args: argparse.Namespace, env: Mapping[str, str]) -> Any:
                 "POST", f"/api/v1/maintenances/{_q(args.id)}/verify", env, {"body": _body(args)}
             )
         return call("GET", "/api/v1/maintenances", env)
+    if g == "audit":
+        wanted = (("service", args.service), ("command_id", args.command_id))
+        params = {k: v for k, v in wanted if v}
+        query = "?" + urllib.parse.urlencode(params) if params else ""
+        return call("GET", f"/api/v1/audit{query}", env)
     if a == "resolve":
         return call(
             "POST",
@@ -335,3 +353,9 @@ def add_parsers(sub: Any) -> None:
     p = asub.add_parser("resolve", parents=[common], help="end a stuck alert by fingerprint")
     p.add_argument("fingerprint")
     p.add_argument("--service")
+
+    audit = sub.add_parser("audit", help="who changed what, when")
+    ausub = audit.add_subparsers(dest="action", required=True)
+    p = ausub.add_parser("list", parents=[common], help="every recorded change, newest first")
+    p.add_argument("--service")
+    p.add_argument("--command-id", help="the changes one command made (its id)")
