@@ -38,6 +38,7 @@ from bench import floor as floors
 from bench.report import Figure, figures_table
 from bench.storm import GOAL_CORRELATOR, config_doc, service_ids, storm_bodies
 from bench.testbed import machine
+from herald.correlator.app import MAX_BATCH
 from herald.correlator.consumer import Correlator
 from herald.correlator.metrics import CorrelatorMetrics
 from herald.correlator.publisher import IncidentPublisher
@@ -171,7 +172,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--alerts", type=int, help="alerts (50,000; --quick 5,000)")
     parser.add_argument("--services", type=int, help="services (500; --quick 50)")
     parser.add_argument("--per-webhook", type=int, default=100, help="alerts per webhook (100)")
-    parser.add_argument("--batch", type=int, default=1024, help="messages per batch (1,024)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=MAX_BATCH,
+        help=f"messages per batch ({MAX_BATCH:,}: the most the correlator's consumer asks for, "
+        "which a storm on a quiet machine reaches)",
+    )
     args = parser.parse_args(argv)
     args.alerts = args.alerts or (5_000 if args.quick else 50_000)
     args.services = args.services or (50 if args.quick else 500)
