@@ -123,15 +123,18 @@ class Alert:
         }
 
 
-def group_webhook(group: list[Alert], status: str) -> dict[str, Any]:
+def group_webhook(group: list[Alert], status: str, batch: str | None = None) -> dict[str, Any]:
     """One notification of a group of alerts of one service (as an Alertmanager route grouping
-    by `service` sends them), every alert of the group `status`."""
+    by `service` sends them; with `batch`, by `service` and `batch`: one of the service's many
+    groups), every alert of the group `status`."""
     alone = [a.webhook(status) for a in group]
     service = group[0].service
+    labels = {"service": service} | ({"batch": batch} if batch is not None else {})
+    key = ",".join(f'{k}="{v}"' for k, v in labels.items())
     return {
         **alone[0],
-        "groupKey": f'{{}}:{{service="{service}"}}',
-        "groupLabels": {"service": service},
+        "groupKey": f"{{}}:{{{key}}}",
+        "groupLabels": labels,
         "commonLabels": {"alertname": "FaultDrill", "service": service, "severity": "critical"},
         "alerts": [w["alerts"][0] for w in alone],
     }
