@@ -440,6 +440,9 @@ def test_identified_then_the_public_alerts_resolve_resolves_the_public_side() ->
     assert shown(s) is IncidentStatus.RESOLVED
     assert s.head.incident is not None
     assert s.head.incident.status is IncidentStatus.MONITORING
+    # its entry is public but stamped as the public was told: no "Monitoring" after "Resolved"
+    last = public_view(s.head.incident).timeline[-1]
+    assert (last.body, last.status) == ("monitoring by hand", IncidentStatus.RESOLVED)
     (done,) = [
         e for e in resolve(s, "int", T0 + 5 * M, "internal") if isinstance(e, IncidentResolved)
     ]

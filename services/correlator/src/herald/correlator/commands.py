@@ -325,7 +325,15 @@ def _incident_command(
             update={"status": status or incident.status, "updated_at": now}
             | _publicly(incident, status)
         )
-        changed = _told(changed, now, cmd.body or f"Status: {changed.status.value}.")
+        closed = changed.public_status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+        changed = timeline.told(
+            changed,
+            now,
+            cmd.body or f"Status: {changed.status.value}.",
+            # resolved publicly (only internal alerts fire): the entry says what the public
+            # was told, never an open status after "Resolved"
+            status=changed.public_status if closed else None,
+        )
         hold = head.hold_until
         if changed.public_status is not IncidentStatus.MONITORING:
             hold = None  # the person's word replaces the automatic `monitoring`
