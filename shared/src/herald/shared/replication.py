@@ -38,6 +38,18 @@ log = logging.getLogger("herald.shared.replication")
 SERVER = ""
 """The name under which the one server of a plain or Sentinel client is remembered."""
 
+TOUCH_SCRIPT = """
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return 0
+"""
+"""A write of a key's slot that changes nothing else (KEYS[1]: a touch key of the service,
+ARGV[1]: its expiry in ms): a step or a handling that found its change made already sends it
+with its WAIT, which then covers every earlier write of that master (the replication stream is
+in order), so the change it found is known to be on a replica too."""
+
+TOUCH_MS = 60_000
+"""How long a touch key outlives its last write."""
+
 
 class NotReplicated(Exception):
     """A write no replica acknowledged in time: its step is to be redone (redelivered)."""

@@ -72,7 +72,7 @@ from herald.shared.events import (
     ServiceStatus,
 )
 from herald.shared.keys import UNROUTED, service_key, status_key
-from herald.shared.replication import NotReplicated, Replication
+from herald.shared.replication import TOUCH_MS, TOUCH_SCRIPT, NotReplicated, Replication
 from herald.shared.runtime import RedisClient, run_scripts
 
 UNROUTED_LIMIT = 500
@@ -222,16 +222,6 @@ if tonumber(ARGV[1]) > held then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 """
 
-# A write of the service's slot that changes nothing of its state (KEYS[1]: touch_key, ARGV[1]:
-# its expiry in ms): a WAIT after it covers every earlier write of that master.
-_TOUCH = """
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-return 0
-"""
-
-TOUCH_MS = 60_000
-"""How long a touch key (`touch_key`) outlives its last step."""
-
 HEARTBEAT_KEY = "herald:{_heartbeat}:at"
 """When the latest heartbeat alert (heartbeat.py) was received (epoch microseconds)."""
 
@@ -290,7 +280,8 @@ def step_keys(service: str) -> list[str]:
 
 
 def touch_key(service: str) -> str:
-    """Written by a step that changes nothing when its writes must reach a replica (`_TOUCH`):
+    """Written by a step that changes nothing when its writes must reach a replica
+    (`replication.TOUCH_SCRIPT`):
     the WAIT after it confirms what the step read is replicated too."""
     return service_key(service, "touched")
 
@@ -467,7 +458,7 @@ class CorrelatorStore:
         self._read_step = redis.register_script(_READ_STEP)
         self._write_step = redis.register_script(_WRITE_STEP)
         self._beat = redis.register_script(_BEAT)
-        self._touch = redis.register_script(_TOUCH)
+        self._touch = redis.register_script(TOUCH_SCRIPT)
         self._records: dict[bytes, AlertRecord] = {}
         self._heads: dict[str, tuple[bytes, ServiceHead]] = {}
         self.event_json: Memo[IncidentEvent, str] = Memo(_event_json, EVENT_JSON_CACHE)

@@ -48,7 +48,7 @@ from herald.notifier.escalation import EscalationState
 from herald.notifier.notice import NoticeType
 from herald.shared.events import Incident
 from herald.shared.keys import service_key
-from herald.shared.replication import Replication
+from herald.shared.replication import TOUCH_MS, TOUCH_SCRIPT, Replication
 from herald.shared.runtime import RedisClient, ScriptCall, run_scripts
 
 LEASE_SECONDS = 5.0
@@ -133,17 +133,6 @@ redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
-
-
-# KEYS: touch key. ARGV: its expiry (ms). A write of the service's slot that changes nothing of
-# its escalations: a WAIT after it covers every earlier write of that master.
-_TOUCH = """
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
-return 0
-"""
-
-TOUCH_MS = 60_000
-"""How long a touch key (`touch_key`) outlives its last confirmation."""
 
 
 @dataclass(frozen=True)
@@ -293,7 +282,7 @@ class EscalationStore:
         self._claim = redis.register_script(_CLAIM)
         self._commit = redis.register_script(_COMMIT)
         self._queue = redis.register_script(_QUEUE)
-        self._touch = redis.register_script(_TOUCH)
+        self._touch = redis.register_script(TOUCH_SCRIPT)
 
     @staticmethod
     def touch_key(service: str) -> str:
