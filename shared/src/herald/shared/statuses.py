@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from herald.shared.events import ComponentStatus, Impact
+from herald.shared.events import ComponentStatus, Impact, IncidentStatus
+
+CLOSED: frozenset[IncidentStatus] = frozenset({IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM})
+"""The incident statuses that close an incident (for its readers too): resolved, and its
+postmortem after it."""
 
 STATUS_RANK: dict[ComponentStatus, int] = {
     ComponentStatus.OPERATIONAL: 0,

@@ -75,7 +75,7 @@ from herald.shared.events import (
     UpdateIncident,
     VerifyMaintenance,
 )
-from herald.shared.statuses import impact_for
+from herald.shared.statuses import CLOSED, impact_for
 
 MAX_SEEN = 1000
 """Command ids remembered per service: a retry after more than this many later commands of the
@@ -180,7 +180,7 @@ def _public(incident: Incident, status: IncidentStatus, now: datetime) -> dict[s
     one (its public alerts resolved first)."""
     if incident.public_status is None:
         return {}
-    already = incident.public_status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+    already = incident.public_status in CLOSED
     return {
         "public_status": status,
         "public_resolved_at": incident.public_resolved_at if already else now,
@@ -197,7 +197,7 @@ def _publicly(incident: Incident, status: IncidentStatus | None) -> dict[str, ob
     treats its own (incident.py `settle`, `join_incident`, docs/alert-lifecycle.md P6)."""
     if status is None or incident.public_status is None:
         return {}  # no status given, or readers see `status` itself
-    if incident.public_status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM):
+    if incident.public_status in CLOSED:
         return {}
     return {"public_status": status}
 
@@ -306,7 +306,7 @@ def _incident_command(
         else cmd.status
     )
     events: list[IncidentEvent] = []
-    if is_open and status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM):
+    if is_open and status in CLOSED:
         v, eid = vs.next()
         body = cmd.body if status is IncidentStatus.RESOLVED else ""
         done = _resolved(head, incident, body or f"Resolved by {cmd.actor}.", now)
@@ -325,7 +325,7 @@ def _incident_command(
             update={"status": status or incident.status, "updated_at": now}
             | _publicly(incident, status)
         )
-        closed = changed.public_status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+        closed = changed.public_status in CLOSED
         changed = timeline.told(
             changed,
             now,
@@ -592,7 +592,7 @@ def _shown_incident(
     incident: Incident, head: ServiceHead, control: Control, config: HeraldConfig, now: datetime
 ) -> Incident:
     update: dict[str, object] = {}
-    if incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM):
+    if incident.status not in CLOSED:
         update["component_status"] = shown_status(
             incident.component_status, head, control, config, now
         )

@@ -24,10 +24,10 @@ from herald.shared.events import (
     IncidentEvent,
     IncidentOpened,
     IncidentResolved,
-    IncidentStatus,
     IncidentUpdated,
     ServiceStatus,
 )
+from herald.shared.statuses import CLOSED
 
 MONTHS_PER_PAGE = 3
 MAX_PAGES = 40
@@ -73,9 +73,6 @@ def snapshot_change(state: ServiceStatus) -> StatusChange | None:
     if state.version == 0 or state.updated_at is None:
         return None
     return StatusChange(state.updated_at, state.version, state.component_status)
-
-
-CLOSED = (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
 
 
 def archived(event: IncidentEvent) -> Incident | None:

@@ -17,7 +17,7 @@ from email.utils import format_datetime, make_msgid
 
 from herald.notifier.subscribers.payload import maintenance_services, shortlink
 from herald.shared.config import HeraldConfig
-from herald.shared.events import Incident, IncidentStatus, MaintenanceStatus, MaintenanceWindow
+from herald.shared.events import Incident, MaintenanceStatus, MaintenanceWindow
 from herald.shared.public_page import (
     COMPONENT_STATUS_WORDS,
     INCIDENT_STATUS_WORDS,
@@ -25,6 +25,7 @@ from herald.shared.public_page import (
     component_name,
     maintenance_updates,
 )
+from herald.shared.statuses import CLOSED
 
 UPDATES_SHOWN = 5
 
@@ -96,7 +97,7 @@ def incident_notice(
         f"Status: {status} · {component}: "
         + (
             "Operational"
-            if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+            if incident.status in CLOSED
             else COMPONENT_STATUS_WORDS[incident.component_status]
         ),
         "",

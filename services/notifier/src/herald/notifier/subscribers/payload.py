@@ -34,7 +34,7 @@ from herald.shared.public_page import (
     page_id,
     update_id,
 )
-from herald.shared.statuses import indicator_of
+from herald.shared.statuses import CLOSED, indicator_of
 from herald.shared.subscriptions import public_base
 
 JSON = dict[str, Any]
@@ -149,7 +149,7 @@ def incident_body(
 ) -> JSON:
     """An incident notification. The notifier sees one incident, not the whole page: the page
     indicator is the incident's impact while it is open, `none` once it is resolved."""
-    resolved = incident.status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+    resolved = incident.status in CLOSED
     status_now = ComponentStatus.OPERATIONAL if resolved else incident.component_status
     return {
         "meta": _meta(config, unsubscribe_url, now),

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import hashlib
 
-from herald.shared.events import Incident, IncidentStatus
+from herald.shared.events import Incident
+from herald.shared.statuses import CLOSED
 
 
 def is_resolved(view: Incident) -> bool:
-    return view.status in (IncidentStatus.RESOLVED, IncidentStatus.POSTMORTEM)
+    return view.status in CLOSED
 
 
 def told_digest(view: Incident) -> str:
